@@ -1,0 +1,102 @@
+//! Commands: everything that can change the core's state.
+
+use super::directory::{AgentIx, Channel, GroupIx};
+use super::item::ItemId;
+
+/// Who asked for a change; recorded in the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// A person, through a console.
+    Agent(AgentIx),
+    /// The server itself (timers, hand-offs).
+    System,
+    /// An integration, through the HTTP API.
+    Integration,
+}
+
+/// Which active cells to change, all in one atomic step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CellChange {
+    /// Explicit cells; any N/A cell refuses the whole change.
+    Cells(Vec<(GroupIx, Channel, bool)>),
+    /// One channel in all of the agent's groups, N/A cells skipped.
+    Column(Channel, bool),
+    /// All channels of one group, N/A cells skipped.
+    Row(GroupIx, bool),
+}
+
+/// A request to the core. Applied one at a time by [`super::Core::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A console session of `agent` opened.
+    OpenSession {
+        /// The agent.
+        agent: AgentIx,
+        /// Its new session.
+        session: u64,
+    },
+    /// A console session closed (or dropped).
+    CloseSession {
+        /// The agent.
+        agent: AgentIx,
+        /// The closed session.
+        session: u64,
+    },
+    /// The agent switched itself available or unavailable.
+    SetAvailability {
+        /// The agent (only ever itself).
+        agent: AgentIx,
+        /// The new value.
+        available: bool,
+    },
+    /// Active cells of `agent` change.
+    SetActive {
+        /// Who asks.
+        actor: AgentIx,
+        /// Whose cells.
+        agent: AgentIx,
+        /// Which.
+        change: CellChange,
+    },
+    /// New work arrives in a group.
+    CreateWork {
+        /// The group.
+        group: GroupIx,
+        /// Its channel.
+        channel: Channel,
+        /// Higher first.
+        priority: i32,
+        /// A label.
+        title: String,
+    },
+    /// A member cherry-picks a queued item.
+    Take {
+        /// The taker.
+        actor: AgentIx,
+        /// The item.
+        item: ItemId,
+    },
+    /// The assignee accepts (first response).
+    Accept {
+        /// The assignee.
+        actor: AgentIx,
+        /// The item.
+        item: ItemId,
+    },
+    /// The item is done.
+    Close {
+        /// Who closes it.
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+    },
+}
+
+/// What a successful command returns besides its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Nothing more to say.
+    Done,
+    /// The item the command created or changed.
+    Item(ItemId),
+}

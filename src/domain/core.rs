@@ -1,0 +1,646 @@
+//! The core's state and its command handlers.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::command::{Actor, CellChange, Command, Reply};
+use super::directory::{AgentIx, Channel, Directory, Distribution, GroupIx, MemberIx};
+use super::error::DomainError;
+use super::event::{DequeueReason, Event, ItemReason, PresenceWhat};
+use super::item::{Item, ItemId, ItemState};
+use super::queue::Queue;
+use super::time::Millis;
+
+/// Settings of the core that are not in the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreConfig {
+    /// How long a dropped last session is forgiven before the agent is logged
+    /// out, so that a page reload does not flap presence.
+    pub grace_ms: Millis,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig { grace_ms: 10_000 }
+    }
+}
+
+/// One agent's presence and load, as routing sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentPresence {
+    /// Open console sessions (any node).
+    pub sessions: Vec<u64>,
+    /// Logged in: a session is open, or the last one closed less than the
+    /// grace ago.
+    pub logged_in: bool,
+    /// When the grace after the last session ends, while one runs.
+    pub grace_until: Option<Millis>,
+    /// The agent's own switch; gates new chats only.
+    pub available: bool,
+    /// When `logged_in` or `available` last changed.
+    pub since: Millis,
+    /// Items held per channel (assigned or active), in [`Channel::ALL`] order.
+    pub load: [u32; 3],
+    /// When the agent was last given a chat (chat round robin).
+    pub last_chat_at: Millis,
+    /// When the agent's last call started or ended (longest idle first).
+    pub last_call_at: Millis,
+    /// Ids of the items held, oldest assignment first.
+    pub held: Vec<ItemId>,
+}
+
+/// Per-membership state: the sticky active cells and ticket rotation.
+#[derive(Debug, Clone, Default)]
+struct MemberState {
+    active: [bool; 3],
+    tickets_held: u32,
+    last_ticket_at: Millis,
+}
+
+/// Deadlines the core asks to be woken for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Grace(AgentIx),
+}
+
+/// All routing state. See the module doc of [`crate::domain`] for who owns it.
+#[derive(Debug, Clone)]
+pub struct Core {
+    config: CoreConfig,
+    dir: Directory,
+    agents: Vec<AgentPresence>,
+    members: Vec<MemberState>,
+    items: HashMap<ItemId, Item>,
+    queues: Vec<[Queue; 3]>,
+    timers: BTreeSet<(Millis, Timer)>,
+    next_item: ItemId,
+    events: Vec<Event>,
+    dirty: Vec<(GroupIx, Channel)>,
+}
+
+impl Core {
+    /// A core with every agent logged out and available, every active cell
+    /// as the directory's `initially_active` says, and no work.
+    pub fn new(dir: Directory, config: CoreConfig) -> Self {
+        let agents = vec![
+            AgentPresence {
+                available: true,
+                ..AgentPresence::default()
+            };
+            dir.agents().len()
+        ];
+        let members = (0..dir.membership_count())
+            .map(|i| {
+                let m = MemberIx(i as u32);
+                let ms = dir.membership(m);
+                let mut active = ms.initially_active;
+                for c in Channel::ALL {
+                    active[c.index()] &= !dir.is_not_applicable(m, c);
+                }
+                MemberState {
+                    active,
+                    ..MemberState::default()
+                }
+            })
+            .collect();
+        let queues = vec![Default::default(); dir.groups().len()];
+        Core {
+            config,
+            dir,
+            agents,
+            members,
+            items: HashMap::new(),
+            queues,
+            timers: BTreeSet::new(),
+            next_item: 1,
+            events: Vec::new(),
+            dirty: Vec::new(),
+        }
+    }
+
+    // ----- reads -----
+
+    /// The directory the core routes over.
+    pub fn directory(&self) -> &Directory {
+        &self.dir
+    }
+
+    /// The settings.
+    pub fn config(&self) -> CoreConfig {
+        self.config
+    }
+
+    /// One agent's presence.
+    pub fn presence(&self, a: AgentIx) -> &AgentPresence {
+        &self.agents[a.0 as usize]
+    }
+
+    /// Whether a member's cell is on (always false for an N/A cell).
+    pub fn is_active(&self, m: MemberIx, channel: Channel) -> bool {
+        self.members[m.0 as usize].active[channel.index()]
+    }
+
+    /// Tickets of the member's group that the member holds.
+    pub fn tickets_held(&self, m: MemberIx) -> u32 {
+        self.members[m.0 as usize].tickets_held
+    }
+
+    /// When the member was last given a ticket in its group.
+    pub fn last_ticket_at(&self, m: MemberIx) -> Millis {
+        self.members[m.0 as usize].last_ticket_at
+    }
+
+    /// An open item (closed items are forgotten).
+    pub fn item(&self, id: ItemId) -> Option<&Item> {
+        self.items.get(&id)
+    }
+
+    /// Every open item, in no particular order.
+    pub fn items(&self) -> impl Iterator<Item = &Item> {
+        self.items.values()
+    }
+
+    /// The queued items of a group's channel, in queue order.
+    pub fn queue(&self, g: GroupIx, channel: Channel) -> impl Iterator<Item = &Item> {
+        self.queues[g.0 as usize][channel.index()]
+            .ids()
+            .map(|id| &self.items[&id])
+    }
+
+    /// Length of a group's queue for one channel.
+    pub fn queue_len(&self, g: GroupIx, channel: Channel) -> usize {
+        self.queues[g.0 as usize][channel.index()].len()
+    }
+
+    /// Creation time of the longest-waiting item of a queue.
+    pub fn queue_oldest(&self, g: GroupIx, channel: Channel) -> Option<Millis> {
+        self.queues[g.0 as usize][channel.index()].oldest_created_at()
+    }
+
+    /// 1-based queue position of a queued item.
+    pub fn queue_position(&self, id: ItemId) -> Option<usize> {
+        let item = self.items.get(&id)?;
+        self.queues[item.group.0 as usize][item.channel.index()].position(item)
+    }
+
+    /// Whether the agent is logged in and active in at least one cell; when
+    /// false while logged in, it is "logged in, receiving nothing".
+    pub fn is_receiving(&self, a: AgentIx) -> bool {
+        self.presence(a).logged_in
+            && self.dir.memberships_of(a).iter().any(|&m| {
+                Channel::ALL
+                    .into_iter()
+                    .any(|c| self.is_active(m, c))
+            })
+    }
+
+    // ----- time -----
+
+    /// The next deadline at which [`Core::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        while let Some(&(at, timer)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, timer));
+            match timer {
+                Timer::Grace(a) => self.grace_expired(now, a, at),
+            }
+        }
+        self.drain_dirty(now);
+    }
+
+    /// Takes the events produced since the last call, in order.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
+        self.events.drain(..)
+    }
+
+    // ----- commands -----
+
+    /// Applies one command at `now`. On error nothing has changed and no
+    /// event was produced.
+    pub fn apply(&mut self, now: Millis, cmd: Command) -> Result<Reply, DomainError> {
+        let reply = match cmd {
+            Command::OpenSession { agent, session } => self.open_session(now, agent, session),
+            Command::CloseSession { agent, session } => self.close_session(now, agent, session),
+            Command::SetAvailability { agent, available } => {
+                self.set_availability(now, agent, available)
+            }
+            Command::SetActive {
+                actor,
+                agent,
+                change,
+            } => self.set_active(now, actor, agent, change),
+            Command::CreateWork {
+                group,
+                channel,
+                priority,
+                title,
+            } => Ok(self.create_work(now, group, channel, priority, title)),
+            Command::Take { actor, item } => self.take(now, actor, item),
+            Command::Accept { actor, item } => self.accept(actor, item),
+            Command::Close { actor, item } => self.close(now, actor, item),
+        }?;
+        self.drain_dirty(now);
+        Ok(reply)
+    }
+
+    fn agent_mut(&mut self, a: AgentIx) -> &mut AgentPresence {
+        &mut self.agents[a.0 as usize]
+    }
+
+    fn mark_agent_dirty(&mut self, a: AgentIx, channels: &[Channel]) {
+        for &m in self.dir.memberships_of(a) {
+            let g = self.dir.membership(m).group;
+            for &c in channels {
+                self.dirty.push((g, c));
+            }
+        }
+    }
+
+    fn open_session(&mut self, now: Millis, a: AgentIx, session: u64) -> Result<Reply, DomainError> {
+        let agent = self.agent_mut(a);
+        if agent.sessions.contains(&session) {
+            return Ok(Reply::Done);
+        }
+        agent.sessions.push(session);
+        if let Some(until) = agent.grace_until.take() {
+            self.timers.remove(&(until, Timer::Grace(a)));
+        }
+        let agent = self.agent_mut(a);
+        if !agent.logged_in {
+            agent.logged_in = true;
+            agent.since = now;
+            self.events.push(Event::Presence {
+                at: now,
+                by: Actor::Agent(a),
+                agent: a,
+                what: PresenceWhat::LoggedIn,
+            });
+            self.mark_agent_dirty(a, &Channel::ALL);
+        }
+        Ok(Reply::Done)
+    }
+
+    fn close_session(&mut self, now: Millis, a: AgentIx, session: u64) -> Result<Reply, DomainError> {
+        let grace = self.config.grace_ms;
+        let agent = self.agent_mut(a);
+        let Some(pos) = agent.sessions.iter().position(|&s| s == session) else {
+            return Ok(Reply::Done);
+        };
+        agent.sessions.swap_remove(pos);
+        if agent.sessions.is_empty() && agent.logged_in {
+            let until = now + grace;
+            agent.grace_until = Some(until);
+            self.timers.insert((until, Timer::Grace(a)));
+        }
+        Ok(Reply::Done)
+    }
+
+    fn grace_expired(&mut self, now: Millis, a: AgentIx, at: Millis) {
+        let agent = self.agent_mut(a);
+        if !agent.sessions.is_empty() || agent.grace_until != Some(at) {
+            return;
+        }
+        agent.grace_until = None;
+        agent.logged_in = false;
+        agent.since = now;
+        self.events.push(Event::Presence {
+            at: now,
+            by: Actor::Agent(a),
+            agent: a,
+            what: PresenceWhat::LoggedOut,
+        });
+    }
+
+    fn set_availability(&mut self, now: Millis, a: AgentIx, available: bool) -> Result<Reply, DomainError> {
+        let agent = self.agent_mut(a);
+        if agent.available == available {
+            return Ok(Reply::Done);
+        }
+        agent.available = available;
+        agent.since = now;
+        self.events.push(Event::Presence {
+            at: now,
+            by: Actor::Agent(a),
+            agent: a,
+            what: PresenceWhat::Availability {
+                old: !available,
+                new: available,
+            },
+        });
+        if available {
+            self.mark_agent_dirty(a, &[Channel::Chat]);
+        }
+        Ok(Reply::Done)
+    }
+
+    /// Resolves a cell change into explicit (member, channel, value) cells,
+    /// checking every permission and N/A rule before anything changes.
+    fn resolve_cells(
+        &self,
+        actor: AgentIx,
+        a: AgentIx,
+        change: &CellChange,
+    ) -> Result<Vec<(MemberIx, Channel, bool)>, DomainError> {
+        let permitted = |g: GroupIx| {
+            if self.dir.may_set_cells(actor, a, g) {
+                Ok(())
+            } else if actor == a {
+                Err(DomainError::Forbidden(
+                    "you may not manage your own active groups",
+                ))
+            } else {
+                Err(DomainError::Forbidden(
+                    "only a manager of the group or an admin may set another agent's active groups",
+                ))
+            }
+        };
+        let mut cells = Vec::new();
+        match change {
+            CellChange::Cells(list) => {
+                for &(g, c, v) in list {
+                    let m = self.dir.member(a, g).ok_or(DomainError::NotMember(g))?;
+                    permitted(g)?;
+                    if self.dir.is_not_applicable(m, c) {
+                        return Err(DomainError::NotApplicable {
+                            agent: a,
+                            group: g,
+                            channel: c,
+                        });
+                    }
+                    cells.push((m, c, v));
+                }
+            }
+            CellChange::Column(c, v) => {
+                for &m in self.dir.memberships_of(a) {
+                    permitted(self.dir.membership(m).group)?;
+                    if !self.dir.is_not_applicable(m, *c) {
+                        cells.push((m, *c, *v));
+                    }
+                }
+            }
+            CellChange::Row(g, v) => {
+                let m = self.dir.member(a, *g).ok_or(DomainError::NotMember(*g))?;
+                permitted(*g)?;
+                for c in Channel::ALL {
+                    if !self.dir.is_not_applicable(m, c) {
+                        cells.push((m, c, *v));
+                    }
+                }
+            }
+        }
+        Ok(cells)
+    }
+
+    fn set_active(
+        &mut self,
+        now: Millis,
+        actor: AgentIx,
+        a: AgentIx,
+        change: CellChange,
+    ) -> Result<Reply, DomainError> {
+        let cells = self.resolve_cells(actor, a, &change)?;
+        for (m, c, v) in cells {
+            let state = &mut self.members[m.0 as usize];
+            let old = state.active[c.index()];
+            if old == v {
+                continue;
+            }
+            state.active[c.index()] = v;
+            let group = self.dir.membership(m).group;
+            self.events.push(Event::Presence {
+                at: now,
+                by: Actor::Agent(actor),
+                agent: a,
+                what: PresenceWhat::Active {
+                    group,
+                    channel: c,
+                    old,
+                    new: v,
+                },
+            });
+            if v {
+                self.dirty.push((group, c));
+            }
+        }
+        Ok(Reply::Done)
+    }
+
+    fn create_work(
+        &mut self,
+        now: Millis,
+        group: GroupIx,
+        channel: Channel,
+        priority: i32,
+        title: String,
+    ) -> Reply {
+        let id = self.next_item;
+        self.next_item += 1;
+        let item = Item {
+            id,
+            group,
+            channel,
+            priority,
+            title,
+            state: ItemState::Queued,
+            assignee: None,
+            created_at: now,
+            assigned_at: None,
+        };
+        let cfg = self.dir.group(group).channels[channel.index()];
+        let chosen = if cfg.enabled && cfg.distribution == Distribution::Auto {
+            self.choose(group, channel)
+        } else {
+            None
+        };
+        self.items.insert(id, item);
+        match chosen {
+            Some(m) => self.assign(now, id, m, ItemReason::Routed),
+            None => self.enqueue(id, cfg.distribution == Distribution::Pull),
+        }
+        Reply::Item(id)
+    }
+
+    fn enqueue(&mut self, id: ItemId, sound: bool) {
+        let item = self.items.get_mut(&id).expect("enqueued item exists");
+        item.state = ItemState::Queued;
+        item.assignee = None;
+        item.assigned_at = None;
+        self.queues[item.group.0 as usize][item.channel.index()].push(item);
+        self.events.push(Event::Queued {
+            item: item.clone(),
+            sound,
+        });
+    }
+
+    /// Gives an open item to a member: out of its queue (if queued), onto the
+    /// member's load, with the events that say so. The one place that assigns.
+    fn assign(&mut self, now: Millis, id: ItemId, m: MemberIx, reason: ItemReason) {
+        let a = self.dir.membership(m).agent;
+        let item = self.items.get_mut(&id).expect("assigned item exists");
+        let was_queued = item.state == ItemState::Queued;
+        if was_queued {
+            self.queues[item.group.0 as usize][item.channel.index()].remove(item);
+        }
+        item.state = ItemState::Assigned;
+        item.assignee = Some(a);
+        item.assigned_at = Some(now);
+        let item = item.clone();
+        let channel = item.channel;
+        if was_queued {
+            let why = if reason == ItemReason::Taken {
+                DequeueReason::Taken
+            } else {
+                DequeueReason::Assigned
+            };
+            self.events.push(Event::Dequeued {
+                item: item.clone(),
+                reason: why,
+            });
+        }
+        let agent = self.agent_mut(a);
+        agent.load[channel.index()] += 1;
+        agent.held.push(id);
+        match channel {
+            Channel::Chat => agent.last_chat_at = now,
+            Channel::Voice => agent.last_call_at = now,
+            Channel::Ticket => {
+                let st = &mut self.members[m.0 as usize];
+                st.tickets_held += 1;
+                st.last_ticket_at = now;
+            }
+        }
+        self.events.push(Event::ItemChanged {
+            item,
+            reason,
+            previous: None,
+        });
+    }
+
+    /// Takes an item off its holder's load (it is being closed).
+    fn release(&mut self, now: Millis, id: ItemId) {
+        let item = &self.items[&id];
+        let (Some(a), channel, group) = (item.assignee, item.channel, item.group) else {
+            return;
+        };
+        let agent = self.agent_mut(a);
+        agent.load[channel.index()] -= 1;
+        agent.held.retain(|&h| h != id);
+        match channel {
+            Channel::Voice => agent.last_call_at = now,
+            Channel::Chat => {}
+            Channel::Ticket => {
+                if let Some(m) = self.dir.member(a, group) {
+                    self.members[m.0 as usize].tickets_held -= 1;
+                }
+            }
+        }
+        self.mark_agent_dirty(a, &[channel]);
+    }
+
+    fn take(&mut self, now: Millis, actor: AgentIx, id: ItemId) -> Result<Reply, DomainError> {
+        let item = self.items.get(&id).ok_or(DomainError::NoSuchItem(id))?;
+        let m = self
+            .dir
+            .member(actor, item.group)
+            .ok_or(DomainError::NotMember(item.group))?;
+        if self.dir.is_not_applicable(m, item.channel) {
+            return Err(DomainError::NotApplicable {
+                agent: actor,
+                group: item.group,
+                channel: item.channel,
+            });
+        }
+        if let Some(winner) = item.assignee {
+            return Err(DomainError::AlreadyTaken { winner });
+        }
+        if !self.dir.is_manager_of(actor, item.group) && self.at_cap(m, item.channel) {
+            return Err(DomainError::AtCapacity(item.channel));
+        }
+        self.assign(now, id, m, ItemReason::Taken);
+        Ok(Reply::Item(id))
+    }
+
+    /// Whether one more item of this channel would exceed a cap (chat cap,
+    /// ticket cap, one call at a time).
+    fn at_cap(&self, m: MemberIx, channel: Channel) -> bool {
+        let ms = self.dir.membership(m);
+        let load = self.presence(ms.agent).load[channel.index()];
+        match channel {
+            Channel::Chat => load >= self.dir.agent(ms.agent).chat_cap,
+            Channel::Ticket => ms.ticket_cap.is_some_and(|cap| self.tickets_held(m) >= cap),
+            Channel::Voice => load > 0,
+        }
+    }
+
+    fn accept(&mut self, actor: AgentIx, id: ItemId) -> Result<Reply, DomainError> {
+        let item = self.items.get_mut(&id).ok_or(DomainError::NoSuchItem(id))?;
+        if item.assignee != Some(actor) {
+            return Err(DomainError::Forbidden("only the item's assignee may accept it"));
+        }
+        if item.state != ItemState::Assigned {
+            return Err(DomainError::InvalidState(item.state.as_str()));
+        }
+        item.state = ItemState::Active;
+        let item = item.clone();
+        self.events.push(Event::ItemChanged {
+            item,
+            reason: ItemReason::Accepted,
+            previous: None,
+        });
+        Ok(Reply::Item(id))
+    }
+
+    fn close(&mut self, now: Millis, actor: Actor, id: ItemId) -> Result<Reply, DomainError> {
+        let item = self.items.get(&id).ok_or(DomainError::NoSuchItem(id))?;
+        if let Actor::Agent(a) = actor
+            && item.assignee != Some(a)
+            && !self.dir.is_manager_of(a, item.group)
+        {
+            return Err(if self.dir.member(a, item.group).is_none() {
+                DomainError::NotMember(item.group)
+            } else {
+                DomainError::Forbidden("only the assignee or a manager of the group may close it")
+            });
+        }
+        if item.state == ItemState::Queued {
+            let item = self.items.get(&id).expect("checked above");
+            self.queues[item.group.0 as usize][item.channel.index()].remove(item);
+            self.events.push(Event::Dequeued {
+                item: item.clone(),
+                reason: DequeueReason::Closed,
+            });
+        } else {
+            self.release(now, id);
+        }
+        let mut item = self.items.remove(&id).expect("checked above");
+        item.state = ItemState::Closed;
+        self.events.push(Event::ItemChanged {
+            item,
+            reason: ItemReason::Closed,
+            previous: None,
+        });
+        Ok(Reply::Item(id))
+    }
+
+    /// Gives queued work to whoever became eligible: for every (group,
+    /// channel) touched by the last command, while its queue has a head and
+    /// routing finds an eligible member, assign the head.
+    fn drain_dirty(&mut self, now: Millis) {
+        while let Some((g, c)) = self.dirty.pop() {
+            let cfg = self.dir.group(g).channels[c.index()];
+            if !cfg.enabled || cfg.distribution == Distribution::Pull {
+                continue;
+            }
+            while let Some(head) = self.queues[g.0 as usize][c.index()].head() {
+                let Some(m) = self.choose(g, c) else { break };
+                self.assign(now, head, m, ItemReason::Drained);
+            }
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The directory: agents, groups and memberships, as loaded at start.
+//!
+//! It is immutable once built; the [`super::Core`] refers to agents, groups
+//! and memberships by dense indices ([`AgentIx`], [`GroupIx`], [`MemberIx`])
+//! so that routing walks plain vectors instead of hashing strings.
+
+use std::collections::HashMap;
+
+/// Dense index of an agent in the [`Directory`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentIx(pub u32);
+
+/// Dense index of a group in the [`Directory`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupIx(pub u32);
+
+/// Dense index of a membership in the [`Directory`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberIx(pub u32);
+
+/// The three kinds of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    /// Live chat: gated by availability and the chat cap.
+    Chat,
+    /// Tickets: not gated by availability; optional cap per membership.
+    Ticket,
+    /// Voice calls: one at a time per agent.
+    Voice,
+}
+
+impl Channel {
+    /// Every channel, in column order.
+    pub const ALL: [Channel; 3] = [Channel::Chat, Channel::Ticket, Channel::Voice];
+
+    /// Position in per-channel arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Chat => "chat",
+            Channel::Ticket => "ticket",
+            Channel::Voice => "voice",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// How a group hands out one channel's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Distribution {
+    /// Round robin to an eligible agent; queued when nobody is eligible.
+    #[default]
+    Auto,
+    /// Never assigned: everything waits in the queue to be cherry-picked.
+    Pull,
+}
+
+/// One channel's settings in a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChannelConfig {
+    /// A disabled channel is N/A for every member.
+    pub enabled: bool,
+    /// Auto or pull.
+    pub distribution: Distribution,
+}
+
+/// How a member handles one channel of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Handling {
+    /// Served first by routing.
+    #[default]
+    Primary,
+    /// Served only when no primary is eligible.
+    Secondary,
+    /// Never auto-assigned; may cherry-pick from the queue.
+    Pull,
+    /// Does not handle this channel here: the cell is N/A.
+    Excluded,
+}
+
+/// Roles a person may hold (several at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Roles {
+    /// Works items.
+    pub agent: bool,
+    /// Manages the groups it is a member of.
+    pub manager: bool,
+    /// Manages every agent's status (but sees communications only of its groups).
+    pub admin: bool,
+}
+
+/// A person in the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentDef {
+    /// Stable id, also the login name.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Roles held.
+    pub roles: Roles,
+    /// Most chats held at once.
+    pub chat_cap: u32,
+    /// May set its own active cells (removable per agent).
+    pub manage_own_status: bool,
+    /// May take items assigned to someone else in its groups.
+    pub take_assigned: bool,
+}
+
+/// A routing group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDef {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Department label, for display and filtering.
+    pub department: String,
+    /// Per channel, in [`Channel::ALL`] order.
+    pub channels: [ChannelConfig; 3],
+}
+
+/// An agent's membership of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The member.
+    pub agent: AgentIx,
+    /// The group.
+    pub group: GroupIx,
+    /// Per channel, in [`Channel::ALL`] order.
+    pub handling: [Handling; 3],
+    /// Most tickets of this group held at once, when set.
+    pub ticket_cap: Option<u32>,
+    /// Active cells on first start (they are sticky afterwards).
+    pub initially_active: [bool; 3],
+}
+
+/// Why a directory could not be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DirectoryError {
+    /// Two agents share an id.
+    #[error("agent id {0:?} appears twice")]
+    DuplicateAgent(String),
+    /// Two groups share an id.
+    #[error("group id {0:?} appears twice")]
+    DuplicateGroup(String),
+    /// A membership names an agent that does not exist.
+    #[error("membership names unknown agent {0:?}")]
+    UnknownAgent(String),
+    /// A membership names a group that does not exist.
+    #[error("membership names unknown group {0:?}")]
+    UnknownGroup(String),
+    /// The same agent is a member of the same group twice.
+    #[error("agent {0:?} is a member of group {1:?} twice")]
+    DuplicateMembership(String, String),
+    /// An id is empty or too long.
+    #[error("invalid id {0:?}: ids are 1 to 64 characters")]
+    InvalidId(String),
+}
+
+/// A membership before indices are known, as written in a directory file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipSpec {
+    /// Agent id.
+    pub agent: String,
+    /// Group id.
+    pub group: String,
+    /// Per channel handling.
+    pub handling: [Handling; 3],
+    /// Optional ticket cap.
+    pub ticket_cap: Option<u32>,
+    /// Initial active cells.
+    pub initially_active: [bool; 3],
+}
+
+/// Agents, groups and memberships with the lookups routing needs.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    agents: Vec<AgentDef>,
+    groups: Vec<GroupDef>,
+    memberships: Vec<Membership>,
+    agent_by_id: HashMap<String, AgentIx>,
+    group_by_id: HashMap<String, GroupIx>,
+    member_by_pair: HashMap<(AgentIx, GroupIx), MemberIx>,
+    members_of_group: Vec<Vec<MemberIx>>,
+    memberships_of_agent: Vec<Vec<MemberIx>>,
+}
+
+fn check_id(id: &str) -> Result<(), DirectoryError> {
+    if id.is_empty() || id.len() > 64 {
+        return Err(DirectoryError::InvalidId(id.to_string()));
+    }
+    Ok(())
+}
+
+impl Directory {
+    /// Builds and validates a directory.
+    pub fn new(
+        agents: Vec<AgentDef>,
+        groups: Vec<GroupDef>,
+        memberships: Vec<MembershipSpec>,
+    ) -> Result<Self, DirectoryError> {
+        let mut agent_by_id = HashMap::with_capacity(agents.len());
+        for (i, a) in agents.iter().enumerate() {
+            check_id(&a.id)?;
+            if agent_by_id.insert(a.id.clone(), AgentIx(i as u32)).is_some() {
+                return Err(DirectoryError::DuplicateAgent(a.id.clone()));
+            }
+        }
+        let mut group_by_id = HashMap::with_capacity(groups.len());
+        for (i, g) in groups.iter().enumerate() {
+            check_id(&g.id)?;
+            if group_by_id.insert(g.id.clone(), GroupIx(i as u32)).is_some() {
+                return Err(DirectoryError::DuplicateGroup(g.id.clone()));
+            }
+        }
+        let mut members = Vec::with_capacity(memberships.len());
+        let mut member_by_pair = HashMap::with_capacity(memberships.len());
+        let mut members_of_group = vec![Vec::new(); groups.len()];
+        let mut memberships_of_agent = vec![Vec::new(); agents.len()];
+        for spec in memberships {
+            let agent = *agent_by_id
+                .get(&spec.agent)
+                .ok_or_else(|| DirectoryError::UnknownAgent(spec.agent.clone()))?;
+            let group = *group_by_id
+                .get(&spec.group)
+                .ok_or_else(|| DirectoryError::UnknownGroup(spec.group.clone()))?;
+            let ix = MemberIx(members.len() as u32);
+            if member_by_pair.insert((agent, group), ix).is_some() {
+                return Err(DirectoryError::DuplicateMembership(spec.agent, spec.group));
+            }
+            members_of_group[group.0 as usize].push(ix);
+            memberships_of_agent[agent.0 as usize].push(ix);
+            members.push(Membership {
+                agent,
+                group,
+                handling: spec.handling,
+                ticket_cap: spec.ticket_cap,
+                initially_active: spec.initially_active,
+            });
+        }
+        Ok(Directory {
+            agents,
+            groups,
+            memberships: members,
+            agent_by_id,
+            group_by_id,
+            member_by_pair,
+            members_of_group,
+            memberships_of_agent,
+        })
+    }
+
+    /// All agents, by index.
+    pub fn agents(&self) -> &[AgentDef] {
+        &self.agents
+    }
+
+    /// All groups, by index.
+    pub fn groups(&self) -> &[GroupDef] {
+        &self.groups
+    }
+
+    /// One agent.
+    pub fn agent(&self, a: AgentIx) -> &AgentDef {
+        &self.agents[a.0 as usize]
+    }
+
+    /// One group.
+    pub fn group(&self, g: GroupIx) -> &GroupDef {
+        &self.groups[g.0 as usize]
+    }
+
+    /// One membership.
+    pub fn membership(&self, m: MemberIx) -> &Membership {
+        &self.memberships[m.0 as usize]
+    }
+
+    /// Number of memberships (indices run `0..len`).
+    pub fn membership_count(&self) -> usize {
+        self.memberships.len()
+    }
+
+    /// Looks an agent up by id.
+    pub fn agent_ix(&self, id: &str) -> Option<AgentIx> {
+        self.agent_by_id.get(id).copied()
+    }
+
+    /// Looks a group up by id.
+    pub fn group_ix(&self, id: &str) -> Option<GroupIx> {
+        self.group_by_id.get(id).copied()
+    }
+
+    /// The membership of an agent in a group, if any.
+    pub fn member(&self, a: AgentIx, g: GroupIx) -> Option<MemberIx> {
+        self.member_by_pair.get(&(a, g)).copied()
+    }
+
+    /// Members of a group, in directory order.
+    pub fn members_of(&self, g: GroupIx) -> &[MemberIx] {
+        &self.members_of_group[g.0 as usize]
+    }
+
+    /// An agent's memberships, in directory order (the Active Groups rows).
+    pub fn memberships_of(&self, a: AgentIx) -> &[MemberIx] {
+        &self.memberships_of_agent[a.0 as usize]
+    }
+
+    /// Whether a cell is N/A: the channel is disabled in the group, or the
+    /// member is excluded from it.
+    pub fn is_not_applicable(&self, m: MemberIx, channel: Channel) -> bool {
+        let ms = self.membership(m);
+        !self.group(ms.group).channels[channel.index()].enabled
+            || ms.handling[channel.index()] == Handling::Excluded
+    }
+
+    /// A manager of `g` is a member of `g` holding the manager role.
+    pub fn is_manager_of(&self, a: AgentIx, g: GroupIx) -> bool {
+        self.agent(a).roles.manager && self.member(a, g).is_some()
+    }
+
+    /// Whether `actor` may set `target`'s active cells in `g`: an admin
+    /// anywhere, a manager of `g`, or the agent itself with `manage_own_status`.
+    pub fn may_set_cells(&self, actor: AgentIx, target: AgentIx, g: GroupIx) -> bool {
+        let a = self.agent(actor);
+        a.roles.admin
+            || self.is_manager_of(actor, g)
+            || (actor == target && a.manage_own_status)
+    }
+}

@@ -1,0 +1,40 @@
+//! Why the core refused a command.
+
+use super::directory::{AgentIx, Channel, GroupIx};
+use super::item::ItemId;
+
+/// A refused command. The state is unchanged whenever one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// The item does not exist (or is closed and forgotten).
+    #[error("no such item {0}")]
+    NoSuchItem(ItemId),
+    /// The agent is not a member of the group.
+    #[error("not a member of the group")]
+    NotMember(GroupIx),
+    /// The actor lacks the right (role, permission, ownership).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The cell is N/A (channel disabled or handling excluded).
+    #[error("cell is N/A")]
+    NotApplicable {
+        /// The agent.
+        agent: AgentIx,
+        /// The group.
+        group: GroupIx,
+        /// The channel.
+        channel: Channel,
+    },
+    /// Someone else holds the item already.
+    #[error("already taken")]
+    AlreadyTaken {
+        /// Who holds it.
+        winner: AgentIx,
+    },
+    /// The item is not in a state that allows this.
+    #[error("item is {0}")]
+    InvalidState(&'static str),
+    /// The agent is at its chat or ticket cap.
+    #[error("at capacity for {0:?}")]
+    AtCapacity(Channel),
+}

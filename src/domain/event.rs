@@ -1,0 +1,122 @@
+//! Events: what happened, for the engine to push and audit.
+
+use super::command::Actor;
+use super::directory::{AgentIx, Channel, GroupIx};
+use super::item::Item;
+use super::time::Millis;
+
+/// A presence change; each one becomes one audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceWhat {
+    /// The agent's first session opened (not a reconnect within the grace).
+    LoggedIn,
+    /// The grace after the agent's last session ran out.
+    LoggedOut,
+    /// Availability switched.
+    Availability {
+        /// Before.
+        old: bool,
+        /// After.
+        new: bool,
+    },
+    /// One active cell switched.
+    Active {
+        /// The group.
+        group: GroupIx,
+        /// The channel.
+        channel: Channel,
+        /// Before.
+        old: bool,
+        /// After.
+        new: bool,
+    },
+}
+
+/// Why an item changed hands or state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemReason {
+    /// Routed at creation.
+    Routed,
+    /// Cherry-picked from the queue.
+    Taken,
+    /// Given from the queue when the agent became eligible.
+    Drained,
+    /// Accepted by its agent.
+    Accepted,
+    /// Closed.
+    Closed,
+}
+
+impl ItemReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemReason::Routed => "routed",
+            ItemReason::Taken => "taken",
+            ItemReason::Drained => "drained",
+            ItemReason::Accepted => "accepted",
+            ItemReason::Closed => "closed",
+        }
+    }
+}
+
+/// Why an item left its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DequeueReason {
+    /// Routing gave it to an agent.
+    Assigned,
+    /// A member took it.
+    Taken,
+    /// It was closed while waiting.
+    Closed,
+}
+
+impl DequeueReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DequeueReason::Assigned => "assigned",
+            DequeueReason::Taken => "taken",
+            DequeueReason::Closed => "closed",
+        }
+    }
+}
+
+/// Something that happened, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An agent's presence changed.
+    Presence {
+        /// When.
+        at: Millis,
+        /// Who did it.
+        by: Actor,
+        /// Whose presence.
+        agent: AgentIx,
+        /// What changed.
+        what: PresenceWhat,
+    },
+    /// An item entered its queue.
+    Queued {
+        /// The item as it is now.
+        item: Item,
+        /// A pull channel: announce it with a sound.
+        sound: bool,
+    },
+    /// An item left its queue.
+    Dequeued {
+        /// The item as it is now.
+        item: Item,
+        /// Why.
+        reason: DequeueReason,
+    },
+    /// An item was assigned, accepted or closed.
+    ItemChanged {
+        /// The item as it is now.
+        item: Item,
+        /// Why.
+        reason: ItemReason,
+        /// Who held it before, if someone else did.
+        previous: Option<AgentIx>,
+    },
+}

@@ -1,0 +1,61 @@
+//! Work items and their state machine.
+
+use super::directory::{AgentIx, Channel, GroupIx};
+use super::time::Millis;
+
+/// Identifies a work item; allocated by the core in increasing order.
+pub type ItemId = u64;
+
+/// Where an item is in its life: `Queued → Assigned → Active → Closed`, with
+/// `Closed` reachable from any state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemState {
+    /// Waiting in its group's queue for this channel.
+    Queued,
+    /// Given to an agent who has not yet accepted it (first response pending).
+    Assigned,
+    /// Accepted by its agent and being worked.
+    Active,
+    /// Done; the core forgets it right after emitting its last event.
+    Closed,
+}
+
+impl ItemState {
+    /// The wire name of the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemState::Queued => "queued",
+            ItemState::Assigned => "assigned",
+            ItemState::Active => "active",
+            ItemState::Closed => "closed",
+        }
+    }
+
+    /// Whether an agent holds the item (it counts against that agent's caps).
+    pub fn is_held(self) -> bool {
+        matches!(self, ItemState::Assigned | ItemState::Active)
+    }
+}
+
+/// A chat, ticket or call in one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// Its id.
+    pub id: ItemId,
+    /// The group it belongs to (and is routed in).
+    pub group: GroupIx,
+    /// Chat, ticket or call.
+    pub channel: Channel,
+    /// Higher is served first.
+    pub priority: i32,
+    /// A short human label given by the integration.
+    pub title: String,
+    /// Where it is in its life.
+    pub state: ItemState,
+    /// Who holds it, when assigned or active.
+    pub assignee: Option<AgentIx>,
+    /// When it was created; never reset, so wait times stay honest.
+    pub created_at: Millis,
+    /// When it was last given to its assignee.
+    pub assigned_at: Option<Millis>,
+}
