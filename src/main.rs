@@ -1,1 +1,120 @@
-fn main() {}
+//! The `switchboard` binary: parses the command line and calls the library.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use clap::Parser;
+use switchboard::auth::{hash_password, random_secret};
+use switchboard::cli::{Cli, Command, LogFormat, ServeArgs};
+use switchboard::directory_file;
+use switchboard::domain::CoreConfig;
+use switchboard::server::{self, ServerConfig};
+use switchboard::transport::TransportConfig;
+use tracing_subscriber::EnvFilter;
+
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn static_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.unwrap_or_else(|| {
+        let local = PathBuf::from("static");
+        if local.is_dir() {
+            local
+        } else {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
+        }
+    })
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    init_logs(args.log_format);
+    let (directory, demo) = match &args.directory {
+        Some(path) => (directory_file::load(path).map_err(|e| e.to_string())?, false),
+        None => (directory_file::demo(), true),
+    };
+    let api_key = match args.api_key {
+        Some(k) if k.len() >= 16 => k,
+        Some(_) => return Err("--api-key must be at least 16 characters".into()),
+        None => {
+            let k = random_secret();
+            println!("API key for integrations (X-Api-Key): {k}");
+            k
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        %addr,
+        agents = directory.directory.agents().len(),
+        groups = directory.directory.groups().len(),
+        demo,
+        "Switchboard listening; consoles at http://{addr}/"
+    );
+    let config = ServerConfig {
+        directory,
+        api_key,
+        core: CoreConfig {
+            grace_ms: args.grace.as_millis() as u64,
+        },
+        token_ttl: args.token_ttl,
+        transport: TransportConfig {
+            outbox_capacity: args.outbox_capacity.max(1),
+            static_dir: static_dir(args.static_dir),
+            ..TransportConfig::default()
+        },
+        shutdown_timeout: args.shutdown_timeout,
+    };
+    server::run(listener, config, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::HashPassword => {
+            let mut line = String::new();
+            match std::io::stdin().lock().read_line(&mut line) {
+                Ok(_) if !line.trim_end_matches(['\r', '\n']).is_empty() => {
+                    println!("{}", hash_password(line.trim_end_matches(['\r', '\n'])));
+                    Ok(())
+                }
+                Ok(_) => Err("no password on standard input".to_string()),
+                Err(e) => Err(format!("cannot read standard input: {e}")),
+            }
+        }
+        Command::Serve(args) => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(serve(args))),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

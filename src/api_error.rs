@@ -1,0 +1,87 @@
+//! The error every boundary answers with: a stable code, a message in words,
+//! and optional details. Used by HTTP answers and WebSocket `error` frames.
+
+use serde::Serialize;
+
+/// Stable error codes of the wire protocol (docs/protocol.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, not an object, or no `type`.
+    BadRequest,
+    /// `type` names no request.
+    UnknownType,
+    /// A field is missing, mistyped, out of range or unknown.
+    InvalidField,
+    /// Wrong username or password.
+    InvalidCredentials,
+    /// No, a bad, an expired or a revoked token or key.
+    Unauthorized,
+    /// Authenticated but not allowed.
+    Forbidden,
+    /// No such agent, group or item.
+    NotFound,
+    /// The active cell is N/A.
+    NotApplicable,
+    /// Someone else took the item first.
+    AlreadyTaken,
+    /// The item's state does not allow this.
+    InvalidState,
+    /// The agent is at its cap.
+    AtCapacity,
+    /// The group is offline for chat.
+    Offline,
+    /// A frame or body over the limit.
+    TooLarge,
+    /// Too many requests.
+    RateLimited,
+    /// The server cannot take writes now.
+    Unavailable,
+    /// A bug.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status that goes with the code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest | ErrorCode::UnknownType | ErrorCode::InvalidField => 400,
+            ErrorCode::InvalidCredentials | ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::NotApplicable
+            | ErrorCode::AlreadyTaken
+            | ErrorCode::InvalidState
+            | ErrorCode::AtCapacity
+            | ErrorCode::Offline => 409,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+/// A refused request, ready to be written on any transport.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// What went wrong, in words for a person.
+    pub message: String,
+    /// Extra data some codes carry (the winner of a take).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    /// An error without details.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+}

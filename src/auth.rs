@@ -1,0 +1,147 @@
+//! Authentication: password checks, login tokens and the integration API key.
+//!
+//! # Ownership
+//! [`Auth`] is shared by every HTTP and WebSocket handler behind an `Arc`.
+//! The password hashes and the API key's hash never change after start. The
+//! token table is a `std::sync::Mutex<HashMap>`: a lookup or insert holds it
+//! for a hash-map operation and never across an `.await`, so a blocking lock
+//! is cheaper than an async one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::domain::Millis;
+
+/// Who a valid token belongs to.
+#[derive(Debug, Clone)]
+struct TokenEntry {
+    agent: String,
+    expires_at: Millis,
+}
+
+/// Checks passwords, issues and checks tokens, checks the API key.
+#[derive(Debug)]
+pub struct Auth {
+    password_hashes: HashMap<String, String>,
+    api_key_sha256: [u8; 32],
+    token_ttl_ms: Millis,
+    tokens: Mutex<HashMap<String, TokenEntry>>,
+}
+
+/// A hash to verify against when the user does not exist, so that a wrong
+/// username costs as much time as a wrong password.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uR1Bz2S7q2dYx8bNQ8c4C0oB8fJ2b2bC7mRjK1gGJ8U";
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// Hashes a password with argon2id and a random salt, as a PHC string.
+pub fn hash_password(password: &str) -> String {
+    use argon2::PasswordHasher;
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .expect("argon2 with default parameters and an OS random salt")
+        .to_string()
+}
+
+/// A fresh random secret: 128 bits, hex.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+impl Auth {
+    /// An authenticator over the directory's password hashes and one API key.
+    pub fn new(password_hashes: HashMap<String, String>, api_key: &str, token_ttl_ms: Millis) -> Self {
+        Auth {
+            password_hashes,
+            api_key_sha256: sha256(api_key.as_bytes()),
+            token_ttl_ms,
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks a username and password. Expensive (argon2): call it from a
+    /// blocking thread.
+    pub fn verify_password(&self, username: &str, password: &str) -> bool {
+        let stored = self.password_hashes.get(username);
+        let phc = stored.map(String::as_str).unwrap_or(DUMMY_HASH);
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        ok && stored.is_some()
+    }
+
+    /// Issues a new token for an agent.
+    pub fn issue_token(&self, agent: &str, now: Millis) -> String {
+        let token = random_secret();
+        let entry = TokenEntry {
+            agent: agent.to_string(),
+            expires_at: now + self.token_ttl_ms,
+        };
+        let mut tokens = self.tokens.lock().expect("token table lock");
+        tokens.retain(|_, e| e.expires_at > now);
+        tokens.insert(token.clone(), entry);
+        token
+    }
+
+    /// The agent a token belongs to, if it is valid; each use slides its
+    /// expiry forward.
+    pub fn check_token(&self, token: &str, now: Millis) -> Option<String> {
+        let mut tokens = self.tokens.lock().expect("token table lock");
+        let entry = tokens.get_mut(token)?;
+        if entry.expires_at <= now {
+            tokens.remove(token);
+            return None;
+        }
+        entry.expires_at = now + self.token_ttl_ms;
+        Some(entry.agent.clone())
+    }
+
+    /// Revokes a token (logout).
+    pub fn revoke(&self, token: &str) {
+        self.tokens.lock().expect("token table lock").remove(token);
+    }
+
+    /// Whether a presented API key is the configured one. Compares SHA-256
+    /// digests, so the comparison time does not depend on the key's prefix.
+    pub fn check_api_key(&self, key: &str) -> bool {
+        sha256(key.as_bytes()) == self.api_key_sha256
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_tokens_and_keys() {
+        let mut hashes = HashMap::new();
+        hashes.insert("alice".to_string(), hash_password("secret"));
+        let auth = Auth::new(hashes, "key-1", 1_000);
+        assert!(auth.verify_password("alice", "secret"));
+        assert!(!auth.verify_password("alice", "wrong"));
+        assert!(!auth.verify_password("nobody", "secret"));
+        let t = auth.issue_token("alice", 0);
+        assert_eq!(t.len(), 32);
+        assert_eq!(auth.check_token(&t, 500).as_deref(), Some("alice"));
+        // Sliding: used at 500, so still valid at 1_400.
+        assert_eq!(auth.check_token(&t, 1_400).as_deref(), Some("alice"));
+        assert_eq!(auth.check_token(&t, 3_000), None);
+        let t2 = auth.issue_token("alice", 0);
+        auth.revoke(&t2);
+        assert_eq!(auth.check_token(&t2, 1), None);
+        assert!(auth.check_api_key("key-1"));
+        assert!(!auth.check_api_key("key-2"));
+    }
+}

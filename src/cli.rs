@@ -1,0 +1,78 @@
+//! The command line: `switchboard serve` and `switchboard hash-password`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Switchboard: real-time presence and work routing for help desks.
+///
+/// Agents keep a console open (their WebSocket session is their logged-in
+/// state), switch themselves Available/Unavailable and Active/Inactive per
+/// group and channel; chats, tickets and calls created through the HTTP API
+/// are pushed at once to an eligible agent or wait in the group's live queue.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a Switchboard node (in memory; the built-in demo directory unless
+    /// --directory is given). Consoles are served at http://LISTEN/.
+    Serve(ServeArgs),
+    /// Print the argon2 hash of a password for a directory file's
+    /// `password_hash`. Reads the password from standard input (one line).
+    HashPassword,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Flags of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SWITCHBOARD_LISTEN")]
+    pub listen: SocketAddr,
+    /// TOML directory of agents, groups and memberships (see
+    /// docs/configuration.md). Without it the built-in demo directory is used.
+    #[arg(long, env = "SWITCHBOARD_DIRECTORY")]
+    pub directory: Option<PathBuf>,
+    /// API key integrations send in `X-Api-Key` to create work. Without it a
+    /// random key is generated and printed at start.
+    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// How long a dropped console session is forgiven before its agent is
+    /// logged out (a page reload must not log anyone out), e.g. `10s`, `500ms`.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// Login tokens expire after this long without use, e.g. `12h`.
+    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+    /// Directory of the browser consoles' files. Defaults to `static/` in the
+    /// working directory, else the one in the source tree.
+    #[arg(long)]
+    pub static_dir: Option<PathBuf>,
+    /// Frames queued for one session before the server cuts it off as a slow
+    /// consumer.
+    #[arg(long, default_value_t = 1024)]
+    pub outbox_capacity: usize,
+    /// How long shutdown waits for open connections to finish.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}

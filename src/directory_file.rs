@@ -1,0 +1,290 @@
+//! The directory file (TOML): agents with roles and argon2 password hashes,
+//! groups with per-channel settings, memberships with per-channel handling.
+//! The format is documented in docs/configuration.md; the demo directory
+//! built into the binary (`demo_directory.toml`) is an example of it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::domain::{
+    AgentDef, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef, Handling,
+    MembershipSpec, Roles,
+};
+
+/// The demo directory shipped inside the binary.
+pub const DEMO_DIRECTORY: &str = include_str!("demo_directory.toml");
+
+/// A directory ready to serve: the routing directory and the password hashes
+/// (kept apart so the core never holds a secret).
+#[derive(Debug, Clone)]
+pub struct LoadedDirectory {
+    /// Agents, groups, memberships.
+    pub directory: Directory,
+    /// Agent id → argon2 PHC string.
+    pub password_hashes: HashMap<String, String>,
+}
+
+/// Why a directory file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryFileError {
+    /// The file could not be read.
+    #[error("cannot read directory file {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown or mistyped fields.
+    #[error("directory file is not valid: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// A role, channel or reference is wrong.
+    #[error("directory file is not valid: {0}")]
+    Invalid(String),
+    /// Ids clash or references dangle.
+    #[error("directory is not consistent: {0}")]
+    Directory(#[from] DirectoryError),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDirectory {
+    #[serde(default)]
+    agents: Vec<FileAgent>,
+    #[serde(default)]
+    groups: Vec<FileGroup>,
+    #[serde(default)]
+    memberships: Vec<FileMembership>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAgent {
+    id: String,
+    name: String,
+    #[serde(default = "default_roles")]
+    roles: Vec<String>,
+    password_hash: String,
+    #[serde(default = "default_chat_cap")]
+    chat_cap: u32,
+    #[serde(default = "yes")]
+    manage_own_status: bool,
+    #[serde(default)]
+    take_assigned: bool,
+}
+
+fn default_roles() -> Vec<String> {
+    vec!["agent".into()]
+}
+fn default_chat_cap() -> u32 {
+    3
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct FileChannel {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    distribution: FileDistribution,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum FileDistribution {
+    #[default]
+    Auto,
+    Pull,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGroup {
+    id: String,
+    name: String,
+    #[serde(default)]
+    department: String,
+    chat: Option<FileChannel>,
+    ticket: Option<FileChannel>,
+    voice: Option<FileChannel>,
+}
+
+#[derive(Deserialize, Clone, Copy, Default)]
+#[serde(rename_all = "snake_case")]
+enum FileHandling {
+    #[default]
+    Primary,
+    Secondary,
+    Pull,
+    Excluded,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMembership {
+    agent: String,
+    group: String,
+    #[serde(default)]
+    chat: FileHandling,
+    #[serde(default)]
+    ticket: FileHandling,
+    #[serde(default)]
+    voice: FileHandling,
+    ticket_cap: Option<u32>,
+    active: Option<Vec<String>>,
+}
+
+fn channel_config(c: Option<FileChannel>) -> ChannelConfig {
+    // A channel left out of a group is disabled there (N/A for everyone).
+    let c = c.unwrap_or(FileChannel {
+        enabled: false,
+        distribution: FileDistribution::Auto,
+    });
+    ChannelConfig {
+        enabled: c.enabled,
+        distribution: match c.distribution {
+            FileDistribution::Auto => Distribution::Auto,
+            FileDistribution::Pull => Distribution::Pull,
+        },
+    }
+}
+
+fn handling(h: FileHandling) -> Handling {
+    match h {
+        FileHandling::Primary => Handling::Primary,
+        FileHandling::Secondary => Handling::Secondary,
+        FileHandling::Pull => Handling::Pull,
+        FileHandling::Excluded => Handling::Excluded,
+    }
+}
+
+/// Parses a directory from TOML text.
+pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
+    let file: FileDirectory = toml::from_str(text)?;
+    let mut password_hashes = HashMap::new();
+    let mut agents = Vec::with_capacity(file.agents.len());
+    for a in file.agents {
+        let mut roles = Roles::default();
+        for r in &a.roles {
+            match r.as_str() {
+                "agent" => roles.agent = true,
+                "manager" => roles.manager = true,
+                "admin" => roles.admin = true,
+                other => {
+                    return Err(DirectoryFileError::Invalid(format!(
+                        "agent {}: unknown role {other:?} (agent, manager, admin)",
+                        a.id
+                    )));
+                }
+            }
+        }
+        if argon2::PasswordHash::new(&a.password_hash).is_err() {
+            return Err(DirectoryFileError::Invalid(format!(
+                "agent {}: password_hash is not a PHC string (use `switchboard hash-password`)",
+                a.id
+            )));
+        }
+        password_hashes.insert(a.id.clone(), a.password_hash);
+        agents.push(AgentDef {
+            id: a.id,
+            name: a.name,
+            roles,
+            chat_cap: a.chat_cap,
+            manage_own_status: a.manage_own_status,
+            take_assigned: a.take_assigned,
+        });
+    }
+    let groups = file
+        .groups
+        .into_iter()
+        .map(|g| GroupDef {
+            id: g.id,
+            name: g.name,
+            department: g.department,
+            channels: [
+                channel_config(g.chat),
+                channel_config(g.ticket),
+                channel_config(g.voice),
+            ],
+        })
+        .collect();
+    let mut memberships = Vec::new();
+    for m in file.memberships {
+        let initially_active = match &m.active {
+            None => [true; 3],
+            Some(list) => {
+                let mut on = [false; 3];
+                for name in list {
+                    let c = Channel::parse(name).ok_or_else(|| {
+                        DirectoryFileError::Invalid(format!(
+                            "membership {}/{}: unknown channel {name:?} (chat, ticket, voice)",
+                            m.agent, m.group
+                        ))
+                    })?;
+                    on[c.index()] = true;
+                }
+                on
+            }
+        };
+        memberships.push(MembershipSpec {
+            agent: m.agent,
+            group: m.group,
+            handling: [handling(m.chat), handling(m.ticket), handling(m.voice)],
+            ticket_cap: m.ticket_cap,
+            initially_active,
+        });
+    }
+    Ok(LoadedDirectory {
+        directory: Directory::new(agents, groups, memberships)?,
+        password_hashes,
+    })
+}
+
+/// Reads and parses a directory file.
+pub fn load(path: &Path) -> Result<LoadedDirectory, DirectoryFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DirectoryFileError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text)
+}
+
+/// The built-in demo directory.
+pub fn demo() -> LoadedDirectory {
+    parse(DEMO_DIRECTORY).expect("the built-in demo directory is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_directory_parses() {
+        let d = demo();
+        assert!(d.directory.agents().len() >= 20);
+        assert_eq!(d.directory.groups().len(), 6);
+    }
+
+    #[test]
+    fn unknown_fields_and_roles_are_refused() {
+        let bad = "[[agents]]\nid='a'\nname='A'\npassword_hash='x'\ncolour='red'\n";
+        assert!(matches!(parse(bad), Err(DirectoryFileError::Parse(_))));
+        let hash = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$4gq9H8iBx0S+aAfr2cvp4aGHxqSqt0RqkbxoBsQU5UE";
+        let bad_role = format!("[[agents]]\nid='a'\nname='A'\nroles=['boss']\npassword_hash='{hash}'\n");
+        assert!(matches!(parse(&bad_role), Err(DirectoryFileError::Invalid(_))));
+    }
+
+    #[test]
+    fn missing_channel_is_disabled_and_dangling_membership_refused() {
+        let hash = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$4gq9H8iBx0S+aAfr2cvp4aGHxqSqt0RqkbxoBsQU5UE";
+        let text = format!(
+            "[[agents]]\nid='a'\nname='A'\npassword_hash='{hash}'\n[[groups]]\nid='g'\nname='G'\nchat={{}}\n[[memberships]]\nagent='a'\ngroup='nope'\n"
+        );
+        assert!(matches!(parse(&text), Err(DirectoryFileError::Directory(_))));
+    }
+}

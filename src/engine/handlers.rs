@@ -1,0 +1,436 @@
+//! The engine's one `match` over requests, and a `handle_*` per request.
+
+use serde_json::{Value, json};
+
+use super::audit::AuditQuery;
+use super::outbox::{CloseReason, OutboxSender};
+use super::request::{Caller, CellSpec, HttpOp, Request, SessionOp};
+use super::views;
+use super::{Engine, SessionEntry, now_ms};
+use crate::api_error::{ApiError, ErrorCode};
+use crate::domain::{
+    Actor, AgentIx, CellChange, Channel, Command, DomainError, GroupIx, ItemId, Reply,
+};
+
+fn to_value(v: impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn forbidden(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::Forbidden, msg)
+}
+
+impl Engine {
+    /// Applies one request. The single dispatch point of the engine.
+    pub(super) fn handle(&mut self, req: Request) {
+        match req {
+            Request::Connect {
+                agent,
+                outbox,
+                answer,
+            } => {
+                let _ = answer.send(self.handle_connect(&agent, outbox));
+            }
+            Request::Disconnect { session } => self.handle_disconnect(session),
+            Request::Session {
+                session,
+                op,
+                answer,
+            } => {
+                let _ = answer.send(self.handle_session_op(session, op));
+            }
+            Request::Http { caller, op, answer } => {
+                let _ = answer.send(self.handle_http(caller, op));
+            }
+            Request::GoingAway { answer } => {
+                self.handle_going_away();
+                let _ = answer.send(());
+            }
+            Request::SessionCount { answer } => {
+                let _ = answer.send(self.sessions.len());
+            }
+        }
+    }
+
+    fn agent_ix(&self, id: &str) -> Result<AgentIx, ApiError> {
+        self.core
+            .directory()
+            .agent_ix(id)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no agent {id:?}")))
+    }
+
+    fn group_ix(&self, id: &str) -> Result<GroupIx, ApiError> {
+        self.core
+            .directory()
+            .group_ix(id)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no group {id:?}")))
+    }
+
+    /// Applies a domain command and publishes its events.
+    fn apply(&mut self, cmd: Command) -> Result<Reply, ApiError> {
+        let result = self.core.apply(now_ms(), cmd);
+        self.publish();
+        result.map_err(|e| self.domain_error(e))
+    }
+
+    /// Puts a domain refusal into words, with names instead of indices.
+    fn domain_error(&self, e: DomainError) -> ApiError {
+        let dir = self.core.directory();
+        match e {
+            DomainError::NoSuchItem(id) => {
+                ApiError::new(ErrorCode::NotFound, format!("no open item {id}"))
+            }
+            DomainError::NotMember(g) => forbidden(format!(
+                "not a member of group {}",
+                dir.group(g).id
+            )),
+            DomainError::Forbidden(msg) => forbidden(msg),
+            DomainError::NotApplicable {
+                agent,
+                group,
+                channel,
+            } => ApiError::new(
+                ErrorCode::NotApplicable,
+                format!(
+                    "{} is N/A for {} in {}",
+                    channel.as_str(),
+                    dir.agent(agent).id,
+                    dir.group(group).id
+                ),
+            ),
+            DomainError::AlreadyTaken { winner } => {
+                let w = dir.agent(winner);
+                ApiError {
+                    code: ErrorCode::AlreadyTaken,
+                    message: format!("already taken by {}", w.name),
+                    details: Some(json!({ "winner": w.id, "winner_name": w.name })),
+                }
+            }
+            DomainError::InvalidState(state) => {
+                ApiError::new(ErrorCode::InvalidState, format!("the item is {state}"))
+            }
+            DomainError::AtCapacity(c) => ApiError::new(
+                ErrorCode::AtCapacity,
+                format!("at the {} cap", c.as_str()),
+            ),
+        }
+    }
+
+    fn item_value(&self, id: ItemId) -> Value {
+        match self.core.item(id) {
+            Some(item) => to_value(views::item(&self.core, item)),
+            None => json!({ "id": id, "state": "closed" }),
+        }
+    }
+
+    fn status_value(&self, a: AgentIx) -> Value {
+        to_value(views::agent_status(&self.core, a, None))
+    }
+
+    fn handle_connect(&mut self, agent: &str, outbox: OutboxSender) -> Result<u64, ApiError> {
+        let a = self.agent_ix(agent)?;
+        let session = self.next_session;
+        self.next_session += 1;
+        self.apply(Command::OpenSession { agent: a, session })?;
+        let welcome = views::welcome(&self.core, a, session, self.seq);
+        let frame = serde_json::to_string(&welcome).unwrap_or_default();
+        outbox.push(frame.into());
+        self.sessions.insert(
+            session,
+            SessionEntry {
+                agent: a,
+                outbox,
+                watching: Vec::new(),
+            },
+        );
+        self.agent_sessions[a.0 as usize].push(session);
+        Ok(session)
+    }
+
+    /// Forgets a local session; the core starts the agent's grace if it was
+    /// the last one.
+    pub(super) fn handle_disconnect(&mut self, session: u64) {
+        let Some(entry) = self.sessions.remove(&session) else {
+            return;
+        };
+        self.agent_sessions[entry.agent.0 as usize].retain(|&s| s != session);
+        for g in entry.watching {
+            self.watchers[g.0 as usize].retain(|&s| s != session);
+        }
+        let _ = self.apply(Command::CloseSession {
+            agent: entry.agent,
+            session,
+        });
+    }
+
+    fn handle_going_away(&mut self) {
+        let frame: super::Frame = json!({ "type": "closing", "reason": "server_going_away" })
+            .to_string()
+            .into();
+        for entry in self.sessions.values() {
+            entry.outbox.push(frame.clone());
+            entry.outbox.close(CloseReason::ServerGoingAway);
+        }
+        // Dropping the senders ends every socket task. The core is not told:
+        // a restart is not a logout.
+        self.sessions.clear();
+        self.agent_sessions.iter_mut().for_each(Vec::clear);
+        self.watchers.iter_mut().for_each(Vec::clear);
+    }
+
+    fn resolve_target(&self, actor: AgentIx, agent: Option<String>) -> Result<AgentIx, ApiError> {
+        match agent {
+            None => Ok(actor),
+            Some(id) => self.agent_ix(&id),
+        }
+    }
+
+    fn handle_session_op(&mut self, session: u64, op: SessionOp) -> Result<Value, ApiError> {
+        let actor = self
+            .sessions
+            .get(&session)
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "session is closed"))?
+            .agent;
+        match op {
+            SessionOp::SetAvailability { available } => {
+                self.apply(Command::SetAvailability {
+                    agent: actor,
+                    available,
+                })?;
+                Ok(self.status_value(actor))
+            }
+            SessionOp::SetActive { agent, cells } => {
+                let target = self.resolve_target(actor, agent)?;
+                let cells = cells
+                    .into_iter()
+                    .map(|CellSpec { group, channel, active }| {
+                        Ok((self.group_ix(&group)?, channel, active))
+                    })
+                    .collect::<Result<Vec<_>, ApiError>>()?;
+                self.set_cells(actor, target, CellChange::Cells(cells))
+            }
+            SessionOp::SetActiveColumn {
+                agent,
+                channel,
+                active,
+            } => {
+                let target = self.resolve_target(actor, agent)?;
+                self.set_cells(actor, target, CellChange::Column(channel, active))
+            }
+            SessionOp::SetActiveRow {
+                agent,
+                group,
+                active,
+            } => {
+                let target = self.resolve_target(actor, agent)?;
+                let g = self.group_ix(&group)?;
+                self.set_cells(actor, target, CellChange::Row(g, active))
+            }
+            SessionOp::Take { item } => self.item_command(Command::Take { actor, item }),
+            SessionOp::Accept { item } => self.item_command(Command::Accept { actor, item }),
+            SessionOp::Close { item } => self.item_command(Command::Close {
+                actor: Actor::Agent(actor),
+                item,
+            }),
+            SessionOp::Watch { group } => self.watch(session, actor, group),
+            SessionOp::Unwatch { group } => {
+                let groups = match group {
+                    Some(id) => vec![self.group_ix(&id)?],
+                    None => self
+                        .sessions
+                        .get(&session)
+                        .map(|e| e.watching.clone())
+                        .unwrap_or_default(),
+                };
+                for g in groups {
+                    self.watchers[g.0 as usize].retain(|&s| s != session);
+                    if let Some(e) = self.sessions.get_mut(&session) {
+                        e.watching.retain(|&w| w != g);
+                    }
+                }
+                Ok(json!({}))
+            }
+        }
+    }
+
+    fn set_cells(
+        &mut self,
+        actor: AgentIx,
+        target: AgentIx,
+        change: CellChange,
+    ) -> Result<Value, ApiError> {
+        self.apply(Command::SetActive {
+            actor,
+            agent: target,
+            change,
+        })?;
+        Ok(self.status_value(target))
+    }
+
+    fn item_command(&mut self, cmd: Command) -> Result<Value, ApiError> {
+        match self.apply(cmd)? {
+            Reply::Item(id) => Ok(self.item_value(id)),
+            Reply::Done => Ok(json!({})),
+        }
+    }
+
+    /// Whether `a` may watch `g`: a manager or admin who is a member.
+    fn may_watch(&self, a: AgentIx, g: GroupIx) -> bool {
+        let dir = self.core.directory();
+        let roles = dir.agent(a).roles;
+        (roles.manager || roles.admin) && dir.member(a, g).is_some()
+    }
+
+    fn watch(&mut self, session: u64, actor: AgentIx, group: Option<String>) -> Result<Value, ApiError> {
+        let dir = self.core.directory();
+        let groups: Vec<GroupIx> = match group {
+            Some(id) => {
+                let g = self.group_ix(&id)?;
+                if !self.may_watch(actor, g) {
+                    return Err(forbidden(format!(
+                        "only a manager or admin who is a member of {id} may watch it"
+                    )));
+                }
+                vec![g]
+            }
+            None => {
+                let all: Vec<GroupIx> = dir
+                    .memberships_of(actor)
+                    .iter()
+                    .map(|&m| dir.membership(m).group)
+                    .filter(|&g| self.may_watch(actor, g))
+                    .collect();
+                if all.is_empty() {
+                    return Err(forbidden("you manage no group you are a member of"));
+                }
+                all
+            }
+        };
+        let mut agents: Vec<AgentIx> = groups
+            .iter()
+            .flat_map(|&g| dir.members_of(g).iter().map(|&m| dir.membership(m).agent))
+            .collect();
+        agents.sort();
+        agents.dedup();
+        let entry = self.sessions.get_mut(&session).expect("checked by caller");
+        for &g in &groups {
+            if !entry.watching.contains(&g) {
+                entry.watching.push(g);
+                self.watchers[g.0 as usize].push(session);
+            }
+        }
+        Ok(json!({
+            "groups": groups.iter().map(|&g| views::group_status(&self.core, g)).collect::<Vec<_>>(),
+            "agents": agents.iter().map(|&a| views::agent_status(&self.core, a, None)).collect::<Vec<_>>(),
+        }))
+    }
+
+    fn handle_http(&mut self, caller: Caller, op: HttpOp) -> Result<Value, ApiError> {
+        let caller_ix = match &caller {
+            Caller::Agent(id) => Some(self.agent_ix(id)?),
+            Caller::Integration => None,
+        };
+        match op {
+            HttpOp::CreateWork {
+                group,
+                channel,
+                priority,
+                title,
+            } => {
+                if caller_ix.is_some() {
+                    return Err(forbidden("work is created with an API key"));
+                }
+                let g = self.group_ix(&group)?;
+                if !self.core.directory().group(g).channels[channel.index()].enabled {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidField,
+                        format!("{} is not enabled in group {group}", channel.as_str()),
+                    ));
+                }
+                let reply = self.apply(Command::CreateWork {
+                    group: g,
+                    channel,
+                    priority,
+                    title,
+                })?;
+                let Reply::Item(id) = reply else {
+                    return Err(ApiError::new(ErrorCode::Internal, "no item created"));
+                };
+                Ok(json!({ "item": self.item_value(id) }))
+            }
+            HttpOp::GroupQueue { group } => {
+                let g = self.group_ix(&group)?;
+                if let Some(a) = caller_ix
+                    && self.core.directory().member(a, g).is_none()
+                {
+                    return Err(forbidden(format!("not a member of group {group}")));
+                }
+                let items: Vec<_> = Channel::ALL
+                    .into_iter()
+                    .flat_map(|c| self.core.queue(g, c))
+                    .map(|i| views::item(&self.core, i))
+                    .collect();
+                Ok(json!({ "group": group, "items": items }))
+            }
+            HttpOp::AgentStatus { agent } => {
+                let target = self.agent_ix(&agent)?;
+                if let Some(a) = caller_ix
+                    && !self.may_see_agent(a, target)
+                {
+                    return Err(forbidden(format!("you may not see agent {agent}")));
+                }
+                Ok(self.status_value(target))
+            }
+            HttpOp::Audit {
+                agent,
+                group,
+                since,
+                limit,
+            } => {
+                let query = AuditQuery {
+                    agent: agent.as_deref().map(|id| self.agent_ix(id)).transpose()?,
+                    group: group.as_deref().map(|id| self.group_ix(id)).transpose()?,
+                    since,
+                    limit,
+                };
+                let viewer = caller_ix.ok_or_else(|| forbidden("the audit is for managers"))?;
+                let dir = self.core.directory();
+                let roles = dir.agent(viewer).roles;
+                if !roles.admin {
+                    if !roles.manager {
+                        return Err(forbidden("the audit is for managers and admins"));
+                    }
+                    if let Some(g) = query.group
+                        && !dir.is_manager_of(viewer, g)
+                    {
+                        return Err(forbidden("you do not manage that group"));
+                    }
+                    if let Some(a) = query.agent
+                        && !self.may_see_agent(viewer, a)
+                    {
+                        return Err(forbidden("you do not manage that agent"));
+                    }
+                }
+                let mut entries = self.audit.query(dir, &query);
+                if !roles.admin && query.agent.is_none() && query.group.is_none() {
+                    entries.retain(|e| {
+                        let a = e.agent_id();
+                        dir.agent_ix(a).is_some_and(|a| self.may_see_agent(viewer, a))
+                    });
+                }
+                Ok(json!({ "entries": entries }))
+            }
+        }
+    }
+
+    /// Self, an admin, or a manager of a group the agent belongs to.
+    fn may_see_agent(&self, viewer: AgentIx, target: AgentIx) -> bool {
+        let dir = self.core.directory();
+        viewer == target
+            || dir.agent(viewer).roles.admin
+            || dir
+                .memberships_of(target)
+                .iter()
+                .any(|&m| dir.is_manager_of(viewer, dir.membership(m).group))
+    }
+}

@@ -1,0 +1,191 @@
+//! The engine: the one task that owns the domain core and the local sessions.
+//!
+//! # Ownership
+//! Like rumqttd's router, a single [`Engine`] task owns every piece of mutable
+//! state: the [`Core`] (presence, cells, items, queues), the registry of this
+//! node's sessions and what each watches, the audit log and the event
+//! sequence. Everyone else holds an [`EngineHandle`] and sends it
+//! [`Request`]s over one bounded channel; answers come back on oneshots.
+//! Nothing is shared under a lock, so nothing can be observed half-applied.
+//!
+//! # Exactly once
+//! Requests are applied strictly one at a time, in the order they arrive on
+//! the channel. The core checks every precondition (the item is still queued,
+//! the taker is a member, the agent is under its cap) inside the same
+//! `apply` that makes the change, so of twenty simultaneous takes the first
+//! one applied wins and the nineteen after it see the item assigned and are
+//! told who won. Every event the core produces is published right after its
+//! command, before the next request is read, so clients see events in the
+//! order they happened, each with its sequence number.
+//!
+//! # Fan-out never blocks
+//! Pushes go into each session's bounded [`outbox`]; a full outbox gets its
+//! session cut off (`slow_consumer`) rather than stalling the engine.
+//!
+//! # Where a shared store slots in
+//! The core is deterministic and its commands are plain values, so a
+//! Redis-backed deployment can run the same core as a replica: it proposes a
+//! command, a store applies it atomically and the resulting event stream is
+//! fed back through the same `publish` path.
+
+mod audit;
+mod handlers;
+mod outbox;
+mod publish;
+mod request;
+pub mod views;
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use audit::{AuditLog, AuditQuery, AuditRecord};
+pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
+pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};
+
+use crate::api_error::{ApiError, ErrorCode};
+use crate::domain::{AgentIx, Core, GroupIx, Millis};
+
+/// The wall clock in milliseconds: the only clock read of the server's state
+/// machine, passed to the core as `now`.
+pub fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+/// Limits the engine enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Audit records kept in memory.
+    pub audit_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            audit_capacity: 200_000,
+        }
+    }
+}
+
+/// A local session: whose it is, where its pushes go, what it watches.
+#[derive(Debug)]
+struct SessionEntry {
+    agent: AgentIx,
+    outbox: OutboxSender,
+    watching: Vec<GroupIx>,
+}
+
+/// The state owner. Built by [`Engine::spawn`], driven by its own task.
+#[derive(Debug)]
+pub struct Engine {
+    core: Core,
+    sessions: HashMap<u64, SessionEntry>,
+    agent_sessions: Vec<Vec<u64>>,
+    watchers: Vec<Vec<u64>>,
+    audit: AuditLog,
+    seq: u64,
+    next_session: u64,
+}
+
+/// A cheap, cloneable way to talk to the engine task.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+fn engine_gone() -> ApiError {
+    ApiError::new(ErrorCode::Unavailable, "the server is shutting down")
+}
+
+impl EngineHandle {
+    /// Sends a request and waits for its answer.
+    pub async fn call<T>(
+        &self,
+        make: impl FnOnce(Answer<T>) -> Request,
+    ) -> Result<T, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| engine_gone())?;
+        rx.await.map_err(|_| engine_gone())?
+    }
+
+    /// Sends a request that has no answer.
+    pub async fn send(&self, req: Request) {
+        let _ = self.tx.send(req).await;
+    }
+
+    /// Sends a request from a place that cannot wait (a `Drop`).
+    pub fn send_later(&self, req: Request) {
+        if let Err(mpsc::error::TrySendError::Full(req)) = self.tx.try_send(req) {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(req).await;
+            });
+        }
+    }
+
+    /// Tells every session the server is going away and drops them.
+    pub async fn going_away(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Request::GoingAway { answer: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Number of open local sessions.
+    pub async fn session_count(&self) -> usize {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Request::SessionCount { answer: tx })
+            .await
+            .is_err()
+        {
+            return 0;
+        }
+        rx.await.unwrap_or(0)
+    }
+}
+
+impl Engine {
+    /// Starts the engine task over `core`; it runs until every handle is
+    /// dropped.
+    pub fn spawn(core: Core, config: EngineConfig) -> EngineHandle {
+        let (tx, rx) = mpsc::channel(4096);
+        let agents = core.directory().agents().len();
+        let groups = core.directory().groups().len();
+        let engine = Engine {
+            core,
+            sessions: HashMap::new(),
+            agent_sessions: vec![Vec::new(); agents],
+            watchers: vec![Vec::new(); groups],
+            audit: AuditLog::new(config.audit_capacity),
+            seq: 0,
+            next_session: 1,
+        };
+        tokio::spawn(engine.run(rx));
+        EngineHandle { tx }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        loop {
+            let sleep = self.core.poll_timeout().map(|at| {
+                let wait = at.saturating_sub(now_ms());
+                tokio::time::sleep(Duration::from_millis(wait))
+            });
+            tokio::select! {
+                req = rx.recv() => match req {
+                    Some(req) => self.handle(req),
+                    None => break,
+                },
+                () = async { sleep.expect("guarded").await }, if sleep.is_some() => {
+                    self.core.handle_timeout(now_ms());
+                    self.publish();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! What the transport asks the engine, with string ids as they came off the
+//! wire; the engine resolves them against its directory.
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::outbox::OutboxSender;
+use crate::api_error::ApiError;
+use crate::domain::{Channel, Millis};
+
+/// Where the answer to a request goes.
+pub type Answer<T> = oneshot::Sender<Result<T, ApiError>>;
+
+/// One cell of a `set_active` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellSpec {
+    /// Group id.
+    pub group: String,
+    /// Channel.
+    pub channel: Channel,
+    /// On or off.
+    pub active: bool,
+}
+
+/// A request made on a console session (a WebSocket frame).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionOp {
+    /// Switch one's own availability.
+    SetAvailability {
+        /// The new value.
+        available: bool,
+    },
+    /// Explicit cells, atomically.
+    SetActive {
+        /// Whose (default: oneself).
+        agent: Option<String>,
+        /// Which.
+        cells: Vec<CellSpec>,
+    },
+    /// A channel in all the agent's groups.
+    SetActiveColumn {
+        /// Whose.
+        agent: Option<String>,
+        /// Which channel.
+        channel: Channel,
+        /// On or off.
+        active: bool,
+    },
+    /// All channels of one group.
+    SetActiveRow {
+        /// Whose.
+        agent: Option<String>,
+        /// Which group.
+        group: String,
+        /// On or off.
+        active: bool,
+    },
+    /// Cherry-pick a queued item.
+    Take {
+        /// The item.
+        item: u64,
+    },
+    /// First response.
+    Accept {
+        /// The item.
+        item: u64,
+    },
+    /// Done.
+    Close {
+        /// The item.
+        item: u64,
+    },
+    /// Start watching a group's board (or every group one may watch).
+    Watch {
+        /// The group, or all.
+        group: Option<String>,
+    },
+    /// Stop watching.
+    Unwatch {
+        /// The group, or all.
+        group: Option<String>,
+    },
+}
+
+impl SessionOp {
+    /// The wire name of the request, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionOp::SetAvailability { .. } => "set_availability",
+            SessionOp::SetActive { .. } => "set_active",
+            SessionOp::SetActiveColumn { .. } => "set_active_column",
+            SessionOp::SetActiveRow { .. } => "set_active_row",
+            SessionOp::Take { .. } => "take",
+            SessionOp::Accept { .. } => "accept",
+            SessionOp::Close { .. } => "close",
+            SessionOp::Watch { .. } => "watch",
+            SessionOp::Unwatch { .. } => "unwatch",
+        }
+    }
+}
+
+/// Who makes an HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A logged-in console user (by agent id).
+    Agent(String),
+    /// An integration holding an API key.
+    Integration,
+}
+
+/// A request made over the HTTP API.
+#[derive(Debug, Clone)]
+pub enum HttpOp {
+    /// New work.
+    CreateWork {
+        /// Group id.
+        group: String,
+        /// Channel.
+        channel: Channel,
+        /// Higher first.
+        priority: i32,
+        /// Label.
+        title: String,
+    },
+    /// A group's queued items.
+    GroupQueue {
+        /// Group id.
+        group: String,
+    },
+    /// An agent's status.
+    AgentStatus {
+        /// Agent id.
+        agent: String,
+    },
+    /// The audit report.
+    Audit {
+        /// Agent id filter.
+        agent: Option<String>,
+        /// Group id filter.
+        group: Option<String>,
+        /// Since filter.
+        since: Option<Millis>,
+        /// Most entries.
+        limit: usize,
+    },
+}
+
+/// Everything the engine task receives, in one channel.
+#[derive(Debug)]
+pub enum Request {
+    /// A console session opened: register it, log the agent in, push welcome.
+    Connect {
+        /// Agent id (already authenticated).
+        agent: String,
+        /// Where its pushes go.
+        outbox: OutboxSender,
+        /// The new session's id.
+        answer: Answer<u64>,
+    },
+    /// A console session closed.
+    Disconnect {
+        /// Its id.
+        session: u64,
+    },
+    /// A frame of a session.
+    Session {
+        /// The session.
+        session: u64,
+        /// What it asks.
+        op: SessionOp,
+        /// The `data` of the `ok`.
+        answer: Answer<Value>,
+    },
+    /// An HTTP API call.
+    Http {
+        /// Who.
+        caller: Caller,
+        /// What.
+        op: HttpOp,
+        /// The body of the 2xx answer.
+        answer: Answer<Value>,
+    },
+    /// Shutting down: tell every session to go elsewhere and drop them all
+    /// without logging anyone out.
+    GoingAway {
+        /// Answered once every session was told.
+        answer: oneshot::Sender<()>,
+    },
+    /// Test and admin helper: the number of open local sessions.
+    SessionCount {
+        /// The count.
+        answer: oneshot::Sender<usize>,
+    },
+}

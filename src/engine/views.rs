@@ -1,0 +1,263 @@
+//! The JSON shapes of docs/protocol.md §2.3, built from the core's state.
+//!
+//! They borrow from the core, so building one costs no string copies; each
+//! push is serialised once and the same bytes go to every recipient.
+
+use serde::Serialize;
+
+use crate::domain::{AgentIx, Channel, Core, GroupIx, Item, Millis};
+
+/// An item as clients see it.
+#[derive(Debug, Serialize)]
+pub struct ItemView<'a> {
+    id: u64,
+    group: &'a str,
+    channel: &'static str,
+    priority: i32,
+    title: &'a str,
+    state: &'static str,
+    assignee: Option<&'a str>,
+    assignee_name: Option<&'a str>,
+    created_at: Millis,
+    assigned_at: Option<Millis>,
+}
+
+/// Builds the view of an item.
+pub fn item<'a>(core: &'a Core, item: &'a Item) -> ItemView<'a> {
+    let dir = core.directory();
+    let assignee = item.assignee.map(|a| dir.agent(a));
+    ItemView {
+        id: item.id,
+        group: &dir.group(item.group).id,
+        channel: item.channel.as_str(),
+        priority: item.priority,
+        title: &item.title,
+        state: item.state.as_str(),
+        assignee: assignee.map(|a| a.id.as_str()),
+        assignee_name: assignee.map(|a| a.name.as_str()),
+        created_at: item.created_at,
+        assigned_at: item.assigned_at,
+    }
+}
+
+/// Per-channel counts.
+#[derive(Debug, Serialize)]
+pub struct PerChannel<T> {
+    chat: T,
+    ticket: T,
+    voice: T,
+}
+
+impl<T> PerChannel<T> {
+    fn from_fn(mut f: impl FnMut(Channel) -> T) -> Self {
+        PerChannel {
+            chat: f(Channel::Chat),
+            ticket: f(Channel::Ticket),
+            voice: f(Channel::Voice),
+        }
+    }
+}
+
+/// One active cell of an agent.
+#[derive(Debug, Serialize)]
+pub struct CellView<'a> {
+    group: &'a str,
+    channel: &'static str,
+    state: &'static str,
+}
+
+/// What caused an `agent_status` push.
+#[derive(Debug, Serialize)]
+pub struct ChangeView<'a> {
+    /// `login`, `logout`, `availability`, `active`, `load`.
+    pub what: &'static str,
+    /// An agent id or `system`.
+    pub by: &'a str,
+}
+
+/// An agent's status (docs/protocol.md AgentStatus).
+#[derive(Debug, Serialize)]
+pub struct AgentStatusView<'a> {
+    agent: &'a str,
+    name: &'a str,
+    roles: Vec<&'static str>,
+    logged_in: bool,
+    available: bool,
+    receiving: bool,
+    since: Millis,
+    load: PerChannel<u32>,
+    cells: Vec<CellView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change: Option<ChangeView<'a>>,
+}
+
+/// The on/off/na word of a cell.
+pub fn cell_state(core: &Core, m: crate::domain::MemberIx, c: Channel) -> &'static str {
+    if core.directory().is_not_applicable(m, c) {
+        "na"
+    } else if core.is_active(m, c) {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// Builds an agent's status.
+pub fn agent_status<'a>(
+    core: &'a Core,
+    a: AgentIx,
+    change: Option<ChangeView<'a>>,
+) -> AgentStatusView<'a> {
+    let dir = core.directory();
+    let def = dir.agent(a);
+    let p = core.presence(a);
+    let mut cells = Vec::with_capacity(dir.memberships_of(a).len() * 3);
+    for &m in dir.memberships_of(a) {
+        let group = &dir.group(dir.membership(m).group).id;
+        for c in Channel::ALL {
+            cells.push(CellView {
+                group,
+                channel: c.as_str(),
+                state: cell_state(core, m, c),
+            });
+        }
+    }
+    AgentStatusView {
+        agent: &def.id,
+        name: &def.name,
+        roles: role_names(def.roles),
+        logged_in: p.logged_in,
+        available: p.available,
+        receiving: core.is_receiving(a),
+        since: p.since,
+        load: PerChannel::from_fn(|c| p.load[c.index()]),
+        cells,
+        change,
+    }
+}
+
+/// A queue's depth and oldest wait.
+#[derive(Debug, Serialize)]
+pub struct QueueStat {
+    depth: usize,
+    oldest_created_at: Option<Millis>,
+}
+
+/// A group's queues (docs/protocol.md GroupStatus).
+#[derive(Debug, Serialize)]
+pub struct GroupStatusView<'a> {
+    id: &'a str,
+    name: &'a str,
+    department: &'a str,
+    queues: PerChannel<QueueStat>,
+}
+
+/// Builds a group's status.
+pub fn group_status(core: &Core, g: GroupIx) -> GroupStatusView<'_> {
+    let def = core.directory().group(g);
+    GroupStatusView {
+        id: &def.id,
+        name: &def.name,
+        department: &def.department,
+        queues: PerChannel::from_fn(|c| QueueStat {
+            depth: core.queue_len(g, c),
+            oldest_created_at: core.queue_oldest(g, c),
+        }),
+    }
+}
+
+/// One row of the Active Groups view.
+#[derive(Debug, Serialize)]
+pub struct ActiveGroupRow<'a> {
+    id: &'a str,
+    name: &'a str,
+    department: &'a str,
+    cells: PerChannel<&'static str>,
+    distribution: PerChannel<&'static str>,
+}
+
+/// The agent part of `welcome`.
+#[derive(Debug, Serialize)]
+pub struct WelcomeAgent<'a> {
+    id: &'a str,
+    name: &'a str,
+    roles: Vec<&'static str>,
+    available: bool,
+}
+
+/// The first frame of every session.
+#[derive(Debug, Serialize)]
+pub struct Welcome<'a> {
+    r#type: &'static str,
+    seq: u64,
+    session: u64,
+    grace_ms: Millis,
+    agent: WelcomeAgent<'a>,
+    groups: Vec<ActiveGroupRow<'a>>,
+    work: Vec<ItemView<'a>>,
+    queues: Vec<ItemView<'a>>,
+}
+
+/// The role names of an agent.
+pub fn role_names(roles: crate::domain::Roles) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if roles.agent {
+        out.push("agent");
+    }
+    if roles.manager {
+        out.push("manager");
+    }
+    if roles.admin {
+        out.push("admin");
+    }
+    out
+}
+
+/// Builds the `welcome` frame: Active Groups, availability, work, queues.
+pub fn welcome(core: &Core, a: AgentIx, session: u64, seq: u64) -> Welcome<'_> {
+    let dir = core.directory();
+    let def = dir.agent(a);
+    let mut groups = Vec::new();
+    let mut queues = Vec::new();
+    for &m in dir.memberships_of(a) {
+        let g = dir.membership(m).group;
+        let gd = dir.group(g);
+        groups.push(ActiveGroupRow {
+            id: &gd.id,
+            name: &gd.name,
+            department: &gd.department,
+            cells: PerChannel::from_fn(|c| cell_state(core, m, c)),
+            distribution: PerChannel::from_fn(|c| match gd.channels[c.index()].distribution {
+                crate::domain::Distribution::Auto => "auto",
+                crate::domain::Distribution::Pull => "pull",
+            }),
+        });
+        for c in Channel::ALL {
+            if !dir.is_not_applicable(m, c) {
+                queues.extend(core.queue(g, c).map(|i| item(core, i)));
+            }
+        }
+    }
+    let work = core
+        .presence(a)
+        .held
+        .iter()
+        .filter_map(|id| core.item(*id))
+        .map(|i| item(core, i))
+        .collect();
+    Welcome {
+        r#type: "welcome",
+        seq,
+        session,
+        grace_ms: core.config().grace_ms,
+        agent: WelcomeAgent {
+            id: &def.id,
+            name: &def.name,
+            roles: role_names(def.roles),
+            available: core.presence(a).available,
+        },
+        groups,
+        work,
+        queues,
+    }
+}

@@ -1,0 +1,221 @@
+//! HTTP handlers: authenticate, parse, ask the engine, answer JSON.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::api_error::{ApiError, ErrorCode};
+use crate::domain::Channel;
+use crate::engine::{Caller, HttpOp, Request, now_ms};
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(json!({ "error": self }))).into_response()
+    }
+}
+
+fn unauthorized(msg: &str) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, msg)
+}
+
+/// Turns axum's JSON body rejections into our error shape.
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    payload.map(|Json(v)| v).map_err(|e| {
+        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ErrorCode::TooLarge
+        } else {
+            ErrorCode::InvalidField
+        };
+        ApiError::new(code, e.body_text())
+    })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// The agent behind the request's bearer token.
+fn agent_caller(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let token = bearer(headers).ok_or_else(|| unauthorized("missing bearer token"))?;
+    state
+        .auth
+        .check_token(token, now_ms())
+        .ok_or_else(|| unauthorized("invalid, expired or revoked token"))
+}
+
+/// An integration's API key (X-Api-Key or bearer) or a console token.
+fn any_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| bearer(headers));
+    match key {
+        Some(k) if state.auth.check_api_key(k) => Ok(Caller::Integration),
+        _ => agent_caller(state, headers).map(Caller::Agent),
+    }
+}
+
+async fn ask(state: &AppState, caller: Caller, op: HttpOp) -> Result<Value, ApiError> {
+    state
+        .engine
+        .call(|answer| Request::Http { caller, op, answer })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LoginBody {
+    username: String,
+    password: String,
+}
+
+/// `POST /api/login`.
+pub(super) async fn login(
+    State(state): State<AppState>,
+    payload: Result<Json<LoginBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let LoginBody { username, password } = body(payload)?;
+    let auth = state.auth.clone();
+    let user = username.clone();
+    let ok = tokio::task::spawn_blocking(move || auth.verify_password(&user, &password))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        tracing::info!(username = %username, "login refused");
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "wrong username or password",
+        ));
+    }
+    let agent = ask(
+        &state,
+        Caller::Agent(username.clone()),
+        HttpOp::AgentStatus {
+            agent: username.clone(),
+        },
+    )
+    .await?;
+    let token = state.auth.issue_token(&username, now_ms());
+    tracing::info!(agent = %username, "login");
+    Ok(Json(json!({
+        "token": token,
+        "agent": { "id": agent["agent"], "name": agent["name"], "roles": agent["roles"] },
+    })))
+}
+
+/// `POST /api/logout`.
+pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    agent_caller(&state, &headers)?;
+    if let Some(token) = bearer(&headers) {
+        state.auth.revoke(token);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WorkBody {
+    group: String,
+    channel: String,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default)]
+    title: String,
+}
+
+/// `POST /api/work`.
+pub(super) async fn create_work(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    payload: Result<Json<WorkBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let caller = any_caller(&state, &headers)?;
+    let w = body(payload)?;
+    let channel = Channel::parse(&w.channel).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidField,
+            format!("unknown channel {:?} (chat, ticket, voice)", w.channel),
+        )
+    })?;
+    if w.title.chars().count() > 200 {
+        return Err(ApiError::new(ErrorCode::InvalidField, "title is over 200 characters"));
+    }
+    let op = HttpOp::CreateWork {
+        group: w.group,
+        channel,
+        priority: w.priority,
+        title: w.title,
+    };
+    Ok((StatusCode::CREATED, Json(ask(&state, caller, op).await?)))
+}
+
+/// `GET /api/groups/{id}/queue`.
+pub(super) async fn group_queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(group): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = any_caller(&state, &headers)?;
+    Ok(Json(ask(&state, caller, HttpOp::GroupQueue { group }).await?))
+}
+
+/// `GET /api/agents/{id}`.
+pub(super) async fn agent_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(agent): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = any_caller(&state, &headers)?;
+    Ok(Json(ask(&state, caller, HttpOp::AgentStatus { agent }).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditParams {
+    agent: Option<String>,
+    group: Option<String>,
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/audit`.
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let agent = agent_caller(&state, &headers)?;
+    let Query(p) = params.map_err(|e| ApiError::new(ErrorCode::InvalidField, e.body_text()))?;
+    let op = HttpOp::Audit {
+        agent: p.agent,
+        group: p.group,
+        since: p.since,
+        limit: p.limit.unwrap_or(1_000).min(10_000),
+    };
+    Ok(Json(ask(&state, Caller::Agent(agent), op).await?))
+}
+
+/// `GET /healthz`: the process runs.
+pub(super) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the engine answers.
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+    let probe = tokio::time::timeout(std::time::Duration::from_secs(2), state.engine.session_count());
+    match probe.await {
+        Ok(_) => "ready".into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "engine not answering").into_response(),
+    }
+}
