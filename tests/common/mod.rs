@@ -1,0 +1,361 @@
+//! Test harness: a real server on a free port, real HTTP and WebSocket
+//! clients.
+#![allow(dead_code, missing_docs)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use switchboard::directory_file;
+use switchboard::domain::CoreConfig;
+use switchboard::server::{ServerConfig, run};
+use switchboard::transport::TransportConfig;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const API_KEY: &str = "test-api-key-0123456789";
+pub const PASSWORD: &str = "pw";
+
+/// A cheap argon2 hash, so that tests log in fast.
+pub fn cheap_hash(password: &str) -> String {
+    let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8, 1, 1, None).unwrap());
+    a.hash_password_with_salt(password.as_bytes(), b"saltsaltsaltsalt")
+        .unwrap()
+        .to_string()
+}
+
+/// The test directory: g1 (chat+ticket auto), g2 (all channels auto),
+/// pullg (tickets, pull) with twenty takers t01..t20.
+pub fn test_directory() -> String {
+    let h = cheap_hash(PASSWORD);
+    let mut s = String::new();
+    let mut agent = |id: &str, roles: &str| {
+        s.push_str(&format!(
+            "[[agents]]\nid = \"{id}\"\nname = \"{}\"\nroles = [{roles}]\npassword_hash = \"{h}\"\n\n",
+            id.to_uppercase()
+        ));
+    };
+    agent("alice", "\"agent\"");
+    agent("bob", "\"agent\"");
+    agent("carol", "\"agent\"");
+    agent("mgr", "\"agent\", \"manager\"");
+    agent("omgr", "\"agent\", \"manager\"");
+    agent("admin", "\"agent\", \"admin\"");
+    for i in 1..=20 {
+        agent(&format!("t{i:02}"), "\"agent\"");
+    }
+    s.push_str(
+        r#"
+[[groups]]
+id = "g1"
+name = "Group One"
+department = "Dept A"
+chat = { enabled = true, distribution = "auto" }
+ticket = { enabled = true, distribution = "auto" }
+
+[[groups]]
+id = "g2"
+name = "Group Two"
+department = "Dept B"
+chat = { enabled = true }
+ticket = { enabled = true }
+voice = { enabled = true }
+
+[[groups]]
+id = "pullg"
+name = "Pull Group"
+department = "Dept B"
+ticket = { enabled = true, distribution = "pull" }
+
+[[memberships]]
+agent = "alice"
+group = "g1"
+active = []
+
+[[memberships]]
+agent = "alice"
+group = "g2"
+voice = "excluded"
+active = []
+
+[[memberships]]
+agent = "bob"
+group = "g1"
+ticket = "excluded"
+active = ["chat"]
+
+[[memberships]]
+agent = "carol"
+group = "g2"
+active = ["ticket"]
+
+[[memberships]]
+agent = "mgr"
+group = "g1"
+active = []
+
+[[memberships]]
+agent = "omgr"
+group = "g2"
+active = []
+
+[[memberships]]
+agent = "admin"
+group = "g2"
+active = []
+"#,
+    );
+    for i in 1..=20 {
+        s.push_str(&format!(
+            "\n[[memberships]]\nagent = \"t{i:02}\"\ngroup = \"pullg\"\n"
+        ));
+    }
+    s
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start(grace: Duration) -> TestServer {
+        Self::start_with(grace, 1024).await
+    }
+
+    pub async fn start_with(grace: Duration, outbox_capacity: usize) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = ServerConfig {
+            directory: directory_file::parse(&test_directory()).unwrap(),
+            api_key: API_KEY.into(),
+            core: CoreConfig {
+                grace_ms: grace.as_millis() as u64,
+            },
+            token_ttl: Duration::from_secs(3600),
+            transport: TransportConfig {
+                outbox_capacity,
+                ..TransportConfig::default()
+            },
+            shutdown_timeout: Duration::from_secs(2),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            run(listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer {
+            addr,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn login(&self, user: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/api/login"))
+            .json(&json!({ "username": user, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "login of {user}");
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    /// Logs in and opens a console session.
+    pub async fn console(&self, user: &str) -> Client {
+        let token = self.login(user).await;
+        Client::connect(self.addr, &token).await
+    }
+
+    pub async fn create_work(&self, group: &str, channel: &str, priority: i32) -> Value {
+        let r = self
+            .http
+            .post(self.url("/api/work"))
+            .header("x-api-key", API_KEY)
+            .json(&json!({ "group": group, "channel": channel, "priority": priority, "title": "t" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["item"].clone()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+    }
+}
+
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    buffered: VecDeque<Value>,
+    pub welcome: Value,
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+impl Client {
+    pub async fn connect(addr: SocketAddr, token: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}"))
+            .await
+            .unwrap();
+        let mut c = Client {
+            ws,
+            next_id: 1,
+            buffered: VecDeque::new(),
+            welcome: Value::Null,
+        };
+        let first = c.read().await.expect("a first frame");
+        assert_eq!(first["type"], "welcome", "first frame is welcome: {first}");
+        c.welcome = first;
+        c
+    }
+
+    async fn read(&mut self) -> Option<Value> {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next()).await.ok()??.ok()?;
+            match msg {
+                Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// Sends a request and returns its answer frame (`ok` or `error`),
+    /// keeping pushes that arrive meanwhile.
+    pub async fn request(&mut self, kind: &str, mut fields: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        fields["id"] = json!(id);
+        fields["type"] = json!(kind);
+        self.send_raw(&fields.to_string()).await;
+        self.answer(json!(id)).await
+    }
+
+    /// The answer frame with this id.
+    pub async fn answer(&mut self, id: Value) -> Value {
+        loop {
+            let f = self.read().await.expect("answer before timeout");
+            if (f["type"] == "ok" || f["type"] == "error") && f["id"] == id {
+                return f;
+            }
+            self.buffered.push_back(f);
+        }
+    }
+
+    /// The next push of a type (buffered ones first).
+    pub async fn push(&mut self, kind: &str) -> Value {
+        if let Some(i) = self.buffered.iter().position(|f| f["type"] == kind) {
+            return self.buffered.remove(i).unwrap();
+        }
+        loop {
+            let f = self
+                .read()
+                .await
+                .unwrap_or_else(|| panic!("no {kind} push before timeout"));
+            if f["type"] == kind {
+                return f;
+            }
+            self.buffered.push_back(f);
+        }
+    }
+
+    /// The next push matching a predicate.
+    pub async fn push_where(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let f = self.push(kind).await;
+            if pred(&f) {
+                return f;
+            }
+        }
+    }
+
+    /// Whether a push of this type arrives within `d`.
+    pub async fn gets_push_within(&mut self, kind: &str, d: Duration) -> bool {
+        if self.buffered.iter().any(|f| f["type"] == kind) {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return false,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let f: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if f["type"] == kind {
+                        self.buffered.push_back(f);
+                        return true;
+                    }
+                    self.buffered.push_back(f);
+                }
+                Ok(Some(Ok(_))) => continue,
+                _ => return false,
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// The cell state of (group, channel) in a welcome's Active Groups view.
+pub fn welcome_cell(welcome: &Value, group: &str, channel: &str) -> String {
+    welcome["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == group)
+        .unwrap_or_else(|| panic!("group {group} in welcome"))["cells"][channel]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The cell state in an agent status.
+pub fn status_cell(status: &Value, group: &str, channel: &str) -> String {
+    status["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["group"] == group && c["channel"] == channel)
+        .unwrap()["state"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
