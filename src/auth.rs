@@ -34,8 +34,7 @@ pub struct Auth {
 
 /// A hash to verify against when the user does not exist, so that a wrong
 /// username costs as much time as a wrong password.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uR1Bz2S7q2dYx8bNQ8c4C0oB8fJ2b2bC7mRjK1gGJ8U";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uR1Bz2S7q2dYx8bNQ8c4C0oB8fJ2b2bC7mRjK1gGJ8U";
 
 fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
@@ -59,7 +58,11 @@ pub fn random_secret() -> String {
 
 impl Auth {
     /// An authenticator over the directory's password hashes and one API key.
-    pub fn new(password_hashes: HashMap<String, String>, api_key: &str, token_ttl_ms: Millis) -> Self {
+    pub fn new(
+        password_hashes: HashMap<String, String>,
+        api_key: &str,
+        token_ttl_ms: Millis,
+    ) -> Self {
         Auth {
             password_hashes,
             api_key_sha256: sha256(api_key.as_bytes()),
@@ -80,6 +83,13 @@ impl Auth {
             .verify_password(password.as_bytes(), &parsed)
             .is_ok();
         ok && stored.is_some()
+    }
+
+    /// Whether a username is in the directory. Logs name a refused login's
+    /// username only when it is one: an unknown "username" is often a
+    /// password typed into the wrong field.
+    pub fn knows(&self, username: &str) -> bool {
+        self.password_hashes.contains_key(username)
     }
 
     /// Issues a new token for an agent.

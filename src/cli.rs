@@ -69,6 +69,36 @@ pub struct ServeArgs {
     /// consumer.
     #[arg(long, default_value_t = 1024)]
     pub outbox_capacity: usize,
+    /// An origin allowed to open the console WebSocket, as browsers send it
+    /// in `Origin` (e.g. `https://desk.example.com`); repeatable. Without it,
+    /// only the server's own origin: `http://LISTEN`, and
+    /// `http://localhost:PORT` / `http://127.0.0.1:PORT`. Behind a proxy or
+    /// on 0.0.0.0, name the public origin. Clients that send no Origin
+    /// (non-browsers) are always allowed.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    /// Open console sessions (tabs) one agent may have.
+    #[arg(long, default_value_t = 10)]
+    pub max_sessions_per_agent: usize,
+    /// Open console sessions the server accepts in all; more are refused
+    /// with 503 before the upgrade.
+    #[arg(long, default_value_t = 20_000)]
+    pub max_connections: usize,
+    /// Login attempts per minute from one client IP (0: no limit). Behind a
+    /// reverse proxy every client has the proxy's IP: raise it or rate-limit
+    /// at the proxy.
+    #[arg(long, default_value_t = 30)]
+    pub login_attempts_per_ip: u32,
+    /// Login attempts per minute for one username (0: no limit).
+    #[arg(long, default_value_t = 10)]
+    pub login_attempts_per_user: u32,
+    /// Requests per second one console session may make (0: no limit);
+    /// excess requests are answered `rate_limited`.
+    #[arg(long, default_value_t = 50)]
+    pub ws_requests_per_sec: u32,
+    /// Requests a console session may make in a burst above its rate.
+    #[arg(long, default_value_t = 100)]
+    pub ws_request_burst: u32,
     /// How long shutdown waits for open connections to finish.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::domain::{
-    AgentDef, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef, Handling,
+    AgentDef, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef, GroupSettings, Handling,
     MembershipSpec, Roles,
 };
 
@@ -112,6 +112,20 @@ struct FileGroup {
     chat: Option<FileChannel>,
     ticket: Option<FileChannel>,
     voice: Option<FileChannel>,
+    #[serde(default)]
+    queue_when_offline: bool,
+    ring_timeout: Option<String>,
+    no_response_timeout: Option<String>,
+    disconnect_timeout: Option<String>,
+}
+
+fn duration_ms(group: &str, field: &str, v: Option<&str>, default: u64) -> Result<u64, DirectoryFileError> {
+    match v {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text)
+            .map(|d| d.as_millis() as u64)
+            .map_err(|e| DirectoryFileError::Invalid(format!("group {group}: {field} {text:?}: {e}"))),
+    }
 }
 
 #[derive(Deserialize, Clone, Copy, Default)]
@@ -199,6 +213,16 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
             take_assigned: a.take_assigned,
         });
     }
+    let defaults = GroupSettings::default();
+    let mut settings = Vec::with_capacity(file.groups.len());
+    for g in &file.groups {
+        settings.push(GroupSettings {
+            ring_timeout_ms: duration_ms(&g.id, "ring_timeout", g.ring_timeout.as_deref(), defaults.ring_timeout_ms)?,
+            no_response_ms: duration_ms(&g.id, "no_response_timeout", g.no_response_timeout.as_deref(), defaults.no_response_ms)?,
+            disconnect_ms: duration_ms(&g.id, "disconnect_timeout", g.disconnect_timeout.as_deref(), defaults.disconnect_ms)?,
+            queue_when_offline: g.queue_when_offline,
+        });
+    }
     let groups = file
         .groups
         .into_iter()
@@ -239,8 +263,12 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
             initially_active,
         });
     }
+    let mut directory = Directory::new(agents, groups, memberships)?;
+    for (i, st) in settings.into_iter().enumerate() {
+        directory.set_settings(crate::domain::GroupIx(i as u32), st);
+    }
     Ok(LoadedDirectory {
-        directory: Directory::new(agents, groups, memberships)?,
+        directory,
         password_hashes,
     })
 }
@@ -274,17 +302,26 @@ mod tests {
     fn unknown_fields_and_roles_are_refused() {
         let bad = "[[agents]]\nid='a'\nname='A'\npassword_hash='x'\ncolour='red'\n";
         assert!(matches!(parse(bad), Err(DirectoryFileError::Parse(_))));
-        let hash = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$4gq9H8iBx0S+aAfr2cvp4aGHxqSqt0RqkbxoBsQU5UE";
-        let bad_role = format!("[[agents]]\nid='a'\nname='A'\nroles=['boss']\npassword_hash='{hash}'\n");
-        assert!(matches!(parse(&bad_role), Err(DirectoryFileError::Invalid(_))));
+        let hash =
+            "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$4gq9H8iBx0S+aAfr2cvp4aGHxqSqt0RqkbxoBsQU5UE";
+        let bad_role =
+            format!("[[agents]]\nid='a'\nname='A'\nroles=['boss']\npassword_hash='{hash}'\n");
+        assert!(matches!(
+            parse(&bad_role),
+            Err(DirectoryFileError::Invalid(_))
+        ));
     }
 
     #[test]
     fn missing_channel_is_disabled_and_dangling_membership_refused() {
-        let hash = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$4gq9H8iBx0S+aAfr2cvp4aGHxqSqt0RqkbxoBsQU5UE";
+        let hash =
+            "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$4gq9H8iBx0S+aAfr2cvp4aGHxqSqt0RqkbxoBsQU5UE";
         let text = format!(
             "[[agents]]\nid='a'\nname='A'\npassword_hash='{hash}'\n[[groups]]\nid='g'\nname='G'\nchat={{}}\n[[memberships]]\nagent='a'\ngroup='nope'\n"
         );
-        assert!(matches!(parse(&text), Err(DirectoryFileError::Directory(_))));
+        assert!(matches!(
+            parse(&text),
+            Err(DirectoryFileError::Directory(_))
+        ));
     }
 }

@@ -5,11 +5,12 @@
 //!   queues, work items). No I/O, no async, no clock reads.
 //! - [`engine`]: the single task that owns the core and the local sessions.
 //! - [`api_error`]: the typed errors every boundary answers with.
-pub mod domain;
 pub mod api_error;
-pub mod engine;
 pub mod auth;
-pub mod directory_file;
-pub mod transport;
-pub mod server;
 pub mod cli;
+pub mod directory_file;
+pub mod domain;
+pub mod engine;
+pub mod metrics;
+pub mod server;
+pub mod transport;

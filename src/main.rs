@@ -50,7 +50,10 @@ fn static_dir(arg: Option<PathBuf>) -> PathBuf {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     init_logs(args.log_format);
     let (directory, demo) = match &args.directory {
-        Some(path) => (directory_file::load(path).map_err(|e| e.to_string())?, false),
+        Some(path) => (
+            directory_file::load(path).map_err(|e| e.to_string())?,
+            false,
+        ),
         None => (directory_file::demo(), true),
     };
     let api_key = match args.api_key {
@@ -83,6 +86,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         transport: TransportConfig {
             outbox_capacity: args.outbox_capacity.max(1),
             static_dir: static_dir(args.static_dir),
+            allowed_origins: args.allowed_origins,
+            max_sessions_per_agent: args.max_sessions_per_agent,
+            max_connections: args.max_connections,
+            login_attempts_per_ip_per_min: args.login_attempts_per_ip,
+            login_attempts_per_username_per_min: args.login_attempts_per_user,
+            ws_requests_per_sec: args.ws_requests_per_sec,
+            ws_request_burst: args.ws_request_burst,
             ..TransportConfig::default()
         },
         shutdown_timeout: args.shutdown_timeout,

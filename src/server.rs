@@ -14,6 +14,7 @@ use crate::auth::Auth;
 use crate::directory_file::LoadedDirectory;
 use crate::domain::{Core, CoreConfig};
 use crate::engine::{Engine, EngineConfig};
+use crate::transport::limits::{Limits, default_origins};
 use crate::transport::{AppState, TransportConfig, router};
 
 /// Everything a node needs to start.
@@ -48,10 +49,16 @@ pub async fn run(
         &config.api_key,
         config.token_ttl.as_millis() as u64,
     ));
+    let mut transport = config.transport.clone();
+    if transport.allowed_origins.is_empty() {
+        transport.allowed_origins = default_origins(listener.local_addr()?);
+    }
+    crate::metrics::install();
     let state = AppState {
         engine: engine.clone(),
         auth,
-        config: Arc::new(config.transport.clone()),
+        limits: Arc::new(Limits::new(&transport)),
+        config: Arc::new(transport),
     };
     let app = router(state);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -66,6 +73,7 @@ pub async fn run(
         tokio::time::sleep(bound).await;
         let _ = force_tx.send(());
     });
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let serve = axum::serve(listener, app).with_graceful_shutdown(async {
         let _ = stop_rx.await;
     });

@@ -25,10 +25,12 @@ let openDialog = null;
  * @param {(cells: Array<{group, channel, active}>) => Promise} opts.onSubmit
  *        called with the changed cells (never empty); reject to keep the dialog open
  *        and show the error's message.
+ * @param {Map<string,string>} [opts.readOnlyGroups] group id -> why its cells cannot be changed here
+ *        (shown disabled; column switches skip them)
  * @param {() => void} [opts.onClose]
  * @returns {{update(groups), close(), element}}
  */
-export function openActiveGroups({ title, description = '', groups, onSubmit, onClose = () => {} }) {
+export function openActiveGroups({ title, description = '', groups, readOnlyGroups = new Map(), onSubmit, onClose = () => {} }) {
   if (openDialog) openDialog.close();
 
   // baseline: the server's state; desired: what the boxes say now.
@@ -36,6 +38,7 @@ export function openActiveGroups({ title, description = '', groups, onSubmit, on
   const touched = new Set(); // "group|channel" the user changed
   const boxes = new Map(); // "group|channel" -> checkbox
   const headerBoxes = new Map(); // channel -> checkbox
+  const fixedBoxes = new Map(); // "group|channel" -> disabled checkbox (read-only group)
   const previousFocus = document.activeElement;
 
   const titleId = `ag-title-${Math.random().toString(36).slice(2, 8)}`;
@@ -63,11 +66,14 @@ export function openActiveGroups({ title, description = '', groups, onSubmit, on
   thead.append(headRow);
 
   const tbody = el('tbody');
+  // By department, then group; groups whose department is unknown (a supervisor
+  // who does not watch them only knows their id) come last.
   const sorted = [...groups].sort((a, b) =>
-    (a.department || '').localeCompare(b.department || '') || (a.name || a.id).localeCompare(b.name || b.id));
+    (!a.department - !b.department) || (a.department || '').localeCompare(b.department || '') ||
+    (a.name || a.id).localeCompare(b.name || b.id));
   for (const g of sorted) {
     const row = el('tr', { 'data-group': g.id },
-      el('td', { class: 'dept', text: g.department || '' }),
+      el('td', { class: 'dept', text: g.department || '—', title: g.department ? null : 'Department not known here' }),
       el('th', { scope: 'row', class: 'group-name', text: g.name || g.id }),
     );
     for (const ch of CHANNELS) {
@@ -83,6 +89,15 @@ export function openActiveGroups({ title, description = '', groups, onSubmit, on
           'aria-label': `${CHANNEL_LABELS[ch]} in ${g.name || g.id}`,
         });
         box.checked = state === 'on';
+        if (readOnlyGroups.has(g.id)) {
+          box.disabled = true;
+          box.title = readOnlyGroups.get(g.id);
+          box.setAttribute('aria-label', `${CHANNEL_LABELS[ch]} in ${g.name || g.id} (${readOnlyGroups.get(g.id)})`);
+          fixedBoxes.set(`${g.id}|${ch}`, box);
+          td.append(box);
+          row.append(td);
+          continue;
+        }
         box.addEventListener('change', () => {
           markTouched(g.id, ch);
           refreshHeaders();
@@ -227,9 +242,10 @@ export function openActiveGroups({ title, description = '', groups, onSubmit, on
       for (const g of baseline) {
         for (const ch of CHANNELS) {
           const key = `${g.id}|${ch}`;
+          const state = g.cells?.[ch];
+          if (fixedBoxes.has(key) && (state === 'on' || state === 'off')) fixedBoxes.get(key).checked = state === 'on';
           const box = boxes.get(key);
           if (!box) continue;
-          const state = g.cells?.[ch];
           if (state !== 'on' && state !== 'off') continue;
           if (!touched.has(key)) box.checked = state === 'on';
           else if ((box.checked ? 'on' : 'off') === state) touched.delete(key);

@@ -83,6 +83,33 @@ pub enum Command {
         /// The item.
         item: ItemId,
     },
+    /// The rung agent declines a call (or an assigned item).
+    Decline {
+        /// The assignee.
+        actor: AgentIx,
+        /// The item.
+        item: ItemId,
+    },
+    /// Move an item to a group, or to a named member of it.
+    Transfer {
+        /// Who transfers (the assignee or a manager of the item's group).
+        actor: AgentIx,
+        /// The item.
+        item: ItemId,
+        /// The receiving group.
+        group: GroupIx,
+        /// A named member of that group, or routing by its rules.
+        agent: Option<AgentIx>,
+        /// Why, for the receiving side.
+        note: String,
+    },
+    /// A manager (or a permitted agent) takes an item assigned to someone else.
+    TakeOver {
+        /// The new holder.
+        actor: AgentIx,
+        /// The item.
+        item: ItemId,
+    },
     /// The item is done.
     Close {
         /// Who closes it.

@@ -6,7 +6,7 @@ use super::command::{Actor, CellChange, Command, Reply};
 use super::directory::{AgentIx, Channel, Directory, Distribution, GroupIx, MemberIx};
 use super::error::DomainError;
 use super::event::{DequeueReason, Event, ItemReason, PresenceWhat};
-use super::item::{Item, ItemId, ItemState};
+use super::item::{HandOff, Item, ItemId, ItemState};
 use super::queue::Queue;
 use super::time::Millis;
 
@@ -58,22 +58,29 @@ struct MemberState {
 
 /// Deadlines the core asks to be woken for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
+pub(super) enum Timer {
+    /// The reconnect grace of an agent runs out.
     Grace(AgentIx),
+    /// A call assigned at the given time rings out.
+    Ring(ItemId, Millis),
+    /// A chat assigned at the given time is still not accepted.
+    NoResponse(ItemId, Millis),
+    /// The holder of an item, logged out at the given time, is still out.
+    Disconnected(ItemId, Millis),
 }
 
 /// All routing state. See the module doc of [`crate::domain`] for who owns it.
 #[derive(Debug, Clone)]
 pub struct Core {
     config: CoreConfig,
-    dir: Directory,
+    pub(super) dir: Directory,
     agents: Vec<AgentPresence>,
     members: Vec<MemberState>,
-    items: HashMap<ItemId, Item>,
-    queues: Vec<[Queue; 3]>,
-    timers: BTreeSet<(Millis, Timer)>,
+    pub(super) items: HashMap<ItemId, Item>,
+    pub(super) queues: Vec<[Queue; 3]>,
+    pub(super) timers: BTreeSet<(Millis, Timer)>,
     next_item: ItemId,
-    events: Vec<Event>,
+    pub(super) events: Vec<Event>,
     dirty: Vec<(GroupIx, Channel)>,
 }
 
@@ -186,11 +193,11 @@ impl Core {
     /// false while logged in, it is "logged in, receiving nothing".
     pub fn is_receiving(&self, a: AgentIx) -> bool {
         self.presence(a).logged_in
-            && self.dir.memberships_of(a).iter().any(|&m| {
-                Channel::ALL
-                    .into_iter()
-                    .any(|c| self.is_active(m, c))
-            })
+            && self
+                .dir
+                .memberships_of(a)
+                .iter()
+                .any(|&m| Channel::ALL.into_iter().any(|c| self.is_active(m, c)))
     }
 
     // ----- time -----
@@ -209,6 +216,11 @@ impl Core {
             self.timers.remove(&(at, timer));
             match timer {
                 Timer::Grace(a) => self.grace_expired(now, a, at),
+                Timer::Ring(id, since) => self.assignment_expired(now, id, since, HandOff::RingTimeout),
+                Timer::NoResponse(id, since) => {
+                    self.assignment_expired(now, id, since, HandOff::NoResponse)
+                }
+                Timer::Disconnected(id, since) => self.holder_stayed_out(now, id, since),
             }
         }
         self.drain_dirty(now);
@@ -240,8 +252,17 @@ impl Core {
                 channel,
                 priority,
                 title,
-            } => Ok(self.create_work(now, group, channel, priority, title)),
+            } => self.create_work(now, group, channel, priority, title),
             Command::Take { actor, item } => self.take(now, actor, item),
+            Command::Decline { actor, item } => self.decline(now, actor, item),
+            Command::Transfer {
+                actor,
+                item,
+                group,
+                agent,
+                note,
+            } => self.transfer(now, actor, item, group, agent, note),
+            Command::TakeOver { actor, item } => self.take_over(now, actor, item),
             Command::Accept { actor, item } => self.accept(actor, item),
             Command::Close { actor, item } => self.close(now, actor, item),
         }?;
@@ -262,7 +283,12 @@ impl Core {
         }
     }
 
-    fn open_session(&mut self, now: Millis, a: AgentIx, session: u64) -> Result<Reply, DomainError> {
+    fn open_session(
+        &mut self,
+        now: Millis,
+        a: AgentIx,
+        session: u64,
+    ) -> Result<Reply, DomainError> {
         let agent = self.agent_mut(a);
         if agent.sessions.contains(&session) {
             return Ok(Reply::Done);
@@ -286,7 +312,12 @@ impl Core {
         Ok(Reply::Done)
     }
 
-    fn close_session(&mut self, now: Millis, a: AgentIx, session: u64) -> Result<Reply, DomainError> {
+    fn close_session(
+        &mut self,
+        now: Millis,
+        a: AgentIx,
+        session: u64,
+    ) -> Result<Reply, DomainError> {
         let grace = self.config.grace_ms;
         let agent = self.agent_mut(a);
         let Some(pos) = agent.sessions.iter().position(|&s| s == session) else {
@@ -309,6 +340,14 @@ impl Core {
         agent.grace_until = None;
         agent.logged_in = false;
         agent.since = now;
+        let chats: Vec<ItemId> = agent.held.clone();
+        for id in chats {
+            let item = &self.items[&id];
+            if item.channel == Channel::Chat {
+                let limit = self.dir.settings(item.group).disconnect_ms;
+                self.timers.insert((now + limit, Timer::Disconnected(id, now)));
+            }
+        }
         self.events.push(Event::Presence {
             at: now,
             by: Actor::Agent(a),
@@ -317,7 +356,12 @@ impl Core {
         });
     }
 
-    fn set_availability(&mut self, now: Millis, a: AgentIx, available: bool) -> Result<Reply, DomainError> {
+    fn set_availability(
+        &mut self,
+        now: Millis,
+        a: AgentIx,
+        available: bool,
+    ) -> Result<Reply, DomainError> {
         let agent = self.agent_mut(a);
         if agent.available == available {
             return Ok(Reply::Done);
@@ -438,7 +482,13 @@ impl Core {
         channel: Channel,
         priority: i32,
         title: String,
-    ) -> Reply {
+    ) -> Result<Reply, DomainError> {
+        if channel == Channel::Chat
+            && !self.dir.settings(group).queue_when_offline
+            && !self.is_chat_online(group)
+        {
+            return Err(DomainError::Offline(group));
+        }
         let id = self.next_item;
         self.next_item += 1;
         let item = Item {
@@ -451,6 +501,8 @@ impl Core {
             assignee: None,
             created_at: now,
             assigned_at: None,
+            excluded: Vec::new(),
+            history: Vec::new(),
         };
         let cfg = self.dir.group(group).channels[channel.index()];
         let chosen = if cfg.enabled && cfg.distribution == Distribution::Auto {
@@ -460,13 +512,13 @@ impl Core {
         };
         self.items.insert(id, item);
         match chosen {
-            Some(m) => self.assign(now, id, m, ItemReason::Routed),
+            Some(m) => self.assign(now, id, m, ItemReason::Routed, None),
             None => self.enqueue(id, cfg.distribution == Distribution::Pull),
         }
-        Reply::Item(id)
+        Ok(Reply::Item(id))
     }
 
-    fn enqueue(&mut self, id: ItemId, sound: bool) {
+    pub(super) fn enqueue(&mut self, id: ItemId, sound: bool) {
         let item = self.items.get_mut(&id).expect("enqueued item exists");
         item.state = ItemState::Queued;
         item.assignee = None;
@@ -480,13 +532,18 @@ impl Core {
 
     /// Gives an open item to a member: out of its queue (if queued), onto the
     /// member's load, with the events that say so. The one place that assigns.
-    fn assign(&mut self, now: Millis, id: ItemId, m: MemberIx, reason: ItemReason) {
+    pub(super) fn assign(
+        &mut self,
+        now: Millis,
+        id: ItemId,
+        m: MemberIx,
+        reason: ItemReason,
+        previous: Option<AgentIx>,
+    ) {
         let a = self.dir.membership(m).agent;
         let item = self.items.get_mut(&id).expect("assigned item exists");
-        let was_queued = item.state == ItemState::Queued;
-        if was_queued {
-            self.queues[item.group.0 as usize][item.channel.index()].remove(item);
-        }
+        let was_queued = item.state == ItemState::Queued
+            && self.queues[item.group.0 as usize][item.channel.index()].remove(item);
         item.state = ItemState::Assigned;
         item.assignee = Some(a);
         item.assigned_at = Some(now);
@@ -515,15 +572,27 @@ impl Core {
                 st.last_ticket_at = now;
             }
         }
+        let settings = self.dir.settings(item.group);
+        match channel {
+            Channel::Voice => {
+                let at = now + settings.ring_timeout_ms;
+                self.timers.insert((at, Timer::Ring(id, now)));
+            }
+            Channel::Chat => {
+                let at = now + settings.no_response_ms;
+                self.timers.insert((at, Timer::NoResponse(id, now)));
+            }
+            Channel::Ticket => {}
+        }
         self.events.push(Event::ItemChanged {
             item,
             reason,
-            previous: None,
+            previous,
         });
     }
 
-    /// Takes an item off its holder's load (it is being closed).
-    fn release(&mut self, now: Millis, id: ItemId) {
+    /// Takes an item off its holder's load (it is being closed or moved).
+    pub(super) fn release(&mut self, now: Millis, id: ItemId) {
         let item = &self.items[&id];
         let (Some(a), channel, group) = (item.assignee, item.channel, item.group) else {
             return;
@@ -562,13 +631,13 @@ impl Core {
         if !self.dir.is_manager_of(actor, item.group) && self.at_cap(m, item.channel) {
             return Err(DomainError::AtCapacity(item.channel));
         }
-        self.assign(now, id, m, ItemReason::Taken);
+        self.assign(now, id, m, ItemReason::Taken, None);
         Ok(Reply::Item(id))
     }
 
     /// Whether one more item of this channel would exceed a cap (chat cap,
     /// ticket cap, one call at a time).
-    fn at_cap(&self, m: MemberIx, channel: Channel) -> bool {
+    pub(super) fn at_cap(&self, m: MemberIx, channel: Channel) -> bool {
         let ms = self.dir.membership(m);
         let load = self.presence(ms.agent).load[channel.index()];
         match channel {
@@ -581,7 +650,9 @@ impl Core {
     fn accept(&mut self, actor: AgentIx, id: ItemId) -> Result<Reply, DomainError> {
         let item = self.items.get_mut(&id).ok_or(DomainError::NoSuchItem(id))?;
         if item.assignee != Some(actor) {
-            return Err(DomainError::Forbidden("only the item's assignee may accept it"));
+            return Err(DomainError::Forbidden(
+                "only the item's assignee may accept it",
+            ));
         }
         if item.state != ItemState::Assigned {
             return Err(DomainError::InvalidState(item.state.as_str()));
@@ -637,9 +708,17 @@ impl Core {
             if !cfg.enabled || cfg.distribution == Distribution::Pull {
                 continue;
             }
-            while let Some(head) = self.queues[g.0 as usize][c.index()].head() {
-                let Some(m) = self.choose(g, c) else { break };
-                self.assign(now, head, m, ItemReason::Drained);
+            let waiting: Vec<ItemId> = self.queues[g.0 as usize][c.index()].ids().collect();
+            for id in waiting {
+                let excluded = std::mem::take(&mut self.items.get_mut(&id).expect("queued").excluded);
+                let chosen = self.choose_excluding(g, c, &excluded);
+                let nobody_at_all = chosen.is_none() && excluded.is_empty();
+                self.items.get_mut(&id).expect("queued").excluded = excluded;
+                match chosen {
+                    Some(m) => self.assign(now, id, m, ItemReason::Drained, None),
+                    None if nobody_at_all => break,
+                    None => continue,
+                }
             }
         }
     }

@@ -127,6 +127,31 @@ pub struct GroupDef {
     pub channels: [ChannelConfig; 3],
 }
 
+/// A group's timers and offline behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupSettings {
+    /// How long a call rings one agent before the next is tried.
+    pub ring_timeout_ms: u64,
+    /// How long an assigned chat may wait for its first response before it is
+    /// handed to the next agent.
+    pub no_response_ms: u64,
+    /// How long an agent may stay logged out before its chats are handed off.
+    pub disconnect_ms: u64,
+    /// Queue new chats even when nobody is online for chat.
+    pub queue_when_offline: bool,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings {
+            ring_timeout_ms: 20_000,
+            no_response_ms: 60_000,
+            disconnect_ms: 120_000,
+            queue_when_offline: false,
+        }
+    }
+}
+
 /// An agent's membership of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
@@ -191,6 +216,7 @@ pub struct Directory {
     member_by_pair: HashMap<(AgentIx, GroupIx), MemberIx>,
     members_of_group: Vec<Vec<MemberIx>>,
     memberships_of_agent: Vec<Vec<MemberIx>>,
+    group_settings: Vec<GroupSettings>,
 }
 
 fn check_id(id: &str) -> Result<(), DirectoryError> {
@@ -210,14 +236,20 @@ impl Directory {
         let mut agent_by_id = HashMap::with_capacity(agents.len());
         for (i, a) in agents.iter().enumerate() {
             check_id(&a.id)?;
-            if agent_by_id.insert(a.id.clone(), AgentIx(i as u32)).is_some() {
+            if agent_by_id
+                .insert(a.id.clone(), AgentIx(i as u32))
+                .is_some()
+            {
                 return Err(DirectoryError::DuplicateAgent(a.id.clone()));
             }
         }
         let mut group_by_id = HashMap::with_capacity(groups.len());
         for (i, g) in groups.iter().enumerate() {
             check_id(&g.id)?;
-            if group_by_id.insert(g.id.clone(), GroupIx(i as u32)).is_some() {
+            if group_by_id
+                .insert(g.id.clone(), GroupIx(i as u32))
+                .is_some()
+            {
                 return Err(DirectoryError::DuplicateGroup(g.id.clone()));
             }
         }
@@ -253,6 +285,7 @@ impl Directory {
             agent_by_id,
             group_by_id,
             member_by_pair,
+            group_settings: vec![GroupSettings::default(); members_of_group.len()],
             members_of_group,
             memberships_of_agent,
         })
@@ -276,6 +309,16 @@ impl Directory {
     /// One group.
     pub fn group(&self, g: GroupIx) -> &GroupDef {
         &self.groups[g.0 as usize]
+    }
+
+    /// A group's timers and offline behaviour.
+    pub fn settings(&self, g: GroupIx) -> &GroupSettings {
+        &self.group_settings[g.0 as usize]
+    }
+
+    /// Replaces a group's settings (defaults until then).
+    pub fn set_settings(&mut self, g: GroupIx, settings: GroupSettings) {
+        self.group_settings[g.0 as usize] = settings;
     }
 
     /// One membership.
@@ -330,8 +373,6 @@ impl Directory {
     /// anywhere, a manager of `g`, or the agent itself with `manage_own_status`.
     pub fn may_set_cells(&self, actor: AgentIx, target: AgentIx, g: GroupIx) -> bool {
         let a = self.agent(actor);
-        a.roles.admin
-            || self.is_manager_of(actor, g)
-            || (actor == target && a.manage_own_status)
+        a.roles.admin || self.is_manager_of(actor, g) || (actor == target && a.manage_own_status)
     }
 }

@@ -26,6 +26,8 @@ pub enum KeptOut {
     AtCapacity,
     /// Already on a call (calls only).
     OnCall,
+    /// Declined this item, or let it go unanswered (per item).
+    Declined,
 }
 
 impl KeptOut {
@@ -40,6 +42,7 @@ impl KeptOut {
             KeptOut::Unavailable => "unavailable",
             KeptOut::AtCapacity => "at_capacity",
             KeptOut::OnCall => "on_call",
+            KeptOut::Declined => "declined",
         }
     }
 }

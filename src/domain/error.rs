@@ -34,6 +34,18 @@ pub enum DomainError {
     /// The item is not in a state that allows this.
     #[error("item is {0}")]
     InvalidState(&'static str),
+    /// Nobody is online for chat in the group and it does not queue offline.
+    #[error("the group is offline for chat")]
+    Offline(GroupIx),
+    /// The channel is disabled in the target group.
+    #[error("channel disabled in the group")]
+    ChannelDisabled(GroupIx, Channel),
+    /// The named agent is not a member of the target group.
+    #[error("the agent is not a member of the group")]
+    TargetNotMember(AgentIx, GroupIx),
+    /// A chat cannot go to an agent who is logged out.
+    #[error("the agent is not logged in")]
+    TargetLoggedOut(AgentIx),
     /// The agent is at its chat or ticket cap.
     #[error("at capacity for {0:?}")]
     AtCapacity(Channel),

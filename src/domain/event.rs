@@ -45,6 +45,12 @@ pub enum ItemReason {
     Accepted,
     /// Closed.
     Closed,
+    /// Handed off (no response, disconnected, ring timeout, declined).
+    HandedOff,
+    /// Transferred by an agent.
+    Transferred,
+    /// Taken over by a manager.
+    TakenOver,
 }
 
 impl ItemReason {
@@ -56,6 +62,9 @@ impl ItemReason {
             ItemReason::Drained => "drained",
             ItemReason::Accepted => "accepted",
             ItemReason::Closed => "closed",
+            ItemReason::HandedOff => "handed_off",
+            ItemReason::Transferred => "transferred",
+            ItemReason::TakenOver => "taken_over",
         }
     }
 }

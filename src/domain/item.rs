@@ -37,6 +37,52 @@ impl ItemState {
     }
 }
 
+/// Why an item changed hands, kept on its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOff {
+    /// Not accepted within the group's first-response limit.
+    NoResponse,
+    /// Its agent stayed logged out past the group's limit.
+    Disconnected,
+    /// A call rang out without an answer.
+    RingTimeout,
+    /// The rung agent declined the call.
+    Declined,
+    /// Transferred by an agent.
+    Transferred,
+    /// Taken over by a manager.
+    TakenOver,
+}
+
+impl HandOff {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandOff::NoResponse => "no_response",
+            HandOff::Disconnected => "disconnected",
+            HandOff::RingTimeout => "ring_timeout",
+            HandOff::Declined => "declined",
+            HandOff::Transferred => "transferred",
+            HandOff::TakenOver => "taken_over",
+        }
+    }
+}
+
+/// One change of hands on an item's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: Millis,
+    /// Why.
+    pub why: HandOff,
+    /// Who held it.
+    pub from: Option<AgentIx>,
+    /// Who did it (the transferring or taking agent), if a person.
+    pub by: Option<AgentIx>,
+    /// The transfer's note.
+    pub note: String,
+}
+
 /// A chat, ticket or call in one group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -58,4 +104,9 @@ pub struct Item {
     pub created_at: Millis,
     /// When it was last given to its assignee.
     pub assigned_at: Option<Millis>,
+    /// Agents it must not go back to: those who declined it or let it go
+    /// unanswered (a hand-off never returns it straight to the same agent).
+    pub excluded: Vec<AgentIx>,
+    /// Every change of hands, oldest first.
+    pub history: Vec<HistoryEntry>,
 }

@@ -26,6 +26,8 @@ mod directory;
 mod eligibility;
 mod error;
 mod event;
+mod handoff;
+pub use handoff::Verdict;
 mod item;
 mod queue;
 mod routing;
@@ -35,15 +37,15 @@ pub use command::{Actor, CellChange, Command, Reply};
 pub use core::{AgentPresence, Core, CoreConfig};
 pub use directory::{
     AgentDef, AgentIx, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef,
-    GroupIx, Handling, MemberIx, Membership, MembershipSpec, Roles,
+    GroupIx, GroupSettings, Handling, MemberIx, Membership, MembershipSpec, Roles,
 };
 pub use eligibility::KeptOut;
 pub use error::DomainError;
 pub use event::{DequeueReason, Event, ItemReason, PresenceWhat};
-pub use item::{Item, ItemId, ItemState};
+pub use item::{HandOff, HistoryEntry, Item, ItemId, ItemState};
 pub use time::Millis;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod tests;

@@ -64,6 +64,8 @@ impl Queue {
     /// 1-based place of an item in the queue, if it is queued here.
     pub(crate) fn position(&self, item: &Item) -> Option<usize> {
         let key = QueueKey::of(item);
-        self.keys.contains(&key).then(|| self.keys.range(..key).count() + 1)
+        self.keys
+            .contains(&key)
+            .then(|| self.keys.range(..key).count() + 1)
     }
 }

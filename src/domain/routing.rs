@@ -9,13 +9,23 @@
 //! Ties fall to directory order, so routing is deterministic.
 
 use super::core::Core;
-use super::directory::{Channel, GroupIx, Handling, MemberIx};
+use super::directory::{AgentIx, Channel, GroupIx, Handling, MemberIx};
 use super::time::Millis;
 
 impl Core {
     /// The member routing would give the next `channel` item of `group` to,
     /// or `None` when nobody is eligible.
     pub fn choose(&self, group: GroupIx, channel: Channel) -> Option<MemberIx> {
+        self.choose_excluding(group, channel, &[])
+    }
+
+    /// Like [`Core::choose`], skipping agents an item must not go back to.
+    pub fn choose_excluding(
+        &self,
+        group: GroupIx,
+        channel: Channel,
+        excluded: &[AgentIx],
+    ) -> Option<MemberIx> {
         let dir = self.directory();
         let c = channel.index();
         let mut best: [Option<(MemberIx, (u32, Millis))>; 2] = [None, None];
@@ -25,7 +35,7 @@ impl Core {
                 Handling::Secondary => 1,
                 Handling::Pull | Handling::Excluded => continue,
             };
-            if !self.is_eligible(m, channel) {
+            if !self.is_eligible(m, channel) || excluded.contains(&dir.membership(m).agent) {
                 continue;
             }
             let key = self.routing_key(m, channel);

@@ -9,7 +9,7 @@ use super::views;
 use super::{Engine, SessionEntry, now_ms};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
-    Actor, AgentIx, CellChange, Channel, Command, DomainError, GroupIx, ItemId, Reply,
+    Actor, AgentIx, CellChange, Channel, Command, DomainError, GroupIx, ItemId, Reply, Verdict,
 };
 
 fn to_value(v: impl serde::Serialize) -> Value {
@@ -80,10 +80,9 @@ impl Engine {
             DomainError::NoSuchItem(id) => {
                 ApiError::new(ErrorCode::NotFound, format!("no open item {id}"))
             }
-            DomainError::NotMember(g) => forbidden(format!(
-                "not a member of group {}",
-                dir.group(g).id
-            )),
+            DomainError::NotMember(g) => {
+                forbidden(format!("not a member of group {}", dir.group(g).id))
+            }
             DomainError::Forbidden(msg) => forbidden(msg),
             DomainError::NotApplicable {
                 agent,
@@ -109,10 +108,29 @@ impl Engine {
             DomainError::InvalidState(state) => {
                 ApiError::new(ErrorCode::InvalidState, format!("the item is {state}"))
             }
-            DomainError::AtCapacity(c) => ApiError::new(
-                ErrorCode::AtCapacity,
-                format!("at the {} cap", c.as_str()),
+            DomainError::Offline(g) => ApiError {
+                code: ErrorCode::Offline,
+                message: format!(
+                    "chat is offline in {}: nobody is available; tickets are still accepted",
+                    dir.group(g).id
+                ),
+                details: Some(json!({ "tickets_accepted": true })),
+            },
+            DomainError::ChannelDisabled(g, c) => ApiError::new(
+                ErrorCode::InvalidField,
+                format!("{} is not enabled in group {}", c.as_str(), dir.group(g).id),
             ),
+            DomainError::TargetNotMember(a, g) => ApiError::new(
+                ErrorCode::InvalidField,
+                format!("{} is not a member of {}", dir.agent(a).id, dir.group(g).id),
+            ),
+            DomainError::TargetLoggedOut(a) => ApiError::new(
+                ErrorCode::InvalidState,
+                format!("{} is not logged in", dir.agent(a).name),
+            ),
+            DomainError::AtCapacity(c) => {
+                ApiError::new(ErrorCode::AtCapacity, format!("at the {} cap", c.as_str()))
+            }
         }
     }
 
@@ -203,9 +221,15 @@ impl Engine {
                 let target = self.resolve_target(actor, agent)?;
                 let cells = cells
                     .into_iter()
-                    .map(|CellSpec { group, channel, active }| {
-                        Ok((self.group_ix(&group)?, channel, active))
-                    })
+                    .map(
+                        |CellSpec {
+                             group,
+                             channel,
+                             active,
+                         }| {
+                            Ok((self.group_ix(&group)?, channel, active))
+                        },
+                    )
                     .collect::<Result<Vec<_>, ApiError>>()?;
                 self.set_cells(actor, target, CellChange::Cells(cells))
             }
@@ -228,6 +252,35 @@ impl Engine {
             }
             SessionOp::Take { item } => self.item_command(Command::Take { actor, item }),
             SessionOp::Accept { item } => self.item_command(Command::Accept { actor, item }),
+            SessionOp::Decline { item } => self.item_command(Command::Decline { actor, item }),
+            SessionOp::TakeOver { item } => self.item_command(Command::TakeOver { actor, item }),
+            SessionOp::Transfer {
+                item,
+                group,
+                agent,
+                note,
+            } => {
+                let group = self.group_ix(&group)?;
+                let agent = agent.as_deref().map(|a| self.agent_ix(a)).transpose()?;
+                self.item_command(Command::Transfer {
+                    actor,
+                    item,
+                    group,
+                    agent,
+                    note,
+                })
+            }
+            SessionOp::Explain { item } => {
+                let g = self
+                    .core
+                    .item(item)
+                    .map(|i| i.group)
+                    .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no open item {item}")))?;
+                if !self.may_watch(actor, g) {
+                    return Err(forbidden("explanations are for managers of the item's group"));
+                }
+                Ok(self.explain_value(item))
+            }
             SessionOp::Close { item } => self.item_command(Command::Close {
                 actor: Actor::Agent(actor),
                 item,
@@ -281,7 +334,12 @@ impl Engine {
         (roles.manager || roles.admin) && dir.member(a, g).is_some()
     }
 
-    fn watch(&mut self, session: u64, actor: AgentIx, group: Option<String>) -> Result<Value, ApiError> {
+    fn watch(
+        &mut self,
+        session: u64,
+        actor: AgentIx,
+        group: Option<String>,
+    ) -> Result<Value, ApiError> {
         let dir = self.core.directory();
         let groups: Vec<GroupIx> = match group {
             Some(id) => {
@@ -372,6 +430,29 @@ impl Engine {
                     .collect();
                 Ok(json!({ "group": group, "items": items }))
             }
+            HttpOp::GroupStatus { group } => {
+                let g = self.group_ix(&group)?;
+                let waiting = self.core.queue_len(g, Channel::Chat);
+                Ok(json!({
+                    "group": group,
+                    "online": self.core.is_chat_online(g),
+                    "queue_when_offline": self.core.directory().settings(g).queue_when_offline,
+                    "queue_length": waiting,
+                    "expected_wait_ms": self.expected_wait_ms(g, waiting),
+                }))
+            }
+            HttpOp::Explain { item } => {
+                let i = self
+                    .core
+                    .item(item)
+                    .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no open item {item}")))?;
+                if let Some(a) = caller_ix
+                    && !self.may_watch(a, i.group)
+                {
+                    return Err(forbidden("explanations are for managers of the item's group"));
+                }
+                Ok(self.explain_value(item))
+            }
             HttpOp::AgentStatus { agent } => {
                 let target = self.agent_ix(&agent)?;
                 if let Some(a) = caller_ix
@@ -415,12 +496,41 @@ impl Engine {
                 if !roles.admin && query.agent.is_none() && query.group.is_none() {
                     entries.retain(|e| {
                         let a = e.agent_id();
-                        dir.agent_ix(a).is_some_and(|a| self.may_see_agent(viewer, a))
+                        dir.agent_ix(a)
+                            .is_some_and(|a| self.may_see_agent(viewer, a))
                     });
                 }
                 Ok(json!({ "entries": entries }))
             }
         }
+    }
+
+    /// For each member of the item's group, the verdict of the eligibility
+    /// rules (docs/protocol.md, explain).
+    fn explain_value(&self, item: ItemId) -> Value {
+        let dir = self.core.directory();
+        let members: Vec<Value> = self
+            .core
+            .explain(item)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(a, verdict)| {
+                let why = match verdict {
+                    Verdict::Holds => "holds",
+                    Verdict::Eligible => "eligible",
+                    Verdict::KeptOut(k) => k.as_str(),
+                };
+                json!({ "agent": dir.agent(a).id, "name": dir.agent(a).name, "verdict": why })
+            })
+            .collect();
+        json!({ "item": self.item_value(item), "members": members })
+    }
+
+    /// Expected wait of a new chat: the moving mean of how long recent chats
+    /// of the group waited for an agent, times the chats already waiting plus
+    /// one; `null` before any chat was assigned.
+    fn expected_wait_ms(&self, g: GroupIx, waiting: usize) -> Option<u64> {
+        self.chat_wait_ewma_ms[g.0 as usize].map(|mean| (mean * (waiting as f64 + 1.0)) as u64)
     }
 
     /// Self, an admin, or a manager of a group the agent belongs to.

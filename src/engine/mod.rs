@@ -89,6 +89,9 @@ pub struct Engine {
     audit: AuditLog,
     seq: u64,
     next_session: u64,
+    /// Per group: moving mean of how long chats waited before an agent got
+    /// them (for the expected wait a website shows).
+    chat_wait_ewma_ms: Vec<Option<f64>>,
 }
 
 /// A cheap, cloneable way to talk to the engine task.
@@ -103,10 +106,7 @@ fn engine_gone() -> ApiError {
 
 impl EngineHandle {
     /// Sends a request and waits for its answer.
-    pub async fn call<T>(
-        &self,
-        make: impl FnOnce(Answer<T>) -> Request,
-    ) -> Result<T, ApiError> {
+    pub async fn call<T>(&self, make: impl FnOnce(Answer<T>) -> Request) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.map_err(|_| engine_gone())?;
         rx.await.map_err(|_| engine_gone())?
@@ -130,7 +130,12 @@ impl EngineHandle {
     /// Tells every session the server is going away and drops them.
     pub async fn going_away(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Request::GoingAway { answer: tx }).await.is_ok() {
+        if self
+            .tx
+            .send(Request::GoingAway { answer: tx })
+            .await
+            .is_ok()
+        {
             let _ = rx.await;
         }
     }
@@ -165,6 +170,7 @@ impl Engine {
             audit: AuditLog::new(config.audit_capacity),
             seq: 0,
             next_session: 1,
+            chat_wait_ewma_ms: vec![None; groups],
         };
         tokio::spawn(engine.run(rx));
         EngineHandle { tx }

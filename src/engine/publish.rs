@@ -13,11 +13,11 @@
 
 use serde::Serialize;
 
+use super::Engine;
 use super::audit::{AuditRecord, actor_name};
 use super::outbox::{CloseReason, Frame};
 use super::views::{self, ChangeView};
-use super::Engine;
-use crate::domain::{Actor, AgentIx, Event, GroupIx, Handling, Item, ItemReason, PresenceWhat};
+use crate::domain::{Actor, AgentIx, Channel, Event, GroupIx, Handling, Item, ItemReason, PresenceWhat};
 
 #[derive(Serialize)]
 struct Push<T: Serialize> {
@@ -141,6 +141,14 @@ impl Engine {
                             reason: reason.as_str(),
                         },
                     );
+                    if item.channel == Channel::Chat
+                        && matches!(reason, ItemReason::Routed | ItemReason::Drained | ItemReason::Taken)
+                        && let Some(at) = item.assigned_at
+                    {
+                        let waited = at.saturating_sub(item.created_at) as f64;
+                        let slot = &mut self.chat_wait_ewma_ms[item.group.0 as usize];
+                        *slot = Some(slot.map_or(waited, |m| 0.8 * m + 0.2 * waited));
+                    }
                     for a in item.assignee.into_iter().chain(previous) {
                         self.push_to_agent(a, &f);
                         if reason != ItemReason::Accepted

@@ -70,6 +70,32 @@ pub enum SessionOp {
         /// The item.
         item: u64,
     },
+    /// Decline a ringing call (or an unaccepted item).
+    Decline {
+        /// The item.
+        item: u64,
+    },
+    /// Take over an item someone else holds (managers).
+    TakeOver {
+        /// The item.
+        item: u64,
+    },
+    /// Move an item to a group or a named member of it.
+    Transfer {
+        /// The item.
+        item: u64,
+        /// The receiving group.
+        group: String,
+        /// A named member, or routing by the group's rules.
+        agent: Option<String>,
+        /// Why, for the receiving side.
+        note: String,
+    },
+    /// Why an item went where it went, or still waits.
+    Explain {
+        /// The item.
+        item: u64,
+    },
     /// Start watching a group's board (or every group one may watch).
     Watch {
         /// The group, or all.
@@ -93,6 +119,10 @@ impl SessionOp {
             SessionOp::Take { .. } => "take",
             SessionOp::Accept { .. } => "accept",
             SessionOp::Close { .. } => "close",
+            SessionOp::Decline { .. } => "decline",
+            SessionOp::TakeOver { .. } => "take_over",
+            SessionOp::Transfer { .. } => "transfer",
+            SessionOp::Explain { .. } => "explain",
             SessionOp::Watch { .. } => "watch",
             SessionOp::Unwatch { .. } => "unwatch",
         }
@@ -126,6 +156,16 @@ pub enum HttpOp {
     GroupQueue {
         /// Group id.
         group: String,
+    },
+    /// Online/offline, queue length and expected wait of a group's chat.
+    GroupStatus {
+        /// Group id.
+        group: String,
+    },
+    /// Routing explanation of an item.
+    Explain {
+        /// Item id.
+        item: u64,
     },
     /// An agent's status.
     AgentStatus {

@@ -20,6 +20,18 @@ pub struct ItemView<'a> {
     assignee_name: Option<&'a str>,
     created_at: Millis,
     assigned_at: Option<Millis>,
+    history: Vec<HistoryView<'a>>,
+}
+
+/// One change of hands of an item.
+#[derive(Debug, Serialize)]
+pub struct HistoryView<'a> {
+    at: Millis,
+    why: &'static str,
+    from: Option<&'a str>,
+    by: Option<&'a str>,
+    by_name: Option<&'a str>,
+    note: &'a str,
 }
 
 /// Builds the view of an item.
@@ -37,6 +49,18 @@ pub fn item<'a>(core: &'a Core, item: &'a Item) -> ItemView<'a> {
         assignee_name: assignee.map(|a| a.name.as_str()),
         created_at: item.created_at,
         assigned_at: item.assigned_at,
+        history: item
+            .history
+            .iter()
+            .map(|h| HistoryView {
+                at: h.at,
+                why: h.why.as_str(),
+                from: h.from.map(|a| dir.agent(a).id.as_str()),
+                by: h.by.map(|a| dir.agent(a).id.as_str()),
+                by_name: h.by.map(|a| dir.agent(a).name.as_str()),
+                note: &h.note,
+            })
+            .collect(),
     }
 }
 

@@ -76,6 +76,24 @@ enum WireRequest {
     Close {
         item: u64,
     },
+    Answer {
+        item: u64,
+    },
+    Decline {
+        item: u64,
+    },
+    TakeOver {
+        item: u64,
+    },
+    Transfer {
+        item: u64,
+        group: String,
+        agent: Option<String>,
+        note: Option<String>,
+    },
+    Explain {
+        item: u64,
+    },
     Watch {
         group: Option<String>,
     },
@@ -95,6 +113,11 @@ const KNOWN_TYPES: &[&str] = &[
     "take",
     "accept",
     "close",
+    "answer",
+    "decline",
+    "take_over",
+    "transfer",
+    "explain",
     "watch",
     "unwatch",
 ];
@@ -151,9 +174,19 @@ pub fn parse_frame(text: &str) -> Result<ClientFrame, FrameError> {
     let kind = match obj.get("type") {
         Some(Value::String(t)) => t.clone(),
         Some(_) => {
-            return Err(refuse(id, ErrorCode::BadRequest, "type must be a string".into()));
+            return Err(refuse(
+                id,
+                ErrorCode::BadRequest,
+                "type must be a string".into(),
+            ));
         }
-        None => return Err(refuse(id, ErrorCode::BadRequest, "frame has no type".into())),
+        None => {
+            return Err(refuse(
+                id,
+                ErrorCode::BadRequest,
+                "frame has no type".into(),
+            ));
+        }
     };
     if !KNOWN_TYPES.contains(&kind.as_str()) {
         return Err(refuse(
@@ -220,6 +253,30 @@ fn to_op(wire: WireRequest) -> Result<ClientRequest, ApiError> {
         WireRequest::Take { item } => SessionOp::Take { item },
         WireRequest::Accept { item } => SessionOp::Accept { item },
         WireRequest::Close { item } => SessionOp::Close { item },
+        WireRequest::Answer { item } => SessionOp::Accept { item },
+        WireRequest::Decline { item } => SessionOp::Decline { item },
+        WireRequest::TakeOver { item } => SessionOp::TakeOver { item },
+        WireRequest::Transfer {
+            item,
+            group,
+            agent,
+            note,
+        } => {
+            let note = note.unwrap_or_default();
+            if note.chars().count() > 500 {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidField,
+                    "a transfer note is at most 500 characters",
+                ));
+            }
+            SessionOp::Transfer {
+                item,
+                group,
+                agent,
+                note,
+            }
+        }
+        WireRequest::Explain { item } => SessionOp::Explain { item },
         WireRequest::Watch { group } => SessionOp::Watch { group },
         WireRequest::Unwatch { group } => SessionOp::Unwatch { group },
     }))
@@ -244,7 +301,10 @@ mod tests {
             r#"{"id":"a","type":"set_active","cells":[{"group":"g","channel":"chat","active":true}]}"#,
         )
         .unwrap();
-        assert!(matches!(f.request, ClientRequest::Op(SessionOp::SetActive { .. })));
+        assert!(matches!(
+            f.request,
+            ClientRequest::Op(SessionOp::SetActive { .. })
+        ));
     }
 
     #[test]
@@ -252,7 +312,10 @@ mod tests {
         assert_eq!(code("{"), (Value::Null, ErrorCode::BadRequest));
         assert_eq!(code("[1]"), (Value::Null, ErrorCode::BadRequest));
         assert_eq!(code(r#"{"id":3}"#), (Value::from(3), ErrorCode::BadRequest));
-        assert_eq!(code(r#"{"id":3,"type":"fly"}"#), (Value::from(3), ErrorCode::UnknownType));
+        assert_eq!(
+            code(r#"{"id":3,"type":"fly"}"#),
+            (Value::from(3), ErrorCode::UnknownType)
+        );
         assert_eq!(
             code(r#"{"id":4,"type":"take","item":"x"}"#),
             (Value::from(4), ErrorCode::InvalidField)
@@ -273,7 +336,10 @@ mod tests {
             code(r#"{"id":8,"type":"set_active_column","channel":"fax","active":true}"#),
             (Value::from(8), ErrorCode::InvalidField)
         );
-        assert_eq!(code(r#"{"id":{"a":1},"type":"ping"}"#).1, ErrorCode::InvalidField);
+        assert_eq!(
+            code(r#"{"id":{"a":1},"type":"ping"}"#).1,
+            ErrorCode::InvalidField
+        );
     }
 
     proptest! {

@@ -1,24 +1,51 @@
 //! HTTP handlers: authenticate, parse, ask the engine, answer JSON.
 
+use std::net::SocketAddr;
+
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::limits::RetryAfter;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::Channel;
 use crate::engine::{Caller, HttpOp, Request, now_ms};
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        crate::metrics::error("http", self.code);
         (status, Json(json!({ "error": self }))).into_response()
     }
+}
+
+/// A `429 rate_limited` answer with its `Retry-After` header.
+pub(super) fn rate_limited(message: impl Into<String>, after: RetryAfter) -> Response {
+    let mut r = ApiError::new(ErrorCode::RateLimited, message).into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(after.secs()));
+    r
+}
+
+/// Gives a `413` that a layer answered before any handler ran (the body
+/// limit) our JSON error shape.
+pub(super) async fn json_too_large(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return ApiError::new(ErrorCode::TooLarge, "the request body is over the limit")
+            .into_response();
+    }
+    response
 }
 
 fn unauthorized(msg: &str) -> ApiError {
@@ -73,6 +100,16 @@ async fn ask(state: &AppState, caller: Caller, op: HttpOp) -> Result<Value, ApiE
         .await
 }
 
+/// A login's username as logs may show it: a directory id, or a placeholder
+/// (never what someone typed that is not a username: it may be a password).
+fn loggable<'a>(state: &AppState, username: &'a str) -> &'a str {
+    if state.auth.knows(username) {
+        username
+    } else {
+        "<unknown>"
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LoginBody {
@@ -80,19 +117,55 @@ pub(super) struct LoginBody {
     password: String,
 }
 
-/// `POST /api/login`.
+/// `POST /api/login`. Rate-limited per client IP and per username before
+/// the (expensive) password check; every attempt counts.
 pub(super) async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     payload: Result<Json<LoginBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Response {
+    match login_inner(state, peer, payload).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.code == ErrorCode::InvalidCredentials {
+                metrics::counter!(crate::metrics::LOGINS, "result" => "refused").increment(1);
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn login_inner(
+    state: AppState,
+    peer: SocketAddr,
+    payload: Result<Json<LoginBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let LoginBody { username, password } = body(payload)?;
+    if let Err((limit, after)) = state.limits.check_login(peer.ip(), &username) {
+        crate::metrics::rate_limited(limit.as_str());
+        metrics::counter!(crate::metrics::LOGINS, "result" => "rate_limited").increment(1);
+        tracing::warn!(
+            ip = %peer.ip(),
+            username = loggable(&state, &username),
+            limit = limit.as_str(),
+            "login rate-limited"
+        );
+        return Ok(rate_limited(
+            "too many login attempts; wait before trying again",
+            after,
+        ));
+    }
     let auth = state.auth.clone();
     let user = username.clone();
     let ok = tokio::task::spawn_blocking(move || auth.verify_password(&user, &password))
         .await
         .unwrap_or(false);
     if !ok {
-        tracing::info!(username = %username, "login refused");
+        tracing::info!(
+            ip = %peer.ip(),
+            username = loggable(&state, &username),
+            "login refused"
+        );
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "wrong username or password",
@@ -108,14 +181,19 @@ pub(super) async fn login(
     .await?;
     let token = state.auth.issue_token(&username, now_ms());
     tracing::info!(agent = %username, "login");
+    metrics::counter!(crate::metrics::LOGINS, "result" => "ok").increment(1);
     Ok(Json(json!({
         "token": token,
         "agent": { "id": agent["agent"], "name": agent["name"], "roles": agent["roles"] },
-    })))
+    }))
+    .into_response())
 }
 
 /// `POST /api/logout`.
-pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     agent_caller(&state, &headers)?;
     if let Some(token) = bearer(&headers) {
         state.auth.revoke(token);
@@ -149,7 +227,10 @@ pub(super) async fn create_work(
         )
     })?;
     if w.title.chars().count() > 200 {
-        return Err(ApiError::new(ErrorCode::InvalidField, "title is over 200 characters"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            "title is over 200 characters",
+        ));
     }
     let op = HttpOp::CreateWork {
         group: w.group,
@@ -167,7 +248,9 @@ pub(super) async fn group_queue(
     Path(group): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = any_caller(&state, &headers)?;
-    Ok(Json(ask(&state, caller, HttpOp::GroupQueue { group }).await?))
+    Ok(Json(
+        ask(&state, caller, HttpOp::GroupQueue { group }).await?,
+    ))
 }
 
 /// `GET /api/agents/{id}`.
@@ -177,7 +260,9 @@ pub(super) async fn agent_status(
     Path(agent): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = any_caller(&state, &headers)?;
-    Ok(Json(ask(&state, caller, HttpOp::AgentStatus { agent }).await?))
+    Ok(Json(
+        ask(&state, caller, HttpOp::AgentStatus { agent }).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -206,6 +291,19 @@ pub(super) async fn audit(
     Ok(Json(ask(&state, Caller::Agent(agent), op).await?))
 }
 
+/// `GET /metrics`: Prometheus text format. Not authenticated: keep it off
+/// the public network (docs/security.md).
+pub(super) async fn metrics() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        crate::metrics::render(),
+    )
+        .into_response()
+}
+
 /// `GET /healthz`: the process runs.
 pub(super) async fn healthz() -> &'static str {
     "ok"
@@ -213,7 +311,10 @@ pub(super) async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the engine answers.
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
-    let probe = tokio::time::timeout(std::time::Duration::from_secs(2), state.engine.session_count());
+    let probe = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.engine.session_count(),
+    );
     match probe.await {
         Ok(_) => "ready".into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "engine not answering").into_response(),

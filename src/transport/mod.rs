@@ -5,16 +5,21 @@
 
 pub mod frames;
 mod http;
+pub mod limits;
+mod routing_api;
 mod ws;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 
+use self::limits::Limits;
 use crate::auth::Auth;
 use crate::engine::EngineHandle;
 
@@ -29,6 +34,25 @@ pub struct TransportConfig {
     pub max_body_bytes: usize,
     /// Where the consoles' files are.
     pub static_dir: PathBuf,
+    /// Origins allowed to open a WebSocket (`Origin` header, e.g.
+    /// `https://desk.example.com`; `*` allows any). Empty: the server's own
+    /// origin, filled in by `server::run` from the listening address.
+    pub allowed_origins: Vec<String>,
+    /// Open sessions one agent may have; more are refused before the upgrade.
+    pub max_sessions_per_agent: usize,
+    /// Open WebSocket sessions the server accepts in all.
+    pub max_connections: usize,
+    /// Login attempts per minute from one IP address (0: no limit).
+    pub login_attempts_per_ip_per_min: u32,
+    /// Login attempts per minute for one username (0: no limit).
+    pub login_attempts_per_username_per_min: u32,
+    /// Requests per second one WebSocket session may make (0: no limit).
+    pub ws_requests_per_sec: u32,
+    /// Requests a session may make at once above its rate.
+    pub ws_request_burst: u32,
+    /// A write to a client's socket that takes longer ends the session (the
+    /// client does not read).
+    pub write_timeout: Duration,
 }
 
 impl Default for TransportConfig {
@@ -38,6 +62,14 @@ impl Default for TransportConfig {
             max_message_bytes: 64 * 1024,
             max_body_bytes: 64 * 1024,
             static_dir: PathBuf::from("static"),
+            allowed_origins: Vec::new(),
+            max_sessions_per_agent: 10,
+            max_connections: 20_000,
+            login_attempts_per_ip_per_min: 30,
+            login_attempts_per_username_per_min: 10,
+            ws_requests_per_sec: 50,
+            ws_request_burst: 100,
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -51,6 +83,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Limits.
     pub config: Arc<TransportConfig>,
+    /// Rate limiters, origin allow-list and connection caps.
+    pub limits: Arc<Limits>,
 }
 
 /// The whole HTTP surface.
@@ -63,11 +97,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/work", post(http::create_work))
         .route("/api/groups/{id}/queue", get(http::group_queue))
         .route("/api/agents/{id}", get(http::agent_status))
+        .route("/api/groups/{id}/status", get(routing_api::group_status))
+        .route("/api/items/{id}/explain", get(routing_api::explain))
         .route("/api/audit", get(http::audit))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/ws", get(ws::upgrade))
+        .route("/metrics", get(http::metrics))
         .fallback_service(static_files)
         .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(middleware::map_response(http::json_too_large))
+        .layer(middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }

@@ -9,11 +9,28 @@
 //! A [`SessionGuard`] owned by the task tells the engine the session is gone
 //! when the task ends, however it ends (close, error, panic), so presence can
 //! never leak a session.
+//!
+//! # Limits
+//! Before the upgrade: the `Origin` allow-list (cross-site WebSocket
+//! hijacking), the token, then a connection slot (sessions per agent, total
+//! sessions), each refused with our JSON error. After it: frames and messages
+//! over `max_message_bytes` end the session with close code 1009; each
+//! session's requests pass a governor rate limiter (excess ones are answered
+//! `rate_limited`, the session stays open); a write that does not complete
+//! within `write_timeout` ends the session, so a client that never reads
+//! cannot pin a task and its buffers, even after the engine has cut it off as
+//! a slow consumer.
+
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use governor::DefaultDirectRateLimiter;
+use governor::clock::{Clock, DefaultClock};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -21,8 +38,13 @@ use tracing::Instrument;
 
 use super::AppState;
 use super::frames::{ClientRequest, parse_frame};
+use super::limits::ConnectionSlot;
 use crate::api_error::{ApiError, ErrorCode};
-use crate::engine::{EngineHandle, Frame, OutboxReceiver, Request, now_ms, outbox};
+use crate::engine::{CloseReason, EngineHandle, Frame, OutboxReceiver, Request, now_ms, outbox};
+use crate::metrics as m;
+
+/// Close code for a message over the size limit (RFC 6455 §7.4.1).
+const CLOSE_TOO_BIG: u16 = 1009;
 
 /// Query of the upgrade request.
 #[derive(Deserialize)]
@@ -36,27 +58,69 @@ struct SessionGuard {
     engine: EngineHandle,
 }
 
+impl SessionGuard {
+    fn new(session: u64, engine: EngineHandle) -> Self {
+        metrics::gauge!(m::SESSIONS_OPEN).increment(1.0);
+        SessionGuard { session, engine }
+    }
+}
+
 impl Drop for SessionGuard {
     fn drop(&mut self) {
+        metrics::gauge!(m::SESSIONS_OPEN).decrement(1.0);
         self.engine.send_later(Request::Disconnect {
             session: self.session,
         });
     }
 }
 
-/// `GET /ws?token=…`: authenticates before upgrading.
+fn refuse(reason: &'static str, e: ApiError) -> Response {
+    metrics::counter!(m::UPGRADES_REFUSED, "reason" => reason).increment(1);
+    tracing::info!(reason, "websocket upgrade refused");
+    e.into_response()
+}
+
+/// `GET /ws?token=…`: checks the origin, the token and the connection caps
+/// before upgrading. The token is never logged (nor is the URI).
 pub(super) async fn upgrade(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(params): Query<WsParams>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // A header that is not text can match no allowed origin.
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    if !state.limits.origin_allowed(origin) {
+        return refuse(
+            "origin",
+            ApiError::new(
+                ErrorCode::Forbidden,
+                "this origin may not open a WebSocket here (see --allowed-origin)",
+            ),
+        );
+    }
     let agent = params
         .token
         .as_deref()
         .and_then(|t| state.auth.check_token(t, now_ms()));
     let Some(agent) = agent else {
-        return ApiError::new(ErrorCode::Unauthorized, "missing, invalid or expired token")
-            .into_response();
+        return refuse(
+            "unauthorized",
+            ApiError::new(ErrorCode::Unauthorized, "missing, invalid or expired token"),
+        );
+    };
+    let slot = match state.limits.acquire_connection(&agent) {
+        Ok(slot) => slot,
+        Err(e) => {
+            let reason = if e.code == ErrorCode::RateLimited {
+                "sessions_per_agent"
+            } else {
+                "max_connections"
+            };
+            return refuse(reason, e);
+        }
     };
     let limit = state.config.max_message_bytes;
     ws.read_buffer_size(4 * 1024)
@@ -64,13 +128,14 @@ pub(super) async fn upgrade(
         .max_write_buffer_size(256 * 1024)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| run_session(socket, state, agent))
+        .on_upgrade(move |socket| run_session(socket, state, agent, slot))
 }
 
 fn answer_frame(id: Value, result: Result<Value, ApiError>) -> Frame {
     let v = match result {
         Ok(data) => json!({ "type": "ok", "id": id, "data": data }),
         Err(e) => {
+            m::error("ws", e.code);
             let mut v = json!({ "type": "error", "id": id, "code": e.code, "message": e.message });
             if let Some(d) = e.details {
                 v["details"] = d;
@@ -81,7 +146,7 @@ fn answer_frame(id: Value, result: Result<Value, ApiError>) -> Frame {
     v.to_string().into()
 }
 
-async fn run_session(socket: WebSocket, state: AppState, agent: String) {
+async fn run_session(socket: WebSocket, state: AppState, agent: String, _slot: ConnectionSlot) {
     let (outbox_tx, outbox_rx) = outbox(state.config.outbox_capacity);
     let connect = state
         .engine
@@ -100,29 +165,68 @@ async fn run_session(socket: WebSocket, state: AppState, agent: String) {
         .await;
 }
 
-async fn serve_session(socket: WebSocket, state: AppState, session: u64, outbox_rx: OutboxReceiver) {
+async fn serve_session(
+    socket: WebSocket,
+    state: AppState,
+    session: u64,
+    outbox_rx: OutboxReceiver,
+) {
     tracing::debug!("session opened");
-    let _guard = SessionGuard {
-        session,
-        engine: state.engine.clone(),
-    };
-    let (sink, stream) = socket.split();
+    let _guard = SessionGuard::new(session, state.engine.clone());
+    let write_timeout = state.config.write_timeout;
+    let (mut sink, stream) = socket.split();
     let (answers_tx, answers_rx) = mpsc::channel::<Frame>(64);
-    let writer = write_loop(sink, outbox_rx, answers_rx);
-    let reader = read_loop(stream, &state, session, answers_tx);
-    tokio::select! {
-        () = writer => {}
-        () = reader => {}
+    let limiter = state.limits.session_limiter();
+    let ended = {
+        let writer = write_loop(&mut sink, outbox_rx, answers_rx, write_timeout);
+        let reader = read_loop(stream, &state, session, answers_tx, limiter);
+        tokio::select! {
+            () = writer => None,
+            end = reader => Some(end),
+        }
+    };
+    if ended == Some(ReadEnd::TooLarge) {
+        tracing::info!("closing a session that sent a message over the size limit");
+        metrics::counter!(m::SESSIONS_CLOSED, "reason" => "too_large").increment(1);
+        m::error("ws", ErrorCode::TooLarge);
+        let close = Message::Close(Some(CloseFrame {
+            code: CLOSE_TOO_BIG,
+            reason: "too_large".into(),
+        }));
+        let _ = tokio::time::timeout(write_timeout, sink.send(close)).await;
     }
     tracing::debug!("session closed");
 }
 
+/// Sends one message, giving up after `limit` (the client does not read).
+async fn send_within(
+    sink: &mut SplitSink<WebSocket, Message>,
+    msg: Message,
+    limit: Duration,
+) -> Result<(), ()> {
+    match tokio::time::timeout(limit, sink.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(()),
+        Err(_) => {
+            tracing::warn!("a write to the client timed out: closing the session");
+            metrics::counter!(m::SESSIONS_CLOSED, "reason" => "write_timeout").increment(1);
+            Err(())
+        }
+    }
+}
+
 async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    sink: &mut SplitSink<WebSocket, Message>,
     mut outbox: OutboxReceiver,
     mut answers: mpsc::Receiver<Frame>,
+    write_timeout: Duration,
 ) {
     loop {
+        // Cut off as a slow consumer: what is still queued would only pile
+        // up behind the bytes the client does not read.
+        if outbox.close_reason() == Some(CloseReason::SlowConsumer) {
+            break;
+        }
         let frame = tokio::select! {
             biased;
             f = outbox.recv() => match f {
@@ -134,46 +238,103 @@ async fn write_loop(
                 None => return,
             },
         };
-        if sink.send(Message::Text(frame)).await.is_err() {
+        if send_within(sink, Message::Text(frame), write_timeout)
+            .await
+            .is_err()
+        {
             return;
         }
     }
     // The engine dropped this session: say why, then close.
-    let reason = outbox.close_reason().map(|r| r.as_str()).unwrap_or("closed");
-    let code = if reason == "server_going_away" { 1001 } else { 4000 };
+    let reason = outbox
+        .close_reason()
+        .map(|r| r.as_str())
+        .unwrap_or("closed");
+    let code = if reason == "server_going_away" {
+        1001
+    } else {
+        4000
+    };
     if reason == "slow_consumer" {
         tracing::warn!("closing a session that does not read its socket");
     }
-    let _ = sink
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    metrics::counter!(m::SESSIONS_CLOSED, "reason" => reason).increment(1);
+    let close = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = send_within(sink, close, write_timeout).await;
+}
+
+/// Why the reading half stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    /// The client closed, the connection broke, or the writer is gone.
+    Closed,
+    /// The client sent a frame or message over the size limit.
+    TooLarge,
+}
+
+/// Whether a read error is tungstenite's capacity error (a frame or message
+/// over `max_frame_size` / `max_message_size`). axum does not re-export
+/// tungstenite's error type, so this matches its message; the hardening test
+/// `oversized_frame_*` pins the behaviour.
+fn is_too_large(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Space limit exceeded") || text.contains("Message too long")
+}
+
+/// The `rate_limited` refusal of one frame, or `None` when it may go on.
+fn over_rate(limiter: Option<&DefaultDirectRateLimiter>) -> Option<ApiError> {
+    let refused = limiter?.check().err()?;
+    let wait = refused.wait_time_from(DefaultClock::default().now());
+    m::rate_limited("ws_session");
+    Some(ApiError {
+        code: ErrorCode::RateLimited,
+        message: "too many requests on this session; slow down".into(),
+        details: Some(json!({ "retry_after_ms": wait.as_millis().max(1) as u64 })),
+    })
 }
 
 async fn read_loop(
-    mut stream: futures_util::stream::SplitStream<WebSocket>,
+    mut stream: SplitStream<WebSocket>,
     state: &AppState,
     session: u64,
     answers: mpsc::Sender<Frame>,
-) {
+    limiter: Option<DefaultDirectRateLimiter>,
+) -> ReadEnd {
     while let Some(msg) = stream.next().await {
         let text = match msg {
             Ok(Message::Text(t)) => t,
             Ok(Message::Binary(_)) => {
-                let e = ApiError::new(ErrorCode::BadRequest, "binary frames are not accepted; send JSON text");
-                if answers.send(answer_frame(Value::Null, Err(e))).await.is_err() {
-                    return;
+                metrics::counter!(m::FRAMES_IN).increment(1);
+                let e = over_rate(limiter.as_ref()).unwrap_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::BadRequest,
+                        "binary frames are not accepted; send JSON text",
+                    )
+                });
+                if answers
+                    .send(answer_frame(Value::Null, Err(e)))
+                    .await
+                    .is_err()
+                {
+                    return ReadEnd::Closed;
                 }
                 continue;
             }
-            Ok(Message::Close(_)) | Err(_) => return,
+            Ok(Message::Close(_)) => return ReadEnd::Closed,
+            Err(e) if is_too_large(&e) => return ReadEnd::TooLarge,
+            Err(_) => return ReadEnd::Closed,
             Ok(_) => continue,
         };
-        let answer = match parse_frame(text.as_str()) {
-            Err(bad) => answer_frame(bad.id, Err(bad.error)),
-            Ok(frame) => {
+        metrics::counter!(m::FRAMES_IN).increment(1);
+        let limited = over_rate(limiter.as_ref());
+        let answer = match (parse_frame(text.as_str()), limited) {
+            (Err(bad), None) => answer_frame(bad.id, Err(bad.error)),
+            (Err(bad), Some(e)) => answer_frame(bad.id, Err(e)),
+            (Ok(frame), Some(e)) => answer_frame(frame.id, Err(e)),
+            (Ok(frame), None) => {
                 let result = match frame.request {
                     ClientRequest::Ping => Ok(json!({ "now": now_ms() })),
                     ClientRequest::Op(op) => {
@@ -193,7 +354,8 @@ async fn read_loop(
             }
         };
         if answers.send(answer).await.is_err() {
-            return;
+            return ReadEnd::Closed;
         }
     }
+    ReadEnd::Closed
 }

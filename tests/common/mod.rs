@@ -56,6 +56,8 @@ name = "Group One"
 department = "Dept A"
 chat = { enabled = true, distribution = "auto" }
 ticket = { enabled = true, distribution = "auto" }
+queue_when_offline = true
+no_response_timeout = "1h"
 
 [[groups]]
 id = "g2"
@@ -64,6 +66,7 @@ department = "Dept B"
 chat = { enabled = true }
 ticket = { enabled = true }
 voice = { enabled = true }
+queue_when_offline = true
 
 [[groups]]
 id = "pullg"
@@ -114,6 +117,121 @@ active = []
             "\n[[memberships]]\nagent = \"t{i:02}\"\ngroup = \"pullg\"\n"
         ));
     }
+    s.push_str(&routing_directory(&h));
+    s
+}
+
+/// Groups and agents for the routing rules: calls with a short ring timeout,
+/// chats with short hand-off limits, an offline group, and a group whose
+/// members are kept out for different reasons.
+fn routing_directory(h: &str) -> String {
+    let mut s = String::new();
+    for id in [
+        "c1", "c2", "h1", "h2", "h3", "o1", "e1", "e2", "e3", "e4", "e5", "e6",
+    ] {
+        s.push_str(&format!(
+            "\n[[agents]]\nid = \"{id}\"\nname = \"{}\"\npassword_hash = \"{h}\"\n",
+            id.to_uppercase()
+        ));
+    }
+    s.push_str(
+        r#"
+[[groups]]
+id = "calls"
+name = "Calls"
+voice = { enabled = true }
+ring_timeout = "400ms"
+
+[[groups]]
+id = "handoff"
+name = "Hand-offs"
+chat = { enabled = true }
+ticket = { enabled = true }
+queue_when_offline = true
+no_response_timeout = "500ms"
+disconnect_timeout = "700ms"
+
+[[groups]]
+id = "xfer"
+name = "Transfers"
+chat = { enabled = true }
+ticket = { enabled = true }
+queue_when_offline = true
+
+[[groups]]
+id = "offline"
+name = "Offline"
+chat = { enabled = true }
+ticket = { enabled = true }
+
+[[groups]]
+id = "explain"
+name = "Explain"
+chat = { enabled = true }
+queue_when_offline = true
+
+[[memberships]]
+agent = "c1"
+group = "calls"
+
+[[memberships]]
+agent = "c2"
+group = "calls"
+
+[[memberships]]
+agent = "h1"
+group = "handoff"
+
+[[memberships]]
+agent = "h2"
+group = "handoff"
+
+[[memberships]]
+agent = "h1"
+group = "xfer"
+active = []
+
+[[memberships]]
+agent = "h3"
+group = "xfer"
+
+[[memberships]]
+agent = "mgr"
+group = "handoff"
+active = []
+
+[[memberships]]
+agent = "o1"
+group = "offline"
+
+[[memberships]]
+agent = "e1"
+group = "explain"
+
+[[memberships]]
+agent = "e2"
+group = "explain"
+
+[[memberships]]
+agent = "e3"
+group = "explain"
+active = []
+
+[[memberships]]
+agent = "e4"
+group = "explain"
+chat = "excluded"
+
+[[memberships]]
+agent = "e5"
+group = "explain"
+chat = "pull"
+
+[[memberships]]
+agent = "e6"
+group = "explain"
+"#,
+    );
     s
 }
 
@@ -358,4 +476,41 @@ pub fn status_cell(status: &Value, group: &str, channel: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
+}
+
+impl TestServer {
+    /// A server whose configuration a test adjusts first (limits, token
+    /// lifetime, allowed origins…); otherwise as [`TestServer::start_with`].
+    pub async fn start_config(
+        grace: Duration,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = ServerConfig {
+            directory: directory_file::parse(&test_directory()).unwrap(),
+            api_key: API_KEY.into(),
+            core: CoreConfig {
+                grace_ms: grace.as_millis() as u64,
+            },
+            token_ttl: Duration::from_secs(3600),
+            transport: TransportConfig::default(),
+            shutdown_timeout: Duration::from_secs(2),
+        };
+        adjust(&mut config);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            run(listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer {
+            addr,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+        }
+    }
 }

@@ -1,0 +1,132 @@
+//! Smoke tests of the load tester: a short, small `chats` run against the real
+//! server (and one against the built-in baseline). They assert only the
+//! correctness counters (no double assignment, no lost item, every created item
+//! accounted for), never a timing.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const LOADTEST: &str = env!("CARGO_BIN_EXE_switchboard-loadtest");
+const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/switchboard");
+const KEY: &str = "smoke-test-api-key-0001";
+
+struct Killer(Child);
+impl Drop for Killer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn work_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sb-loadtest-smoke-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn wait_ready(port: u16, child: &mut Child, log: &Path) {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!(
+                "server exited ({st}) before it was ready; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("server on port {port} not ready after 30 s");
+}
+
+fn run_chats(port: u16, dir: Option<&Path>) -> Value {
+    let mut cmd = Command::new(LOADTEST);
+    cmd.args(["chats", "--server", &format!("http://127.0.0.1:{port}"), "--api-key", KEY])
+        .args(["--agents", "200", "--duration", "5s", "--ramp", "2s", "--rate", "50", "--drain", "2s"])
+        .args(["--think-close", "500ms", "--json"]);
+    if let Some(d) = dir {
+        cmd.arg("--directory").arg(d);
+    }
+    let out = cmd.stderr(Stdio::inherit()).output().expect("run switchboard-loadtest");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("report is not JSON ({e}):\n{text}"))
+}
+
+fn assert_correct(r: &Value) {
+    let items = &r["items"];
+    assert!(items["acked"].as_u64().unwrap() > 0, "no item was created: {r:#}");
+    assert_eq!(items["double_assignments"], 0, "double assignments: {r:#}");
+    assert_eq!(items["double_takes"], 0, "double takes: {r:#}");
+    assert_eq!(items["lost"], 0, "lost items: {r:#}");
+    assert_eq!(items["accounted_for"], true, "items not accounted for: {r:#}");
+    assert_eq!(r["correctness_ok"], true, "{r:#}");
+}
+
+#[test]
+fn chats_against_the_real_server() {
+    assert!(
+        Path::new(SERVER).exists(),
+        "{SERVER} is missing: build the server first (`cargo build -p switchboard`), then rerun this test"
+    );
+    let wd = work_dir("server");
+    let dir = wd.join("directory.toml");
+    let st = Command::new(LOADTEST)
+        .args(["directory", "--agents", "200", "--groups", "10", "--out"])
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let port = free_port();
+    let log = wd.join("server.log");
+    let logf = std::fs::File::create(&log).unwrap();
+    let child = Command::new(SERVER)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--api-key", KEY, "--directory"])
+        .arg(&dir)
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf)
+        .spawn()
+        .expect("start the server");
+    let mut server = Killer(child);
+    wait_ready(port, &mut server.0, &log);
+    let r = run_chats(port, Some(&dir));
+    assert_correct(&r);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&wd);
+}
+
+#[test]
+fn chats_against_the_baseline() {
+    let wd = work_dir("baseline");
+    let port = free_port();
+    let log = wd.join("baseline.log");
+    let logf = std::fs::File::create(&log).unwrap();
+    let child = Command::new(LOADTEST)
+        .args(["baseline-server", "--listen", &format!("127.0.0.1:{port}"), "--api-key", KEY])
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf)
+        .spawn()
+        .unwrap();
+    let mut server = Killer(child);
+    wait_ready(port, &mut server.0, &log);
+    let r = run_chats(port, None);
+    assert_correct(&r);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&wd);
+}

@@ -1,0 +1,574 @@
+// Agent console (index.html): login, Active Groups, availability, my work, my
+// groups' live queues with Take, sounds and title count, connection state.
+// Speaks only docs/protocol.md through switchboard.js.
+
+import {
+  CHANNELS, CHANNEL_LABELS, CHANNEL_NOUNS, SwitchboardClient, savedSession, clearSession, logout,
+  wireLoginForm, stateLabel, initials, formatDuration, spokenDuration, el,
+} from './switchboard.js';
+import { openActiveGroups } from './active-groups.js';
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const DIALOG_SHOWN_KEY = 'switchboard.activeGroupsShownFor';
+const MUTE_KEY = 'switchboard.muted';
+const TAKE_NOTICE_MS = 10000;
+const APP_TITLE = 'Switchboard';
+
+/** Everything the page knows; rebuilt from each `welcome`. */
+const state = {
+  session: null, // {token, agent}
+  client: null,
+  me: null, // welcome.agent
+  status: null, // last AgentStatus of myself
+  groups: [], // welcome.groups, cells kept current from agent_status pushes
+  work: new Map(), // item id -> Item I hold
+  queues: new Map(), // group id -> Map(item id -> Item)
+  takeNotices: new Map(), // item id -> {item, text, until}
+  pendingTakes: new Set(),
+  dialog: null,
+};
+
+/**
+ * Actions on an item of "My work". Each is {id, label, when(item), run(item)}.
+ * Transfer (to a group or a named member) will be added here once the protocol
+ * has a `transfer` request: one entry, rendered in the same button row.
+ */
+const WORK_ACTIONS = [
+  { id: 'accept', label: 'Accept', primary: true, when: (it) => it.state === 'assigned', run: (it) => itemRequest('accept', it) },
+  { id: 'close', label: 'Close', when: (it) => it.state === 'assigned' || it.state === 'active', run: (it) => itemRequest('close', it) },
+  // { id: 'transfer', label: 'Transfer…', when: (it) => it.state === 'active', run: (it) => openTransfer(it) },
+];
+
+// ---------------------------------------------------------------- start
+
+document.addEventListener('DOMContentLoaded', () => {
+  wireLoginForm($('#login-form'), (session) => start(session, { fresh: true }));
+  wireChrome();
+  const saved = savedSession();
+  if (saved) start(saved, { fresh: false });
+  else showLogin();
+  setInterval(tick, 1000);
+});
+
+function showLogin(message = '') {
+  $('#login').hidden = false;
+  $('#workspace').hidden = true;
+  $('#signed-in').hidden = true;
+  if (message) $('#login-form [data-role=login-error]').textContent = message;
+  $('#username').focus();
+  setConn('closed');
+  updateTitle();
+}
+
+function start(session, { fresh }) {
+  state.session = session;
+  if (fresh) sessionStorage.removeItem(DIALOG_SHOWN_KEY);
+  unlockAudio();
+  $('#login').hidden = true;
+  $('#workspace').hidden = false;
+  $('#signed-in').hidden = false;
+  renderMe(session.agent);
+  const client = new SwitchboardClient({ token: session.token, agentId: session.agent?.id });
+  state.client = client;
+  client.onState((s) => setConn(s));
+  client.on('welcome', onWelcome);
+  client.on('agent_status', onAgentStatus);
+  client.on('item', onItemPush);
+  client.on('queue', onQueuePush);
+  client.on('closing', (f) => {
+    if (f.reason === 'slow_consumer') showError('The server dropped the connection because it fell behind; reconnecting.');
+    if (f.reason === 'server_going_away') showError('The server is restarting; reconnecting.');
+  });
+  client.on('unmatched', (f) => { if (f.type === 'error') showError(f.message || f.code); });
+  client.on('unauthorized', () => {
+    stop();
+    clearSession();
+    showLogin('Your session has ended. Please sign in again.');
+  });
+  client.connect();
+}
+
+function stop() {
+  state.client?.close();
+  state.client = null;
+  state.dialog?.close();
+  state.work.clear();
+  state.queues.clear();
+  state.takeNotices.clear();
+  state.pendingTakes.clear();
+  state.groups = [];
+  state.status = null;
+  state.me = null;
+}
+
+// ---------------------------------------------------------------- pushes
+
+function onWelcome(w) {
+  state.me = w.agent;
+  state.groups = (w.groups || []).map((g) => ({ ...g, cells: { ...g.cells } }));
+  state.work = new Map((w.work || []).map((it) => [it.id, it]));
+  state.queues = new Map(state.groups.map((g) => [g.id, new Map()]));
+  for (const it of w.queues || []) queueOf(it.group).set(it.id, it);
+  state.status = {
+    ...(state.status || {}),
+    agent: w.agent.id,
+    available: w.agent.available,
+    receiving: anyOn(state.groups),
+  };
+  renderMe(w.agent);
+  renderAvailability();
+  renderBanner();
+  renderWork();
+  renderQueues();
+  if (state.dialog?.isOpen) state.dialog.update(state.groups);
+  // The product opens Active Groups at once on login (not on a reload or reconnect).
+  if (sessionStorage.getItem(DIALOG_SHOWN_KEY) !== state.session.token) {
+    sessionStorage.setItem(DIALOG_SHOWN_KEY, state.session.token);
+    openDialog();
+  }
+}
+
+function onAgentStatus({ status }) {
+  if (!state.me || status.agent !== state.me.id) return;
+  applyMyStatus(status);
+}
+
+function applyMyStatus(status) {
+  state.status = status;
+  state.me.available = status.available;
+  for (const c of status.cells || []) {
+    const g = state.groups.find((x) => x.id === c.group);
+    if (g) g.cells[c.channel] = c.state;
+  }
+  renderAvailability();
+  renderBanner();
+  renderQueueHeads();
+  if (state.dialog?.isOpen) state.dialog.update(state.groups);
+  if (status.change?.what === 'active' && status.change.by && status.change.by !== state.me.id) {
+    announce(`Your active groups were changed by ${status.change.by}.`);
+  }
+}
+
+function onItemPush({ item, reason }) {
+  if (!state.me) return;
+  const mine = item.assignee === state.me.id && item.state !== 'closed';
+  const had = state.work.get(item.id);
+  if (mine) {
+    state.work.set(item.id, item);
+    if (!had && (reason === 'routed' || reason === 'drained')) {
+      beep();
+      announce(`New ${CHANNEL_NOUNS[item.channel].toLowerCase()} assigned to you: ${item.title || `#${item.id}`}.`);
+    }
+  } else {
+    state.work.delete(item.id);
+    if (had && reason === 'taken' && item.assignee) {
+      showError(`${CHANNEL_NOUNS[item.channel]} #${item.id} was taken by ${item.assignee_name || item.assignee}.`);
+    }
+  }
+  // An item I hold is no longer queued anywhere.
+  if (item.state !== 'queued') queueOf(item.group).delete(item.id);
+  renderWork();
+  renderQueues();
+}
+
+function onQueuePush({ op, item, sound }) {
+  const q = queueOf(item.group);
+  if (op === 'added') {
+    q.set(item.id, item);
+    if (sound) {
+      beep();
+      announce(`New ${CHANNEL_NOUNS[item.channel].toLowerCase()} waiting in ${groupName(item.group)}.`);
+    }
+  } else if (op === 'removed') {
+    q.delete(item.id);
+  }
+  renderQueues();
+}
+
+// ---------------------------------------------------------------- requests
+
+async function itemRequest(type, item) {
+  try {
+    const updated = await state.client.request(type, { item: item.id });
+    if (updated && updated.id) {
+      if (updated.state === 'closed' || updated.assignee !== state.me.id) state.work.delete(updated.id);
+      else state.work.set(updated.id, updated);
+      renderWork();
+    }
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+async function take(item) {
+  if (state.pendingTakes.has(item.id)) return;
+  state.pendingTakes.add(item.id);
+  renderQueues();
+  try {
+    const got = await state.client.request('take', { item: item.id });
+    queueOf(item.group).delete(item.id);
+    if (got && got.id) state.work.set(got.id, got);
+    announce(`You took ${CHANNEL_NOUNS[item.channel].toLowerCase()} #${item.id}.`);
+  } catch (e) {
+    if (e.code === 'already_taken') {
+      const who = e.details?.winner_name || e.details?.winner || 'someone else';
+      queueOf(item.group).delete(item.id);
+      state.takeNotices.set(item.id, { item, text: `Taken by ${who}`, until: Date.now() + TAKE_NOTICE_MS });
+      announce(`${CHANNEL_NOUNS[item.channel]} #${item.id} was taken by ${who}.`);
+    } else {
+      showError(e.message);
+    }
+  } finally {
+    state.pendingTakes.delete(item.id);
+    renderWork();
+    renderQueues();
+  }
+}
+
+async function setAvailability(available) {
+  const btn = $('#availability');
+  btn.disabled = true;
+  try {
+    const status = await state.client.request('set_availability', { available });
+    if (status && status.agent) applyMyStatus(status);
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function openDialog() {
+  if (!state.me) return;
+  state.dialog = openActiveGroups({
+    title: 'Active Groups',
+    description: 'Tick a box to receive that kind of work from the group. N/A: not offered in this group.',
+    groups: state.groups,
+    onSubmit: async (cells) => {
+      const status = await state.client.request('set_active', { cells });
+      if (status && status.agent) applyMyStatus(status);
+    },
+    onClose: () => { state.dialog = null; },
+  });
+}
+
+// ---------------------------------------------------------------- rendering
+
+function renderMe(agent) {
+  if (!agent) return;
+  $('#me [data-role=initials]').textContent = initials(agent.name || agent.id);
+  $('#me [data-role=me-label]').textContent = `Account menu for ${agent.name || agent.id}`;
+  $('#me').title = agent.name || agent.id;
+  $('[data-role=me-name]').textContent = agent.name || agent.id;
+}
+
+function renderAvailability() {
+  const on = !!state.me?.available;
+  const btn = $('#availability');
+  btn.setAttribute('aria-checked', String(on));
+  btn.dataset.on = String(on);
+  $('[data-role=availability-label]').textContent = on ? 'Available' : 'Unavailable';
+}
+
+function renderBanner() {
+  const loggedIn = !!state.me;
+  const receiving = state.status?.receiving ?? anyOn(state.groups);
+  $('#receiving-banner').hidden = !loggedIn || receiving;
+}
+
+function renderWork() {
+  const lists = $('[data-role=work-lists]');
+  const focusedKey = document.activeElement?.dataset?.focusKey;
+  lists.replaceChildren();
+  const items = [...state.work.values()].sort((a, b) => (a.assigned_at ?? a.created_at) - (b.assigned_at ?? b.created_at));
+  for (const ch of CHANNELS) {
+    const mine = items.filter((it) => it.channel === ch);
+    if (mine.length === 0) continue;
+    const headingId = `work-${ch}`;
+    lists.append(
+      el('h3', { id: headingId, class: 'list-head', text: { chat: 'Chats', ticket: 'Tickets', voice: 'Calls' }[ch] }),
+      el('ul', { class: 'items', 'aria-labelledby': headingId }, mine.map(workRow)),
+    );
+  }
+  $('[data-role=work-empty]').hidden = items.length > 0;
+  $('[data-role=work-count]').textContent = items.length ? `(${items.length})` : '';
+  if (focusedKey) lists.querySelector(`[data-focus-key="${focusedKey}"]`)?.focus();
+  updateTitle();
+  tickTimers();
+}
+
+function workRow(it) {
+  const awaiting = it.state === 'assigned';
+  const actions = el('div', { class: 'item-actions', role: 'group', 'aria-label': `Actions for ${itemLabel(it)}` });
+  for (const a of WORK_ACTIONS) {
+    if (!a.when(it)) continue;
+    actions.append(el('button', {
+      type: 'button',
+      class: `btn small${a.primary ? ' primary' : ''}`,
+      'data-action': a.id,
+      'data-focus-key': `${a.id}-${it.id}`,
+      'aria-label': `${a.label} ${itemLabel(it)}`,
+      text: a.label,
+      onclick: () => a.run(it),
+    }));
+  }
+  // Reserved for transfer controls (see WORK_ACTIONS); kept empty for now.
+  actions.append(el('span', { class: 'transfer-slot', 'data-slot': 'transfer' }));
+  return el('li', { class: `item${awaiting ? ' attention' : ''}`, 'data-item': it.id, 'data-state': it.state },
+    el('div', { class: 'item-main' },
+      el('span', { class: `chan chan-${it.channel}`, text: CHANNEL_NOUNS[it.channel] }),
+      el('span', { class: 'item-title', text: it.title || `#${it.id}` }),
+      el('span', { class: 'item-meta' },
+        `#${it.id} · ${groupName(it.group)}${it.priority ? ` · priority ${it.priority}` : ''} · `,
+        el('span', { class: 'state', text: awaiting ? 'Awaiting accept' : 'Active' }),
+        ' · ',
+        el('span', { class: 'timer', 'data-since': it.created_at, title: 'Time since the work was created' })),
+    ),
+    actions,
+  );
+}
+
+function renderQueues() {
+  const root = $('[data-role=queue-groups]');
+  // Drop expired "Taken by" notices.
+  const now = Date.now();
+  for (const [id, n] of state.takeNotices) if (n.until <= now) state.takeNotices.delete(id);
+  const focusedKey = document.activeElement?.dataset?.focusKey;
+  root.replaceChildren();
+  $('[data-role=queues-empty]').hidden = state.groups.length > 0;
+  for (const g of sortedGroups()) {
+    const items = [...queueOf(g.id).values()].sort(queueOrder);
+    const headingId = `q-${cssId(g.id)}`;
+    const list = el('ul', { class: 'items', 'aria-labelledby': headingId });
+    for (const it of items) list.append(queueRow(it, g));
+    for (const n of state.takeNotices.values()) {
+      if (n.item.group !== g.id) continue;
+      list.append(el('li', { class: 'item taken', 'data-item': n.item.id },
+        el('div', { class: 'item-main' },
+          el('span', { class: `chan chan-${n.item.channel}`, text: CHANNEL_NOUNS[n.item.channel] }),
+          el('span', { class: 'item-title', text: n.item.title || `#${n.item.id}` }),
+          el('span', { class: 'item-meta', 'data-role': 'taken-by', text: n.text })),
+      ));
+    }
+    const section = el('section', { class: 'queue-group', 'data-group': g.id, 'aria-labelledby': headingId },
+      el('div', { class: 'queue-head' },
+        el('h3', { id: headingId },
+          g.name || g.id,
+          el('span', { class: 'dept', text: g.department ? ` · ${g.department}` : '' }),
+          el('span', { class: 'count', 'data-role': 'queue-count', text: ` (${items.length} waiting)` })),
+        cellChips(g)),
+      items.length || [...state.takeNotices.values()].some((n) => n.item.group === g.id)
+        ? list
+        : el('p', { class: 'empty small', text: 'No one waiting.' }),
+    );
+    root.append(section);
+  }
+  if (focusedKey) root.querySelector(`[data-focus-key="${focusedKey}"]`)?.focus();
+  updateTitle();
+  tickTimers();
+}
+
+function renderQueueHeads() {
+  for (const g of state.groups) {
+    const sec = document.querySelector(`.queue-group[data-group="${CSS.escape(g.id)}"] .chips`);
+    if (sec) sec.replaceWith(cellChips(g));
+  }
+}
+
+function cellChips(g) {
+  const wrap = el('ul', { class: 'chips', 'aria-label': `Your status in ${g.name || g.id}` });
+  for (const ch of CHANNELS) {
+    const s = g.cells?.[ch] ?? 'na';
+    const pull = g.distribution?.[ch] === 'pull';
+    const text = s === 'na' ? 'N/A' : s === 'on' ? 'active' : 'inactive';
+    wrap.append(el('li', { class: `chip chip-${s}`, 'data-channel': ch, 'data-state': s },
+      `${CHANNEL_LABELS[ch]}: ${text}${pull && s !== 'na' ? ' (pick from queue)' : ''}`));
+  }
+  return wrap;
+}
+
+function queueRow(it, g) {
+  const pending = state.pendingTakes.has(it.id);
+  const label = itemLabel(it);
+  return el('li', { class: 'item', 'data-item': it.id },
+    el('div', { class: 'item-main' },
+      el('span', { class: `chan chan-${it.channel}`, text: CHANNEL_NOUNS[it.channel] }),
+      el('span', { class: 'item-title', text: it.title || `#${it.id}` }),
+      el('span', { class: 'item-meta' },
+        `#${it.id}${it.priority ? ` · priority ${it.priority}` : ''} · waiting `,
+        el('span', { class: 'timer', 'data-since': it.created_at }))),
+    el('div', { class: 'item-actions' },
+      el('button', {
+        type: 'button',
+        class: 'btn small',
+        'data-action': 'take',
+        'data-focus-key': `take-${it.id}`,
+        'aria-label': `Take ${label} from ${g.name || g.id}`,
+        disabled: pending,
+        text: pending ? 'Taking…' : 'Take',
+        onclick: () => take(it),
+      })),
+  );
+}
+
+function tickTimers() {
+  const now = state.client ? state.client.now() : Date.now();
+  for (const node of document.querySelectorAll('[data-since]')) {
+    const ms = now - Number(node.dataset.since);
+    node.textContent = formatDuration(ms);
+    node.setAttribute('aria-label', spokenDuration(ms));
+  }
+}
+
+function tick() {
+  if (!state.client) return;
+  tickTimers();
+  if ([...state.takeNotices.values()].some((n) => n.until <= Date.now())) renderQueues();
+}
+
+function updateTitle() {
+  let n = 0;
+  for (const it of state.work.values()) if (it.state === 'assigned') n += 1;
+  for (const g of state.groups) {
+    for (const it of queueOf(g.id).values()) {
+      if (g.distribution?.[it.channel] === 'pull' && g.cells?.[it.channel] !== 'na') n += 1;
+    }
+  }
+  document.title = n > 0 ? `(${n}) ${APP_TITLE}` : APP_TITLE;
+}
+
+// ---------------------------------------------------------------- chrome: menu, mute, errors, connection
+
+function wireChrome() {
+  const me = $('#me');
+  const menu = $('#me-menu');
+  const items = () => [...menu.querySelectorAll('[role=menuitem]')];
+  const closeMenu = (focusButton = false) => {
+    menu.hidden = true;
+    me.setAttribute('aria-expanded', 'false');
+    if (focusButton) me.focus();
+  };
+  const openMenu = () => {
+    menu.hidden = false;
+    me.setAttribute('aria-expanded', 'true');
+    items()[0]?.focus();
+  };
+  me.addEventListener('click', () => (menu.hidden ? openMenu() : closeMenu()));
+  me.addEventListener('keydown', (ev) => {
+    if (ev.key === 'ArrowDown') { ev.preventDefault(); openMenu(); }
+  });
+  menu.addEventListener('keydown', (ev) => {
+    const list = items();
+    const i = list.indexOf(document.activeElement);
+    if (ev.key === 'Escape') { ev.preventDefault(); closeMenu(true); }
+    else if (ev.key === 'ArrowDown') { ev.preventDefault(); list[(i + 1) % list.length].focus(); }
+    else if (ev.key === 'ArrowUp') { ev.preventDefault(); list[(i - 1 + list.length) % list.length].focus(); }
+    else if (ev.key === 'Tab') closeMenu();
+  });
+  document.addEventListener('click', (ev) => {
+    if (!menu.hidden && !menu.contains(ev.target) && !me.contains(ev.target)) closeMenu();
+  });
+  document.addEventListener('click', (ev) => {
+    const action = ev.target.closest?.('[data-action]')?.dataset.action;
+    if (action === 'active-groups') { closeMenu(); openDialog(); }
+    if (action === 'logout') { closeMenu(); doLogout(); }
+  });
+
+  $('#availability').addEventListener('click', () => setAvailability(!state.me?.available));
+
+  const mute = $('#mute');
+  const renderMute = () => {
+    const muted = isMuted();
+    mute.setAttribute('aria-pressed', String(muted));
+    mute.title = muted ? 'Sounds are off (click to turn on)' : 'Sounds are on (click to mute)';
+    mute.dataset.muted = String(muted);
+    $('[data-role=mute-label]', mute).textContent = 'Mute sounds';
+  };
+  mute.addEventListener('click', () => {
+    try { localStorage.setItem(MUTE_KEY, isMuted() ? '0' : '1'); } catch { /* ignore */ }
+    renderMute();
+    unlockAudio();
+  });
+  renderMute();
+  // Browsers start audio only after a user gesture: unlock on the first one.
+  document.addEventListener('pointerdown', unlockAudio, { once: true });
+  document.addEventListener('keydown', unlockAudio, { once: true });
+}
+
+async function doLogout() {
+  const token = state.session?.token;
+  stop();
+  sessionStorage.removeItem(DIALOG_SHOWN_KEY);
+  await logout(token);
+  showLogin();
+}
+
+function setConn(s) {
+  const node = $('#conn');
+  node.dataset.state = s;
+  node.textContent = stateLabel(s);
+}
+
+function showError(message) {
+  const box = $('#errors');
+  const note = el('div', { class: 'error-note' },
+    el('span', { text: message }),
+    el('button', { type: 'button', class: 'link-btn', 'aria-label': 'Dismiss message', text: 'Dismiss', onclick: () => note.remove() }));
+  box.append(note);
+  setTimeout(() => note.remove(), 10000);
+}
+
+function announce(text) {
+  const a = $('#announcer');
+  a.textContent = '';
+  setTimeout(() => { a.textContent = text; }, 30);
+}
+
+// ---------------------------------------------------------------- sound
+
+let audioCtx = null;
+function isMuted() {
+  try { return localStorage.getItem(MUTE_KEY) === '1'; } catch { return false; }
+}
+function unlockAudio() {
+  try {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    if (!audioCtx) audioCtx = new Ctx();
+    if (audioCtx.state === 'suspended') audioCtx.resume().catch(() => {});
+  } catch { /* no audio */ }
+}
+/** A short two-tone beep; silent when muted or audio is not allowed yet. */
+function beep() {
+  document.body.dataset.lastBeep = String(Date.now()); // observable by tests
+  if (isMuted() || !audioCtx || audioCtx.state !== 'running') return;
+  const t = audioCtx.currentTime;
+  for (const [freq, at] of [[880, 0], [1175, 0.12]]) {
+    const osc = audioCtx.createOscillator();
+    const gain = audioCtx.createGain();
+    osc.type = 'sine';
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.0001, t + at);
+    gain.gain.exponentialRampToValueAtTime(0.15, t + at + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, t + at + 0.11);
+    osc.connect(gain).connect(audioCtx.destination);
+    osc.start(t + at);
+    osc.stop(t + at + 0.12);
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function queueOf(group) {
+  if (!state.queues.has(group)) state.queues.set(group, new Map());
+  return state.queues.get(group);
+}
+function queueOrder(a, b) { return (b.priority ?? 0) - (a.priority ?? 0) || a.created_at - b.created_at || a.id - b.id; }
+function sortedGroups() {
+  return [...state.groups].sort((a, b) =>
+    (a.department || '').localeCompare(b.department || '') || (a.name || a.id).localeCompare(b.name || b.id));
+}
+function groupName(id) { return state.groups.find((g) => g.id === id)?.name || id; }
+function itemLabel(it) { return `${CHANNEL_NOUNS[it.channel].toLowerCase()} #${it.id}${it.title ? ` “${it.title}”` : ''}`; }
+function anyOn(groups) { return groups.some((g) => CHANNELS.some((c) => g.cells?.[c] === 'on')); }
+function cssId(s) { return String(s).replace(/[^a-zA-Z0-9_-]/g, '_'); }

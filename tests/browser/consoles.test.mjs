@@ -1,0 +1,678 @@
+// Browser tests of the consoles in static/, against the real server.
+// Run: cargo build && node --test --test-concurrency=1 tests/browser/
+// (or ./scripts/test.sh, which installs chromium and playwright-core if missing).
+// Each run rewrites docs/img/{console,board,visitor}.png (1280x800).
+//
+// Each test starts its own server (in memory, built-in demo directory, grace 2 s)
+// so that tests do not share presence or active flags.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import {
+  ROOT, startServer, launchBrowser, newPage, waitForFrame, loginThroughForm, missingPrerequisite,
+} from './harness.mjs';
+
+// Demo logins (the built-in demo directory src/demo_directory.toml; every
+// password is "demo"). Override with env SB_AGENT=user:password etc.
+// alice: member of billing-l1, billing-l2 and support-web, so her Active Groups
+// show on, off and N/A cells; bob shares billing-l1 with her; ada is an admin
+// (may set anyone's cells) and a member of billing-l1 (may watch it); maria
+// manages billing-l1 and billing-l2.
+function account(envName, fallback) {
+  const [username, password] = (process.env[envName] || fallback).split(':');
+  return { username, password };
+}
+const AGENT = account('SB_AGENT', 'alice:demo');
+const AGENT2 = account('SB_AGENT2', 'bob:demo');
+const SUPERVISOR = account('SB_SUPERVISOR', 'ada:demo');
+const MANAGER = account('SB_MANAGER', 'maria:demo');
+
+const CHANNELS = ['chat', 'ticket', 'voice'];
+const IMG = path.join(ROOT, 'docs', 'img');
+
+const skipReason = missingPrerequisite();
+let browser;
+
+before(async () => {
+  if (skipReason) return;
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** Starts a server, runs fn(server), stops the server and closes the test's pages. */
+async function withServer(t, fn) {
+  const server = await startServer({ grace: '2s' });
+  const pages = [];
+  const open = async (file, opts) => {
+    const page = await newPage(browser, opts);
+    pages.push(page);
+    await page.goto(server.url(`/${file}`));
+    return page;
+  };
+  try {
+    await fn(server, open);
+  } catch (e) {
+    for (const p of pages) if (p.errors_.length) t.diagnostic(`page errors: ${p.errors_.join(' | ')}`);
+    t.diagnostic(`server output (tail):\n${server.output.slice(-4000)}`);
+    throw e;
+  } finally {
+    for (const p of pages) await p.context().close().catch(() => {});
+    await server.stop();
+  }
+}
+
+/** Logs an agent into index.html and waits for the welcome and the Active Groups dialog. */
+async function agentConsole(open, who) {
+  const page = await open('index.html');
+  await loginThroughForm(page, who.username, who.password);
+  const welcome = await waitForFrame(page, (f) => f.type === 'welcome');
+  await page.locator('dialog[data-role=active-groups][open]').waitFor();
+  await page.locator('#conn[data-state=connected]').waitFor();
+  return { page, welcome };
+}
+
+/** Logs a supervisor into board.html and waits for the watch snapshot to be rendered. */
+async function board(open, who = SUPERVISOR) {
+  const page = await open('board.html');
+  await loginThroughForm(page, who.username, who.password);
+  await page.locator('body[data-watching=true]').waitFor();
+  return page;
+}
+
+/** Polls fn() every 25 ms until it returns something other than undefined. */
+async function waitUntil(fn, { timeout = 5000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function cellState(page, group, channel) {
+  const cell = page.locator(`dialog[open] [data-cell="${group}|${channel}"]`);
+  const tag = await cell.evaluate((n) => n.tagName.toLowerCase());
+  if (tag === 'input') return (await cell.isChecked()) ? 'on' : 'off';
+  assert.equal((await cell.textContent()).trim(), 'N/A');
+  return 'na';
+}
+
+// ------------------------------------------------------------------ a
+
+test('a. agent login opens Active Groups with the right checked, unchecked and N/A cells', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { page, welcome } = await agentConsole(open, AGENT);
+    const dialog = page.locator('dialog[data-role=active-groups][open]');
+    assert.equal(await dialog.locator('h2').textContent(), 'Active Groups');
+    const heads = await dialog.locator('thead th').allTextContents();
+    assert.deepEqual(heads.map((h) => h.trim()), ['Department', 'Group', 'Live Chat', 'Tickets', 'VOIP']);
+    assert.ok(welcome.groups.length > 0, 'the demo agent is a member of some group');
+    assert.equal(await dialog.locator('tbody tr').count(), welcome.groups.length);
+
+    const seen = { on: 0, off: 0, na: 0 };
+    for (const g of welcome.groups) {
+      const row = dialog.locator(`tbody tr[data-group="${g.id}"]`);
+      assert.equal((await row.locator('th').textContent()).trim(), g.name);
+      assert.equal((await row.locator('td.dept').textContent()).trim(), g.department);
+      for (const ch of CHANNELS) {
+        const shown = await cellState(page, g.id, ch);
+        assert.equal(shown, g.cells[ch], `${g.id} ${ch}`);
+        seen[shown] += 1;
+      }
+    }
+    // The demo agent is chosen to show every kind of cell.
+    assert.ok(seen.on > 0 && seen.off > 0 && seen.na > 0, `cells seen: ${JSON.stringify(seen)}`);
+
+    // And as the demo directory has it (src/demo_directory.toml), for the default agent.
+    if (!process.env.SB_AGENT) {
+      const expected = {
+        'billing-l1': { chat: 'on', ticket: 'on', voice: 'na' }, // voice disabled in the group
+        'billing-l2': { chat: 'na', ticket: 'on', voice: 'na' }, // chat disabled; alice excluded from voice
+        'support-web': { chat: 'on', ticket: 'off', voice: 'off' }, // active = ["chat"]
+      };
+      for (const [group, cells] of Object.entries(expected)) {
+        for (const ch of CHANNELS) assert.equal(await cellState(page, group, ch), cells[ch], `demo ${group} ${ch}`);
+      }
+    }
+
+    // The same view from the server's status of the agent (HTTP), as a cross-check.
+    const { token } = await server.login(AGENT.username, AGENT.password);
+    const status = await server.http('GET', `/api/agents/${welcome.agent.id}`, { token });
+    for (const c of status.cells) {
+      assert.equal(welcome.groups.find((g) => g.id === c.group).cells[c.channel], c.state);
+    }
+
+    // Keyboard: focus starts inside and stays inside (Tab wraps both ways).
+    const inDialog = () => page.evaluate(() => !!document.activeElement?.closest('dialog[open]'));
+    assert.ok(await inDialog());
+    await page.keyboard.press('Shift+Tab');
+    assert.ok(await inDialog());
+    for (let i = 0; i < 20; i += 1) {
+      await page.keyboard.press('Tab');
+      assert.ok(await inDialog(), `focus left the dialog after ${i + 1} Tab presses`);
+    }
+    // Esc cancels, the dialog closes and nothing was sent.
+    await page.keyboard.press('Escape');
+    await page.locator('dialog[data-role=active-groups]').waitFor({ state: 'detached' });
+    assert.equal(page.frames_.filter((f) => f.type === 'ok' && f.data?.cells).length, 0);
+    assert.deepEqual(page.errors_, []);
+  });
+});
+
+// ------------------------------------------------------------------ b
+
+test('b. supervisor switches an agent inactive in the User Dashboard; the agent sees it within a second', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { page: agent, welcome } = await agentConsole(open, AGENT);
+    const me = welcome.agent.id;
+    const sup = await board(open);
+    const row = sup.locator(`#agent-grid tr[data-agent="${me}"]`);
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-logged-in'), 'true');
+
+    // Open the User Dashboard dialog for the agent by double-clicking its row.
+    await row.locator('th').dblclick();
+    const dlg = sup.locator('dialog[data-role=active-groups][open]');
+    await dlg.waitFor();
+    assert.match(await dlg.locator('h2').textContent(), new RegExp(welcome.agent.name));
+
+    // Pick an "on" cell of the agent that the supervisor's dialog shows.
+    const onCell = welcome.groups.flatMap((g) => CHANNELS.filter((ch) => g.cells[ch] === 'on').map((ch) => `${g.id}|${ch}`))
+      .find(() => true);
+    assert.ok(onCell, 'the agent is active somewhere');
+    const supBox = dlg.locator(`[data-cell="${onCell}"]`);
+    assert.equal(await supBox.isChecked(), true);
+    await supBox.uncheck();
+    await dlg.locator('[data-action=ok]').click();
+    const t0 = Date.now();
+    await dlg.waitFor({ state: 'detached' });
+
+    // The agent's console (its Active Groups dialog is still open) flips within a second.
+    await agent.locator(`dialog[open] [data-cell="${onCell}"]:not(:checked)`).waitFor({ timeout: 1000 });
+    t.diagnostic(`agent saw the change ${Date.now() - t0} ms after OK`);
+    const [group, channel] = onCell.split('|');
+    await agent.locator(`.queue-group[data-group="${group}"] .chip[data-channel="${channel}"][data-state=off]`).waitFor({ timeout: 1000 });
+    await sup.locator(`#agent-grid tr[data-agent="${me}"] td[data-cell="${onCell}"][data-state=off]`).waitFor({ timeout: 1000 });
+
+    // Column header: check then uncheck switches the whole column off.
+    await sup.locator(`#agent-grid tr[data-agent="${me}"] [data-action=edit-active-groups]`).click();
+    await dlg.waitFor();
+    const col = CHANNELS.find((ch) => welcome.groups.some((g) => g.cells[ch] !== 'na'));
+    const head = dlg.locator(`thead input[data-column="${col}"]`);
+    await head.check();
+    await head.uncheck();
+    const boxes = dlg.locator(`tbody input[data-cell$="|${col}"]`);
+    for (const box of await boxes.all()) assert.equal(await box.isChecked(), false);
+    const sentBefore = sup.frames_.length;
+    await sup.keyboard.press('Enter'); // Enter = OK
+    await dlg.waitFor({ state: 'detached' });
+    for (const g of welcome.groups) {
+      if (g.cells[col] === 'na') continue;
+      await agent.locator(`dialog[open] [data-cell="${g.id}|${col}"]:not(:checked)`).waitFor({ timeout: 1000 });
+    }
+    assert.ok(sup.frames_.length > sentBefore);
+
+    // The audit shows who did it.
+    const { token } = await server.login(SUPERVISOR.username, SUPERVISOR.password);
+    const entries = await server.audit(token, { agent: me, group });
+    assert.ok(entries.some((e) => e.what === 'active' && e.channel === channel && e.old === 'on' && e.new === 'off'),
+      JSON.stringify(entries));
+
+    // The same on the board's agent-group activity view.
+    await sup.selectOption('#audit-agent', me);
+    await sup.selectOption('#audit-group', group);
+    await sup.click('#audit-form button[type=submit]');
+    const auditRow = sup.locator('#audit-table tbody tr[data-what=active]').first();
+    await auditRow.waitFor();
+    const cellsText = (await auditRow.locator('td').allTextContents()).map((x) => x.trim());
+    assert.equal(cellsText[1], welcome.agent.name);
+    assert.equal(cellsText[5], 'active');
+    assert.equal(cellsText[6], 'inactive');
+    assert.equal(cellsText[7], 'Ada Admin');
+    assert.deepEqual(agent.errors_, []);
+    assert.deepEqual(sup.errors_, []);
+  });
+});
+
+// ------------------------------------------------------------------ c
+
+test('c. two consoles take the same queued ticket: one wins, the other is told who', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const a = await agentConsole(open, AGENT);
+    const b = await agentConsole(open, AGENT2);
+    // A group and channel both can see (not N/A for either), tickets preferred.
+    let target = null;
+    for (const ch of ['ticket', 'chat', 'voice']) {
+      const g = a.welcome.groups.find((ga) => ga.cells[ch] !== 'na' &&
+        b.welcome.groups.some((gb) => gb.id === ga.id && gb.cells[ch] !== 'na'));
+      if (g) { target = { group: g.id, channel: ch }; break; }
+    }
+    assert.ok(target, 'the two demo agents share a group and a channel');
+
+    // Both go inactive there (each in its own Active Groups dialog), so that the
+    // new item waits in the queue instead of being routed to one of them.
+    for (const c of [a, b]) {
+      const box = c.page.locator(`dialog[open] [data-cell="${target.group}|${target.channel}"]`);
+      await box.uncheck();
+      await c.page.locator('dialog[open] [data-action=ok]').click();
+      await c.page.locator('dialog[data-role=active-groups]').waitFor({ state: 'detached' });
+    }
+
+    let outcome = null;
+    for (let attempt = 0; attempt < 3 && !outcome; attempt += 1) {
+      const item = await server.createWork({ ...target, title: `Printer on fire ${attempt}` });
+      assert.equal(item.state, 'queued', JSON.stringify(item));
+      const sel = `#queues [data-item="${item.id}"] [data-action=take]`;
+      await a.page.locator(sel).waitFor();
+      await b.page.locator(sel).waitFor();
+      // Click both at (nearly) the same moment.
+      const clicked = await Promise.all([a.page, b.page].map((p) => p.evaluate((s) => {
+        const btn = document.querySelector(s);
+        if (!btn) return false;
+        btn.click();
+        return true;
+      }, sel)));
+      if (!clicked.every(Boolean)) {
+        t.diagnostic('one console saw the item leave before its click; trying again');
+        continue;
+      }
+      const mine = (p) => p.locator(`#my-work [data-item="${item.id}"]`);
+      const lost = (p) => p.locator(`#queues [data-item="${item.id}"] [data-role=taken-by]`);
+      // Wait (polling, so that no waiter is left behind) until one of them holds it.
+      const aWon = await waitUntil(async () => {
+        if (await mine(a.page).count()) return true;
+        if (await mine(b.page).count()) return false;
+        return undefined;
+      });
+      const [winner, loser] = aWon ? [a, b] : [b, a];
+      await lost(loser.page).waitFor();
+      outcome = { winner, loser, text: (await lost(loser.page).textContent()).trim() };
+      assert.equal(await mine(loser.page).count(), 0, 'the loser does not hold the item');
+      assert.equal(outcome.text, `Taken by ${winner.welcome.agent.name}`);
+    }
+    assert.ok(outcome, 'the two clicks raced in one of three attempts');
+    assert.deepEqual(a.page.errors_, []);
+    assert.deepEqual(b.page.errors_, []);
+  });
+});
+
+// ------------------------------------------------------------------ d
+
+test('d. a reload of the agent console within the grace does not log the agent out', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { page, welcome } = await agentConsole(open, AGENT);
+    const me = welcome.agent.id;
+    await page.keyboard.press('Escape');
+    const sup = await board(open);
+    const row = () => sup.locator(`#agent-grid tr[data-agent="${me}"]`);
+    await sup.locator(`#agent-grid tr[data-agent="${me}"][data-logged-in=true]`).waitFor();
+
+    const reloadAt = Date.now();
+    await page.reload();
+    // The reload resumes from sessionStorage: no login form, a new session.
+    await page.locator('#conn[data-state=connected]').waitFor();
+    assert.equal(await page.locator('#login').isHidden(), true);
+    await waitForFrame(page, (f) => f.type === 'welcome');
+    assert.equal(await page.locator('dialog[data-role=active-groups]').count(), 0, 'a reload is not a login: no dialog');
+
+    // Proving an absence: wait until the grace (2 s) after the reload is over,
+    // plus a margin, so that a logout would have happened by now.
+    const graceMs = welcome.grace_ms;
+    const left = reloadAt + graceMs + 500 - Date.now();
+    if (left > 0) await new Promise((r) => setTimeout(r, left));
+
+    const { token } = await server.login(SUPERVISOR.username, SUPERVISOR.password);
+    const entries = await server.audit(token, { agent: me });
+    assert.equal(entries.filter((e) => e.what === 'logout').length, 0, JSON.stringify(entries));
+    assert.equal(entries.filter((e) => e.what === 'login').length, 1, JSON.stringify(entries));
+    assert.equal(await row().getAttribute('data-logged-in'), 'true');
+    assert.ok(!sup.frames_.some((f) => f.type === 'agent_status' && f.status.agent === me && f.status.logged_in === false),
+      'the board never saw the agent logged out');
+    assert.deepEqual(page.errors_, []);
+  });
+});
+
+// ------------------------------------------------------------------ f
+
+test('f. console: column switch in one request, receiving-nothing banner, menu, availability, take/accept/close', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { page, welcome } = await agentConsole(open, AGENT);
+    const dlg = page.locator('dialog[data-role=active-groups][open]');
+    // Switch every column off with its header checkbox (check, then uncheck), Enter = OK.
+    for (const ch of CHANNELS) {
+      const head = dlg.locator(`thead input[data-column="${ch}"]`);
+      if (await head.isDisabled()) continue;
+      await head.check();
+      await head.uncheck();
+    }
+    await dlg.locator(`thead input[data-column="chat"]`).focus();
+    await page.keyboard.press('Enter');
+    await page.locator('dialog[data-role=active-groups]').waitFor({ state: 'detached' });
+    const setActive = page.sent_.filter((f) => f.type === 'set_active');
+    assert.equal(setActive.length, 1, 'one atomic request');
+    const wasOn = welcome.groups.flatMap((g) => CHANNELS.filter((ch) => g.cells[ch] === 'on').map((ch) => `${g.id}|${ch}`)).sort();
+    assert.deepEqual(setActive[0].cells.map((c) => `${c.group}|${c.channel}`).sort(), wasOn, 'only the changed cells are sent');
+    assert.ok(setActive[0].cells.every((c) => c.active === false));
+    await page.locator('#receiving-banner:not([hidden])').waitFor();
+    assert.match(await page.locator('#receiving-banner').textContent(), /Logged in, receiving nothing/);
+
+    // The monogram menu reopens Active Groups; Cancel discards.
+    assert.equal((await page.locator('#me [data-role=initials]').textContent()).trim(), 'AA');
+    await page.click('#me');
+    await page.click('#me-menu [data-action=active-groups]');
+    await dlg.waitFor();
+    assert.equal(await dlg.locator('tbody input:checked').count(), 0);
+    await dlg.locator('tbody input').first().check();
+    await dlg.locator('[data-action=cancel]').click();
+    await page.locator('dialog[data-role=active-groups]').waitFor({ state: 'detached' });
+    assert.equal(page.sent_.filter((f) => f.type === 'set_active').length, 1, 'Cancel sent nothing');
+
+    // Availability switch.
+    const sw = page.locator('#availability');
+    assert.equal(await sw.getAttribute('aria-checked'), 'true');
+    await sw.click();
+    await page.locator('#availability[aria-checked=false]').waitFor();
+    assert.equal((await sw.textContent()).trim(), 'Unavailable');
+    assert.deepEqual(page.sent_.filter((f) => f.type === 'set_availability').map((f) => f.available), [false]);
+
+    // Nobody receives tickets in billing-l1 now: a new one waits; take, accept, close it.
+    const item = await server.createWork({ group: 'billing-l1', channel: 'ticket', title: 'Card declined' });
+    assert.equal(item.state, 'queued');
+    const row = page.locator(`#queues [data-item="${item.id}"]`);
+    await row.waitFor();
+    await page.waitForFunction(() => /^\d+:\d\d$/.test(document.querySelector('#queues .timer')?.textContent || ''));
+    await row.locator('[data-action=take]').click();
+    const mine = page.locator(`#my-work [data-item="${item.id}"]`);
+    await mine.waitFor();
+    await page.waitForFunction(() => document.title === '(1) Switchboard');
+    assert.equal(await row.count(), 0);
+    await mine.locator('[data-action=accept]').click();
+    await page.locator(`#my-work [data-item="${item.id}"][data-state=active]`).waitFor();
+    await page.waitForFunction(() => document.title === 'Switchboard');
+    assert.equal(await mine.locator('[data-slot=transfer]').count(), 1, 'a place for transfer controls');
+    await mine.locator('[data-action=close]').click();
+    await mine.waitFor({ state: 'detached' });
+
+    assert.deepEqual(page.errors_, []);
+  });
+});
+
+// ------------------------------------------------------------------ g
+
+test('g. a pull-group arrival beeps and counts in the title; mute is remembered', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    // heidi picks chats and tickets in the pull group "support-escalations".
+    const { page, welcome } = await agentConsole(open, { username: 'heidi', password: 'demo' });
+    const pullGroup = welcome.groups.find((g) => g.distribution.ticket === 'pull' && g.cells.ticket !== 'na');
+    assert.ok(pullGroup, 'heidi is in a pull group');
+    await page.keyboard.press('Escape');
+    const item = await server.createWork({ group: pullGroup.id, channel: 'ticket', title: 'Server down' });
+    const pushed = await waitForFrame(page, (f) => f.type === 'queue' && f.op === 'added' && f.item.id === item.id);
+    assert.equal(pushed.sound, true);
+    await page.locator('body[data-last-beep]').waitFor({ state: 'attached' });
+    await page.waitForFunction(() => document.title === '(1) Switchboard');
+    await page.click('#mute');
+    await page.locator('#mute[aria-pressed=true]').waitFor();
+    await page.reload();
+    await page.locator('#conn[data-state=connected]').waitFor();
+    assert.equal(await page.locator('#mute').getAttribute('aria-pressed'), 'true');
+    await page.waitForFunction(() => document.title === '(1) Switchboard');
+  });
+});
+
+// ------------------------------------------------------------------ h
+
+test('h. connection state: Connected, Reconnecting… then Offline when the server goes away; a refused token asks for a login', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { page } = await agentConsole(open, AGENT);
+    assert.equal((await page.locator('#conn').textContent()).trim(), 'Connected');
+    await server.stop();
+    await page.locator('#conn[data-state=reconnecting]').waitFor({ timeout: 5000 });
+    assert.equal((await page.locator('#conn').textContent()).trim(), 'Reconnecting…');
+    await page.locator('#conn[data-state=offline]').waitFor({ timeout: 10000 });
+    assert.equal((await page.locator('#conn').textContent()).trim(), 'Offline');
+
+    // A new server on the same address does not know the old token (memory store):
+    // the console stops retrying and asks for a login, in words.
+    const again = await startServer({ grace: '2s', port: server.port });
+    try {
+      await page.locator('#login:not([hidden])').waitFor({ timeout: 10000 });
+      assert.match(await page.locator('#login-form [data-role=login-error]').textContent(), /session has ended/i);
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('switchboard.session')), null);
+      await loginThroughForm(page, AGENT.username, AGENT.password);
+      await page.locator('#conn[data-state=connected]').waitFor();
+    } finally {
+      await again.stop();
+    }
+  });
+});
+
+// ------------------------------------------------------------------ i
+
+test('i. the three pages fit a 375 px wide phone without sideways scrolling', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const narrow = { width: 375, height: 740 };
+    const overflow = (p) => p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const c = await open('index.html', narrow);
+    await loginThroughForm(c, AGENT.username, AGENT.password);
+    const dlg = c.locator('dialog[data-role=active-groups][open]');
+    await dlg.waitFor();
+    const box = await dlg.boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 375, `dialog fits: ${JSON.stringify(box)}`);
+    await c.keyboard.press('Escape');
+    await server.createWork({ group: 'billing-l1', channel: 'ticket', title: 'A rather long ticket title that has to wrap on a phone' });
+    await c.locator('#my-work [data-item]').first().waitFor();
+    assert.equal(await overflow(c), 0, 'console');
+    const b = await open('board.html', narrow);
+    await loginThroughForm(b, MANAGER.username, MANAGER.password);
+    await b.locator('body[data-watching=true]').waitFor();
+    assert.equal(await overflow(b), 0, 'board (its grid scrolls inside its own box)');
+    const v = await open('visitor.html?group=billing-l1', narrow);
+    await v.waitForFunction(() => !document.querySelector('[data-role=status-text]').textContent.startsWith('Checking'));
+    assert.equal(await overflow(v), 0, 'visitor');
+  });
+});
+
+// ------------------------------------------------------------------ j
+
+test('j. a refused change is shown in words and the dialog stays open', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    // trent may not manage his own status (manage_own_status = false in the demo).
+    const { page } = await agentConsole(open, { username: 'trent', password: 'demo' });
+    const dlg = page.locator('dialog[data-role=active-groups][open]');
+    const box = dlg.locator('tbody input[type=checkbox]').first();
+    await box.setChecked(!(await box.isChecked()));
+    await dlg.locator('[data-action=ok]').click();
+    const answer = await waitForFrame(page, (f) => f.type === 'error');
+    const shown = dlg.locator('[data-role=dialog-error]');
+    await page.waitForFunction(() => document.querySelector('dialog[open] [data-role=dialog-error]')?.textContent.length > 0);
+    assert.equal((await shown.textContent()).trim(), answer.message);
+    assert.equal(answer.code, 'forbidden');
+    assert.equal(await dlg.count(), 1);
+  });
+});
+
+// ------------------------------------------------------------------ k
+
+test('k. board: queue depth and longest wait follow group_status; filters by department and group', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    // marco manages four groups in two departments (Technical Support, Sales).
+    const sup = await board(open, { username: 'marco', password: 'demo' });
+    const cards = sup.locator('#group-cards .group-card');
+    const all = await cards.count();
+    assert.ok(all >= 3, `marco watches ${all} groups`);
+    const item = await server.createWork({ group: 'support-escalations', channel: 'ticket', title: 'Data loss' });
+    assert.equal(item.state, 'queued', 'a pull group queues everything');
+    const card = sup.locator('#group-cards .group-card[data-group="support-escalations"]');
+    await card.locator('[data-role=depth-ticket]', { hasText: '1' }).waitFor();
+    await sup.waitForFunction(() => /^\d+:\d\d$/.test(
+      document.querySelector('.group-card[data-group="support-escalations"] [data-role=depth-ticket] + dd')?.textContent || ''));
+
+    await sup.selectOption('#filter-dept', 'Sales');
+    const shown = await cards.evaluateAll((n) => n.map((x) => x.dataset.group));
+    assert.ok(shown.length > 0 && shown.length < all, JSON.stringify(shown));
+    assert.ok(shown.every((g) => g.startsWith('sales-')), JSON.stringify(shown));
+    // Only members of the shown groups remain in the grid, with only those groups' columns.
+    const agents = await sup.locator('#agent-grid tbody tr').evaluateAll((n) => n.map((x) => x.dataset.agent));
+    assert.ok(agents.includes('mallory') && !agents.includes('grace'), JSON.stringify(agents));
+    assert.equal(await sup.locator('#agent-grid td[data-cell^="support-web|"]').count(), 0);
+
+    await sup.selectOption('#filter-group', 'sales-leads');
+    assert.deepEqual(await cards.evaluateAll((n) => n.map((x) => x.dataset.group)), ['sales-leads']);
+    const leads = await sup.locator('#agent-grid tbody tr').evaluateAll((n) => n.map((x) => x.dataset.agent));
+    assert.ok(leads.includes('trent') && !leads.includes('mallory'), JSON.stringify(leads));
+    assert.deepEqual(sup.errors_, []);
+  });
+});
+
+// ------------------------------------------------------------------ l
+
+test('l. a manager changes only the groups it manages; the column switch skips the others', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    // maria manages billing-l1 and billing-l2; alice is also in support-web.
+    const sup = await board(open, MANAGER);
+    await sup.locator('#agent-grid tr[data-agent=alice] [data-action=edit-active-groups]').click();
+    const dlg = sup.locator('dialog[data-role=active-groups][open]');
+    await dlg.waitFor();
+    assert.equal(await dlg.locator('[data-cell="support-web|chat"]').isDisabled(), true);
+    assert.equal(await dlg.locator('[data-cell="billing-l1|chat"]').isDisabled(), false);
+    const head = dlg.locator('thead input[data-column=chat]');
+    await head.check();
+    await head.uncheck();
+    assert.equal(await dlg.locator('[data-cell="support-web|chat"]').isChecked(), true, 'not managed: untouched');
+    await dlg.locator('[data-action=ok]').click();
+    await dlg.waitFor({ state: 'detached' });
+    const sent = sup.sent_.filter((f) => f.type === 'set_active');
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0].agent, 'alice');
+    assert.deepEqual(sent[0].cells, [{ group: 'billing-l1', channel: 'chat', active: false }]);
+    const answer = await waitForFrame(sup, (f) => f.id === sent[0].id);
+    assert.equal(answer.type, 'ok', JSON.stringify(answer));
+    await sup.locator('#agent-grid tr[data-agent=alice] td[data-cell="billing-l1|chat"][data-state=off]').waitFor();
+  });
+});
+
+// ------------------------------------------------------------------ m
+
+test('m. visitor page: online/offline from the group status, the matching form', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const probe = await fetch(server.url('/api/groups/billing-l1/status'));
+    const settled = () => !document.querySelector('[data-role=status-text]').textContent.startsWith('Checking');
+    if (probe.status === 404 && !(probe.headers.get('content-type') || '').includes('json')) {
+      // The server has no such endpoint yet: the page says so plainly and offers
+      // the message form (which never promises a live answer).
+      t.diagnostic('GET /api/groups/{id}/status is not served yet: checking the fallback only');
+      const v = await open('visitor.html?group=billing-l1');
+      await v.waitForFunction(settled);
+      assert.equal(await v.locator('#group-status').getAttribute('data-online'), 'unknown');
+      assert.equal(await v.locator('#ticket-form').isVisible(), true);
+      assert.equal(await v.locator('#chat-form').isVisible(), false);
+      return;
+    }
+    // Nobody logged in: offline, leave a message.
+    const v = await open('visitor.html?group=billing-l1');
+    await v.waitForFunction(settled);
+    assert.equal(await v.locator('#group-status').getAttribute('data-online'), 'false');
+    assert.equal(await v.locator('#ticket-form').isVisible(), true);
+    // An available agent active for chat in the group: online, start a chat.
+    const { page } = await agentConsole(open, AGENT);
+    await page.keyboard.press('Escape');
+    const v2 = await open('visitor.html?group=billing-l1');
+    await v2.waitForFunction(settled);
+    assert.equal(await v2.locator('#group-status').getAttribute('data-online'), 'true');
+    assert.equal(await v2.locator('#chat-form').isVisible(), true);
+  });
+});
+
+test('m2. visitor page without ?group says what it needs', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const v = await open('visitor.html');
+    await v.locator('#no-group:not([hidden])').waitFor();
+    assert.equal(await v.locator('#chat-form').isVisible(), false);
+    assert.equal(await v.locator('#ticket-form').isVisible(), false);
+  });
+});
+
+// ------------------------------------------------------------------ n
+
+test('n. a dropped socket reconnects with the same token within the grace: no logout', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const page = await open('index.html');
+    // Pass the console's sockets through Playwright, so that the test can cut one.
+    const routes = [];
+    await page.routeWebSocket(/\/ws\?token=/, (ws) => {
+      ws.connectToServer();
+      routes.push(ws);
+    });
+    await loginThroughForm(page, AGENT.username, AGENT.password);
+    await page.locator('dialog[data-role=active-groups][open]').waitFor();
+    await page.keyboard.press('Escape');
+    await page.locator('#conn[data-state=connected]').waitFor();
+    const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('switchboard.session')).token);
+
+    const cutAt = Date.now();
+    await routes[0].close({ code: 1006, reason: 'cut by the test' }).catch(() => routes[0].close());
+    await page.locator('#conn[data-state=reconnecting]').waitFor({ timeout: 2000 });
+    await page.locator('#conn[data-state=connected]').waitFor({ timeout: 3000 });
+    t.diagnostic(`reconnected after ${Date.now() - cutAt} ms`);
+    assert.equal(routes.length, 2, 'one new socket');
+    assert.equal(new URL(routes[1].url()).searchParams.get('token'), token, 'the same token');
+    assert.equal(page.frames_.filter((f) => f.type === 'welcome').length, 2);
+
+    // Past the grace (2 s) the agent must still be logged in, without a logout entry.
+    const left = cutAt + 2500 - Date.now();
+    if (left > 0) await new Promise((r) => setTimeout(r, left));
+    const sup = await server.login(SUPERVISOR.username, SUPERVISOR.password);
+    const entries = await server.audit(sup.token, { agent: 'alice' });
+    assert.deepEqual(entries.map((e) => e.what), ['login'], JSON.stringify(entries));
+    const status = await server.http('GET', '/api/agents/alice', { token: sup.token });
+    assert.equal(status.logged_in, true);
+  });
+});
+
+// ------------------------------------------------------------------ e
+
+// To write when docs/protocol.md gains the visitor side (start a chat, queue
+// position, agent joined, messages both ways) and visitor.js gets a real
+// VisitorChannel: a visitor on visitor.html?group=billing-l1 starts a chat; alice's
+// console shows it in My work; she accepts; the visitor sees "Alice Archer joined
+// the chat"; one message each way appears on both sides.
+test('e. a visitor chats with an agent', {
+  skip: 'the protocol has no visitor side yet (start chat, position, messages): visitor.html is built, its real-time part is not wired',
+}, async () => {});
+
+// ------------------------------------------------------------------ screenshots
+
+test('screenshots of the three pages (docs/img)', { skip: skipReason || false }, async (t) => {
+  mkdirSync(IMG, { recursive: true });
+  await withServer(t, async (server, open) => {
+    const { page } = await agentConsole(open, AGENT);
+    await page.keyboard.press('Escape');
+    // Some work to show (demo directory): a chat and a ticket routed to alice, a
+    // ticket queued in a group where she is inactive for tickets, a call queued
+    // where nobody takes calls.
+    const routedChat = await server.createWork({ group: 'billing-l1', channel: 'chat', title: 'Refund for order 1182' });
+    const routedTicket = await server.createWork({ group: 'billing-l2', channel: 'ticket', title: 'Invoice address is wrong' });
+    const queued = await server.createWork({ group: 'support-web', channel: 'ticket', priority: 1, title: 'Password reset link expired' });
+    await server.createWork({ group: 'billing-l2', channel: 'voice', title: 'Caller +44 20 7946 0958' });
+    for (const it of [routedChat, routedTicket, queued]) await page.locator(`[data-item="${it.id}"]`).first().waitFor();
+    await page.locator(`#my-work [data-item="${routedTicket.id}"] [data-action=accept]`).click();
+    await page.locator(`#my-work [data-item="${routedTicket.id}"][data-state=active]`).waitFor();
+    await page.waitForFunction(() => [...document.querySelectorAll('#main .timer')].every((n) => n.textContent));
+    await page.screenshot({ path: path.join(IMG, 'console.png') });
+
+    const sup = await board(open, MANAGER);
+    await sup.locator('.group-card[data-group="billing-l2"] [data-role=depth-voice]', { hasText: '1' }).waitFor();
+    await sup.screenshot({ path: path.join(IMG, 'board.png') });
+
+    const visitor = await open('visitor.html?group=billing-l1');
+    await visitor.waitForFunction(() => !document.querySelector('[data-role=status-text]').textContent.startsWith('Checking'));
+    await visitor.screenshot({ path: path.join(IMG, 'visitor.png') });
+  });
+});
