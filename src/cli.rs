@@ -25,7 +25,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a Switchboard node (in memory; the built-in demo directory unless
     /// --directory is given). Consoles are served at http://LISTEN/.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the argon2 hash of a password for a directory file's
     /// `password_hash`. Reads the password from standard input (one line).
     HashPassword,

@@ -118,7 +118,7 @@ fn main() -> std::process::ExitCode {
         }
         Command::Serve(args) => tokio::runtime::Runtime::new()
             .map_err(|e| e.to_string())
-            .and_then(|rt| rt.block_on(serve(args))),
+            .and_then(|rt| rt.block_on(serve(*args))),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

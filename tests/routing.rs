@@ -13,8 +13,8 @@ const GRACE: Duration = Duration::from_millis(300);
 #[tokio::test]
 async fn a_call_rings_one_agent_times_out_then_rings_the_next_who_answers() {
     let s = TestServer::start(GRACE).await;
-    let mut c1 = s.console("c1").await;
-    let mut c2 = s.console("c2").await;
+    let c1 = s.console("c1").await;
+    let c2 = s.console("c2").await;
     let call = s.create_work("calls", "voice", 0).await;
     let first = call["assignee"].as_str().unwrap().to_string();
     let (mut rung, mut next) = if first == "c1" { (c1, c2) } else { (c2, c1) };
