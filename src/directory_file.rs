@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::domain::{
-    AgentDef, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef, GroupSettings, Handling,
-    MembershipSpec, Roles,
+    AgentDef, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef,
+    GroupSettings, Handling, MembershipSpec, Roles,
 };
 
 /// The demo directory shipped inside the binary.
@@ -119,12 +119,19 @@ struct FileGroup {
     disconnect_timeout: Option<String>,
 }
 
-fn duration_ms(group: &str, field: &str, v: Option<&str>, default: u64) -> Result<u64, DirectoryFileError> {
+fn duration_ms(
+    group: &str,
+    field: &str,
+    v: Option<&str>,
+    default: u64,
+) -> Result<u64, DirectoryFileError> {
     match v {
         None => Ok(default),
         Some(text) => humantime::parse_duration(text)
             .map(|d| d.as_millis() as u64)
-            .map_err(|e| DirectoryFileError::Invalid(format!("group {group}: {field} {text:?}: {e}"))),
+            .map_err(|e| {
+                DirectoryFileError::Invalid(format!("group {group}: {field} {text:?}: {e}"))
+            }),
     }
 }
 
@@ -217,9 +224,24 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
     let mut settings = Vec::with_capacity(file.groups.len());
     for g in &file.groups {
         settings.push(GroupSettings {
-            ring_timeout_ms: duration_ms(&g.id, "ring_timeout", g.ring_timeout.as_deref(), defaults.ring_timeout_ms)?,
-            no_response_ms: duration_ms(&g.id, "no_response_timeout", g.no_response_timeout.as_deref(), defaults.no_response_ms)?,
-            disconnect_ms: duration_ms(&g.id, "disconnect_timeout", g.disconnect_timeout.as_deref(), defaults.disconnect_ms)?,
+            ring_timeout_ms: duration_ms(
+                &g.id,
+                "ring_timeout",
+                g.ring_timeout.as_deref(),
+                defaults.ring_timeout_ms,
+            )?,
+            no_response_ms: duration_ms(
+                &g.id,
+                "no_response_timeout",
+                g.no_response_timeout.as_deref(),
+                defaults.no_response_ms,
+            )?,
+            disconnect_ms: duration_ms(
+                &g.id,
+                "disconnect_timeout",
+                g.disconnect_timeout.as_deref(),
+                defaults.disconnect_ms,
+            )?,
             queue_when_offline: g.queue_when_offline,
         });
     }

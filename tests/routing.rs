@@ -18,7 +18,9 @@ async fn a_call_rings_one_agent_times_out_then_rings_the_next_who_answers() {
     let call = s.create_work("calls", "voice", 0).await;
     let first = call["assignee"].as_str().unwrap().to_string();
     let (mut rung, mut next) = if first == "c1" { (c1, c2) } else { (c2, c1) };
-    let ringing = rung.push_where("item", |f| f["item"]["id"] == call["id"]).await;
+    let ringing = rung
+        .push_where("item", |f| f["item"]["id"] == call["id"])
+        .await;
     assert_eq!(ringing["item"]["state"], "assigned");
     // Nobody answers: after the ring timeout the other agent is rung.
     let moved = next
@@ -27,20 +29,34 @@ async fn a_call_rings_one_agent_times_out_then_rings_the_next_who_answers() {
     assert_eq!(moved["reason"], "handed_off");
     assert_ne!(moved["item"]["assignee"], first.as_str());
     assert_eq!(moved["item"]["history"][0]["why"], "ring_timeout");
-    assert_eq!(moved["item"]["created_at"], call["created_at"], "wait time kept");
+    assert_eq!(
+        moved["item"]["created_at"], call["created_at"],
+        "wait time kept"
+    );
     let gone = rung
-        .push_where("item", |f| f["item"]["id"] == call["id"] && f["reason"] == "handed_off")
+        .push_where("item", |f| {
+            f["item"]["id"] == call["id"] && f["reason"] == "handed_off"
+        })
         .await;
-    assert_ne!(gone["item"]["assignee"], first.as_str(), "the first agent is told it moved");
+    assert_ne!(
+        gone["item"]["assignee"],
+        first.as_str(),
+        "the first agent is told it moved"
+    );
     let a = next.request("answer", json!({ "item": call["id"] })).await;
     assert_eq!(a["data"]["state"], "active");
     // An agent on a call is not offered another: a second call waits for c-first.
     let second = s.create_work("calls", "voice", 0).await;
     assert_eq!(second["assignee"], first.as_str());
-    let d = rung.request("decline", json!({ "item": second["id"] })).await;
+    let d = rung
+        .request("decline", json!({ "item": second["id"] }))
+        .await;
     assert_eq!(d["type"], "ok");
     let (_, q) = s.get("/api/groups/calls/queue", &s.login("c1").await).await;
-    assert_eq!(q["items"][0]["id"], second["id"], "declined by one, the other on a call: it waits");
+    assert_eq!(
+        q["items"][0]["id"], second["id"],
+        "declined by one, the other on a call: it waits"
+    );
     s.stop().await;
 }
 
@@ -53,9 +69,15 @@ async fn a_chat_not_accepted_in_time_moves_to_the_next_agent_and_keeps_its_wait(
     let first = chat["assignee"].as_str().unwrap().to_string();
     let other = if first == "h1" { &mut h2 } else { &mut h1 };
     let moved = other
-        .push_where("item", |f| f["item"]["id"] == chat["id"] && f["reason"] == "handed_off")
+        .push_where("item", |f| {
+            f["item"]["id"] == chat["id"] && f["reason"] == "handed_off"
+        })
         .await;
-    assert_ne!(moved["item"]["assignee"], first.as_str(), "never straight back");
+    assert_ne!(
+        moved["item"]["assignee"],
+        first.as_str(),
+        "never straight back"
+    );
     assert_eq!(moved["item"]["created_at"], chat["created_at"]);
     assert_eq!(moved["item"]["history"][0]["why"], "no_response");
     let a = other.request("accept", json!({ "item": chat["id"] })).await;
@@ -69,7 +91,8 @@ async fn a_dead_tab_is_handed_off_after_the_limit_not_before() {
     let h1 = s.console("h1").await;
     let mut h2 = s.console("h2").await;
     // h2 goes unavailable so that the chat goes to h1.
-    h2.request("set_availability", json!({ "available": false })).await;
+    h2.request("set_availability", json!({ "available": false }))
+        .await;
     let chat = s.create_work("handoff", "chat", 0).await;
     assert_eq!(chat["assignee"], "h1");
     let tok = s.login("h1").await;
@@ -77,7 +100,8 @@ async fn a_dead_tab_is_handed_off_after_the_limit_not_before() {
     h1b.request("accept", json!({ "item": chat["id"] })).await;
     h1.close().await;
     h1b.close().await;
-    h2.request("set_availability", json!({ "available": true })).await;
+    h2.request("set_availability", json!({ "available": true }))
+        .await;
     // Grace (300 ms) + disconnect limit (700 ms): still h1's at 700 ms.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let (_, st) = s.get("/api/agents/h1", &tok).await;
@@ -96,13 +120,17 @@ async fn transfer_to_a_group_and_to_a_named_member() {
     let mut h1 = s.console("h1").await;
     let mut h3 = s.console("h3").await;
     let mut h2 = s.console("h2").await;
-    h2.request("set_availability", json!({ "available": false })).await;
+    h2.request("set_availability", json!({ "available": false }))
+        .await;
     let t = s.create_work("handoff", "ticket", 0).await;
     let holder = t["assignee"].as_str().unwrap().to_string();
     let holder_client = if holder == "h1" { &mut h1 } else { &mut h2 };
     // To a group: routed by xfer's rules (h3 is the only active member there).
     let a = holder_client
-        .request("transfer", json!({ "item": t["id"], "group": "xfer", "note": "needs a specialist" }))
+        .request(
+            "transfer",
+            json!({ "item": t["id"], "group": "xfer", "note": "needs a specialist" }),
+        )
         .await;
     assert_eq!(a["type"], "ok", "{a}");
     let got = h3.push_where("item", |f| f["item"]["id"] == t["id"]).await;
@@ -113,18 +141,26 @@ async fn transfer_to_a_group_and_to_a_named_member() {
     assert_eq!(hist["note"], "needs a specialist");
     // To a named member: h3 hands it to h1 (inactive in xfer, named anyway).
     let a = h3
-        .request("transfer", json!({ "item": t["id"], "group": "xfer", "agent": "h1" }))
+        .request(
+            "transfer",
+            json!({ "item": t["id"], "group": "xfer", "agent": "h1" }),
+        )
         .await;
     assert_eq!(a["type"], "ok", "{a}");
     let got = h1
         .push_where("item", |f| {
-            f["item"]["id"] == t["id"] && f["reason"] == "transferred" && f["item"]["assignee"] == "h1"
+            f["item"]["id"] == t["id"]
+                && f["reason"] == "transferred"
+                && f["item"]["assignee"] == "h1"
         })
         .await;
     assert_eq!(got["item"]["history"][1]["by"], "h3");
     // A non-member of the target group may not name its members.
     let a = h2
-        .request("transfer", json!({ "item": t["id"], "group": "xfer", "agent": "h3" }))
+        .request(
+            "transfer",
+            json!({ "item": t["id"], "group": "xfer", "agent": "h3" }),
+        )
         .await;
     assert_eq!(a["code"], "forbidden");
     s.stop().await;
@@ -135,16 +171,24 @@ async fn take_over_tells_the_previous_owner() {
     let s = TestServer::start(GRACE).await;
     let mut h1 = s.console("h1").await;
     let mut h2 = s.console("h2").await;
-    h2.request("set_availability", json!({ "available": false })).await;
+    h2.request("set_availability", json!({ "available": false }))
+        .await;
     let chat = s.create_work("handoff", "chat", 0).await;
     assert_eq!(chat["assignee"], "h1");
     let refused = h2.request("take_over", json!({ "item": chat["id"] })).await;
-    assert_eq!(refused["code"], "forbidden", "plain agents may not take over");
+    assert_eq!(
+        refused["code"], "forbidden",
+        "plain agents may not take over"
+    );
     let mut mgr = s.console("mgr").await;
-    let a = mgr.request("take_over", json!({ "item": chat["id"] })).await;
+    let a = mgr
+        .request("take_over", json!({ "item": chat["id"] }))
+        .await;
     assert_eq!(a["data"]["assignee"], "mgr", "{a}");
     let told = h1
-        .push_where("item", |f| f["item"]["id"] == chat["id"] && f["reason"] == "taken_over")
+        .push_where("item", |f| {
+            f["item"]["id"] == chat["id"] && f["reason"] == "taken_over"
+        })
         .await;
     assert_eq!(told["item"]["assignee"], "mgr");
     s.stop().await;
@@ -174,7 +218,12 @@ async fn an_offline_group_refuses_a_chat_with_409_and_accepts_a_ticket() {
     assert_eq!(r.status(), 409);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "offline");
-    assert!(body["error"]["message"].as_str().unwrap().contains("tickets"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tickets")
+    );
     let t = s.create_work("offline", "ticket", 0).await;
     assert_eq!(t["state"], "queued");
     let _o1 = s.console("o1").await;
@@ -198,7 +247,8 @@ async fn an_explanation_names_the_rule_that_kept_each_member_out() {
     let s = TestServer::start(GRACE).await;
     // e1 stays logged out; e2 unavailable; e3 inactive; e4 excluded; e5 pull.
     let mut e2 = s.console("e2").await;
-    e2.request("set_availability", json!({ "available": false })).await;
+    e2.request("set_availability", json!({ "available": false }))
+        .await;
     let _e3 = s.console("e3").await;
     let _e4 = s.console("e4").await;
     let _e5 = s.console("e5").await;

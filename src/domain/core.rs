@@ -216,7 +216,9 @@ impl Core {
             self.timers.remove(&(at, timer));
             match timer {
                 Timer::Grace(a) => self.grace_expired(now, a, at),
-                Timer::Ring(id, since) => self.assignment_expired(now, id, since, HandOff::RingTimeout),
+                Timer::Ring(id, since) => {
+                    self.assignment_expired(now, id, since, HandOff::RingTimeout)
+                }
                 Timer::NoResponse(id, since) => {
                     self.assignment_expired(now, id, since, HandOff::NoResponse)
                 }
@@ -345,7 +347,8 @@ impl Core {
             let item = &self.items[&id];
             if item.channel == Channel::Chat {
                 let limit = self.dir.settings(item.group).disconnect_ms;
-                self.timers.insert((now + limit, Timer::Disconnected(id, now)));
+                self.timers
+                    .insert((now + limit, Timer::Disconnected(id, now)));
             }
         }
         self.events.push(Event::Presence {
@@ -699,27 +702,47 @@ impl Core {
         Ok(Reply::Item(id))
     }
 
-    /// Gives queued work to whoever became eligible: for every (group,
-    /// channel) touched by the last command, while its queue has a head and
-    /// routing finds an eligible member, assign the head.
+    /// Gives queued work to whoever became eligible. Over every (group,
+    /// channel) touched by the last command, repeatedly assigns the oldest
+    /// item that some eligible member can take (each queue offers its first
+    /// such item in queue order), until no queue can give anything: so an
+    /// agent who becomes eligible in several groups gets their work oldest
+    /// first across those groups.
     fn drain_dirty(&mut self, now: Millis) {
-        while let Some((g, c)) = self.dirty.pop() {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        dirty.retain(|&(g, c)| {
             let cfg = self.dir.group(g).channels[c.index()];
-            if !cfg.enabled || cfg.distribution == Distribution::Pull {
-                continue;
-            }
-            let waiting: Vec<ItemId> = self.queues[g.0 as usize][c.index()].ids().collect();
-            for id in waiting {
-                let excluded = std::mem::take(&mut self.items.get_mut(&id).expect("queued").excluded);
-                let chosen = self.choose_excluding(g, c, &excluded);
-                let nobody_at_all = chosen.is_none() && excluded.is_empty();
-                self.items.get_mut(&id).expect("queued").excluded = excluded;
-                match chosen {
-                    Some(m) => self.assign(now, id, m, ItemReason::Drained, None),
-                    None if nobody_at_all => break,
-                    None => continue,
+            cfg.enabled && cfg.distribution == Distribution::Auto
+        });
+        loop {
+            let mut best: Option<(Millis, ItemId, MemberIx)> = None;
+            for &(g, c) in &dirty {
+                if let Some((id, m)) = self.first_assignable(g, c) {
+                    let at = self.items[&id].created_at;
+                    if best.is_none_or(|(b_at, b_id, _)| (at, id) < (b_at, b_id)) {
+                        best = Some((at, id, m));
+                    }
                 }
             }
+            let Some((_, id, m)) = best else { break };
+            self.assign(now, id, m, ItemReason::Drained, None);
         }
+    }
+
+    /// The first item of a queue, in queue order, that routing can give to
+    /// someone now, and to whom.
+    fn first_assignable(&self, g: GroupIx, c: Channel) -> Option<(ItemId, MemberIx)> {
+        for id in self.queues[g.0 as usize][c.index()].ids() {
+            let excluded = &self.items[&id].excluded;
+            match self.choose_excluding(g, c, excluded) {
+                Some(m) => return Some((id, m)),
+                // Nobody at all is eligible: no later item can go either.
+                None if excluded.is_empty() => return None,
+                None => continue,
+            }
+        }
+        None
     }
 }

@@ -129,7 +129,13 @@ impl Core {
 
     /// A ring or first-response timer fired: if the item is still waiting on
     /// the same assignment, hand it to the next agent.
-    pub(super) fn assignment_expired(&mut self, now: Millis, id: ItemId, since: Millis, why: HandOff) {
+    pub(super) fn assignment_expired(
+        &mut self,
+        now: Millis,
+        id: ItemId,
+        since: Millis,
+        why: HandOff,
+    ) {
         let Some(item) = self.items.get(&id) else {
             return;
         };
@@ -157,7 +163,12 @@ impl Core {
     }
 
     /// The assignee declines (a ringing call, or an unaccepted item).
-    pub(super) fn decline(&mut self, now: Millis, actor: AgentIx, id: ItemId) -> Result<Reply, DomainError> {
+    pub(super) fn decline(
+        &mut self,
+        now: Millis,
+        actor: AgentIx,
+        id: ItemId,
+    ) -> Result<Reply, DomainError> {
         let item = self.items.get(&id).ok_or(DomainError::NoSuchItem(id))?;
         if item.assignee != Some(actor) {
             return Err(DomainError::Forbidden("only the rung agent may decline"));
@@ -166,7 +177,14 @@ impl Core {
             return Err(DomainError::InvalidState(item.state.as_str()));
         }
         let group = item.group;
-        self.hand_off(now, id, HandOff::Declined, Some(actor), group, String::new());
+        self.hand_off(
+            now,
+            id,
+            HandOff::Declined,
+            Some(actor),
+            group,
+            String::new(),
+        );
         Ok(Reply::Item(id))
     }
 
@@ -244,7 +262,12 @@ impl Core {
 
     /// A manager of the group (or an agent with `take_assigned`) takes an
     /// item someone else holds; the previous holder is told.
-    pub(super) fn take_over(&mut self, now: Millis, actor: AgentIx, id: ItemId) -> Result<Reply, DomainError> {
+    pub(super) fn take_over(
+        &mut self,
+        now: Millis,
+        actor: AgentIx,
+        id: ItemId,
+    ) -> Result<Reply, DomainError> {
         let item = self.items.get(&id).ok_or(DomainError::NoSuchItem(id))?;
         let dir = self.directory();
         let m = dir

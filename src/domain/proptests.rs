@@ -36,6 +36,7 @@ struct AgentGen {
     admin: bool,
     chat_cap: u32,
     manage_own_status: bool,
+    take_assigned: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -51,13 +52,17 @@ fn agent_gen() -> impl Strategy<Value = AgentGen> {
         prop::bool::weighted(0.15),
         1u32..=3,
         prop::bool::weighted(0.85),
+        prop::bool::weighted(0.2),
     )
-        .prop_map(|(manager, admin, chat_cap, manage_own_status)| AgentGen {
-            manager,
-            admin,
-            chat_cap,
-            manage_own_status,
-        })
+        .prop_map(
+            |(manager, admin, chat_cap, manage_own_status, take_assigned)| AgentGen {
+                manager,
+                admin,
+                chat_cap,
+                manage_own_status,
+                take_assigned,
+            },
+        )
 }
 
 fn channel_config() -> impl Strategy<Value = ChannelConfig> {
@@ -103,8 +108,21 @@ fn member_gen() -> impl Strategy<Value = MemberGen> {
 struct DirGen {
     agents: Vec<AgentGen>,
     groups: Vec<[ChannelConfig; 3]>,
+    /// One per group: short timers so that hand-offs happen within a case.
+    settings: Vec<GroupSettings>,
     /// `agents.len() * groups.len()` slots, agent-major.
     members: Vec<Option<MemberGen>>,
+}
+
+fn settings_gen() -> impl Strategy<Value = GroupSettings> {
+    (500u64..4_000, 1_000u64..8_000, 1_000u64..8_000, prop::bool::weighted(0.6)).prop_map(
+        |(ring_timeout_ms, no_response_ms, disconnect_ms, queue_when_offline)| GroupSettings {
+            ring_timeout_ms,
+            no_response_ms,
+            disconnect_ms,
+            queue_when_offline,
+        },
+    )
 }
 
 fn dir_gen() -> impl Strategy<Value = DirGen> {
@@ -112,11 +130,13 @@ fn dir_gen() -> impl Strategy<Value = DirGen> {
         (
             prop::collection::vec(agent_gen(), na),
             prop::collection::vec([channel_config(), channel_config(), channel_config()], ng),
+            prop::collection::vec(settings_gen(), ng),
             prop::collection::vec(prop::option::weighted(0.7, member_gen()), na * ng),
         )
-            .prop_map(|(agents, groups, members)| DirGen {
+            .prop_map(|(agents, groups, settings, members)| DirGen {
                 agents,
                 groups,
+                settings,
                 members,
             })
     })
@@ -139,7 +159,7 @@ fn build(d: &DirGen) -> Core {
             },
             chat_cap: a.chat_cap,
             manage_own_status: a.manage_own_status,
-            take_assigned: false,
+            take_assigned: a.take_assigned,
         })
         .collect();
     let groups = d
@@ -168,7 +188,10 @@ fn build(d: &DirGen) -> Core {
             })
         })
         .collect();
-    let dir = Directory::new(agents, groups, members).expect("generated directory is valid");
+    let mut dir = Directory::new(agents, groups, members).expect("generated directory is valid");
+    for (g, settings) in d.settings.iter().enumerate() {
+        dir.set_settings(GroupIx(g as u32), *settings);
+    }
     Core::new(dir, CoreConfig { grace_ms: GRACE })
 }
 
@@ -234,6 +257,12 @@ enum Op {
         actor: u8,
         item: u8,
     },
+    /// The assignee (or a random agent) declines.
+    Decline { actor: u8, item: u8, by_assignee: bool },
+    /// A random agent takes an assigned item over.
+    TakeOver { actor: u8, item: u8 },
+    /// The assignee (or a random agent) transfers to a group or a member.
+    Transfer { actor: u8, item: u8, by_assignee: bool, group: u8, agent: Option<u8> },
     /// Time passes and due timers fire.
     Tick {
         ms: u16,
@@ -262,6 +291,12 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(actor, item, by_assignee)| Op::Accept { actor, item, by_assignee }),
         5 => (0u8..5, a(), a()).prop_map(|(who, actor, item)| Op::CloseItem { who, actor, item }),
         3 => (0u16..2_500).prop_map(|ms| Op::Tick { ms }),
+        2 => (a(), a(), prop::bool::weighted(0.8))
+            .prop_map(|(actor, item, by_assignee)| Op::Decline { actor, item, by_assignee }),
+        2 => (a(), a()).prop_map(|(actor, item)| Op::TakeOver { actor, item }),
+        2 => (a(), a(), prop::bool::weighted(0.7), a(), prop::option::of(a())).prop_map(
+            |(actor, item, by_assignee, group, agent)| Op::Transfer { actor, item, by_assignee, group, agent }
+        ),
     ]
 }
 
@@ -277,14 +312,20 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
     let mut ids: Vec<ItemId> = core.items().map(|i| i.id).collect();
     ids.sort_unstable();
     let item = |x: u8| {
-        if ids.is_empty() || x % 10 == 0 {
+        if ids.is_empty() || x.is_multiple_of(10) {
             1_000_000
         } else {
             ids[usize::from(x) % ids.len()]
         }
     };
     // Cell changes: mostly agents setting their own cells.
-    let actor_of = |actor: u8, a: u8| if actor % 4 == 0 { agent(actor / 4) } else { agent(a) };
+    let actor_of = |actor: u8, a: u8| {
+        if actor.is_multiple_of(4) {
+            agent(actor / 4)
+        } else {
+            agent(a)
+        }
+    };
     Some(match *op {
         Op::Open { agent: a, session } => Command::OpenSession {
             agent: agent(a),
@@ -391,6 +432,45 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
                 item: id,
             }
         }
+        Op::Decline {
+            actor,
+            item: i,
+            by_assignee,
+        } => {
+            let id = item(i);
+            let holder = core.item(id).and_then(|it| it.assignee);
+            Command::Decline {
+                actor: match holder {
+                    Some(h) if by_assignee => h,
+                    _ => agent(actor),
+                },
+                item: id,
+            }
+        }
+        Op::TakeOver { actor, item: i } => Command::TakeOver {
+            actor: agent(actor),
+            item: item(i),
+        },
+        Op::Transfer {
+            actor,
+            item: i,
+            by_assignee,
+            group: g,
+            agent: target,
+        } => {
+            let id = item(i);
+            let holder = core.item(id).and_then(|it| it.assignee);
+            Command::Transfer {
+                actor: match holder {
+                    Some(h) if by_assignee => h,
+                    _ => agent(actor),
+                },
+                item: id,
+                group: group(g),
+                agent: target.map(agent),
+                note: "n".into(),
+            }
+        }
         Op::Tick { .. } => return None,
     })
 }
@@ -427,6 +507,36 @@ fn expected_take(prev: &Core, actor: AgentIx, id: ItemId) -> Result<(), DomainEr
         Channel::Voice => p.load[2] >= 1,
     };
     let manager = dir.agent(actor).roles.manager;
+    if at_cap && !manager {
+        return Err(DomainError::AtCapacity(item.channel));
+    }
+    Ok(())
+}
+
+/// What a take-over must answer (DESIGN.md §3: a manager's or a permitted
+/// agent's right, for an item someone else holds).
+fn expected_take_over(prev: &Core, actor: AgentIx, id: ItemId) -> Result<(), DomainError> {
+    let dir = prev.directory();
+    let item = prev.item(id).ok_or(DomainError::NoSuchItem(id))?;
+    let m = dir.member(actor, item.group).ok_or(DomainError::NotMember(item.group))?;
+    let manager = dir.agent(actor).roles.manager;
+    if !manager && !dir.agent(actor).take_assigned {
+        return Err(DomainError::Forbidden(
+            "only a manager of the group or an agent allowed to take assigned work may take it over",
+        ));
+    }
+    let Some(from) = item.assignee else {
+        return Err(DomainError::InvalidState("queued: use take"));
+    };
+    if from == actor {
+        return Err(DomainError::InvalidState("already yours"));
+    }
+    let p = prev.presence(actor);
+    let at_cap = match item.channel {
+        Channel::Chat => p.load[0] >= dir.agent(actor).chat_cap,
+        Channel::Ticket => dir.membership(m).ticket_cap.is_some_and(|c| prev.tickets_held(m) >= c),
+        Channel::Voice => p.load[2] >= 1,
+    };
     if at_cap && !manager {
         return Err(DomainError::AtCapacity(item.channel));
     }
@@ -517,7 +627,13 @@ fn check_state(core: &Core) -> Result<(), TestCaseError> {
         let mut load = [0u32; 3];
         for &id in &p.held {
             let other = holder.insert(id, a);
-            prop_assert!(other.is_none(), "item {} held by {:?} and {:?}", id, a, other);
+            prop_assert!(
+                other.is_none(),
+                "item {} held by {:?} and {:?}",
+                id,
+                a,
+                other
+            );
             let item = core.item(id);
             prop_assert!(item.is_some(), "{:?} holds unknown item {}", a, id);
             let item = item.unwrap();
@@ -621,15 +737,19 @@ fn check_state(core: &Core) -> Result<(), TestCaseError> {
             total += got.len();
             // Nobody eligible idles while an auto queue has work.
             let cfg = dir.group(g).channels[c.index()];
-            if !got.is_empty() && cfg.enabled && cfg.distribution == Distribution::Auto {
-                prop_assert_eq!(
-                    core.choose(g, c),
-                    None,
-                    "an eligible member idles while {:?} {:?} has {} queued",
-                    g,
-                    c,
-                    got.len()
-                );
+            // (An item never goes back to an agent who declined it or let
+            // it go unanswered: those are skipped for that item.)
+            if cfg.enabled && cfg.distribution == Distribution::Auto {
+                for item in core.queue(g, c) {
+                    prop_assert_eq!(
+                        core.choose_excluding(g, c, &item.excluded),
+                        None,
+                        "an eligible member idles while item {} waits in {:?} {:?}",
+                        item.id,
+                        g,
+                        c
+                    );
+                }
             }
         }
     }
@@ -681,7 +801,7 @@ fn check_step(
         .filter(|i| i.state == ItemState::Queued)
         .map(|i| i.id)
         .collect();
-    let mut routed_now: BTreeSet<ItemId> = BTreeSet::new();
+    let mut ahead: BTreeMap<ItemId, Vec<Item>> = BTreeMap::new();
     let mut cells: BTreeMap<(MemberIx, Channel), bool> = BTreeMap::new();
     for e in evs {
         match e {
@@ -694,31 +814,13 @@ fn check_step(
                 q.sort_by_key(reference_key);
             }
             Event::Dequeued { item, reason } => {
-                // Known core bug (see tests::routed_item_is_never_dequeued):
-                // a routed new item is "dequeued" without ever being queued.
-                if !queued_now.contains(&item.id) {
-                    prop_assert_eq!(*reason, DequeueReason::Assigned);
-                    prop_assert!(prev.item(item.id).is_none(), "dequeued {} was not queued", item.id);
-                    prop_assert!(
-                        matches!(cmd, Some(Command::CreateWork { .. })),
-                        "dequeued outside CreateWork"
-                    );
-                    routed_now.insert(item.id);
-                    continue;
-                }
-                queued_now.remove(&item.id);
+                prop_assert!(queued_now.remove(&item.id), "dequeued {} was not queued", item.id);
                 let q = pending.get_mut(&(item.group, item.channel)).unwrap();
                 let pos = q.iter().position(|i| i.id == item.id);
                 prop_assert!(pos.is_some());
                 let pos = pos.unwrap();
                 if *reason == DequeueReason::Assigned {
-                    // Routing serves a queue from its head only.
-                    prop_assert_eq!(
-                        pos,
-                        0,
-                        "drained item {} is not the head of its queue",
-                        item.id
-                    );
+                    ahead.insert(item.id, q[..pos].to_vec());
                 }
                 q.remove(pos);
             }
@@ -727,19 +829,40 @@ fn check_step(
                 reason: reason @ (ItemReason::Routed | ItemReason::Drained),
                 ..
             } => {
+                prop_assert!(!queued_now.contains(&item.id), "assigned item {} still queued", item.id);
                 if *reason == ItemReason::Drained {
-                    prop_assert!(
-                        !queued_now.contains(&item.id),
-                        "drained item {} still queued",
-                        item.id
-                    );
+                    // The drain serves a queue from its head: every item
+                    // still ahead of this one was skipped only because it
+                    // must not go back to this agent.
+                    let a = item.assignee.unwrap();
+                    let before = ahead.remove(&item.id);
+                    prop_assert!(before.is_some(), "drained {} without a Dequeued", item.id);
+                    for y in before.unwrap() {
+                        prop_assert!(
+                            y.excluded.contains(&a),
+                            "drained item {} to {:?} ahead of item {}",
+                            item.id,
+                            a,
+                            y.id
+                        );
+                    }
                 } else {
-                    routed_now.insert(item.id);
                     prop_assert!(
                         matches!(cmd, Some(Command::CreateWork { .. })),
                         "Routed outside CreateWork"
                     );
                 }
+                check_auto_assignment(prev, core, item, *reason)?;
+            }
+            Event::ItemChanged {
+                item,
+                reason: reason @ (ItemReason::HandedOff | ItemReason::Transferred),
+                previous,
+            } if item.assignee.is_some()
+                && !matches!(cmd, Some(Command::Transfer { agent: Some(_), .. })) =>
+            {
+                // Routed again by the group's rules: never straight back.
+                prop_assert!(item.assignee != *previous, "handed back to its holder");
                 check_auto_assignment(prev, core, item, *reason)?;
             }
             Event::Presence {
@@ -776,7 +899,9 @@ fn check_step(
             } => {
                 // Each event starts from the value the previous one left.
                 let m = dir.member(*agent, *group).unwrap();
-                let cur = cells.entry((m, *channel)).or_insert(prev.is_active(m, *channel));
+                let cur = cells
+                    .entry((m, *channel))
+                    .or_insert(prev.is_active(m, *channel));
                 prop_assert_eq!(*cur, *old);
                 prop_assert!(old != new);
                 *cur = *new;
@@ -794,7 +919,11 @@ fn check_step(
         }
     }
     for (&(m, c), &v) in &cells {
-        prop_assert_eq!(core.is_active(m, c), v, "cell ends where its last event left it");
+        prop_assert_eq!(
+            core.is_active(m, c),
+            v,
+            "cell ends where its last event left it"
+        );
     }
     // Presence changes only through their events.
     for i in 0..dir.agents().len() {
@@ -873,16 +1002,15 @@ fn check_auto_assignment(
         }
         Channel::Voice => prop_assert_eq!(p.load[2], 1, "routing rang an agent on a call"),
     }
+    prop_assert!(!item.excluded.contains(&a), "given back to an agent who let it go");
     if reason == ItemReason::Routed {
         // Created and routed in the same command: exactly the choice of the
         // state before, and that choice was eligible then.
         prop_assert_eq!(prev.choose(item.group, c), Some(m));
         prop_assert!(prev.is_eligible(m, c));
-        prop_assert_eq!(
-            prev.queue_len(item.group, c),
-            0,
-            "a new item jumped a non-empty queue"
-        );
+        for y in prev.queue(item.group, c) {
+            prop_assert!(y.excluded.contains(&a), "new item {} jumped item {}", item.id, y.id);
+        }
     }
     Ok(())
 }
@@ -934,12 +1062,27 @@ fn check_reply(
                 && !prev.directory().settings(group).queue_when_offline
                 && !prev.is_chat_online(group);
             if offline {
-                prop_assert!(matches!(result, Err(DomainError::Offline(_))), "{:?}", result);
+                prop_assert!(
+                    matches!(result, Err(DomainError::Offline(_))),
+                    "{:?}",
+                    result
+                );
             } else {
                 prop_assert!(result.is_ok(), "{:?}", result);
             }
         }
-        Command::Decline { .. } | Command::Transfer { .. } | Command::TakeOver { .. } => {}
+        Command::Decline { actor, item } => {
+            let want = prev
+                .item(item)
+                .is_some_and(|i| i.assignee == Some(actor) && i.state == ItemState::Assigned);
+            prop_assert_eq!(result.is_ok(), want, "{:?}", result);
+        }
+        Command::TakeOver { actor, item } => {
+            let want = expected_take_over(prev, actor, item).map(|()| Reply::Item(item));
+            prop_assert_eq!(result, &want);
+        }
+        // Transfers: no reply model; the state and step invariants apply.
+        Command::Transfer { .. } => {}
     }
     Ok(())
 }

@@ -55,6 +55,7 @@ struct Builder {
     agents: Vec<AgentDef>,
     groups: Vec<GroupDef>,
     members: Vec<MembershipSpec>,
+    settings: std::collections::HashMap<usize, GroupSettings>,
 }
 
 impl Builder {
@@ -67,6 +68,12 @@ impl Builder {
             manage_own_status,
             take_assigned: false,
         });
+        self
+    }
+
+    /// Lets the last agent added take over assigned items.
+    fn take_assigned(mut self) -> Self {
+        self.agents.last_mut().expect("an agent").take_assigned = true;
         self
     }
 
@@ -98,8 +105,26 @@ impl Builder {
         self
     }
 
+    /// Settings of the last group added (by default every group of these
+    /// tests queues chats while offline, so that queues can be filled before
+    /// anyone logs in).
+    fn settings(mut self, settings: GroupSettings) -> Self {
+        let g = self.groups.len() - 1;
+        self.settings.insert(g, settings);
+        self
+    }
+
     fn build(self) -> Core {
-        let dir = Directory::new(self.agents, self.groups, self.members).expect("valid directory");
+        let n = self.groups.len();
+        let mut dir =
+            Directory::new(self.agents, self.groups, self.members).expect("valid directory");
+        for g in 0..n {
+            let s = self.settings.get(&g).copied().unwrap_or(GroupSettings {
+                queue_when_offline: true,
+                ..GroupSettings::default()
+            });
+            dir.set_settings(GroupIx(g as u32), s);
+        }
         Core::new(dir, CoreConfig { grace_ms: GRACE })
     }
 }
@@ -1250,7 +1275,6 @@ fn routed_item_events() {
 /// An item routed at creation was never queued: no queue watcher (board,
 /// visitor positions) may be told it left a queue it never entered.
 #[test]
-#[ignore = "core bug: create_work inserts the item as Queued before assign(), so assign() emits Dequeued{Assigned} for an item that was never queued"]
 fn routed_item_is_never_dequeued() {
     let mut core = fixture();
     login(&mut core, 0, ALICE);
@@ -1711,28 +1735,299 @@ fn take_over_cap_refused_unless_manager() {
 /// DESIGN.md §3: "Taking an item assigned to another agent is a manager's
 /// (or a permitted agent's) right; the previous owner is told."
 #[test]
-#[ignore = "core gap: take() answers AlreadyTaken even to a manager of the group or an agent with take_assigned; ItemChanged.previous is never set"]
-fn manager_may_take_an_assigned_item() {
+fn manager_may_take_over_an_assigned_item() {
     let mut core = fixture();
     login(&mut core, 0, ALICE);
     let id = create(&mut core, 1, BILLING, Chat, 0);
     assert_eq!(assignee(&core, id), Some(ALICE));
     events(&mut core);
-    ok(
+    // Take is for queued items only: a manager is told too.
+    refused(
         &mut core,
         2,
-        Command::Take {
-            actor: MIA,
-            item: id,
-        },
+        Command::Take { actor: MIA, item: id },
+        DomainError::AlreadyTaken { winner: ALICE },
     );
+    // A plain member may not take it over.
+    refused(
+        &mut core,
+        2,
+        Command::TakeOver { actor: BOB, item: id },
+        DomainError::Forbidden(
+            "only a manager of the group or an agent allowed to take assigned work may take it over",
+        ),
+    );
+    refused(
+        &mut core,
+        2,
+        Command::TakeOver { actor: MAX, item: id },
+        DomainError::NotMember(BILLING),
+    );
+    ok(&mut core, 3, Command::TakeOver { actor: MIA, item: id });
     assert_eq!(assignee(&core, id), Some(MIA));
     assert!(core.presence(ALICE).held.is_empty());
+    assert_eq!(core.presence(ALICE).load, [0, 0, 0]);
+    assert_eq!(core.presence(MIA).held, vec![id]);
     let evs = events(&mut core);
     assert!(evs.iter().any(|e| matches!(
         e,
-        Event::ItemChanged { reason: ItemReason::Taken, previous: Some(p), .. } if *p == ALICE
-    )));
+        Event::ItemChanged { reason: ItemReason::TakenOver, previous: Some(p), item }
+            if *p == ALICE && item.assignee == Some(MIA)
+    )), "the previous owner is told: {evs:?}");
+    assert_eq!(core.item(id).unwrap().created_at, 1, "wait time kept");
+    refused(
+        &mut core,
+        4,
+        Command::TakeOver { actor: MIA, item: id },
+        DomainError::InvalidState("already yours"),
+    );
+}
+
+#[test]
+fn agent_with_take_assigned_may_take_over_within_its_cap() {
+    let mut core = Builder::default()
+        .agent("a", AGENT, 1, true)
+        .agent("b", AGENT, 1, true)
+        .take_assigned()
+        .group("g", [auto(), auto(), auto()])
+        .member("a", "g", [Primary; 3], None, ON)
+        .member("b", "g", [Primary; 3], None, ON)
+        .build();
+    let (a, b) = (AgentIx(0), AgentIx(1));
+    login(&mut core, 0, a);
+    let c1 = create(&mut core, 1, GroupIx(0), Chat, 0);
+    ok(&mut core, 2, Command::TakeOver { actor: b, item: c1 });
+    assert_eq!(assignee(&core, c1), Some(b));
+    // b is at its chat cap of 1 now: a second take-over is refused.
+    let c2 = create(&mut core, 3, GroupIx(0), Chat, 0);
+    assert_eq!(assignee(&core, c2), Some(a));
+    refused(
+        &mut core,
+        4,
+        Command::TakeOver { actor: b, item: c2 },
+        DomainError::AtCapacity(Chat),
+    );
+    // a queued item is for Take, not TakeOver.
+    let c3 = create(&mut core, 5, GroupIx(0), Chat, 0);
+    assert_eq!(state(&core, c3), ItemState::Queued);
+    refused(
+        &mut core,
+        6,
+        Command::TakeOver { actor: a, item: c3 },
+        DomainError::Forbidden(
+            "only a manager of the group or an agent allowed to take assigned work may take it over",
+        ),
+    );
+    refused(
+        &mut core,
+        6,
+        Command::TakeOver { actor: b, item: c3 },
+        DomainError::InvalidState("queued: use take"),
+    );
+}
+
+// ----- §3 offline, hand-offs, transfers -----
+
+/// Two agents in one group with short timers; chats are refused offline.
+fn handoff_core() -> Core {
+    Builder::default()
+        .agent("a", AGENT, 2, true)
+        .agent("b", AGENT, 2, true)
+        .agent("m", MANAGER, 2, true)
+        .group("g", [auto(), auto(), auto()])
+        .settings(GroupSettings {
+            ring_timeout_ms: 1_000,
+            no_response_ms: 5_000,
+            disconnect_ms: 30_000,
+            queue_when_offline: false,
+        })
+        .group("h", [auto(), auto(), pull()])
+        .member("a", "g", [Primary; 3], None, ON)
+        .member("b", "g", [Primary; 3], None, ON)
+        .member("m", "g", [Primary; 3], None, NONE)
+        .member("m", "h", [Primary; 3], None, ON)
+        .member("b", "h", [Primary; 3], None, ON)
+        .build()
+}
+const HA: AgentIx = AgentIx(0);
+const HB: AgentIx = AgentIx(1);
+const HM: AgentIx = AgentIx(2);
+const HG: GroupIx = GroupIx(0);
+const HH: GroupIx = GroupIx(1);
+
+#[test]
+fn offline_group_refuses_new_chats_but_not_tickets() {
+    let mut core = handoff_core();
+    assert!(!core.is_chat_online(HG));
+    refused(
+        &mut core,
+        1,
+        Command::CreateWork {
+            group: HG,
+            channel: Chat,
+            priority: 0,
+            title: "x".into(),
+        },
+        DomainError::Offline(HG),
+    );
+    let t = create(&mut core, 2, HG, Ticket, 0);
+    assert_eq!(state(&core, t), ItemState::Queued);
+    // Online as soon as someone is logged in, available and active for chat.
+    login(&mut core, 3, HA);
+    assert!(core.is_chat_online(HG));
+    set_avail(&mut core, 4, HA, false);
+    assert!(!core.is_chat_online(HG));
+}
+
+#[test]
+fn no_response_hands_the_chat_to_another_agent() {
+    let mut core = handoff_core();
+    login(&mut core, 0, HA);
+    login(&mut core, 0, HB);
+    let c = create(&mut core, 10, HG, Chat, 0);
+    assert_eq!(assignee(&core, c), Some(HA));
+    events(&mut core);
+    core.handle_timeout(10 + 4_999);
+    assert_eq!(assignee(&core, c), Some(HA), "not yet");
+    core.handle_timeout(10 + 5_000);
+    assert_eq!(assignee(&core, c), Some(HB), "the next agent, not the same one");
+    let it = core.item(c).unwrap();
+    assert_eq!(it.created_at, 10, "wait time not reset");
+    assert_eq!(it.history.len(), 1);
+    assert_eq!(it.history[0].why, HandOff::NoResponse);
+    assert_eq!(it.history[0].from, Some(HA));
+    assert!(core.presence(HA).held.is_empty());
+    // Bob does not answer either: back to the queue (alice let it go once).
+    core.handle_timeout(10 + 10_000);
+    assert_eq!(state(&core, c), ItemState::Queued);
+    assert!(core.presence(HB).held.is_empty());
+}
+
+#[test]
+fn accepted_chat_is_not_handed_off() {
+    let mut core = handoff_core();
+    login(&mut core, 0, HA);
+    login(&mut core, 0, HB);
+    let c = create(&mut core, 10, HG, Chat, 0);
+    ok(&mut core, 11, Command::Accept { actor: HA, item: c });
+    core.handle_timeout(100_000);
+    assert_eq!(assignee(&core, c), Some(HA));
+    assert_eq!(state(&core, c), ItemState::Active);
+}
+
+#[test]
+fn ring_timeout_and_decline_move_the_call_on() {
+    let mut core = handoff_core();
+    login(&mut core, 0, HA);
+    login(&mut core, 0, HB);
+    let k = create(&mut core, 10, HG, Voice, 0);
+    assert_eq!(assignee(&core, k), Some(HA));
+    core.handle_timeout(10 + 1_000);
+    assert_eq!(assignee(&core, k), Some(HB), "rang out: the next agent");
+    refused(
+        &mut core,
+        1_020,
+        Command::Decline { actor: HA, item: k },
+        DomainError::Forbidden("only the rung agent may decline"),
+    );
+    ok(&mut core, 1_020, Command::Decline { actor: HB, item: k });
+    assert_eq!(state(&core, k), ItemState::Queued, "both passed: it waits");
+    assert_eq!(core.presence(HB).load, [0, 0, 0]);
+}
+
+#[test]
+fn disconnected_holder_loses_its_chats_after_the_limit() {
+    let mut core = handoff_core();
+    login(&mut core, 0, HA);
+    let c = create(&mut core, 10, HG, Chat, 0);
+    ok(&mut core, 11, Command::Accept { actor: HA, item: c });
+    login(&mut core, 12, HB);
+    close_session(&mut core, 20, HA, 0);
+    core.handle_timeout(20 + GRACE); // logged out now
+    assert!(!core.presence(HA).logged_in);
+    assert_eq!(assignee(&core, c), Some(HA), "not yet");
+    core.handle_timeout(20 + GRACE + 30_000);
+    assert_eq!(assignee(&core, c), Some(HB));
+    assert_eq!(core.item(c).unwrap().history[0].why, HandOff::Disconnected);
+}
+
+#[test]
+fn reconnect_before_the_limit_keeps_the_chats() {
+    let mut core = handoff_core();
+    login(&mut core, 0, HA);
+    let c = create(&mut core, 10, HG, Chat, 0);
+    ok(&mut core, 11, Command::Accept { actor: HA, item: c });
+    login(&mut core, 12, HB);
+    close_session(&mut core, 20, HA, 0);
+    core.handle_timeout(20 + GRACE);
+    login(&mut core, 25_000, HA);
+    core.handle_timeout(20 + GRACE + 30_000);
+    assert_eq!(assignee(&core, c), Some(HA));
+}
+
+#[test]
+fn transfer_to_a_group_and_to_a_named_member() {
+    let mut core = handoff_core();
+    login(&mut core, 0, HA);
+    login(&mut core, 0, HM);
+    let t = create(&mut core, 10, HG, Ticket, 0);
+    assert_eq!(assignee(&core, t), Some(HA));
+    refused(
+        &mut core,
+        11,
+        Command::Transfer {
+            actor: HB,
+            item: t,
+            group: HH,
+            agent: None,
+            note: String::new(),
+        },
+        DomainError::Forbidden("only the holder or a manager of the group may transfer it"),
+    );
+    // To group h, routed by its rules: m is the one logged in there.
+    ok(
+        &mut core,
+        12,
+        Command::Transfer {
+            actor: HA,
+            item: t,
+            group: HH,
+            agent: None,
+            note: "billing question".into(),
+        },
+    );
+    let it = core.item(t).unwrap();
+    assert_eq!((it.group, it.assignee, it.created_at), (HH, Some(HM), 10));
+    assert_eq!(it.history[0].note, "billing question");
+    assert!(core.presence(HA).held.is_empty());
+    // Named transfer back into g, to b who is logged out: tickets may go.
+    ok(
+        &mut core,
+        13,
+        Command::Transfer {
+            actor: HM,
+            item: t,
+            group: HG,
+            agent: Some(HB),
+            note: String::new(),
+        },
+    );
+    assert_eq!(assignee(&core, t), Some(HB));
+    // A chat may not go to a logged-out agent.
+    let c = create(&mut core, 14, HG, Chat, 0);
+    assert_eq!(assignee(&core, c), Some(HA));
+    refused(
+        &mut core,
+        15,
+        Command::Transfer {
+            actor: HA,
+            item: c,
+            group: HG,
+            agent: Some(HB),
+            note: String::new(),
+        },
+        DomainError::TargetLoggedOut(HB),
+    );
 }
 
 // ----- §3 accept -----

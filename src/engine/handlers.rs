@@ -271,13 +271,13 @@ impl Engine {
                 })
             }
             SessionOp::Explain { item } => {
-                let g = self
-                    .core
-                    .item(item)
-                    .map(|i| i.group)
-                    .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no open item {item}")))?;
+                let g = self.core.item(item).map(|i| i.group).ok_or_else(|| {
+                    ApiError::new(ErrorCode::NotFound, format!("no open item {item}"))
+                })?;
                 if !self.may_watch(actor, g) {
-                    return Err(forbidden("explanations are for managers of the item's group"));
+                    return Err(forbidden(
+                        "explanations are for managers of the item's group",
+                    ));
                 }
                 Ok(self.explain_value(item))
             }
@@ -442,14 +442,15 @@ impl Engine {
                 }))
             }
             HttpOp::Explain { item } => {
-                let i = self
-                    .core
-                    .item(item)
-                    .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no open item {item}")))?;
+                let i = self.core.item(item).ok_or_else(|| {
+                    ApiError::new(ErrorCode::NotFound, format!("no open item {item}"))
+                })?;
                 if let Some(a) = caller_ix
                     && !self.may_watch(a, i.group)
                 {
-                    return Err(forbidden("explanations are for managers of the item's group"));
+                    return Err(forbidden(
+                        "explanations are for managers of the item's group",
+                    ));
                 }
                 Ok(self.explain_value(item))
             }

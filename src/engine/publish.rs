@@ -17,7 +17,9 @@ use super::Engine;
 use super::audit::{AuditRecord, actor_name};
 use super::outbox::{CloseReason, Frame};
 use super::views::{self, ChangeView};
-use crate::domain::{Actor, AgentIx, Channel, Event, GroupIx, Handling, Item, ItemReason, PresenceWhat};
+use crate::domain::{
+    Actor, AgentIx, Channel, Event, GroupIx, Handling, Item, ItemReason, PresenceWhat,
+};
 
 #[derive(Serialize)]
 struct Push<T: Serialize> {
@@ -142,7 +144,10 @@ impl Engine {
                         },
                     );
                     if item.channel == Channel::Chat
-                        && matches!(reason, ItemReason::Routed | ItemReason::Drained | ItemReason::Taken)
+                        && matches!(
+                            reason,
+                            ItemReason::Routed | ItemReason::Drained | ItemReason::Taken
+                        )
                         && let Some(at) = item.assigned_at
                     {
                         let waited = at.saturating_sub(item.created_at) as f64;

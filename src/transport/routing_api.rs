@@ -47,10 +47,9 @@ pub(super) async fn explain(
     let caller = if state.auth.check_api_key(presented) {
         Caller::Integration
     } else {
-        let agent = state
-            .auth
-            .check_token(presented, now_ms())
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "invalid, expired or revoked token"))?;
+        let agent = state.auth.check_token(presented, now_ms()).ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthorized, "invalid, expired or revoked token")
+        })?;
         Caller::Agent(agent)
     };
     let op = HttpOp::Explain { item };

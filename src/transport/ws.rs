@@ -46,6 +46,10 @@ use crate::metrics as m;
 /// Close code for a message over the size limit (RFC 6455 §7.4.1).
 const CLOSE_TOO_BIG: u16 = 1009;
 
+/// Most bytes buffered for writing on one socket: the largest frame the
+/// server may send, with room.
+const MAX_WRITE_BUFFER: usize = 64 * 1024 * 1024;
+
 /// Query of the upgrade request.
 #[derive(Deserialize)]
 pub(super) struct WsParams {
@@ -123,9 +127,13 @@ pub(super) async fn upgrade(
         }
     };
     let limit = state.config.max_message_bytes;
+    // The write buffer must hold the largest single frame the server sends
+    // (a welcome or board snapshot lists whole queues and can be megabytes);
+    // a frame over it fails the send and kills the session. What bounds a
+    // session's memory is the outbox capacity and the write timeout.
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(256 * 1024)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| run_session(socket, state, agent, slot))

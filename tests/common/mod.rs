@@ -22,7 +22,11 @@ pub const PASSWORD: &str = "pw";
 
 /// A cheap argon2 hash, so that tests log in fast.
 pub fn cheap_hash(password: &str) -> String {
-    let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8, 1, 1, None).unwrap());
+    let a = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(8, 1, 1, None).unwrap(),
+    );
     a.hash_password_with_salt(password.as_bytes(), b"saltsaltsaltsalt")
         .unwrap()
         .to_string()
@@ -292,7 +296,10 @@ impl TestServer {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "login of {user}");
-        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Logs in and opens a console session.
@@ -306,7 +313,9 @@ impl TestServer {
             .http
             .post(self.url("/api/work"))
             .header("x-api-key", API_KEY)
-            .json(&json!({ "group": group, "channel": channel, "priority": priority, "title": "t" }))
+            .json(
+                &json!({ "group": group, "channel": channel, "priority": priority, "title": "t" }),
+            )
             .send()
             .await
             .unwrap();
@@ -362,7 +371,10 @@ impl Client {
 
     async fn read(&mut self) -> Option<Value> {
         loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next()).await.ok()??.ok()?;
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
             match msg {
                 Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
                 Message::Close(_) => return None,
