@@ -92,6 +92,10 @@ pub struct ServeArgs {
     /// Login attempts per minute for one username (0: no limit).
     #[arg(long, default_value_t = 10)]
     pub login_attempts_per_user: u32,
+    /// Chats and tickets visitors may start per minute from one IP address
+    /// through the public visitor endpoints (0: no limit).
+    #[arg(long, default_value_t = 20)]
+    pub visitor_starts_per_ip: u32,
     /// Requests per second one console session may make (0: no limit);
     /// excess requests are answered `rate_limited`.
     #[arg(long, default_value_t = 50)]

@@ -90,6 +90,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             max_sessions_per_agent: args.max_sessions_per_agent,
             max_connections: args.max_connections,
             login_attempts_per_ip_per_min: args.login_attempts_per_ip,
+            visitor_starts_per_ip_per_min: args.visitor_starts_per_ip,
             login_attempts_per_username_per_min: args.login_attempts_per_user,
             ws_requests_per_sec: args.ws_requests_per_sec,
             ws_request_burst: args.ws_request_burst,

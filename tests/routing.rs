@@ -285,3 +285,131 @@ async fn an_explanation_names_the_rule_that_kept_each_member_out() {
     assert_eq!(verdict("e6"), "holds");
     s.stop().await;
 }
+
+async fn visitor_socket(
+    s: &TestServer,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let (ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/visitor?token={token}", s.addr))
+            .await
+            .unwrap();
+    ws
+}
+
+async fn next_json(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a visitor frame before the timeout")
+            .unwrap()
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_visitor_sees_its_position_fall_then_the_agent_join_and_messages_go_both_ways() {
+    use futures_util::SinkExt;
+    let s = TestServer::start(GRACE).await;
+    let mut h1 = s.console("h1").await;
+    let mut h3 = s.console("h3").await;
+    h3.request("set_availability", json!({ "available": false }))
+        .await;
+    let mut tokens = Vec::new();
+    let mut items = Vec::new();
+    for who in ["Ann", "Ben", "Cat"] {
+        let r: Value = s
+            .http
+            .post(s.url("/api/visitor/chats"))
+            .json(&json!({ "group": "xfer", "name": who, "text": format!("help {who}") }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["item"]["state"], "queued", "{r}");
+        tokens.push(r["visitor_token"].as_str().unwrap().to_string());
+        items.push(r["item"]["id"].clone());
+    }
+    let mut cat = visitor_socket(&s, &tokens[2]).await;
+    let hello = next_json(&mut cat).await;
+    assert_eq!(hello["type"], "chat");
+    assert_eq!(hello["messages"][0]["text"], "help Cat");
+    assert_eq!(next_json(&mut cat).await["position"], 3);
+    h1.request("take", json!({ "item": items[0] })).await;
+    assert_eq!(next_json(&mut cat).await["position"], 2);
+    h1.request("take", json!({ "item": items[1] })).await;
+    assert_eq!(next_json(&mut cat).await["position"], 1);
+    let took = h1.request("take", json!({ "item": items[2] })).await;
+    assert_eq!(took["type"], "ok", "{took}");
+    assert_eq!(next_json(&mut cat).await["type"], "connecting");
+    let accepted = h1.request("accept", json!({ "item": items[2] })).await;
+    assert_eq!(accepted["data"]["messages"][0]["text"], "help Cat");
+    let joined = next_json(&mut cat).await;
+    assert_eq!(joined["type"], "agent_joined");
+    assert_eq!(joined["name"], "H1");
+    let sent = h1
+        .request("message", json!({ "item": items[2], "text": "Hello Cat" }))
+        .await;
+    assert_eq!(sent["type"], "ok", "{sent}");
+    let m = next_json(&mut cat).await;
+    assert_eq!(m["message"]["text"], "Hello Cat");
+    assert_eq!(m["message"]["from"], "agent");
+    cat.send(tokio_tungstenite::tungstenite::Message::Text(
+        json!({ "type": "message", "text": "Hi there" })
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let back = h1
+        .push_where("message", |f| f["message"]["from"] == "visitor")
+        .await;
+    assert_eq!(back["message"]["text"], "Hi there");
+    assert_eq!(back["item"], items[2]);
+    h1.request("close", json!({ "item": items[2] })).await;
+    // The visitor hears its own echo, then `closed`.
+    loop {
+        let f = next_json(&mut cat).await;
+        if f["type"] == "closed" {
+            break;
+        }
+    }
+    // A finished chat's token no longer opens a socket.
+    let mut again = visitor_socket(&s, &tokens[2]).await;
+    assert_eq!(next_json(&mut again).await["code"], "unauthorized");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_without_manage_own_status_is_refused_but_its_manager_may() {
+    let s = TestServer::start(GRACE).await;
+    let mut bob = s.console("bob").await;
+    let a = bob
+        .request("set_active_row", json!({ "group": "g1", "active": false }))
+        .await;
+    assert_eq!(a["type"], "ok", "bob may manage himself: {a}");
+    let mut dora = s.console("dora").await;
+    let refused = dora
+        .request("set_active_row", json!({ "group": "g1", "active": false }))
+        .await;
+    assert_eq!(refused["code"], "forbidden");
+    let mut mgr = s.console("mgr").await;
+    let ok = mgr
+        .request(
+            "set_active_row",
+            json!({ "agent": "dora", "group": "g1", "active": false }),
+        )
+        .await;
+    assert_eq!(ok["type"], "ok", "{ok}");
+    s.stop().await;
+}

@@ -68,13 +68,17 @@ async fn unavailable_agent_gets_no_new_chat_but_still_tickets() {
     assert_eq!(chat["state"], "queued", "nobody available takes the chat");
     let ticket = s.create_work("g1", "ticket", 0).await;
     assert_eq!(ticket["assignee"], "alice", "tickets ignore availability");
-    let pushed = alice.push_where("item", |f| f["item"]["id"] == ticket["id"]).await;
+    let pushed = alice
+        .push_where("item", |f| f["item"]["id"] == ticket["id"])
+        .await;
     assert_eq!(pushed["reason"], "routed");
     // Going available drains the queued chat to her at once.
     alice
         .request("set_availability", json!({ "available": true }))
         .await;
-    let got = alice.push_where("item", |f| f["item"]["id"] == chat["id"]).await;
+    let got = alice
+        .push_where("item", |f| f["item"]["id"] == chat["id"])
+        .await;
     assert_eq!(got["reason"], "drained");
     s.stop().await;
 }
@@ -90,7 +94,9 @@ async fn queued_work_goes_to_the_first_agent_who_turns_active_oldest_first() {
     assert_eq!(first["state"], "queued");
     assert_eq!(second["state"], "queued");
     assert_eq!(urgent["state"], "queued");
-    let q = alice.push_where("queue", |f| f["item"]["id"] == second["id"]).await;
+    let q = alice
+        .push_where("queue", |f| f["item"]["id"] == second["id"])
+        .await;
     assert_eq!(q["op"], "added");
     alice
         .request(
@@ -104,7 +110,12 @@ async fn queued_work_goes_to_the_first_agent_who_turns_active_oldest_first() {
     assert_eq!(b["item"]["id"], second["id"]);
     assert_eq!(a["reason"], "drained");
     let (_, queue) = s.get("/api/groups/g2/queue", &s.login("alice").await).await;
-    let ids: Vec<&Value> = queue["items"].as_array().unwrap().iter().map(|i| &i["id"]).collect();
+    let ids: Vec<&Value> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["id"])
+        .collect();
     assert_eq!(ids, vec![&urgent["id"]], "only the chat still waits");
     s.stop().await;
 }
@@ -184,8 +195,11 @@ async fn manager_switches_an_agent_inactive_and_both_tabs_are_told() {
     assert_eq!(snap["type"], "ok");
     assert!(snap["data"]["agents"].as_array().unwrap().len() >= 3);
     // Turn alice active (as herself), then the manager switches her off.
-    tab1.request("set_active_column", json!({ "channel": "ticket", "active": true }))
-        .await;
+    tab1.request(
+        "set_active_column",
+        json!({ "channel": "ticket", "active": true }),
+    )
+    .await;
     let a = mgr
         .request(
             "set_active",
@@ -195,9 +209,7 @@ async fn manager_switches_an_agent_inactive_and_both_tabs_are_told() {
     assert_eq!(a["type"], "ok", "{a}");
     for tab in [&mut tab1, &mut tab2] {
         let p = tab
-            .push_where("agent_status", |f| {
-                f["status"]["change"]["by"] == "mgr"
-            })
+            .push_where("agent_status", |f| f["status"]["change"]["by"] == "mgr")
             .await;
         assert_eq!(status_cell(&p["status"], "g1", "ticket"), "off");
         assert!(p["seq"].as_u64().unwrap() > 0);
@@ -242,12 +254,20 @@ async fn reload_within_the_grace_is_not_a_logout_and_past_it_is() {
     tokio::time::sleep(GRACE / 3).await;
     let tab = common::Client::connect(s.addr, &tok).await;
     tokio::time::sleep(GRACE * 2).await;
-    assert_eq!(logouts_of(&s, &mgr, "alice").await, 0, "a reload is not a logout");
+    assert_eq!(
+        logouts_of(&s, &mgr, "alice").await,
+        0,
+        "a reload is not a logout"
+    );
     let (_, status) = s.get("/api/agents/alice", &mgr).await;
     assert_eq!(status["logged_in"], true);
     tab.close().await;
     tokio::time::sleep(GRACE * 3).await;
-    assert_eq!(logouts_of(&s, &mgr, "alice").await, 1, "past the grace, logged out");
+    assert_eq!(
+        logouts_of(&s, &mgr, "alice").await,
+        1,
+        "past the grace, logged out"
+    );
     let (_, status) = s.get("/api/agents/alice", &mgr).await;
     assert_eq!(status["logged_in"], false);
     let (_, audit) = s.get("/api/audit?agent=alice", &mgr).await;
@@ -271,9 +291,11 @@ async fn malformed_frames_get_errors_with_their_id_and_the_session_lives_on() {
     assert_eq!(e["code"], "bad_request");
     c.send_raw(r#"{"id":41,"type":"teleport"}"#).await;
     assert_eq!(c.answer(json!(41)).await["code"], "unknown_type");
-    c.send_raw(r#"{"id":42,"type":"take","item":"seven"}"#).await;
+    c.send_raw(r#"{"id":42,"type":"take","item":"seven"}"#)
+        .await;
     assert_eq!(c.answer(json!(42)).await["code"], "invalid_field");
-    c.send_raw(r#"{"id":"x","type":"take","item":1,"bogus":1}"#).await;
+    c.send_raw(r#"{"id":"x","type":"take","item":1,"bogus":1}"#)
+        .await;
     assert_eq!(c.answer(json!("x")).await["code"], "invalid_field");
     c.send_raw(r#"{"id":43,"type":"take","item":99999}"#).await;
     assert_eq!(c.answer(json!(43)).await["code"], "not_found");
@@ -283,7 +305,9 @@ async fn malformed_frames_get_errors_with_their_id_and_the_session_lives_on() {
     let ok = c.request("ping", json!({})).await;
     assert_eq!(ok["type"], "ok", "the session still works");
     assert!(
-        !other.gets_push_within("error", Duration::from_millis(200)).await,
+        !other
+            .gets_push_within("error", Duration::from_millis(200))
+            .await,
         "no other session notices"
     );
     let ok = other.request("ping", json!({})).await;

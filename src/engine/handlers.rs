@@ -42,6 +42,17 @@ impl Engine {
             Request::Http { caller, op, answer } => {
                 let _ = answer.send(self.handle_http(caller, op));
             }
+            Request::VisitorConnect {
+                token,
+                outbox,
+                answer,
+            } => {
+                let _ = answer.send(self.visitor_connect(&token, outbox));
+            }
+            Request::VisitorDisconnect { item } => self.visitor_disconnect(item),
+            Request::VisitorMessage { item, text, answer } => {
+                let _ = answer.send(self.chat_message(item, None, text));
+            }
             Request::GoingAway { answer } => {
                 self.handle_going_away();
                 let _ = answer.send(());
@@ -251,7 +262,13 @@ impl Engine {
                 self.set_cells(actor, target, CellChange::Row(g, active))
             }
             SessionOp::Take { item } => self.item_command(Command::Take { actor, item }),
-            SessionOp::Accept { item } => self.item_command(Command::Accept { actor, item }),
+            SessionOp::Accept { item } => {
+                let mut v = self.item_command(Command::Accept { actor, item })?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("messages".into(), json!(self.chat_messages(item)));
+                }
+                Ok(v)
+            }
             SessionOp::Decline { item } => self.item_command(Command::Decline { actor, item }),
             SessionOp::TakeOver { item } => self.item_command(Command::TakeOver { actor, item }),
             SessionOp::Transfer {
@@ -281,6 +298,7 @@ impl Engine {
                 }
                 Ok(self.explain_value(item))
             }
+            SessionOp::Message { item, text } => self.chat_message(item, Some(actor), text),
             SessionOp::Close { item } => self.item_command(Command::Close {
                 actor: Actor::Agent(actor),
                 item,
@@ -394,6 +412,7 @@ impl Engine {
                 channel,
                 priority,
                 title,
+                visitor,
             } => {
                 if caller_ix.is_some() {
                     return Err(forbidden("work is created with an API key"));
@@ -405,6 +424,7 @@ impl Engine {
                         format!("{} is not enabled in group {group}", channel.as_str()),
                     ));
                 }
+                let first = title.clone();
                 let reply = self.apply(Command::CreateWork {
                     group: g,
                     channel,
@@ -414,7 +434,12 @@ impl Engine {
                 let Reply::Item(id) = reply else {
                     return Err(ApiError::new(ErrorCode::Internal, "no item created"));
                 };
-                Ok(json!({ "item": self.item_value(id) }))
+                let mut body = json!({ "item": self.item_value(id) });
+                if channel == Channel::Chat && self.core.item(id).is_some() {
+                    let name = visitor.unwrap_or_else(|| "Visitor".to_string());
+                    body["visitor_token"] = json!(self.add_visitor(id, g, name, &first));
+                }
+                Ok(body)
             }
             HttpOp::GroupQueue { group } => {
                 let g = self.group_ix(&group)?;

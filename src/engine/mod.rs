@@ -34,6 +34,7 @@ mod outbox;
 mod publish;
 mod request;
 pub mod views;
+mod visitors;
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -92,6 +93,10 @@ pub struct Engine {
     /// Per group: moving mean of how long chats waited before an agent got
     /// them (for the expected wait a website shows).
     chat_wait_ewma_ms: Vec<Option<f64>>,
+    /// Visitors of chats created through the API, by item.
+    visitors: HashMap<crate::domain::ItemId, visitors::VisitorChat>,
+    /// Visitor token → item.
+    visitor_tokens: HashMap<String, crate::domain::ItemId>,
 }
 
 /// A cheap, cloneable way to talk to the engine task.
@@ -171,6 +176,8 @@ impl Engine {
             seq: 0,
             next_session: 1,
             chat_wait_ewma_ms: vec![None; groups],
+            visitors: HashMap::new(),
+            visitor_tokens: HashMap::new(),
         };
         tokio::spawn(engine.run(rx));
         EngineHandle { tx }

@@ -115,6 +115,10 @@ impl Engine {
                     );
                     self.push_to_receivers(&item, &f);
                     changed_groups.push(item.group);
+                    if item.channel == Channel::Chat {
+                        self.visitor_moved(item.id, item.group);
+                        self.visitors_queue_changed(item.group);
+                    }
                 }
                 Event::Dequeued { item, reason } => {
                     let f = frame(
@@ -129,6 +133,9 @@ impl Engine {
                     );
                     self.push_to_receivers(&item, &f);
                     changed_groups.push(item.group);
+                    if item.channel == Channel::Chat {
+                        self.visitors_queue_changed(item.group);
+                    }
                 }
                 Event::ItemChanged {
                     item,
@@ -153,6 +160,17 @@ impl Engine {
                         let waited = at.saturating_sub(item.created_at) as f64;
                         let slot = &mut self.chat_wait_ewma_ms[item.group.0 as usize];
                         *slot = Some(slot.map_or(waited, |m| 0.8 * m + 0.2 * waited));
+                    }
+                    match reason {
+                        ItemReason::Accepted => {
+                            let name = item
+                                .assignee
+                                .map(|a| self.core.directory().agent(a).name.clone())
+                                .unwrap_or_default();
+                            self.visitor_agent_joined(item.id, &name);
+                        }
+                        ItemReason::Closed => self.visitor_closed(item.id),
+                        _ => self.visitor_moved(item.id, item.group),
                     }
                     for a in item.assignee.into_iter().chain(previous) {
                         self.push_to_agent(a, &f);
@@ -235,7 +253,7 @@ impl Engine {
 
     /// Queues a frame for a session; a session whose outbox is full is cut
     /// off as a slow consumer.
-    fn push_to_session(&mut self, session: u64, f: &Frame) {
+    pub(super) fn push_to_session(&mut self, session: u64, f: &Frame) {
         let Some(entry) = self.sessions.get(&session) else {
             return;
         };

@@ -96,6 +96,13 @@ pub enum SessionOp {
         /// The item.
         item: u64,
     },
+    /// Write to the visitor of a chat one holds.
+    Message {
+        /// The chat.
+        item: u64,
+        /// The text.
+        text: String,
+    },
     /// Start watching a group's board (or every group one may watch).
     Watch {
         /// The group, or all.
@@ -123,6 +130,7 @@ impl SessionOp {
             SessionOp::TakeOver { .. } => "take_over",
             SessionOp::Transfer { .. } => "transfer",
             SessionOp::Explain { .. } => "explain",
+            SessionOp::Message { .. } => "message",
             SessionOp::Watch { .. } => "watch",
             SessionOp::Unwatch { .. } => "unwatch",
         }
@@ -151,6 +159,8 @@ pub enum HttpOp {
         priority: i32,
         /// Label.
         title: String,
+        /// For a chat: the visitor's name (the chat gets a visitor token).
+        visitor: Option<String>,
     },
     /// A group's queued items.
     GroupQueue {
@@ -218,6 +228,29 @@ pub enum Request {
         /// What.
         op: HttpOp,
         /// The body of the 2xx answer.
+        answer: Answer<Value>,
+    },
+    /// A visitor's socket opened.
+    VisitorConnect {
+        /// The visitor token of its chat.
+        token: String,
+        /// Where its pushes go.
+        outbox: OutboxSender,
+        /// The chat's item id.
+        answer: Answer<u64>,
+    },
+    /// A visitor's socket closed.
+    VisitorDisconnect {
+        /// The chat.
+        item: u64,
+    },
+    /// A visitor wrote a message.
+    VisitorMessage {
+        /// The chat.
+        item: u64,
+        /// The text.
+        text: String,
+        /// The stored message.
         answer: Answer<Value>,
     },
     /// Shutting down: tell every session to go elsewhere and drop them all

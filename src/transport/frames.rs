@@ -94,6 +94,10 @@ enum WireRequest {
     Explain {
         item: u64,
     },
+    Message {
+        item: u64,
+        text: String,
+    },
     Watch {
         group: Option<String>,
     },
@@ -118,6 +122,7 @@ const KNOWN_TYPES: &[&str] = &[
     "take_over",
     "transfer",
     "explain",
+    "message",
     "watch",
     "unwatch",
 ];
@@ -277,6 +282,7 @@ fn to_op(wire: WireRequest) -> Result<ClientRequest, ApiError> {
             }
         }
         WireRequest::Explain { item } => SessionOp::Explain { item },
+        WireRequest::Message { item, text } => SessionOp::Message { item, text },
         WireRequest::Watch { group } => SessionOp::Watch { group },
         WireRequest::Unwatch { group } => SessionOp::Unwatch { group },
     }))

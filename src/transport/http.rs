@@ -210,6 +210,8 @@ pub(super) struct WorkBody {
     priority: i32,
     #[serde(default)]
     title: String,
+    /// For a chat: the visitor's name.
+    visitor: Option<String>,
 }
 
 /// `POST /api/work`.
@@ -237,6 +239,7 @@ pub(super) async fn create_work(
         channel,
         priority: w.priority,
         title: w.title,
+        visitor: w.visitor,
     };
     Ok((StatusCode::CREATED, Json(ask(&state, caller, op).await?)))
 }

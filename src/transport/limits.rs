@@ -60,6 +60,7 @@ pub struct Limits {
     login_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     login_user: Option<DefaultKeyedRateLimiter<String>>,
     login_checks: AtomicU64,
+    visitor_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     ws_quota: Option<Quota>,
     allowed_origins: Vec<String>,
     max_sessions_per_agent: usize,
@@ -135,6 +136,7 @@ impl Limits {
             login_user: per_minute(config.login_attempts_per_username_per_min)
                 .map(RateLimiter::keyed),
             login_checks: AtomicU64::new(0),
+            visitor_ip: per_minute(config.visitor_starts_per_ip_per_min).map(RateLimiter::keyed),
             ws_quota,
             allowed_origins: config
                 .allowed_origins
@@ -165,6 +167,17 @@ impl Limits {
                 .map_err(|nu| (LoginLimit::Username, RetryAfter(nu.wait_time_from(now))))?;
         }
         Ok(())
+    }
+
+    /// Counts one chat or ticket started by a visitor from `ip`.
+    pub fn check_visitor(&self, ip: IpAddr) -> Result<(), RetryAfter> {
+        let now = DefaultClock::default().now();
+        match &self.visitor_ip {
+            Some(l) => l
+                .check_key(&ip)
+                .map_err(|nu| RetryAfter(nu.wait_time_from(now))),
+            None => Ok(()),
+        }
     }
 
     /// Forgets keys whose quota has fully replenished.

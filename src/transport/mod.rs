@@ -7,6 +7,7 @@ pub mod frames;
 mod http;
 pub mod limits;
 mod routing_api;
+mod visitor;
 mod ws;
 
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ pub struct TransportConfig {
     pub login_attempts_per_ip_per_min: u32,
     /// Login attempts per minute for one username (0: no limit).
     pub login_attempts_per_username_per_min: u32,
+    /// Chats and tickets a visitor may start per minute from one IP address
+    /// (0: no limit).
+    pub visitor_starts_per_ip_per_min: u32,
     /// Requests per second one WebSocket session may make (0: no limit).
     pub ws_requests_per_sec: u32,
     /// Requests a session may make at once above its rate.
@@ -66,6 +70,7 @@ impl Default for TransportConfig {
             max_sessions_per_agent: 10,
             max_connections: 20_000,
             login_attempts_per_ip_per_min: 30,
+            visitor_starts_per_ip_per_min: 20,
             login_attempts_per_username_per_min: 10,
             ws_requests_per_sec: 50,
             ws_request_burst: 100,
@@ -100,6 +105,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/groups/{id}/status", get(routing_api::group_status))
         .route("/api/items/{id}/explain", get(routing_api::explain))
         .route("/api/audit", get(http::audit))
+        .route("/api/visitor/chats", post(visitor::start_chat))
+        .route("/api/visitor/tickets", post(visitor::leave_ticket))
+        .route("/visitor", get(visitor::upgrade))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/ws", get(ws::upgrade))

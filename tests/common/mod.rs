@@ -130,6 +130,9 @@ active = []
 /// members are kept out for different reasons.
 fn routing_directory(h: &str) -> String {
     let mut s = String::new();
+    s.push_str(&format!(
+        "\n[[agents]]\nid = \"dora\"\nname = \"Dora\"\nmanage_own_status = false\npassword_hash = \"{h}\"\n"
+    ));
     for id in [
         "c1", "c2", "h1", "h2", "h3", "o1", "e1", "e2", "e3", "e4", "e5", "e6",
     ] {
@@ -173,6 +176,10 @@ id = "explain"
 name = "Explain"
 chat = { enabled = true }
 queue_when_offline = true
+
+[[memberships]]
+agent = "dora"
+group = "g1"
 
 [[memberships]]
 agent = "c1"

@@ -1,0 +1,218 @@
+//! The visitor's side: public endpoints a website's chat widget calls, and
+//! the visitor's WebSocket.
+//!
+//! A visitor has no account. Starting a chat (or leaving a ticket) is open to
+//! anyone, limited per IP address; the chat's visitor token, returned once,
+//! is the only credential of its socket. The socket accepts any origin,
+//! because the widget is meant to be embedded on the help desk's own website.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::api_error::{ApiError, ErrorCode};
+use crate::domain::Channel;
+use crate::engine::{Caller, EngineHandle, HttpOp, Request, outbox};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StartBody {
+    group: String,
+    name: String,
+    text: String,
+}
+
+fn check_lengths(b: &StartBody) -> Result<(), ApiError> {
+    let name = b.name.trim().chars().count();
+    let text = b.text.trim().chars().count();
+    if name == 0 || name > 80 || text == 0 || text > 2_000 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            "name is 1 to 80 characters and text 1 to 2000",
+        ));
+    }
+    Ok(())
+}
+
+fn rate_limited(state: &AppState, addr: SocketAddr) -> Result<(), ApiError> {
+    state
+        .limits
+        .check_visitor(addr.ip())
+        .map_err(|retry| ApiError {
+            code: ErrorCode::RateLimited,
+            message: format!(
+                "too many chats or tickets from your address; try again in {} s",
+                retry.secs()
+            ),
+            details: Some(json!({ "retry_after_s": retry.secs() })),
+        })
+}
+
+async fn create(
+    state: &AppState,
+    addr: SocketAddr,
+    payload: Result<Json<StartBody>, JsonRejection>,
+    channel: Channel,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = payload
+        .map(|Json(b)| b)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidField, e.body_text()))?;
+    check_lengths(&body)?;
+    rate_limited(state, addr)?;
+    let op = HttpOp::CreateWork {
+        group: body.group,
+        channel,
+        priority: 0,
+        title: body.text.trim().to_string(),
+        visitor: Some(body.name.trim().to_string()),
+    };
+    let caller = Caller::Integration;
+    let v = state
+        .engine
+        .call(|answer| Request::Http { caller, op, answer })
+        .await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// `POST /api/visitor/chats`: a visitor starts a chat; answers the item and
+/// its `visitor_token`, or `409 offline`.
+pub(super) async fn start_chat(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    payload: Result<Json<StartBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    create(&state, addr, payload, Channel::Chat).await
+}
+
+/// `POST /api/visitor/tickets`: a visitor leaves a ticket.
+pub(super) async fn leave_ticket(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    payload: Result<Json<StartBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (status, Json(mut v)) = create(&state, addr, payload, Channel::Ticket).await?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("visitor_token");
+    }
+    Ok((status, Json(v)))
+}
+
+#[derive(Deserialize)]
+pub(super) struct VisitorParams {
+    token: Option<String>,
+}
+
+/// Tells the engine the visitor's socket is gone, whatever ended it.
+struct VisitorGuard {
+    item: u64,
+    engine: EngineHandle,
+}
+
+impl Drop for VisitorGuard {
+    fn drop(&mut self) {
+        self.engine
+            .send_later(Request::VisitorDisconnect { item: self.item });
+    }
+}
+
+/// `GET /visitor?token=…`: the visitor's socket.
+pub(super) async fn upgrade(
+    State(state): State<AppState>,
+    Query(params): Query<VisitorParams>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(token) = params.token else {
+        return ApiError::new(ErrorCode::Unauthorized, "missing visitor token").into_response();
+    };
+    let limit = state.config.max_message_bytes;
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| run_visitor(socket, state, token))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum VisitorFrame {
+    Message { text: String },
+}
+
+async fn run_visitor(socket: WebSocket, state: AppState, token: String) {
+    let (tx, mut rx) = outbox(state.config.outbox_capacity);
+    let (mut sink, mut stream) = socket.split();
+    let connected = state
+        .engine
+        .call(|answer| Request::VisitorConnect {
+            token,
+            outbox: tx,
+            answer,
+        })
+        .await;
+    let item = match connected {
+        Ok(item) => item,
+        Err(e) => {
+            let _ = sink
+                .send(Message::Text(
+                    json!({ "type": "error", "code": e.code, "message": e.message })
+                        .to_string()
+                        .into(),
+                ))
+                .await;
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code: 4001,
+                    reason: "unauthorized".into(),
+                })))
+                .await;
+            return;
+        }
+    };
+    let _guard = VisitorGuard {
+        item,
+        engine: state.engine.clone(),
+    };
+    loop {
+        tokio::select! {
+            biased;
+            f = rx.recv() => match f {
+                Some(f) => {
+                    let closed = f.as_str().contains("\"type\":\"closed\"");
+                    if sink.send(Message::Text(f)).await.is_err() || closed {
+                        let _ = sink.send(Message::Close(None)).await;
+                        return;
+                    }
+                }
+                None => return,
+            },
+            m = stream.next() => {
+                let text = match m {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => continue,
+                };
+                let answer = match serde_json::from_str::<VisitorFrame>(text.as_str()) {
+                    Err(e) => json!({ "type": "error", "code": "invalid_field", "message": e.to_string() }),
+                    Ok(VisitorFrame::Message { text }) => {
+                        match state.engine.call(|answer| Request::VisitorMessage { item, text, answer }).await {
+                            Ok(_) => continue,
+                            Err(e) => json!({ "type": "error", "code": e.code, "message": e.message }),
+                        }
+                    }
+                };
+                if sink.send(Message::Text(answer.to_string().into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
