@@ -58,10 +58,11 @@ fn directory() -> Directory {
             channels: [auto, auto, pull],
         })
         .collect();
-    // Agent i is in groups i % 500 and (i / 20 + 250) % 500: 40 members each.
+    // Agent i is in groups i % 500 and (i % 500 + 1 + (i / 500) % 499) % 500
+    // (never the same): 20 + 20 = 40 members in each group.
     let mut members = Vec::with_capacity(2 * AGENTS as usize);
     for i in 0..AGENTS {
-        for (k, g) in [i % GROUPS, (i / 20 + GROUPS / 2) % GROUPS]
+        for (k, g) in [i % GROUPS, (i % GROUPS + 1 + (i / GROUPS) % (GROUPS - 1)) % GROUPS]
             .into_iter()
             .enumerate()
         {

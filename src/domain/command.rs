@@ -4,7 +4,7 @@ use super::directory::{AgentIx, Channel, GroupIx};
 use super::item::ItemId;
 
 /// Who asked for a change; recorded in the audit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Actor {
     /// A person, through a console.
     Agent(AgentIx),
@@ -15,7 +15,7 @@ pub enum Actor {
 }
 
 /// Which active cells to change, all in one atomic step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CellChange {
     /// Explicit cells; any N/A cell refuses the whole change.
     Cells(Vec<(GroupIx, Channel, bool)>),
@@ -26,7 +26,7 @@ pub enum CellChange {
 }
 
 /// A request to the core. Applied one at a time by [`super::Core::apply`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// A console session of `agent` opened.
     OpenSession {

@@ -7,11 +7,15 @@
 use std::collections::HashMap;
 
 /// Dense index of an agent in the [`Directory`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct AgentIx(pub u32);
 
 /// Dense index of a group in the [`Directory`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct GroupIx(pub u32);
 
 /// Dense index of a membership in the [`Directory`].
@@ -19,7 +23,9 @@ pub struct GroupIx(pub u32);
 pub struct MemberIx(pub u32);
 
 /// The three kinds of work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Channel {
     /// Live chat: gated by availability and the chat cap.
     Chat,

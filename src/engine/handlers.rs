@@ -5,11 +5,12 @@ use serde_json::{Value, json};
 use super::audit::AuditQuery;
 use super::outbox::{CloseReason, OutboxSender};
 use super::request::{Caller, CellSpec, HttpOp, Request, SessionOp};
+use super::submit::{After, Pending, Step, item_step};
 use super::views;
-use super::{Engine, SessionEntry, now_ms};
+use super::{Engine, SessionEntry};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
-    Actor, AgentIx, CellChange, Channel, Command, DomainError, GroupIx, ItemId, Reply, Verdict,
+    Actor, AgentIx, CellChange, Channel, Command, DomainError, GroupIx, ItemId, Verdict,
 };
 
 fn to_value(v: impl serde::Serialize) -> Value {
@@ -28,20 +29,27 @@ impl Engine {
                 agent,
                 outbox,
                 answer,
-            } => {
-                let _ = answer.send(self.handle_connect(&agent, outbox));
-            }
+            } => match self.agent_ix(&agent) {
+                Ok(a) => self.handle_connect(a, outbox, answer),
+                Err(e) => {
+                    let _ = answer.send(Err(e));
+                }
+            },
             Request::Disconnect { session } => self.handle_disconnect(session),
             Request::Session {
                 session,
                 op,
                 answer,
             } => {
-                let _ = answer.send(self.handle_session_op(session, op));
+                let step = self.handle_session_op(session, op);
+                self.run_step(step, answer);
             }
             Request::Http { caller, op, answer } => {
-                let _ = answer.send(self.handle_http(caller, op));
+                let step = self.handle_http(caller, op);
+                self.run_step(step, answer);
             }
+            Request::Replicated { entry } => self.apply_logged(entry),
+            Request::ProposalFailed { req, error } => self.proposal_failed(req, error),
             Request::VisitorConnect {
                 token,
                 outbox,
@@ -77,15 +85,8 @@ impl Engine {
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no group {id:?}")))
     }
 
-    /// Applies a domain command and publishes its events.
-    fn apply(&mut self, cmd: Command) -> Result<Reply, ApiError> {
-        let result = self.core.apply(now_ms(), cmd);
-        self.publish();
-        result.map_err(|e| self.domain_error(e))
-    }
-
     /// Puts a domain refusal into words, with names instead of indices.
-    fn domain_error(&self, e: DomainError) -> ApiError {
+    pub(super) fn domain_error(&self, e: DomainError) -> ApiError {
         let dir = self.core.directory();
         match e {
             DomainError::NoSuchItem(id) => {
@@ -145,22 +146,33 @@ impl Engine {
         }
     }
 
-    fn item_value(&self, id: ItemId) -> Value {
+    pub(super) fn item_value(&self, id: ItemId) -> Value {
         match self.core.item(id) {
             Some(item) => to_value(views::item(&self.core, item)),
             None => json!({ "id": id, "state": "closed" }),
         }
     }
 
-    fn status_value(&self, a: AgentIx) -> Value {
+    pub(super) fn status_value(&self, a: AgentIx) -> Value {
         to_value(views::agent_status(&self.core, a, None))
     }
 
-    fn handle_connect(&mut self, agent: &str, outbox: OutboxSender) -> Result<u64, ApiError> {
-        let a = self.agent_ix(agent)?;
-        let session = self.next_session;
-        self.next_session += 1;
-        self.apply(Command::OpenSession { agent: a, session })?;
+    fn handle_connect(&mut self, a: AgentIx, outbox: OutboxSender, answer: super::Answer<u64>) {
+        let session = self.new_session_id();
+        self.submit(
+            Command::OpenSession { agent: a, session },
+            After::Connect {
+                agent: a,
+                session,
+                outbox,
+            },
+            Pending::Session(answer),
+        );
+    }
+
+    /// Registers a session whose `OpenSession` was applied, and pushes its
+    /// `welcome` first.
+    pub(super) fn register_session(&mut self, a: AgentIx, session: u64, outbox: OutboxSender) {
         let welcome = views::welcome(&self.core, a, session, self.seq);
         let frame = serde_json::to_string(&welcome).unwrap_or_default();
         outbox.push(frame.into());
@@ -173,7 +185,6 @@ impl Engine {
             },
         );
         self.agent_sessions[a.0 as usize].push(session);
-        Ok(session)
     }
 
     /// Forgets a local session; the core starts the agent's grace if it was
@@ -186,10 +197,14 @@ impl Engine {
         for g in entry.watching {
             self.watchers[g.0 as usize].retain(|&s| s != session);
         }
-        let _ = self.apply(Command::CloseSession {
-            agent: entry.agent,
-            session,
-        });
+        self.submit(
+            Command::CloseSession {
+                agent: entry.agent,
+                session,
+            },
+            After::Nothing,
+            Pending::None,
+        );
     }
 
     fn handle_going_away(&mut self) {
@@ -214,20 +229,28 @@ impl Engine {
         }
     }
 
-    fn handle_session_op(&mut self, session: u64, op: SessionOp) -> Result<Value, ApiError> {
+    fn handle_session_op(&mut self, session: u64, op: SessionOp) -> Step {
+        match self.session_step(session, op) {
+            Ok(step) => step,
+            Err(e) => Step::Now(Err(e)),
+        }
+    }
+
+    fn session_step(&mut self, session: u64, op: SessionOp) -> Result<Step, ApiError> {
         let actor = self
             .sessions
             .get(&session)
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "session is closed"))?
             .agent;
+        let now = |v: Result<Value, ApiError>| v.map(|v| Step::Now(Ok(v)));
         match op {
-            SessionOp::SetAvailability { available } => {
-                self.apply(Command::SetAvailability {
+            SessionOp::SetAvailability { available } => Ok(Step::Submit(
+                Command::SetAvailability {
                     agent: actor,
                     available,
-                })?;
-                Ok(self.status_value(actor))
-            }
+                },
+                After::Status(actor),
+            )),
             SessionOp::SetActive { agent, cells } => {
                 let target = self.resolve_target(actor, agent)?;
                 let cells = cells
@@ -242,7 +265,7 @@ impl Engine {
                         },
                     )
                     .collect::<Result<Vec<_>, ApiError>>()?;
-                self.set_cells(actor, target, CellChange::Cells(cells))
+                Ok(self.set_cells(actor, target, CellChange::Cells(cells)))
             }
             SessionOp::SetActiveColumn {
                 agent,
@@ -250,7 +273,7 @@ impl Engine {
                 active,
             } => {
                 let target = self.resolve_target(actor, agent)?;
-                self.set_cells(actor, target, CellChange::Column(channel, active))
+                Ok(self.set_cells(actor, target, CellChange::Column(channel, active)))
             }
             SessionOp::SetActiveRow {
                 agent,
@@ -259,18 +282,15 @@ impl Engine {
             } => {
                 let target = self.resolve_target(actor, agent)?;
                 let g = self.group_ix(&group)?;
-                self.set_cells(actor, target, CellChange::Row(g, active))
+                Ok(self.set_cells(actor, target, CellChange::Row(g, active)))
             }
-            SessionOp::Take { item } => self.item_command(Command::Take { actor, item }),
-            SessionOp::Accept { item } => {
-                let mut v = self.item_command(Command::Accept { actor, item })?;
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("messages".into(), json!(self.chat_messages(item)));
-                }
-                Ok(v)
-            }
-            SessionOp::Decline { item } => self.item_command(Command::Decline { actor, item }),
-            SessionOp::TakeOver { item } => self.item_command(Command::TakeOver { actor, item }),
+            SessionOp::Take { item } => Ok(item_step(Command::Take { actor, item })),
+            SessionOp::Accept { item } => Ok(Step::Submit(
+                Command::Accept { actor, item },
+                After::Accepted(item),
+            )),
+            SessionOp::Decline { item } => Ok(item_step(Command::Decline { actor, item })),
+            SessionOp::TakeOver { item } => Ok(item_step(Command::TakeOver { actor, item })),
             SessionOp::Transfer {
                 item,
                 group,
@@ -279,13 +299,13 @@ impl Engine {
             } => {
                 let group = self.group_ix(&group)?;
                 let agent = agent.as_deref().map(|a| self.agent_ix(a)).transpose()?;
-                self.item_command(Command::Transfer {
+                Ok(item_step(Command::Transfer {
                     actor,
                     item,
                     group,
                     agent,
                     note,
-                })
+                }))
             }
             SessionOp::Explain { item } => {
                 let g = self.core.item(item).map(|i| i.group).ok_or_else(|| {
@@ -296,14 +316,14 @@ impl Engine {
                         "explanations are for managers of the item's group",
                     ));
                 }
-                Ok(self.explain_value(item))
+                now(Ok(self.explain_value(item)))
             }
-            SessionOp::Message { item, text } => self.chat_message(item, Some(actor), text),
-            SessionOp::Close { item } => self.item_command(Command::Close {
+            SessionOp::Message { item, text } => now(self.chat_message(item, Some(actor), text)),
+            SessionOp::Close { item } => Ok(item_step(Command::Close {
                 actor: Actor::Agent(actor),
                 item,
-            }),
-            SessionOp::Watch { group } => self.watch(session, actor, group),
+            })),
+            SessionOp::Watch { group } => now(self.watch(session, actor, group)),
             SessionOp::Unwatch { group } => {
                 let groups = match group {
                     Some(id) => vec![self.group_ix(&id)?],
@@ -319,30 +339,20 @@ impl Engine {
                         e.watching.retain(|&w| w != g);
                     }
                 }
-                Ok(json!({}))
+                Ok(Step::Now(Ok(json!({}))))
             }
         }
     }
 
-    fn set_cells(
-        &mut self,
-        actor: AgentIx,
-        target: AgentIx,
-        change: CellChange,
-    ) -> Result<Value, ApiError> {
-        self.apply(Command::SetActive {
-            actor,
-            agent: target,
-            change,
-        })?;
-        Ok(self.status_value(target))
-    }
-
-    fn item_command(&mut self, cmd: Command) -> Result<Value, ApiError> {
-        match self.apply(cmd)? {
-            Reply::Item(id) => Ok(self.item_value(id)),
-            Reply::Done => Ok(json!({})),
-        }
+    fn set_cells(&mut self, actor: AgentIx, target: AgentIx, change: CellChange) -> Step {
+        Step::Submit(
+            Command::SetActive {
+                actor,
+                agent: target,
+                change,
+            },
+            After::Status(target),
+        )
     }
 
     /// Whether `a` may watch `g`: a manager or admin who is a member.
@@ -401,7 +411,14 @@ impl Engine {
         }))
     }
 
-    fn handle_http(&mut self, caller: Caller, op: HttpOp) -> Result<Value, ApiError> {
+    fn handle_http(&mut self, caller: Caller, op: HttpOp) -> Step {
+        match self.http_step(caller, op) {
+            Ok(step) => step,
+            Err(e) => Step::Now(Err(e)),
+        }
+    }
+
+    fn http_step(&mut self, caller: Caller, op: HttpOp) -> Result<Step, ApiError> {
         let caller_ix = match &caller {
             Caller::Agent(id) => Some(self.agent_ix(id)?),
             Caller::Integration => None,
@@ -425,21 +442,20 @@ impl Engine {
                     ));
                 }
                 let first = title.clone();
-                let reply = self.apply(Command::CreateWork {
-                    group: g,
-                    channel,
-                    priority,
-                    title,
-                })?;
-                let Reply::Item(id) = reply else {
-                    return Err(ApiError::new(ErrorCode::Internal, "no item created"));
-                };
-                let mut body = json!({ "item": self.item_value(id) });
-                if channel == Channel::Chat && self.core.item(id).is_some() {
-                    let name = visitor.unwrap_or_else(|| "Visitor".to_string());
-                    body["visitor_token"] = json!(self.add_visitor(id, g, name, &first));
-                }
-                Ok(body)
+                Ok(Step::Submit(
+                    Command::CreateWork {
+                        group: g,
+                        channel,
+                        priority,
+                        title,
+                    },
+                    After::Created {
+                        group: g,
+                        channel,
+                        visitor,
+                        first,
+                    },
+                ))
             }
             HttpOp::GroupQueue { group } => {
                 let g = self.group_ix(&group)?;
@@ -453,18 +469,18 @@ impl Engine {
                     .flat_map(|c| self.core.queue(g, c))
                     .map(|i| views::item(&self.core, i))
                     .collect();
-                Ok(json!({ "group": group, "items": items }))
+                Ok(Step::Now(Ok(json!({ "group": group, "items": items }))))
             }
             HttpOp::GroupStatus { group } => {
                 let g = self.group_ix(&group)?;
                 let waiting = self.core.queue_len(g, Channel::Chat);
-                Ok(json!({
+                Ok(Step::Now(Ok(json!({
                     "group": group,
                     "online": self.core.is_chat_online(g),
                     "queue_when_offline": self.core.directory().settings(g).queue_when_offline,
                     "queue_length": waiting,
                     "expected_wait_ms": self.expected_wait_ms(g, waiting),
-                }))
+                }))))
             }
             HttpOp::Explain { item } => {
                 let i = self.core.item(item).ok_or_else(|| {
@@ -477,7 +493,7 @@ impl Engine {
                         "explanations are for managers of the item's group",
                     ));
                 }
-                Ok(self.explain_value(item))
+                Ok(Step::Now(Ok(self.explain_value(item))))
             }
             HttpOp::AgentStatus { agent } => {
                 let target = self.agent_ix(&agent)?;
@@ -486,7 +502,7 @@ impl Engine {
                 {
                     return Err(forbidden(format!("you may not see agent {agent}")));
                 }
-                Ok(self.status_value(target))
+                Ok(Step::Now(Ok(self.status_value(target))))
             }
             HttpOp::Audit {
                 agent,
@@ -526,7 +542,7 @@ impl Engine {
                             .is_some_and(|a| self.may_see_agent(viewer, a))
                     });
                 }
-                Ok(json!({ "entries": entries }))
+                Ok(Step::Now(Ok(json!({ "entries": entries }))))
             }
         }
     }

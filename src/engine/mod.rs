@@ -33,6 +33,7 @@ mod handlers;
 mod outbox;
 mod publish;
 mod request;
+mod submit;
 pub mod views;
 mod visitors;
 
@@ -44,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use audit::{AuditLog, AuditQuery, AuditRecord};
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
 pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};
+pub use submit::{LogEntry, LogOp};
 
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{AgentIx, Core, GroupIx, Millis};
@@ -57,17 +59,24 @@ pub fn now_ms() -> Millis {
         .unwrap_or(0)
 }
 
-/// Limits the engine enforces.
-#[derive(Debug, Clone, Copy)]
+/// How the engine runs.
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Audit records kept in memory.
     pub audit_capacity: usize,
+    /// This node's id (the high 32 bits of its session ids).
+    pub node: u32,
+    /// In cluster mode, where proposals go (the shared log's appender);
+    /// `None` applies commands at once (memory mode).
+    pub log: Option<mpsc::UnboundedSender<LogEntry>>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             audit_capacity: 200_000,
+            node: 0,
+            log: None,
         }
     }
 }
@@ -97,6 +106,18 @@ pub struct Engine {
     visitors: HashMap<crate::domain::ItemId, visitors::VisitorChat>,
     /// Visitor token → item.
     visitor_tokens: HashMap<String, crate::domain::ItemId>,
+    /// This node's id.
+    node: u32,
+    /// The shared log's appender (cluster mode).
+    log: Option<mpsc::UnboundedSender<LogEntry>>,
+    /// Proposals of this node waiting to come back from the log.
+    pending: HashMap<u64, (submit::After, submit::Pending)>,
+    /// Number of this node's next proposal.
+    next_req: u64,
+    /// Largest `now` applied so far (cluster time never runs backwards).
+    last_now: Millis,
+    /// A `Tick` of this node is on its way through the log.
+    tick_in_flight: bool,
 }
 
 /// A cheap, cloneable way to talk to the engine task.
@@ -178,6 +199,12 @@ impl Engine {
             chat_wait_ewma_ms: vec![None; groups],
             visitors: HashMap::new(),
             visitor_tokens: HashMap::new(),
+            node: config.node,
+            log: config.log,
+            pending: HashMap::new(),
+            next_req: 1,
+            last_now: 0,
+            tick_in_flight: false,
         };
         tokio::spawn(engine.run(rx));
         EngineHandle { tx }
@@ -185,7 +212,12 @@ impl Engine {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
         loop {
-            let sleep = self.core.poll_timeout().map(|at| {
+            let deadline = if self.tick_in_flight {
+                None
+            } else {
+                self.core.poll_timeout()
+            };
+            let sleep = deadline.map(|at| {
                 let wait = at.saturating_sub(now_ms());
                 tokio::time::sleep(Duration::from_millis(wait))
             });
@@ -195,8 +227,7 @@ impl Engine {
                     None => break,
                 },
                 () = async { sleep.expect("guarded").await }, if sleep.is_some() => {
-                    self.core.handle_timeout(now_ms());
-                    self.publish();
+                    self.timers_due();
                 }
             }
         }

@@ -253,6 +253,18 @@ pub enum Request {
         /// The stored message.
         answer: Answer<Value>,
     },
+    /// An entry of the shared log, in log order (cluster mode).
+    Replicated {
+        /// The entry.
+        entry: super::submit::LogEntry,
+    },
+    /// The shared log refused or lost a proposal of this node.
+    ProposalFailed {
+        /// The proposal's number.
+        req: u64,
+        /// Why.
+        error: ApiError,
+    },
     /// Shutting down: tell every session to go elsewhere and drop them all
     /// without logging anyone out.
     GoingAway {

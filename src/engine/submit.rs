@@ -1,0 +1,282 @@
+//! One path for every state change: `submit` a domain command with what to
+//! do once it is applied (`After`) and whom to answer (`Pending`).
+//!
+//! In memory mode the command is applied at once. In cluster mode it is
+//! appended to the shared log in Redis, and applied, on this node as on every
+//! other, when it comes back from the log in log order
+//! ([`Engine::apply_logged`]): the log order is the one order every replica
+//! applies, so a take that wins on one node wins on all of them, and only the
+//! node that proposed it answers the client.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::outbox::OutboxSender;
+use super::{Answer, Engine, now_ms};
+use crate::api_error::{ApiError, ErrorCode};
+use crate::domain::{AgentIx, Channel, Command, DomainError, GroupIx, ItemId, Millis, Reply};
+
+/// What a request handler decided.
+pub(super) enum Step {
+    /// Answer now (reads, refusals before any change).
+    Now(Result<Value, ApiError>),
+    /// Apply this command, then build the answer.
+    Submit(Command, After),
+}
+
+/// What to do once a submitted command was applied.
+#[derive(Debug)]
+pub(super) enum After {
+    /// Nothing (session closed).
+    Nothing,
+    /// Answer with this agent's status.
+    Status(AgentIx),
+    /// Answer with the item.
+    Item,
+    /// Answer with the item and the chat's messages.
+    Accepted(ItemId),
+    /// Register the session and push its welcome.
+    Connect {
+        agent: AgentIx,
+        session: u64,
+        outbox: OutboxSender,
+    },
+    /// Answer `{"item"}` (and a visitor token for a chat).
+    Created {
+        group: GroupIx,
+        channel: Channel,
+        visitor: Option<String>,
+        first: String,
+    },
+}
+
+/// Who waits for the answer.
+#[derive(Debug)]
+pub(super) enum Pending {
+    /// Nobody.
+    None,
+    /// A request answered with JSON.
+    Value(Answer<Value>),
+    /// A connect answered with the session id.
+    Session(Answer<u64>),
+}
+
+/// The step of a command answered with its item.
+pub(super) fn item_step(cmd: Command) -> Step {
+    Step::Submit(cmd, After::Item)
+}
+
+/// One entry of the shared log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The node that proposed it (only it answers).
+    pub origin: u32,
+    /// The proposing node's request number.
+    pub req: u64,
+    /// The proposer's clock; replicas use the largest seen so far, so time
+    /// never runs backwards whatever the nodes' clocks.
+    pub now: Millis,
+    /// What to apply.
+    pub op: LogOp,
+}
+
+/// What a log entry applies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LogOp {
+    /// A domain command.
+    Command(Command),
+    /// Fire the core's due timers (grace, hand-offs, ring timeouts). Any node
+    /// may append one; applying it twice changes nothing more.
+    Tick,
+    /// A node stopped heartbeating: close every session it held.
+    DropNode(u32),
+}
+
+impl Engine {
+    /// A session id unique across nodes: the node in the high 32 bits.
+    pub(super) fn new_session_id(&mut self) -> u64 {
+        let id = (u64::from(self.node) << 32) | (self.next_session & 0xffff_ffff);
+        self.next_session += 1;
+        id
+    }
+
+    /// Runs a handler's step and answers.
+    pub(super) fn run_step(&mut self, step: Step, answer: Answer<Value>) {
+        match step {
+            Step::Now(result) => {
+                let _ = answer.send(result);
+            }
+            Step::Submit(cmd, after) => self.submit(cmd, after, Pending::Value(answer)),
+        }
+    }
+
+    /// Applies a command now (memory) or appends it to the shared log
+    /// (cluster) and answers once it is applied.
+    pub(super) fn submit(&mut self, cmd: Command, after: After, pending: Pending) {
+        let Some(log) = &self.log else {
+            let result = self.core.apply(now_ms(), cmd);
+            self.publish();
+            self.finish(result, after, pending);
+            return;
+        };
+        let req = self.next_req;
+        self.next_req += 1;
+        let entry = LogEntry {
+            origin: self.node,
+            req,
+            now: now_ms(),
+            op: LogOp::Command(cmd),
+        };
+        if log.send(entry).is_err() {
+            let err = ApiError::new(ErrorCode::Unavailable, "the shared store is unavailable");
+            answer_error(pending, err);
+            return;
+        }
+        self.pending.insert(req, (after, pending));
+    }
+
+    /// A command came back from the shared log: apply it like every replica
+    /// does, and answer if this node proposed it.
+    pub(super) fn apply_logged(&mut self, entry: LogEntry) {
+        self.last_now = self.last_now.max(entry.now);
+        let now = self.last_now;
+        let mine = entry.origin == self.node;
+        match entry.op {
+            LogOp::Command(cmd) => {
+                let result = self.core.apply(now, cmd);
+                self.publish();
+                if mine && let Some((after, pending)) = self.pending.remove(&entry.req) {
+                    self.finish(result, after, pending);
+                }
+            }
+            LogOp::Tick => {
+                self.core.handle_timeout(now);
+                self.publish();
+                if mine {
+                    self.tick_in_flight = false;
+                }
+            }
+            LogOp::DropNode(node) => {
+                let dead: Vec<(AgentIx, u64)> = (0..self.core.directory().agents().len())
+                    .flat_map(|i| {
+                        let a = AgentIx(i as u32);
+                        self.core
+                            .presence(a)
+                            .sessions
+                            .iter()
+                            .filter(|&&s| (s >> 32) as u32 == node)
+                            .map(move |&s| (a, s))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                for (agent, session) in dead {
+                    let _ = self
+                        .core
+                        .apply(now, Command::CloseSession { agent, session });
+                }
+                self.publish();
+            }
+        }
+    }
+
+    /// The log could not take a proposal: tell whoever waits.
+    pub(super) fn proposal_failed(&mut self, req: u64, error: ApiError) {
+        if let Some((_, pending)) = self.pending.remove(&req) {
+            answer_error(pending, error);
+        }
+        if req == u64::MAX {
+            self.tick_in_flight = false;
+        }
+    }
+
+    /// Builds and sends the answer of an applied command.
+    fn finish(&mut self, result: Result<Reply, DomainError>, after: After, pending: Pending) {
+        let result = result.map_err(|e| self.domain_error(e));
+        let reply = match result {
+            Err(e) => return answer_error(pending, e),
+            Ok(r) => r,
+        };
+        let item_id = match reply {
+            Reply::Item(id) => Some(id),
+            Reply::Done => None,
+        };
+        let value = match after {
+            After::Nothing => json!({}),
+            After::Status(a) => self.status_value(a),
+            After::Item => item_id.map_or(json!({}), |id| self.item_value(id)),
+            After::Accepted(id) => {
+                let mut v = self.item_value(id);
+                v["messages"] = json!(self.chat_messages(id));
+                v
+            }
+            After::Connect {
+                agent,
+                session,
+                outbox,
+            } => {
+                self.register_session(agent, session, outbox);
+                if let Pending::Session(answer) = pending {
+                    let _ = answer.send(Ok(session));
+                }
+                return;
+            }
+            After::Created {
+                group,
+                channel,
+                visitor,
+                first,
+            } => {
+                let Some(id) = item_id else {
+                    return answer_error(pending, ApiError::new(ErrorCode::Internal, "no item"));
+                };
+                let mut body = json!({ "item": self.item_value(id) });
+                if channel == Channel::Chat && self.core.item(id).is_some() {
+                    let name = visitor.unwrap_or_else(|| "Visitor".to_string());
+                    body["visitor_token"] = json!(self.add_visitor(id, group, name, &first));
+                }
+                body
+            }
+        };
+        match pending {
+            Pending::Value(answer) => {
+                let _ = answer.send(Ok(value));
+            }
+            Pending::Session(_) | Pending::None => {}
+        }
+    }
+
+    /// The core's next deadline passed: fire it here (memory) or ask the log
+    /// to (cluster), one request at a time.
+    pub(super) fn timers_due(&mut self) {
+        let Some(log) = &self.log else {
+            self.core.handle_timeout(now_ms());
+            self.publish();
+            return;
+        };
+        if self.tick_in_flight {
+            return;
+        }
+        self.tick_in_flight = true;
+        let entry = LogEntry {
+            origin: self.node,
+            req: u64::MAX,
+            now: now_ms(),
+            op: LogOp::Tick,
+        };
+        if log.send(entry).is_err() {
+            self.tick_in_flight = false;
+        }
+    }
+}
+
+fn answer_error(pending: Pending, e: ApiError) {
+    match pending {
+        Pending::Value(a) => {
+            let _ = a.send(Err(e));
+        }
+        Pending::Session(a) => {
+            let _ = a.send(Err(e));
+        }
+        Pending::None => {}
+    }
+}
