@@ -79,6 +79,8 @@ pub struct Core {
     pub(super) items: HashMap<ItemId, Item>,
     pub(super) queues: Vec<[Queue; 3]>,
     pub(super) timers: BTreeSet<(Millis, Timer)>,
+    /// The timers armed for each open item, so closing it disarms them.
+    item_timers: HashMap<ItemId, Vec<(Millis, Timer)>>,
     next_item: ItemId,
     pub(super) events: Vec<Event>,
     dirty: Vec<(GroupIx, Channel)>,
@@ -118,6 +120,7 @@ impl Core {
             items: HashMap::new(),
             queues,
             timers: BTreeSet::new(),
+            item_timers: HashMap::new(),
             next_item: 1,
             events: Vec::new(),
             dirty: Vec::new(),
@@ -347,8 +350,7 @@ impl Core {
             let item = &self.items[&id];
             if item.channel == Channel::Chat {
                 let limit = self.dir.settings(item.group).disconnect_ms;
-                self.timers
-                    .insert((now + limit, Timer::Disconnected(id, now)));
+                self.arm(id, now + limit, Timer::Disconnected(id, now));
             }
         }
         self.events.push(Event::Presence {
@@ -579,11 +581,11 @@ impl Core {
         match channel {
             Channel::Voice => {
                 let at = now + settings.ring_timeout_ms;
-                self.timers.insert((at, Timer::Ring(id, now)));
+                self.arm(id, at, Timer::Ring(id, now));
             }
             Channel::Chat => {
                 let at = now + settings.no_response_ms;
-                self.timers.insert((at, Timer::NoResponse(id, now)));
+                self.arm(id, at, Timer::NoResponse(id, now));
             }
             Channel::Ticket => {}
         }
@@ -592,6 +594,12 @@ impl Core {
             reason,
             previous,
         });
+    }
+
+    /// Arms a timer of an item; closing the item disarms it.
+    fn arm(&mut self, id: ItemId, at: Millis, timer: Timer) {
+        self.timers.insert((at, timer));
+        self.item_timers.entry(id).or_default().push((at, timer));
     }
 
     /// Takes an item off its holder's load (it is being closed or moved).
@@ -691,6 +699,9 @@ impl Core {
             });
         } else {
             self.release(now, id);
+        }
+        for key in self.item_timers.remove(&id).unwrap_or_default() {
+            self.timers.remove(&key);
         }
         let mut item = self.items.remove(&id).expect("checked above");
         item.state = ItemState::Closed;

@@ -78,6 +78,8 @@ pub enum DequeueReason {
     Taken,
     /// It was closed while waiting.
     Closed,
+    /// It was transferred away while waiting.
+    Transferred,
 }
 
 impl DequeueReason {
@@ -87,6 +89,7 @@ impl DequeueReason {
             DequeueReason::Assigned => "assigned",
             DequeueReason::Taken => "taken",
             DequeueReason::Closed => "closed",
+            DequeueReason::Transferred => "transferred",
         }
     }
 }

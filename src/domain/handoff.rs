@@ -10,7 +10,7 @@ use super::core::Core;
 use super::directory::{AgentIx, Channel, GroupIx, Handling};
 use super::eligibility::KeptOut;
 use super::error::DomainError;
-use super::event::{Event, ItemReason};
+use super::event::{DequeueReason, Event, ItemReason};
 use super::item::{HandOff, HistoryEntry, ItemId, ItemState};
 use super::time::Millis;
 
@@ -80,6 +80,15 @@ impl Core {
     ) {
         let from = self.items[&id].assignee;
         self.release(now, id);
+        let item = &self.items[&id];
+        if item.state == ItemState::Queued
+            && self.queues[item.group.0 as usize][item.channel.index()].remove(item)
+        {
+            self.events.push(Event::Dequeued {
+                item: item.clone(),
+                reason: DequeueReason::Transferred,
+            });
+        }
         let item = self.items.get_mut(&id).expect("handed-off item exists");
         item.history.push(HistoryEntry {
             at: now,
@@ -243,7 +252,7 @@ impl Core {
             self.queues[item.group.0 as usize][channel.index()].remove(item);
             self.events.push(Event::Dequeued {
                 item: item.clone(),
-                reason: super::event::DequeueReason::Assigned,
+                reason: DequeueReason::Transferred,
             });
         }
         let item = self.items.get_mut(&id).expect("checked above");

@@ -1166,7 +1166,7 @@ fn step(core: &mut Core, now: &mut Millis, op: &Op) -> Result<(), TestCaseError>
 /// such an item in its old queue and queues it again (see
 /// `tests::transfer_of_a_queued_item_leaves_its_old_queue`). Set to false
 /// once that is fixed.
-const KNOWN_BUG_TRANSFER_QUEUED: bool = true;
+const KNOWN_BUG_TRANSFER_QUEUED: bool = false;
 
 /// `handle_timeout(now)` as one checked step.
 fn timeout_step(core: &mut Core, now: Millis) -> Result<(), TestCaseError> {
