@@ -106,6 +106,14 @@ pub struct ServeArgs {
     /// How long shutdown waits for open connections to finish.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
+    /// Share state with other nodes through this Redis (`redis://host:port/db`).
+    /// Without it the node runs alone, in memory. See docs/operations.md.
+    #[arg(long, env = "SWITCHBOARD_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// With Redis: a node whose heartbeat is older than this is dead and its
+    /// sessions drop out of presence (its agents get the reconnect grace).
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub heartbeat_ttl: Duration,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -24,6 +24,8 @@ pub struct LoadedDirectory {
     pub directory: Directory,
     /// Agent id → argon2 PHC string.
     pub password_hashes: HashMap<String, String>,
+    /// The TOML it was parsed from (stored in Redis for the other nodes).
+    pub source: String,
 }
 
 /// Why a directory file could not be used.
@@ -290,6 +292,7 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
         directory.set_settings(crate::domain::GroupIx(i as u32), st);
     }
     Ok(LoadedDirectory {
+        source: text.to_string(),
         directory,
         password_hashes,
     })

@@ -13,4 +13,5 @@ pub mod domain;
 pub mod engine;
 pub mod metrics;
 pub mod server;
+pub mod store;
 pub mod transport;

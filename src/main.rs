@@ -97,6 +97,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             ..TransportConfig::default()
         },
         shutdown_timeout: args.shutdown_timeout,
+        redis_url: args.redis_url,
+        heartbeat_ttl: args.heartbeat_ttl,
     };
     server::run(listener, config, shutdown_signal())
         .await

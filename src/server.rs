@@ -13,9 +13,13 @@ use tokio::net::TcpListener;
 use crate::auth::Auth;
 use crate::directory_file::LoadedDirectory;
 use crate::domain::{Core, CoreConfig};
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, EngineHandle};
+use crate::store::SharedLog;
+use crate::store::cluster::{self, replay};
+use crate::store::redis::RedisLog;
 use crate::transport::limits::{Limits, default_origins};
 use crate::transport::{AppState, TransportConfig, router};
+use std::sync::atomic::AtomicBool;
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
@@ -32,6 +36,71 @@ pub struct ServerConfig {
     pub transport: TransportConfig,
     /// How long in-flight work may take to finish at shutdown.
     pub shutdown_timeout: Duration,
+    /// Shared state in this Redis (`redis://host:port/db`); `None` runs in
+    /// memory on this node alone.
+    pub redis_url: Option<String>,
+    /// A node whose heartbeat is this old counts as dead (cluster mode).
+    pub heartbeat_ttl: Duration,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Listening or serving failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The shared store failed at start.
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The directory stored in Redis is not valid.
+    #[error("the directory stored in Redis: {0}")]
+    Directory(#[from] crate::directory_file::DirectoryFileError),
+}
+
+/// Starts the engine: alone in memory, or as a replica of the shared log in
+/// Redis (then the directory is the one stored there, and the whole log is
+/// replayed before this returns, so the node serves with the full state).
+async fn start_engine(
+    config: &ServerConfig,
+    ready: Arc<AtomicBool>,
+) -> Result<(EngineHandle, LoadedDirectory), StartError> {
+    let Some(url) = &config.redis_url else {
+        let core = Core::new(config.directory.directory.clone(), config.core);
+        return Ok((
+            Engine::spawn(core, EngineConfig::default()),
+            config.directory.clone(),
+        ));
+    };
+    let log = RedisLog::connect(url).await?;
+    let text = log.directory(&config.directory.source).await?;
+    if text != config.directory.source {
+        tracing::warn!("using the directory already stored in Redis, not this node's");
+    }
+    let directory = crate::directory_file::parse(&text)?;
+    let node = log.new_node().await?;
+    log.beat(node, config.heartbeat_ttl).await?;
+    let (proposals_tx, proposals_rx) = tokio::sync::mpsc::unbounded_channel();
+    let core = Core::new(directory.directory.clone(), config.core);
+    let engine = Engine::spawn(
+        core,
+        EngineConfig {
+            node,
+            log: Some(proposals_tx),
+            ..EngineConfig::default()
+        },
+    );
+    let last = replay(&log, &engine).await?;
+    tracing::info!(node, after = %last, "joined the cluster with the full state");
+    cluster::start(
+        log,
+        engine.clone(),
+        proposals_rx,
+        node,
+        last,
+        config.heartbeat_ttl,
+        ready,
+    );
+    Ok((engine, directory))
 }
 
 /// Serves on `listener` until `shutdown` completes. On shutdown every console
@@ -41,11 +110,11 @@ pub async fn run(
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let core = Core::new(config.directory.directory.clone(), config.core);
-    let engine = Engine::spawn(core, EngineConfig::default());
+) -> Result<(), StartError> {
+    let ready = Arc::new(AtomicBool::new(true));
+    let (engine, directory) = start_engine(&config, ready.clone()).await?;
     let auth = Arc::new(Auth::new(
-        config.directory.password_hashes.clone(),
+        directory.password_hashes.clone(),
         &config.api_key,
         config.token_ttl.as_millis() as u64,
     ));
@@ -58,6 +127,7 @@ pub async fn run(
         engine: engine.clone(),
         auth,
         limits: Arc::new(Limits::new(&transport)),
+        ready,
         config: Arc::new(transport),
     };
     let app = router(state);
@@ -78,7 +148,7 @@ pub async fn run(
         let _ = stop_rx.await;
     });
     tokio::select! {
-        result = serve => result,
+        result = serve => Ok(result?),
         _ = force_rx => {
             tracing::warn!("connections still open after the shutdown bound; exiting anyway");
             Ok(())

@@ -1,10 +1,11 @@
 // Supervisor board (board.html): `watch` all groups the supervisor may watch,
 // a live grid of agents × status, group queue depth and longest wait, the User
-// Dashboard (Active Groups of another agent) and the agent-group activity audit.
+// Dashboard (Active Groups of another agent), the agent-group activity audit,
+// and per group the queued items, each with its routing explanation (`explain`).
 // Speaks only docs/protocol.md through switchboard.js.
 
 import {
-  CHANNELS, CHANNEL_LABELS, SwitchboardClient, savedSession, clearSession, logout, api,
+  CHANNELS, CHANNEL_LABELS, CHANNEL_NOUNS, SwitchboardClient, savedSession, clearSession, logout, api,
   wireLoginForm, stateLabel, initials, formatDuration, spokenDuration, el,
 } from './switchboard.js';
 import { openActiveGroups, groupsFromStatusCells } from './active-groups.js';
@@ -21,6 +22,24 @@ const state = {
   dialog: null, // {agent, api}
   filterDept: '',
   filterGroup: '',
+  openQueues: new Set(), // group ids whose queued items are shown
+  queueItems: new Map(), // group id -> [Item…] (GET /api/groups/{id}/queue)
+  queueErrors: new Map(), // group id -> message
+  refetch: new Map(), // group id -> timer
+};
+
+const VERDICTS = {
+  logged_out: 'Logged out',
+  channel_disabled: 'Channel not offered in this group',
+  excluded: 'Excluded from this channel',
+  pull_only: 'Picks from the queue only (pull)',
+  inactive: 'Inactive for this channel here',
+  unavailable: 'Unavailable',
+  at_capacity: 'At capacity',
+  on_call: 'On a call',
+  declined: 'Declined it or let it ring out',
+  holds: 'Holds it',
+  eligible: 'Eligible',
 };
 
 document.addEventListener('DOMContentLoaded', () => {
@@ -76,6 +95,7 @@ function start(session) {
   });
   client.on('group_status', ({ group }) => {
     state.groups.set(group.id, group);
+    if (state.openQueues.has(group.id)) scheduleQueueFetch(group.id);
     renderGroups();
   });
   client.on('unauthorized', () => {
@@ -147,6 +167,7 @@ function render() {
 
 function renderGroups() {
   const root = $('#group-cards');
+  const focusKey = document.activeElement?.dataset?.focusKey;
   root.replaceChildren();
   for (const g of shownGroups()) {
     const dl = el('dl');
@@ -161,13 +182,110 @@ function renderGroups() {
           : el('dd', { text: '–' }),
       );
     }
+    const total = CHANNELS.reduce((n, ch) => n + (g.queues?.[ch]?.depth || 0), 0);
+    const open = state.openQueues.has(g.id);
+    const listId = `queue-${g.id.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
     root.append(el('article', { class: 'card group-card', 'data-group': g.id, 'aria-label': `${g.name || g.id} queues` },
       el('h3', { text: g.name || g.id }),
       el('span', { class: 'dept', text: g.department || '' }),
-      dl));
+      dl,
+      el('button', {
+        type: 'button',
+        class: 'link-btn queue-toggle',
+        'data-action': 'toggle-queue',
+        'data-focus-key': `toggle-${g.id}`,
+        'aria-expanded': String(open),
+        'aria-controls': listId,
+        disabled: !open && total === 0,
+        text: open ? 'Hide waiting items' : `Show waiting items${total ? ` (${total})` : ''}`,
+        onclick: () => toggleQueue(g.id),
+      }),
+      open ? queueList(g, listId) : null));
   }
   if (!root.children.length) root.append(el('p', { class: 'empty', text: 'No groups to show.' }));
+  if (focusKey) root.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
   tick();
+}
+
+function queueList(g, listId) {
+  const err = state.queueErrors.get(g.id);
+  const items = state.queueItems.get(g.id);
+  if (err) return el('p', { class: 'form-error', id: listId, text: err });
+  if (!items) return el('p', { class: 'empty small', id: listId, text: 'Loading…' });
+  if (items.length === 0) return el('p', { class: 'empty small', id: listId, text: 'No one waiting.' });
+  return el('ol', { class: 'queue-items', id: listId, 'aria-label': `Waiting in ${g.name || g.id}, queue order` },
+    items.map((it) => el('li', {},
+      el('button', {
+        type: 'button',
+        class: 'queue-item',
+        'data-item': it.id,
+        'data-action': 'explain',
+        'data-focus-key': `explain-${it.id}`,
+        'aria-haspopup': 'dialog',
+        title: 'Why is this item waiting? Show who could get it',
+        onclick: () => explain(it),
+      },
+      el('span', { class: `chan chan-${it.channel}`, text: CHANNEL_NOUNS[it.channel] }),
+      el('span', { class: 'queue-item-title', text: it.title || `#${it.id}` }),
+      el('span', { class: 'timer', 'data-since': it.created_at })))));
+}
+
+async function toggleQueue(groupId) {
+  if (state.openQueues.has(groupId)) {
+    state.openQueues.delete(groupId);
+    renderGroups();
+    return;
+  }
+  state.openQueues.add(groupId);
+  renderGroups();
+  await fetchQueue(groupId);
+}
+
+function scheduleQueueFetch(groupId) {
+  clearTimeout(state.refetch.get(groupId));
+  state.refetch.set(groupId, setTimeout(() => fetchQueue(groupId), 150));
+}
+
+async function fetchQueue(groupId) {
+  try {
+    const data = await api(`/api/groups/${encodeURIComponent(groupId)}/queue`, { token: state.session.token });
+    state.queueItems.set(groupId, data?.items || []);
+    state.queueErrors.delete(groupId);
+  } catch (e) {
+    state.queueErrors.set(groupId, e.message);
+  }
+  if (state.openQueues.has(groupId)) renderGroups();
+}
+
+/** The routing explanation of an item: per member of its group, the first rule that keeps it from the item. */
+async function explain(it) {
+  let data;
+  try {
+    data = await state.client.request('explain', { item: it.id });
+  } catch (e) {
+    showError(e.message);
+    return;
+  }
+  const item = data.item || it;
+  const rows = (data.members || []).map((m) => el('tr', { 'data-agent': m.agent, 'data-verdict': m.verdict },
+    el('th', { scope: 'row', text: m.name || m.agent }),
+    el('td', { class: `verdict verdict-${m.verdict}`, text: VERDICTS[m.verdict] || m.verdict })));
+  const eligible = (data.members || []).filter((m) => m.verdict === 'eligible').length;
+  const dialog = el('dialog', { 'data-role': 'explain', 'aria-labelledby': 'explain-title' },
+    el('h2', { id: 'explain-title', text: `Why ${CHANNEL_NOUNS[item.channel] || item.channel} #${item.id} is ${item.state === 'queued' ? 'waiting' : item.state}` }),
+    el('p', { class: 'dialog-desc', text: `${item.title ? `“${item.title}” · ` : ''}${groupName(item.group)} · ${eligible} member${eligible === 1 ? '' : 's'} eligible now. Each member shows the first rule, in routing order, that keeps it from this item.` }),
+    el('div', { class: 'table-wrap' }, el('table', { class: 'audit explain' },
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Member' }), el('th', { scope: 'col', text: 'Verdict' }))),
+      el('tbody', {}, rows))),
+    el('div', { class: 'dialog-actions' },
+      el('button', { type: 'button', class: 'btn primary', 'data-action': 'close', text: 'Close', onclick: () => dialog.close() })));
+  dialog.addEventListener('close', () => {
+    dialog.remove();
+    document.querySelector(`[data-focus-key="explain-${it.id}"]`)?.focus();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  dialog.querySelector('[data-action=close]').focus();
 }
 
 function renderGrid() {

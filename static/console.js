@@ -1,5 +1,7 @@
 // Agent console (index.html): login, Active Groups, availability, my work, my
-// groups' live queues with Take, sounds and title count, connection state.
+// groups' live queues with Take, sounds and title count, connection state;
+// visitor chats (thread and reply box), ringing calls (Answer / Decline),
+// Transfer, and notices when work is taken from me.
 // Speaks only docs/protocol.md through switchboard.js.
 
 import {
@@ -12,6 +14,8 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const DIALOG_SHOWN_KEY = 'switchboard.activeGroupsShownFor';
 const MUTE_KEY = 'switchboard.muted';
 const TAKE_NOTICE_MS = 10000;
+const NOTICE_MS = 12000;
+const RING_EVERY_MS = 2000;
 const APP_TITLE = 'Switchboard';
 
 /** Everything the page knows; rebuilt from each `welcome`. */
@@ -26,17 +30,23 @@ const state = {
   takeNotices: new Map(), // item id -> {item, text, until}
   pendingTakes: new Set(),
   dialog: null,
+  chats: new Map(), // item id -> {messages: [Message…], keys: Set, loaded: bool}
+  movedByMe: new Set(), // item ids I transferred or declined myself (no "taken from you" notice)
+  ringTimer: null,
+  transfer: null, // the open Transfer dialog {item, dialog}
 };
+
+const isRinging = (it) => it.channel === 'voice' && it.state === 'assigned';
 
 /**
  * Actions on an item of "My work". Each is {id, label, when(item), run(item)}.
- * Transfer (to a group or a named member) will be added here once the protocol
- * has a `transfer` request: one entry, rendered in the same button row.
+ * Transfer lives in the row's transfer slot (see workRow).
  */
 const WORK_ACTIONS = [
-  { id: 'accept', label: 'Accept', primary: true, when: (it) => it.state === 'assigned', run: (it) => itemRequest('accept', it) },
-  { id: 'close', label: 'Close', when: (it) => it.state === 'assigned' || it.state === 'active', run: (it) => itemRequest('close', it) },
-  // { id: 'transfer', label: 'Transfer…', when: (it) => it.state === 'active', run: (it) => openTransfer(it) },
+  { id: 'accept', label: 'Accept', primary: true, when: (it) => it.state === 'assigned' && it.channel !== 'voice', run: (it) => itemRequest('accept', it) },
+  { id: 'answer', label: 'Answer', primary: true, when: isRinging, run: (it) => itemRequest('answer', it) },
+  { id: 'decline', label: 'Decline', when: isRinging, run: (it) => itemRequest('decline', it) },
+  { id: 'close', label: 'Close', when: (it) => !isRinging(it) && (it.state === 'assigned' || it.state === 'active'), run: (it) => itemRequest('close', it) },
 ];
 
 // ---------------------------------------------------------------- start
@@ -75,6 +85,7 @@ function start(session, { fresh }) {
   client.on('agent_status', onAgentStatus);
   client.on('item', onItemPush);
   client.on('queue', onQueuePush);
+  client.on('message', onMessagePush);
   client.on('closing', (f) => {
     if (f.reason === 'slow_consumer') showError('The server dropped the connection because it fell behind; reconnecting.');
     if (f.reason === 'server_going_away') showError('The server is restarting; reconnecting.');
@@ -92,7 +103,12 @@ function stop() {
   state.client?.close();
   state.client = null;
   state.dialog?.close();
+  state.transfer?.dialog.close();
   state.work.clear();
+  state.chats.clear();
+  state.movedByMe.clear();
+  updateRing();
+  renderChats();
   state.queues.clear();
   state.takeNotices.clear();
   state.pendingTakes.clear();
@@ -155,20 +171,51 @@ function onItemPush({ item, reason }) {
   const had = state.work.get(item.id);
   if (mine) {
     state.work.set(item.id, item);
-    if (!had && (reason === 'routed' || reason === 'drained')) {
+    state.movedByMe.delete(item.id);
+    if (!had && isRinging(item)) {
+      announce(`Incoming call: ${item.title || `#${item.id}`}.`);
+    } else if (!had && (reason === 'routed' || reason === 'drained' || reason === 'handed_off')) {
       beep();
       announce(`New ${CHANNEL_NOUNS[item.channel].toLowerCase()} assigned to you: ${item.title || `#${item.id}`}.`);
+    } else if (!had && reason === 'transferred') {
+      beep();
+      const h = lastTransfer(item);
+      showNotice(`${CHANNEL_NOUNS[item.channel]} #${item.id} was transferred to you${h?.by_name || h?.by ? ` by ${h.by_name || h.by}` : ''}.`, 'transferred-in');
     }
   } else {
     state.work.delete(item.id);
-    if (had && reason === 'taken' && item.assignee) {
-      showError(`${CHANNEL_NOUNS[item.channel]} #${item.id} was taken by ${item.assignee_name || item.assignee}.`);
+    const byMe = state.movedByMe.delete(item.id);
+    if (had && !byMe) {
+      const noun = CHANNEL_NOUNS[item.channel];
+      const who = item.assignee_name || item.assignee;
+      if (reason === 'taken' && item.assignee) {
+        showError(`${noun} #${item.id} was taken by ${who}.`);
+      } else if (reason === 'taken_over') {
+        showNotice(`${noun} #${item.id} was taken over by ${who || 'a manager'}.`, 'taken-over');
+      } else if (reason === 'handed_off') {
+        const why = item.history?.[item.history.length - 1]?.why;
+        const because = why === 'disconnected' ? 'you were away too long' : why === 'ring_timeout' ? 'it was not answered in time' : 'it was not accepted in time';
+        showNotice(`${noun} #${item.id} went ${who ? `to ${who}` : 'back to the queue'} because ${because}.`, 'handed-off');
+      } else if (reason === 'transferred') {
+        const h = lastTransfer(item);
+        showNotice(`${noun} #${item.id} was transferred ${who ? `to ${who}` : `to ${groupName(item.group)}`}${h?.by_name ? ` by ${h.by_name}` : ''}.`, 'transferred-out');
+      } else if (reason === 'closed' && item.state === 'closed') {
+        showNotice(`${noun} #${item.id} was closed by someone else.`, 'closed');
+      }
     }
   }
   // An item I hold is no longer queued anywhere.
   if (item.state !== 'queued') queueOf(item.group).delete(item.id);
   renderWork();
   renderQueues();
+}
+
+function onMessagePush({ item, message }) {
+  if (!message) return;
+  addChatMessages(item, [message]);
+  const it = state.work.get(item);
+  if (it && message.from === 'visitor' && document.hidden) beep();
+  renderChats();
 }
 
 function onQueuePush({ op, item, sound }) {
@@ -188,14 +235,20 @@ function onQueuePush({ op, item, sound }) {
 // ---------------------------------------------------------------- requests
 
 async function itemRequest(type, item) {
+  if (type === 'close' || type === 'decline') state.movedByMe.add(item.id);
   try {
     const updated = await state.client.request(type, { item: item.id });
+    if (type === 'accept' && Array.isArray(updated?.messages)) {
+      addChatMessages(item.id, updated.messages);
+      chatOf(item.id).loaded = true;
+    }
     if (updated && updated.id) {
       if (updated.state === 'closed' || updated.assignee !== state.me.id) state.work.delete(updated.id);
       else state.work.set(updated.id, updated);
       renderWork();
     }
   } catch (e) {
+    state.movedByMe.delete(item.id);
     showError(e.message);
   }
 }
@@ -295,6 +348,8 @@ function renderWork() {
   if (focusedKey) lists.querySelector(`[data-focus-key="${focusedKey}"]`)?.focus();
   updateTitle();
   tickTimers();
+  updateRing();
+  renderChats();
 }
 
 function workRow(it) {
@@ -312,17 +367,34 @@ function workRow(it) {
       onclick: () => a.run(it),
     }));
   }
-  // Reserved for transfer controls (see WORK_ACTIONS); kept empty for now.
-  actions.append(el('span', { class: 'transfer-slot', 'data-slot': 'transfer' }));
-  return el('li', { class: `item${awaiting ? ' attention' : ''}`, 'data-item': it.id, 'data-state': it.state },
+  const slot = el('span', { class: 'transfer-slot', 'data-slot': 'transfer' });
+  if (!isRinging(it)) {
+    slot.append(el('button', {
+      type: 'button',
+      class: 'btn small',
+      'data-action': 'transfer',
+      'data-focus-key': `transfer-${it.id}`,
+      'aria-label': `Transfer ${itemLabel(it)}`,
+      'aria-haspopup': 'dialog',
+      text: 'Transfer…',
+      onclick: () => openTransfer(it),
+    }));
+  }
+  actions.append(slot);
+  const ringing = isRinging(it);
+  const h = lastTransfer(it);
+  const stateText = ringing ? 'Incoming call' : awaiting ? 'Awaiting accept' : 'Active';
+  return el('li', { class: `item${awaiting ? ' attention' : ''}${ringing ? ' ringing' : ''}`, 'data-item': it.id, 'data-state': it.state },
     el('div', { class: 'item-main' },
       el('span', { class: `chan chan-${it.channel}`, text: CHANNEL_NOUNS[it.channel] }),
       el('span', { class: 'item-title', text: it.title || `#${it.id}` }),
       el('span', { class: 'item-meta' },
         `#${it.id} · ${groupName(it.group)}${it.priority ? ` · priority ${it.priority}` : ''} · `,
-        el('span', { class: 'state', text: awaiting ? 'Awaiting accept' : 'Active' }),
+        el('span', { class: 'state', text: stateText }),
         ' · ',
         el('span', { class: 'timer', 'data-since': it.created_at, title: 'Time since the work was created' })),
+      h ? el('span', { class: 'item-note', 'data-role': 'transfer-note',
+        text: `transferred by ${h.by_name || h.by || 'someone'}${h.note ? `: ${h.note}` : ''}` }) : null,
     ),
     actions,
   );
@@ -572,3 +644,208 @@ function groupName(id) { return state.groups.find((g) => g.id === id)?.name || i
 function itemLabel(it) { return `${CHANNEL_NOUNS[it.channel].toLowerCase()} #${it.id}${it.title ? ` “${it.title}”` : ''}`; }
 function anyOn(groups) { return groups.some((g) => CHANNELS.some((c) => g.cells?.[c] === 'on')); }
 function cssId(s) { return String(s).replace(/[^a-zA-Z0-9_-]/g, '_'); }
+
+
+// ---------------------------------------------------------------- notices
+
+/** A short notice about my work (not an error), dismissed after a while. */
+function showNotice(message, kind = '') {
+  const box = $('#notices');
+  const note = el('div', { class: 'info-note', 'data-role': 'work-notice', 'data-kind': kind },
+    el('span', { text: message }),
+    el('button', { type: 'button', class: 'link-btn', 'aria-label': 'Dismiss notice', text: 'Dismiss', onclick: () => note.remove() }));
+  box.append(note);
+  announce(message);
+  setTimeout(() => note.remove(), NOTICE_MS);
+}
+
+/** The last change of hands of an item when it was a transfer, else null. */
+function lastTransfer(it) {
+  const h = it.history?.[it.history.length - 1];
+  return h && h.why === 'transferred' ? h : null;
+}
+
+// ---------------------------------------------------------------- calls: ringing
+
+/** Rings (a repeating beep) while one of my calls is ringing; `beep` is silent when muted. */
+function updateRing() {
+  const ringing = [...state.work.values()].some(isRinging);
+  if (ringing && !state.ringTimer) {
+    beep();
+    state.ringTimer = setInterval(beep, RING_EVERY_MS);
+  } else if (!ringing && state.ringTimer) {
+    clearInterval(state.ringTimer);
+    state.ringTimer = null;
+  }
+  if (ringing) document.body.dataset.ringing = 'true';
+  else delete document.body.dataset.ringing;
+}
+
+// ---------------------------------------------------------------- chats
+
+function chatOf(id) {
+  if (!state.chats.has(id)) state.chats.set(id, { messages: [], keys: new Set(), loaded: false });
+  return state.chats.get(id);
+}
+
+/** Adds messages to a chat's thread, once each (an echo or a replay shows nothing twice). */
+function addChatMessages(id, messages) {
+  const c = chatOf(id);
+  for (const m of messages) {
+    const key = `${m.at}|${m.from}|${m.text}`;
+    if (c.keys.has(key)) continue;
+    c.keys.add(key);
+    c.messages.push(m);
+  }
+  c.messages.sort((a, b) => a.at - b.at);
+}
+
+/** The chat panels: one per chat I hold, updated in place so that a draft and focus survive pushes. */
+function renderChats() {
+  const root = $('[data-role=chat-panels]');
+  if (!root) return;
+  const chats = [...state.work.values()].filter((it) => it.channel === 'chat')
+    .sort((a, b) => (a.assigned_at ?? a.created_at) - (b.assigned_at ?? b.created_at));
+  const ids = new Set(chats.map((it) => String(it.id)));
+  for (const panel of [...root.children]) if (!ids.has(panel.dataset.chat)) panel.remove();
+  for (const id of [...state.chats.keys()]) if (!ids.has(String(id))) state.chats.delete(id);
+  for (const it of chats) {
+    let panel = root.querySelector(`[data-chat="${it.id}"]`);
+    if (!panel) {
+      panel = chatPanel(it);
+      root.append(panel);
+    }
+    updateChatPanel(panel, it);
+  }
+  $('#chats').hidden = chats.length === 0;
+}
+
+function chatPanel(it) {
+  const titleId = `chat-${it.id}-title`;
+  const input = el('input', { 'data-role': 'chat-input', autocomplete: 'off', maxlength: 2000, 'aria-label': `Reply in chat #${it.id}`, placeholder: 'Type a reply' });
+  const form = el('form', { class: 'compose', 'data-role': 'chat-compose', novalidate: true },
+    input, el('button', { type: 'submit', class: 'btn primary', 'data-action': 'send', text: 'Send' }));
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); sendChat(it.id, input, form); });
+  return el('section', { class: 'chat-panel', 'data-chat': it.id, 'aria-labelledby': titleId },
+    el('h3', { id: titleId, 'data-role': 'chat-title' }),
+    el('ol', { class: 'transcript', 'data-role': 'thread', 'aria-live': 'polite', 'aria-label': `Messages of chat #${it.id}` }),
+    el('p', { class: 'empty small', 'data-role': 'chat-hint' }),
+    el('p', { class: 'form-error', 'data-role': 'chat-error', role: 'alert' }),
+    form);
+}
+
+function updateChatPanel(panel, it) {
+  const c = chatOf(it.id);
+  const visitor = c.messages.find((m) => m.from === 'visitor')?.name;
+  $('[data-role=chat-title]', panel).textContent = `Chat #${it.id}${visitor ? ` with ${visitor}` : ''} · ${groupName(it.group)}`;
+  const thread = $('[data-role=thread]', panel);
+  const shown = Number(thread.dataset.count || 0);
+  if (shown > c.messages.length || (shown && thread.dataset.first !== String(c.messages[0]?.at))) {
+    thread.replaceChildren();
+    thread.dataset.count = '0';
+  }
+  for (const m of c.messages.slice(Number(thread.dataset.count || 0))) {
+    const mine = m.from === 'agent';
+    thread.append(el('li', { class: `msg ${mine ? 'me' : 'agent'}`, 'data-from': m.from },
+      el('span', { class: 'msg-who', text: m.name || (mine ? 'Agent' : 'Visitor') }),
+      el('span', { class: 'msg-text', text: m.text })));
+  }
+  if (c.messages.length !== shown) thread.scrollTop = thread.scrollHeight;
+  thread.dataset.count = String(c.messages.length);
+  thread.dataset.first = String(c.messages[0]?.at ?? '');
+  const active = it.state === 'active';
+  const hint = $('[data-role=chat-hint]', panel);
+  hint.textContent = !active
+    ? 'Accept the chat to see the conversation and reply.'
+    : !c.loaded && c.messages.length === 0 ? 'Earlier messages are not shown after a reload; new ones appear here.' : '';
+  hint.hidden = !hint.textContent;
+  const input = $('[data-role=chat-input]', panel);
+  input.disabled = !active;
+  $('[data-action=send]', panel).disabled = !active;
+  panel.dataset.state = it.state;
+}
+
+async function sendChat(id, input, form) {
+  const text = input.value.trim();
+  if (!text) return;
+  const err = $('[data-role=chat-error]', form.parentElement);
+  err.textContent = '';
+  try {
+    const data = await state.client.request('message', { item: id, text });
+    if (input.value.trim() === text) input.value = '';
+    if (data?.message) addChatMessages(id, [data.message]);
+    renderChats();
+  } catch (e) {
+    err.textContent = e.message;
+  }
+}
+
+// ---------------------------------------------------------------- transfer
+
+const TRANSFER_ERRORS = {
+  not_found: 'There is no such agent or group.',
+  forbidden: 'You may not transfer this item there.',
+  at_capacity: 'That agent cannot take more of this kind of work right now.',
+  invalid_state: 'This item cannot be transferred in its current state.',
+  invalid_field: 'Please check the fields.',
+  disconnected: 'Not connected to the server. Try again when the connection is back.',
+};
+
+/** The Transfer dialog: one of my groups, optionally a named member, and a note. */
+function openTransfer(it) {
+  state.transfer?.dialog.close();
+  const groups = sortedGroups();
+  const select = el('select', { id: 'transfer-group', 'data-role': 'transfer-group', required: true },
+    groups.map((g) => el('option', { value: g.id, text: `${g.name || g.id}${g.department ? ` (${g.department})` : ''}` })));
+  select.value = it.group;
+  const agent = el('input', { id: 'transfer-agent', 'data-role': 'transfer-agent', autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false', maxlength: 64 });
+  const note = el('textarea', { id: 'transfer-note', 'data-role': 'transfer-note', maxlength: 500, rows: 3 });
+  const error = el('p', { class: 'dialog-error', 'data-role': 'transfer-error', role: 'alert' });
+  const ok = el('button', { type: 'submit', class: 'btn primary', 'data-action': 'ok', text: 'Transfer' });
+  const form = el('form', { method: 'dialog', novalidate: true },
+    el('h2', { id: 'transfer-title', text: `Transfer ${itemLabel(it)}` }),
+    el('p', { class: 'dialog-desc', text: 'Send it to a group, which routes it by its own rules, or to a named member of that group.' }),
+    el('div', { class: 'field' }, el('label', { for: 'transfer-group', text: 'Group' }), select),
+    el('div', { class: 'field' }, el('label', { for: 'transfer-agent', text: 'Member (optional)' }), agent,
+      el('span', { class: 'hint', text: 'An agent id such as “bob”; leave empty to let the group route it.' })),
+    el('div', { class: 'field' }, el('label', { for: 'transfer-note', text: 'Note (optional)' }), note),
+    error,
+    el('div', { class: 'dialog-actions' },
+      el('button', { type: 'button', class: 'btn', 'data-action': 'cancel', text: 'Cancel', onclick: () => dialog.close() }),
+      ok));
+  const dialog = el('dialog', { 'data-role': 'transfer', 'aria-labelledby': 'transfer-title' }, form);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    const fields = { item: it.id, group: select.value };
+    if (agent.value.trim()) fields.agent = agent.value.trim();
+    if (note.value.trim()) fields.note = note.value.trim();
+    ok.disabled = true;
+    state.movedByMe.add(it.id);
+    try {
+      const moved = await state.client.request('transfer', fields);
+      dialog.close();
+      if (moved?.id && moved.assignee !== state.me?.id) {
+        state.work.delete(moved.id);
+        renderWork();
+      }
+      const to = moved?.assignee_name || moved?.assignee;
+      showNotice(`${CHANNEL_NOUNS[it.channel]} #${it.id} was transferred ${to ? `to ${to}` : `to the queue of ${groupName(fields.group)}`}.`, 'transferred-out');
+    } catch (e) {
+      state.movedByMe.delete(it.id);
+      const words = TRANSFER_ERRORS[e.code];
+      error.textContent = words && e.message && e.message !== e.code ? `${words} (${e.message})` : (words || e.message);
+    } finally {
+      ok.disabled = false;
+    }
+  });
+  dialog.addEventListener('close', () => {
+    dialog.remove();
+    if (state.transfer?.dialog === dialog) state.transfer = null;
+    document.querySelector(`#my-work [data-focus-key="transfer-${it.id}"]`)?.focus();
+  });
+  document.body.append(dialog);
+  state.transfer = { item: it.id, dialog };
+  dialog.showModal();
+  select.focus();
+}

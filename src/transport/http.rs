@@ -314,6 +314,9 @@ pub(super) async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the engine answers.
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+    if !state.ready.load(std::sync::atomic::Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shared store unreachable").into_response();
+    }
     let probe = tokio::time::timeout(
         std::time::Duration::from_secs(2),
         state.engine.session_count(),

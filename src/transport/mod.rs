@@ -90,6 +90,9 @@ pub struct AppState {
     pub config: Arc<TransportConfig>,
     /// Rate limiters, origin allow-list and connection caps.
     pub limits: Arc<Limits>,
+    /// False while the shared store (Redis) is unreachable: `/readyz`
+    /// answers 503 so the load balancer sends traffic elsewhere.
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The whole HTTP surface.

@@ -1,7 +1,9 @@
 // Browser tests of the consoles in static/, against the real server.
 // Run: cargo build && node --test --test-concurrency=1 tests/browser/
 // (or ./scripts/test.sh, which installs chromium and playwright-core if missing).
-// Each run rewrites docs/img/{console,board,visitor}.png (1280x800).
+// Each run rewrites the screenshots in docs/img (1280x800): console, board,
+// visitor (the three pages at rest), and visitor-chat, visitor-queue,
+// visitor-offline, console-chat, console-transfer, console-call, board-explain.
 //
 // Each test starts its own server (in memory, built-in demo directory, grace 2 s)
 // so that tests do not share presence or active flags.
@@ -37,6 +39,7 @@ let browser;
 
 before(async () => {
   if (skipReason) return;
+  mkdirSync(IMG, { recursive: true });
   browser = await launchBrowser();
 });
 
@@ -476,6 +479,14 @@ test('i. the three pages fit a 375 px wide phone without sideways scrolling', { 
     const v = await open('visitor.html?group=billing-l1', narrow);
     await v.waitForFunction(() => !document.querySelector('[data-role=status-text]').textContent.startsWith('Checking'));
     assert.equal(await overflow(v), 0, 'visitor');
+    // In a chat, on both sides.
+    await startVisitorChat(v, 'Narrow Visitor', 'A question typed on a phone, long enough to wrap over a few lines');
+    const id = await v.evaluate(() => JSON.parse(sessionStorage.getItem('switchboard.visitorChat')).item);
+    await c.locator(`#my-work [data-item="${id}"] [data-action=accept]`).click();
+    await v.locator('#transcript [data-role=agent-joined]').waitFor();
+    await c.locator(`#chats [data-chat="${id}"] .msg`).first().waitFor();
+    assert.equal(await overflow(v), 0, 'visitor in a chat');
+    assert.equal(await overflow(c), 0, 'console with a chat panel');
   });
 });
 
@@ -638,14 +649,310 @@ test('n. a dropped socket reconnects with the same token within the grace: no lo
 
 // ------------------------------------------------------------------ e
 
-// To write when docs/protocol.md gains the visitor side (start a chat, queue
-// position, agent joined, messages both ways) and visitor.js gets a real
-// VisitorChannel: a visitor on visitor.html?group=billing-l1 starts a chat; alice's
-// console shows it in My work; she accepts; the visitor sees "Alice Archer joined
-// the chat"; one message each way appears on both sides.
-test('e. a visitor chats with an agent', {
-  skip: 'the protocol has no visitor side yet (start chat, position, messages): visitor.html is built, its real-time part is not wired',
-}, async () => {});
+/** Opens visitor.html for a group and waits until it has read the group's status. */
+async function visitorPage(open, group) {
+  const v = await open(`visitor.html?group=${group}`);
+  await v.waitForFunction(() => !document.querySelector('[data-role=status-text]').textContent.startsWith('Checking'));
+  return v;
+}
+
+/** Fills and submits the visitor's chat form; returns the new chat's item id. */
+async function startVisitorChat(v, name, text) {
+  await v.locator('#chat-form').waitFor();
+  await v.fill('#chat-name', name);
+  await v.fill('#chat-question', text);
+  await v.click('#chat-form button[type=submit]');
+  await v.locator('#chat:not([hidden])').waitFor();
+  return v.evaluate(() => JSON.parse(sessionStorage.getItem('switchboard.visitorChat')).item);
+}
+
+const transcript = (p, sel) => p.locator(sel).evaluateAll((n) => n.map((x) => x.querySelector('.msg-text')?.textContent ?? x.textContent));
+
+// alice is eligible for chats in billing-l1 (active for chat there by default, available at login).
+test('e. a visitor chats with an agent: routed, accepted, messages both ways, reload rejoins, closed', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { page: agent, welcome } = await agentConsole(open, AGENT);
+    assert.equal(welcome.groups.find((g) => g.id === 'billing-l1').cells.chat, 'on');
+    await agent.keyboard.press('Escape');
+    assert.equal(await agent.locator('#availability').getAttribute('aria-checked'), 'true');
+
+    const v = await visitorPage(open, 'billing-l1');
+    assert.equal(await v.locator('#group-status').getAttribute('data-online'), 'true');
+    const id = await startVisitorChat(v, 'Ann Visitor', 'My invoice shows the wrong amount');
+    assert.ok(Number.isInteger(id), `item id ${id}`);
+    // The visitor's first message is in the thread; the chat went to alice at once.
+    await v.locator('#transcript .msg[data-from=visitor]', { hasText: 'My invoice shows the wrong amount' }).waitFor();
+    await v.locator('#chat-position[data-phase=connecting]', { hasText: 'Connecting you to an agent…' }).waitFor();
+
+    // The agent's console shows it in My work, with a chat panel waiting for the accept.
+    const row = agent.locator(`#my-work [data-item="${id}"]`);
+    await row.waitFor();
+    const panel = agent.locator(`#chats [data-chat="${id}"]`);
+    await panel.waitFor();
+    assert.equal(await panel.locator('[data-role=chat-input]').isDisabled(), true, 'no reply before the accept');
+    await row.locator('[data-action=accept]').click();
+    await agent.locator(`#my-work [data-item="${id}"][data-state=active]`).waitFor();
+    await panel.locator('.msg[data-from=visitor]', { hasText: 'My invoice shows the wrong amount' }).waitFor();
+    assert.match(await panel.locator('[data-role=chat-title]').textContent(), /Ann Visitor/);
+
+    // The visitor learns who joined.
+    await v.locator('#transcript [data-role=agent-joined]', { hasText: `${welcome.agent.name} joined the chat` }).waitFor();
+
+    // Visitor -> agent.
+    await v.fill('#compose-text', 'Hello, anyone there?');
+    await v.click('#compose button[type=submit]');
+    await panel.locator('.msg[data-from=visitor]', { hasText: 'Hello, anyone there?' }).waitFor();
+    await v.locator('#transcript .msg[data-from=visitor]', { hasText: 'Hello, anyone there?' }).waitFor();
+    // Agent -> visitor.
+    await panel.locator('[data-role=chat-input]').fill('Hi Ann, let me look at it.');
+    await panel.locator('[data-action=send]').click();
+    await v.locator('#transcript .msg[data-from=agent]', { hasText: 'Hi Ann, let me look at it.' }).waitFor();
+    await panel.locator('.msg[data-from=agent]', { hasText: 'Hi Ann, let me look at it.' }).waitFor();
+    const expected = ['My invoice shows the wrong amount', 'Hello, anyone there?', 'Hi Ann, let me look at it.'];
+    // Both sides show each message once (the echo of one's own message is not a duplicate).
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(await transcript(v, '#transcript .msg:not(.system)'), expected);
+    assert.deepEqual(await transcript(agent, `#chats [data-chat="${id}"] .msg`), expected);
+    assert.equal(await v.locator('#transcript .msg[data-from=agent] .msg-who').textContent(), welcome.agent.name);
+
+    // A reload of the visitor's tab rejoins the same chat (sessionStorage).
+    await v.reload();
+    await v.locator('#chat:not([hidden])').waitFor();
+    await v.locator('#transcript .msg[data-from=agent]', { hasText: 'Hi Ann, let me look at it.' }).waitFor();
+    assert.deepEqual(await transcript(v, '#transcript .msg:not(.system)'), expected);
+    await v.locator('#chat-position[data-phase=active]').waitFor();
+    assert.equal(await v.locator('#chat-form').isVisible(), false);
+    await v.fill('#compose-text', 'Still here after a reload');
+    await v.click('#compose button[type=submit]');
+    await panel.locator('.msg[data-from=visitor]', { hasText: 'Still here after a reload' }).waitFor();
+    await v.screenshot({ path: path.join(IMG, 'visitor-chat.png') });
+    await agent.screenshot({ path: path.join(IMG, 'console-chat.png') });
+
+    // The agent closes: the visitor is told and the token is forgotten.
+    await row.locator('[data-action=close]').click();
+    await v.locator('#transcript [data-role=closed]', { hasText: 'The chat has ended' }).waitFor();
+    assert.equal(await v.locator('#compose').isVisible(), false);
+    assert.equal(await v.evaluate(() => sessionStorage.getItem('switchboard.visitorChat')), null);
+    await panel.waitFor({ state: 'detached' });
+    assert.deepEqual(agent.errors_, []);
+    assert.deepEqual(v.errors_, []);
+  });
+});
+
+// frank picks chats in billing-l1 (chat = "pull"): the group is online with him
+// logged in, but nobody is assigned a chat, so visitors wait in the queue.
+test('e2. visitors see their live queue position; a take moves them up; connecting, then joined', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { page: frank } = await agentConsole(open, { username: 'frank', password: 'demo' });
+    await frank.keyboard.press('Escape');
+    const v1 = await visitorPage(open, 'billing-l1');
+    assert.equal(await v1.locator('#group-status').getAttribute('data-online'), 'true');
+    const id1 = await startVisitorChat(v1, 'First Visitor', 'Question one');
+    await v1.locator('#chat-position[data-phase=queued]', { hasText: 'You are number 1 in the queue' }).waitFor();
+    const v2 = await visitorPage(open, 'billing-l1');
+    const id2 = await startVisitorChat(v2, 'Second Visitor', 'Question two');
+    await v2.locator('#chat-position', { hasText: 'You are number 2 in the queue' }).waitFor();
+    await v2.screenshot({ path: path.join(IMG, 'visitor-queue.png') });
+
+    // frank takes the first chat from the queue: the second visitor moves up.
+    await frank.locator(`#queues [data-item="${id1}"] [data-action=take]`).click();
+    await v1.locator('#chat-position[data-phase=connecting]', { hasText: 'Connecting you to an agent…' }).waitFor();
+    await v2.locator('#chat-position', { hasText: 'You are number 1 in the queue' }).waitFor();
+    await frank.locator(`#my-work [data-item="${id1}"] [data-action=accept]`).click();
+    await v1.locator('#transcript [data-role=agent-joined]', { hasText: 'Frank Fischer joined the chat' }).waitFor();
+    await v1.locator('#chat-position[data-phase=active]').waitFor();
+    assert.ok(await frank.locator(`#queues [data-item="${id2}"]`).count() === 1);
+    assert.deepEqual(v1.errors_, []);
+    assert.deepEqual(v2.errors_, []);
+  });
+});
+
+test('e3. an offline group answers 409: the visitor is offered the ticket form, which creates a ticket', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    // alice is online for chat in billing-l1 when the visitor opens the page ...
+    const { page: agent } = await agentConsole(open, AGENT);
+    // ... but inactive for tickets there, so that the ticket waits in the queue.
+    await agent.locator('dialog[open] [data-cell="billing-l1|ticket"]').uncheck();
+    await agent.locator('dialog[open] [data-action=ok]').click();
+    await agent.locator('dialog[data-role=active-groups]').waitFor({ state: 'detached' });
+    const v = await visitorPage(open, 'billing-l1');
+    assert.equal(await v.locator('#group-status').getAttribute('data-online'), 'true');
+    await v.locator('#chat-form').waitFor();
+    // ... and goes unavailable before the visitor presses Start chat.
+    await agent.locator('#availability').click();
+    await agent.locator('#availability[aria-checked=false]').waitFor();
+    const status = await server.http('GET', '/api/groups/billing-l1/status');
+    assert.equal(status.online, false);
+
+    await v.fill('#chat-name', 'Olga Offline');
+    await v.fill('#chat-question', 'Please call me back about invoice 77');
+    await v.click('#chat-form button[type=submit]');
+    await v.locator('#ticket-form:not([hidden])').waitFor();
+    assert.equal(await v.locator('#chat-form').isVisible(), false);
+    assert.equal(await v.locator('#group-status').getAttribute('data-online'), 'false');
+    // What the visitor wrote is kept.
+    assert.equal(await v.inputValue('#ticket-name'), 'Olga Offline');
+    assert.equal(await v.inputValue('#ticket-question'), 'Please call me back about invoice 77');
+    await v.fill('#ticket-email', 'olga@example.com');
+    await v.screenshot({ path: path.join(IMG, 'visitor-offline.png') });
+    await v.click('#ticket-form button[type=submit]');
+    await v.locator('#sent:not([hidden])').waitFor();
+    assert.match(await v.locator('#sent').textContent(), /Thank you/);
+
+    // The ticket is in billing-l1's queue (seen by a member's token), with the reply address.
+    const { token } = await server.login(AGENT2.username, AGENT2.password);
+    const queue = await server.http('GET', '/api/groups/billing-l1/queue', { token });
+    const ticket = queue.items.find((i) => i.channel === 'ticket' && i.title.includes('invoice 77'));
+    assert.ok(ticket, JSON.stringify(queue));
+    assert.match(ticket.title, /olga@example\.com/);
+    // And alice's console (a member) sees it arrive in the queue.
+    await agent.locator(`#queues [data-item="${ticket.id}"]`).waitFor();
+    assert.deepEqual(v.errors_, []);
+  });
+});
+
+// ------------------------------------------------------------------ o: transfer, take-over
+
+test('o. transfer: a refused transfer is shown in words; a transfer to a named member shows who and why', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const a = await agentConsole(open, AGENT);
+    await a.page.keyboard.press('Escape');
+    // Only alice is logged in: the ticket is routed to her.
+    const item = await server.createWork({ group: 'billing-l1', channel: 'ticket', title: 'Double charge' });
+    assert.equal(item.assignee, a.welcome.agent.id, JSON.stringify(item));
+    const b = await agentConsole(open, AGENT2);
+    await b.page.keyboard.press('Escape');
+
+    const row = a.page.locator(`#my-work [data-item="${item.id}"]`);
+    await row.locator('[data-slot=transfer] [data-action=transfer]').click();
+    const dlg = a.page.locator('dialog[data-role=transfer][open]');
+    await dlg.waitFor();
+    assert.deepEqual((await dlg.locator('[data-role=transfer-group] option').evaluateAll((n) => n.map((o) => o.value))).sort(),
+      a.welcome.groups.map((g) => g.id).sort());
+    // A member that does not exist: refused, in words, and the dialog stays.
+    await dlg.locator('[data-role=transfer-agent]').fill('nobody-here');
+    await dlg.locator('[data-action=ok]').click();
+    const err = await waitForFrame(a.page, (f) => f.type === 'error');
+    await a.page.waitForFunction(() => document.querySelector('dialog[open] [data-role=transfer-error]')?.textContent.length > 0);
+    const shown = await dlg.locator('[data-role=transfer-error]').textContent();
+    t.diagnostic(`refused: ${err.code} ${err.message} -> "${shown}"`);
+    assert.ok(shown.includes(err.message), shown);
+    assert.equal(await dlg.count(), 1);
+
+    // To bob, with a note.
+    await dlg.locator('[data-role=transfer-group]').selectOption('billing-l1');
+    await dlg.locator('[data-role=transfer-agent]').fill(b.welcome.agent.id);
+    await dlg.locator('[data-role=transfer-note]').fill('Customer asked for Bob');
+    await a.page.screenshot({ path: path.join(IMG, 'console-transfer.png') });
+    await dlg.locator('[data-action=ok]').click();
+    await dlg.waitFor({ state: 'detached' });
+    await row.waitFor({ state: 'detached' });
+    await a.page.locator('#notices [data-role=work-notice]', { hasText: `transferred to ${b.welcome.agent.name}` }).waitFor();
+    const sent = a.page.sent_.filter((f) => f.type === 'transfer').pop();
+    assert.deepEqual({ ...sent, id: undefined }, { id: undefined, type: 'transfer', item: item.id, group: 'billing-l1', agent: 'bob', note: 'Customer asked for Bob' });
+
+    const bRow = b.page.locator(`#my-work [data-item="${item.id}"]`);
+    await bRow.waitFor();
+    assert.equal((await bRow.locator('[data-role=transfer-note]').textContent()).trim(),
+      `transferred by ${a.welcome.agent.name}: Customer asked for Bob`);
+
+    // A manager takes it over from bob: it leaves bob's work with a notice.
+    const m = await agentConsole(open, MANAGER);
+    await m.page.keyboard.press('Escape');
+    const answer = await m.page.evaluate(async (id) => {
+      const { token } = JSON.parse(sessionStorage.getItem('switchboard.session'));
+      const ws = new WebSocket(`ws://${location.host}/ws?token=${encodeURIComponent(token)}`);
+      return new Promise((resolve, reject) => {
+        ws.onmessage = (ev) => {
+          const f = JSON.parse(ev.data);
+          if (f.type === 'welcome') ws.send(JSON.stringify({ id: 'to', type: 'take_over', item: id }));
+          if (f.id === 'to') { ws.close(); resolve(f); }
+        };
+        ws.onerror = () => reject(new Error('socket error'));
+      });
+    }, item.id);
+    assert.equal(answer.type, 'ok', JSON.stringify(answer));
+    await bRow.waitFor({ state: 'detached' });
+    await b.page.locator('#notices [data-role=work-notice][data-kind=taken-over]', { hasText: 'taken over by Maria Lopez' }).waitFor();
+    await m.page.locator(`#my-work [data-item="${item.id}"]`).waitFor();
+    for (const p of [a.page, b.page, m.page]) assert.deepEqual(p.errors_, []);
+  });
+});
+
+// ------------------------------------------------------------------ p: calls
+
+test('p. an incoming call rings with Answer / Decline; decline stops it; answer makes it active', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { page } = await agentConsole(open, AGENT);
+    // alice takes calls in Web Support (off in the demo directory).
+    await page.locator('dialog[open] [data-cell="support-web|voice"]').check();
+    await page.locator('dialog[open] [data-action=ok]').click();
+    await page.locator('dialog[data-role=active-groups]').waitFor({ state: 'detached' });
+
+    const call = await server.createWork({ group: 'support-web', channel: 'voice', title: 'Caller +44 20 7946 0000' });
+    assert.equal(call.state, 'assigned', JSON.stringify(call));
+    const row = page.locator(`#my-work [data-item="${call.id}"]`);
+    await row.waitFor();
+    await page.locator('body[data-ringing=true]').waitFor();
+    assert.equal((await row.locator('.state').textContent()).trim(), 'Incoming call');
+    assert.equal(await row.locator('[data-action=accept]').count(), 0);
+    // The ring repeats.
+    const first = await page.locator('body').getAttribute('data-last-beep');
+    await page.waitForFunction((b) => document.body.dataset.lastBeep !== b, first, { timeout: 4000 });
+    await page.screenshot({ path: path.join(IMG, 'console-call.png') });
+    // Decline: it goes on (to the queue: nobody else takes calls there), and the ringing stops.
+    await row.locator('[data-action=decline]').click();
+    await row.waitFor({ state: 'detached' });
+    await page.locator('body:not([data-ringing])').waitFor();
+    assert.equal(await page.locator('#notices [data-role=work-notice]').count(), 0, 'no "taken from you" notice for my own decline');
+
+    const call2 = await server.createWork({ group: 'support-web', channel: 'voice', title: 'Caller +44 20 7946 0001' });
+    const row2 = page.locator(`#my-work [data-item="${call2.id}"]`);
+    await row2.locator('[data-action=answer]').click();
+    await page.locator(`#my-work [data-item="${call2.id}"][data-state=active]`).waitFor();
+    await page.locator('body:not([data-ringing])').waitFor();
+    assert.deepEqual(page.errors_, []);
+  });
+});
+
+// ------------------------------------------------------------------ q: board explain
+
+test('q. board: a supervisor opens a group\'s waiting items and sees why each member does not get one', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    // bob is logged in but inactive for tickets in billing-l1; nobody else is logged in.
+    const b = await agentConsole(open, AGENT2);
+    await b.page.locator('dialog[open] [data-cell="billing-l1|ticket"]').uncheck();
+    await b.page.locator('dialog[open] [data-action=ok]').click();
+    await b.page.locator('dialog[data-role=active-groups]').waitFor({ state: 'detached' });
+    const item = await server.createWork({ group: 'billing-l1', channel: 'ticket', title: 'Refund not received' });
+    assert.equal(item.state, 'queued');
+
+    // ada (an admin member of billing-l1, active nowhere) watches: her login takes nothing.
+    const sup = await board(open, SUPERVISOR);
+    const card = sup.locator('.group-card[data-group="billing-l1"]');
+    await card.locator('[data-role=depth-ticket]', { hasText: '1' }).waitFor();
+    await card.locator('[data-action=toggle-queue]').click();
+    await card.locator(`[data-action=explain][data-item="${item.id}"]`).click();
+    const dlg = sup.locator('dialog[data-role=explain][open]');
+    await dlg.waitFor();
+    const answer = await waitForFrame(sup, (f) => f.type === 'ok' && Array.isArray(f.data?.members));
+    const verdicts = Object.fromEntries(answer.data.members.map((m) => [m.agent, m.verdict]));
+    t.diagnostic(JSON.stringify(verdicts));
+    assert.equal(verdicts.bob, 'inactive');
+    assert.equal(verdicts.alice, 'logged_out');
+    assert.equal(await dlg.locator('tbody tr').count(), answer.data.members.length);
+    assert.equal((await dlg.locator('tr[data-agent=bob] td').textContent()).trim(), 'Inactive for this channel here');
+    assert.equal(await dlg.locator('tr[data-agent=erin]').getAttribute('data-verdict'), verdicts.erin);
+    await sup.screenshot({ path: path.join(IMG, 'board-explain.png') });
+    await dlg.locator('[data-action=close]').click();
+    await dlg.waitFor({ state: 'detached' });
+
+    // The list follows the queue: once bob takes the ticket, it is gone from the card.
+    await b.page.locator(`#queues [data-item="${item.id}"] [data-action=take]`).click();
+    await card.locator(`[data-action=explain][data-item="${item.id}"]`).waitFor({ state: 'detached' });
+    assert.deepEqual(sup.errors_, []);
+  });
+});
 
 // ------------------------------------------------------------------ screenshots
 

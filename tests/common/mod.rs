@@ -273,6 +273,8 @@ impl TestServer {
                 ..TransportConfig::default()
             },
             shutdown_timeout: Duration::from_secs(2),
+            redis_url: None,
+            heartbeat_ttl: Duration::from_secs(15),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -515,6 +517,8 @@ impl TestServer {
             token_ttl: Duration::from_secs(3600),
             transport: TransportConfig::default(),
             shutdown_timeout: Duration::from_secs(2),
+            redis_url: None,
+            heartbeat_ttl: Duration::from_secs(15),
         };
         adjust(&mut config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -531,5 +535,130 @@ impl TestServer {
             stop: Some(stop),
             task,
         }
+    }
+}
+
+/// A redis-server of the test's own, on a free port, with an AOF fsynced on
+/// every write in its own directory; killed when dropped.
+pub struct TestRedis {
+    pub port: u16,
+    pub dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl TestRedis {
+    pub fn start() -> TestRedis {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("sb-redis-{port}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = TestRedis {
+            port,
+            dir,
+            child: None,
+        };
+        r.restart();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts (again) on the same port and directory: the AOF is reloaded.
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (installed by scripts/test.sh)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start");
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl TestServer {
+    /// A node sharing state through Redis, with the given directory.
+    pub async fn start_node(redis_url: &str, directory: &str, grace: Duration) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = ServerConfig {
+            directory: directory_file::parse(directory).unwrap(),
+            api_key: API_KEY.into(),
+            core: CoreConfig {
+                grace_ms: grace.as_millis() as u64,
+            },
+            token_ttl: Duration::from_secs(3600),
+            transport: TransportConfig {
+                login_attempts_per_ip_per_min: 0,
+                login_attempts_per_username_per_min: 0,
+                ..TransportConfig::default()
+            },
+            shutdown_timeout: Duration::from_secs(2),
+            redis_url: Some(redis_url.to_string()),
+            heartbeat_ttl: Duration::from_secs(2),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            run(listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let s = TestServer {
+            addr,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+        };
+        for _ in 0..100 {
+            if let Ok(r) = s.http.get(s.url("/readyz")).send().await
+                && r.status() == 200
+            {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("node not ready");
     }
 }

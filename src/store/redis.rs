@@ -1,0 +1,184 @@
+//! The Redis [`SharedLog`].
+//!
+//! Every key shares the hash tag `{sb}`, so that they live in one slot: one
+//! Redis (with a replica and Sentinel for availability), not a sharded
+//! cluster, because the log is one totally ordered stream.
+//!
+//! Keys: `{sb}:log` (the stream of commands, one field `e` holding the JSON
+//! entry), `{sb}:directory` (the directory's TOML), `{sb}:node_seq` (node ids),
+//! `{sb}:nodes` (registered node ids) and `{sb}:node:<id>` (heartbeats with a
+//! TTL).
+//!
+//! The client is the `redis` crate's tokio `ConnectionManager` (it reconnects
+//! by itself); the blocking `XREAD` of the tailer runs on its own connection
+//! so that it never holds up appends.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::streams::StreamReadReply;
+use tokio::sync::Mutex;
+
+use super::{LogId, SharedLog, StoreError};
+use crate::engine::LogEntry;
+use std::sync::Arc;
+
+const LOG: &str = "{sb}:log";
+const DIRECTORY: &str = "{sb}:directory";
+const NODE_SEQ: &str = "{sb}:node_seq";
+const NODES: &str = "{sb}:nodes";
+
+fn node_key(node: u32) -> String {
+    format!("{{sb}}:node:{node}")
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// A [`SharedLog`] in one Redis.
+#[derive(Clone)]
+pub struct RedisLog {
+    client: redis::Client,
+    commands: ConnectionManager,
+    reader: Arc<Mutex<Option<MultiplexedConnection>>>,
+}
+
+impl std::fmt::Debug for RedisLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLog").finish_non_exhaustive()
+    }
+}
+
+impl RedisLog {
+    /// Connects to `url` (`redis://host:port/db`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let commands = client.get_connection_manager().await.map_err(unavailable)?;
+        Ok(RedisLog {
+            client,
+            commands,
+            reader: Arc::new(Mutex::new(None)),
+        })
+    }
+}
+
+impl SharedLog for RedisLog {
+    async fn append(&self, entries: Vec<LogEntry>) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for e in &entries {
+            let json = serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            pipe.cmd("XADD")
+                .arg(LOG)
+                .arg("*")
+                .arg("e")
+                .arg(json)
+                .ignore();
+        }
+        let mut conn = self.commands.clone();
+        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+    }
+
+    async fn read_after(
+        &self,
+        after: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<(LogId, LogEntry)>, StoreError> {
+        let mut guard = self.reader.lock().await;
+        if guard.is_none() {
+            // The blocking XREAD must outlive the client's default response
+            // timeout.
+            let config = redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(block + Duration::from_secs(5)))
+                .set_connection_timeout(Some(Duration::from_secs(2)));
+            let conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map_err(unavailable)?;
+            *guard = Some(conn);
+        }
+        let conn = guard.as_mut().expect("just set");
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(max);
+        if !block.is_zero() {
+            cmd.arg("BLOCK").arg(block.as_millis() as u64);
+        }
+        cmd.arg("STREAMS").arg(LOG).arg(after);
+        let reply: Result<Option<StreamReadReply>, _> = cmd.query_async(conn).await;
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                // Drop the connection; the next call opens a fresh one.
+                *guard = None;
+                return Err(unavailable(e));
+            }
+        };
+        let mut out = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for id in key.ids {
+                let json: String = id.get("e").ok_or_else(|| {
+                    StoreError::Corrupt(format!("entry {} has no field e", id.id))
+                })?;
+                let entry: LogEntry = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", id.id)))?;
+                out.push((id.id, entry));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn new_node(&self) -> Result<u32, StoreError> {
+        let mut conn = self.commands.clone();
+        conn.incr(NODE_SEQ, 1).await.map_err(unavailable)
+    }
+
+    async fn beat(&self, node: u32, ttl: Duration) -> Result<(), StoreError> {
+        let mut conn = self.commands.clone();
+        // Registering again on every beat keeps a node that a peer wrongly
+        // reaped (a long pause) reapable later.
+        redis::pipe()
+            .cmd("SET")
+            .arg(node_key(node))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .ignore()
+            .cmd("SADD")
+            .arg(NODES)
+            .arg(node)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn dead_nodes(&self, me: u32) -> Result<Vec<u32>, StoreError> {
+        let mut conn = self.commands.clone();
+        let nodes: Vec<u32> = conn.smembers(NODES).await.map_err(unavailable)?;
+        let mut dead = Vec::new();
+        for n in nodes.into_iter().filter(|&n| n != me) {
+            let alive: bool = conn.exists(node_key(n)).await.map_err(unavailable)?;
+            if !alive {
+                // SREM answers 1 to exactly one caller: one node reports it.
+                let removed: i64 = conn.srem(NODES, n).await.map_err(unavailable)?;
+                if removed == 1 {
+                    dead.push(n);
+                }
+            }
+        }
+        Ok(dead)
+    }
+
+    async fn directory(&self, proposed: &str) -> Result<String, StoreError> {
+        let mut conn = self.commands.clone();
+        let _: bool = conn
+            .set_nx(DIRECTORY, proposed)
+            .await
+            .map_err(unavailable)?;
+        conn.get(DIRECTORY).await.map_err(unavailable)
+    }
+}

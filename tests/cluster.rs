@@ -1,0 +1,340 @@
+//! Several nodes sharing one Redis (issue: Redis, several nodes). Every test
+//! starts its own redis-server on a free port.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{API_KEY, Client, TestRedis, TestServer, cheap_hash};
+use serde_json::{Value, json};
+
+const GRACE: Duration = Duration::from_millis(800);
+
+/// 50 racers in a pull group, 10 workers in an auto ticket group, one
+/// manager of both.
+fn cluster_directory() -> String {
+    let h = cheap_hash(common::PASSWORD);
+    let mut s = String::new();
+    let mut agent = |id: &str, roles: &str| {
+        s.push_str(&format!(
+            "[[agents]]\nid = \"{id}\"\nname = \"{}\"\nroles = [{roles}]\npassword_hash = \"{h}\"\n\n",
+            id.to_uppercase()
+        ));
+    };
+    for i in 1..=50 {
+        agent(&format!("r{i:02}"), "\"agent\"");
+    }
+    for i in 1..=10 {
+        agent(&format!("w{i:02}"), "\"agent\"");
+    }
+    agent("boss", "\"agent\", \"manager\"");
+    s.push_str(
+        "[[groups]]\nid = \"race\"\nname = \"Race\"\nticket = { enabled = true, distribution = \"pull\" }\n\n\
+         [[groups]]\nid = \"work\"\nname = \"Work\"\nticket = { enabled = true }\nchat = { enabled = true }\nqueue_when_offline = true\n\n",
+    );
+    for i in 1..=50 {
+        s.push_str(&format!(
+            "[[memberships]]\nagent = \"r{i:02}\"\ngroup = \"race\"\n\n"
+        ));
+    }
+    for i in 1..=10 {
+        s.push_str(&format!(
+            "[[memberships]]\nagent = \"w{i:02}\"\ngroup = \"work\"\n\n"
+        ));
+    }
+    s.push_str("[[memberships]]\nagent = \"boss\"\ngroup = \"work\"\nactive = []\n\n");
+    s.push_str("[[memberships]]\nagent = \"boss\"\ngroup = \"race\"\nactive = []\n");
+    s
+}
+
+async fn three_nodes(redis: &TestRedis) -> Vec<TestServer> {
+    let dir = cluster_directory();
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(TestServer::start_node(&redis.url(), &dir, GRACE).await);
+    }
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_takers_on_three_nodes_exactly_one_wins_and_everyone_is_told() {
+    let redis = TestRedis::start();
+    let nodes = three_nodes(&redis).await;
+    let mut racers = Vec::new();
+    for i in 1..=50 {
+        racers.push(nodes[i % 3].console(&format!("r{i:02}")).await);
+    }
+    // Created on node 0; every racer on every node sees it arrive.
+    let item = nodes[0].create_work("race", "ticket", 0).await;
+    for r in racers.iter_mut() {
+        let q = r
+            .push_where("queue", |f| f["item"]["id"] == item["id"])
+            .await;
+        assert_eq!(q["op"], "added");
+    }
+    for (i, r) in racers.iter_mut().enumerate() {
+        r.send_raw(&json!({ "id": 5000 + i, "type": "take", "item": item["id"] }).to_string())
+            .await;
+    }
+    let mut winners = Vec::new();
+    let mut told = Vec::new();
+    for (i, r) in racers.iter_mut().enumerate() {
+        let a = r.answer(json!(5000 + i)).await;
+        if a["type"] == "ok" {
+            winners.push(format!("r{:02}", i + 1));
+        } else {
+            assert_eq!(a["code"], "already_taken", "{a}");
+            told.push(a["details"]["winner"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one winner across three nodes");
+    assert_eq!(told.len(), 49);
+    assert!(
+        told.iter().all(|w| *w == winners[0]),
+        "all losers are told the same winner"
+    );
+    // Every node removed it from the queue.
+    for r in racers.iter_mut() {
+        let gone = r
+            .push_where("queue", |f| {
+                f["item"]["id"] == item["id"] && f["op"] == "removed"
+            })
+            .await;
+        assert_eq!(gone["reason"], "taken");
+    }
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tabs_on_two_nodes_log_out_only_after_the_last_closes_plus_the_grace() {
+    let redis = TestRedis::start();
+    let nodes = three_nodes(&redis).await;
+    let token_a = nodes[0].login("w01").await;
+    let token_b = nodes[1].login("w01").await;
+    let tab_a = Client::connect(nodes[0].addr, &token_a).await;
+    let tab_b = Client::connect(nodes[1].addr, &token_b).await;
+    let boss = nodes[2].login("boss").await;
+    tab_a.close().await;
+    tokio::time::sleep(GRACE * 2).await;
+    let (_, st) = nodes[2].get("/api/agents/w01", &boss).await;
+    assert_eq!(
+        st["logged_in"], true,
+        "the tab on the other node keeps it logged in"
+    );
+    tab_b.close().await;
+    tokio::time::sleep(GRACE / 3).await;
+    let (_, st) = nodes[2].get("/api/agents/w01", &boss).await;
+    assert_eq!(st["logged_in"], true, "still within the grace");
+    tokio::time::sleep(GRACE * 2).await;
+    let (_, st) = nodes[2].get("/api/agents/w01", &boss).await;
+    assert_eq!(st["logged_in"], false);
+    for n in &nodes {
+        let (_, audit) = n.get("/api/audit?agent=w01", &n.login("boss").await).await;
+        let whats: Vec<&str> = audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["what"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            whats,
+            vec!["login", "logout"],
+            "every node has the same audit"
+        );
+    }
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+/// Watches every `item` push of the workers and checks nobody else was ever
+/// given an item already given.
+fn record(assigned: &mut HashMap<u64, String>, f: &Value) {
+    let reason = f["reason"].as_str().unwrap_or("");
+    if !matches!(reason, "routed" | "drained") {
+        return;
+    }
+    let id = f["item"]["id"].as_u64().unwrap();
+    let who = f["item"]["assignee"].as_str().unwrap().to_string();
+    if let Some(prev) = assigned.insert(id, who.clone()) {
+        assert_eq!(prev, who, "item {id} assigned twice");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_items_on_random_nodes_while_cells_toggle_are_each_assigned_once() {
+    let redis = TestRedis::start();
+    let nodes = three_nodes(&redis).await;
+    let mut workers = Vec::new();
+    for i in 1..=10 {
+        workers.push(nodes[i % 3].console(&format!("w{i:02}")).await);
+    }
+    let urls: Vec<String> = nodes.iter().map(|n| n.url("/api/work")).collect();
+    let http = reqwest::Client::new();
+    let creators = tokio::spawn(async move {
+        let mut created = Vec::new();
+        for batch in 0..100 {
+            let mut futs = Vec::new();
+            for k in 0..20 {
+                let url = urls[(batch + k) % 3].clone();
+                let http = http.clone();
+                futs.push(async move {
+                    let r = http
+                        .post(url)
+                        .header("x-api-key", API_KEY)
+                        .json(&json!({ "group": "work", "channel": "ticket" }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                    r.json::<Value>().await.unwrap()["item"]["id"]
+                        .as_u64()
+                        .unwrap()
+                });
+            }
+            created.extend(futures_util::future::join_all(futs).await);
+        }
+        created
+    });
+    // Meanwhile workers toggle their ticket cell on their own nodes.
+    for round in 0..20 {
+        for (i, w) in workers.iter_mut().enumerate() {
+            let on = (round + i) % 3 != 0;
+            let a = w
+                .request(
+                    "set_active_column",
+                    json!({ "channel": "ticket", "active": on }),
+                )
+                .await;
+            assert_eq!(a["type"], "ok", "{a}");
+        }
+    }
+    let created = creators.await.unwrap();
+    assert_eq!(created.len(), 2000);
+    for w in workers.iter_mut() {
+        w.request(
+            "set_active_column",
+            json!({ "channel": "ticket", "active": true }),
+        )
+        .await;
+    }
+    // Every item reaches exactly one worker (no ticket cap: all drain).
+    let mut assigned: HashMap<u64, String> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while assigned.len() < created.len() && tokio::time::Instant::now() < deadline {
+        for w in workers.iter_mut() {
+            while w.gets_push_within("item", Duration::from_millis(20)).await {
+                let f = w.push("item").await;
+                record(&mut assigned, &f);
+            }
+        }
+    }
+    let mut ids: Vec<u64> = created.clone();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2000, "item ids are unique across nodes");
+    for id in &created {
+        assert!(assigned.contains_key(id), "item {id} was lost");
+    }
+    // All three replicas agree on every worker's load.
+    let boss = nodes[0].login("boss").await;
+    for i in 1..=10 {
+        let mut loads = Vec::new();
+        for n in &nodes {
+            let (_, st) = n.get(&format!("/api/agents/w{i:02}"), &boss).await;
+            assert!(st["load"].is_object(), "{st}");
+            loads.push(st["load"]["ticket"].clone());
+        }
+        assert!(
+            loads.windows(2).all(|p| p[0] == p[1]),
+            "replicas disagree: {loads:?}"
+        );
+    }
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_under_load_loses_no_acknowledged_item() {
+    let mut redis = TestRedis::start();
+    let nodes = three_nodes(&redis).await;
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for i in 0..300 {
+        if i == 100 {
+            redis.kill();
+        }
+        if i == 200 {
+            redis.restart();
+            // Service comes back by itself.
+            let mut back = false;
+            for _ in 0..100 {
+                let r = nodes[0]
+                    .http
+                    .get(nodes[0].url("/readyz"))
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() == 200 {
+                    back = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(back, "ready again after Redis restarted");
+        }
+        let n = &nodes[i % 3];
+        let r = n
+            .http
+            .post(n.url("/api/work"))
+            .header("x-api-key", API_KEY)
+            .json(&json!({ "group": "work", "channel": "ticket" }))
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            201 => acknowledged.push(
+                r.json::<Value>().await.unwrap()["item"]["id"]
+                    .as_u64()
+                    .unwrap(),
+            ),
+            503 => {
+                let body: Value = r.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "unavailable");
+                refused += 1;
+                if (100..200).contains(&i) {
+                    let ready = n.http.get(n.url("/readyz")).send().await.unwrap();
+                    assert_eq!(ready.status(), 503, "not ready while Redis is away");
+                }
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        refused >= 90,
+        "writes are refused while Redis is down ({refused})"
+    );
+    assert!(acknowledged.len() >= 190);
+    // A node started now replays the log from Redis: every acknowledged item
+    // is there (queued: nobody is logged in).
+    let fresh = TestServer::start_node(&redis.url(), &cluster_directory(), GRACE).await;
+    let boss = fresh.login("boss").await;
+    let (_, q) = fresh.get("/api/groups/work/queue", &boss).await;
+    let present: Vec<u64> = q["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_u64().unwrap())
+        .collect();
+    for id in &acknowledged {
+        assert!(present.contains(id), "acknowledged item {id} lost");
+    }
+    fresh.stop().await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
