@@ -62,9 +62,12 @@ fn directory() -> Directory {
     // (never the same): 20 + 20 = 40 members in each group.
     let mut members = Vec::with_capacity(2 * AGENTS as usize);
     for i in 0..AGENTS {
-        for (k, g) in [i % GROUPS, (i % GROUPS + 1 + (i / GROUPS) % (GROUPS - 1)) % GROUPS]
-            .into_iter()
-            .enumerate()
+        for (k, g) in [
+            i % GROUPS,
+            (i % GROUPS + 1 + (i / GROUPS) % (GROUPS - 1)) % GROUPS,
+        ]
+        .into_iter()
+        .enumerate()
         {
             let h = if (i + k as u32) % 4 == 3 {
                 Handling::Secondary

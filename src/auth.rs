@@ -15,6 +15,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::domain::Millis;
+use crate::store::StoreError;
 
 /// Who a valid token belongs to.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct Auth {
     api_key_sha256: [u8; 32],
     token_ttl_ms: Millis,
     tokens: Mutex<HashMap<String, TokenEntry>>,
+    /// In cluster mode the tokens live in Redis instead, for every node.
+    shared: Option<crate::store::redis::RedisTokens>,
 }
 
 /// A hash to verify against when the user does not exist, so that a wrong
@@ -68,6 +71,7 @@ impl Auth {
             api_key_sha256: sha256(api_key.as_bytes()),
             token_ttl_ms,
             tokens: Mutex::new(HashMap::new()),
+            shared: None,
         }
     }
 
@@ -90,6 +94,51 @@ impl Auth {
     /// password typed into the wrong field.
     pub fn knows(&self, username: &str) -> bool {
         self.password_hashes.contains_key(username)
+    }
+
+    /// Keeps tokens in Redis, shared by every node.
+    pub fn with_shared_tokens(mut self, tokens: crate::store::redis::RedisTokens) -> Self {
+        self.shared = Some(tokens);
+        self
+    }
+
+    /// Issues a token (shared by every node in cluster mode).
+    pub async fn login_token(&self, agent: &str, now: Millis) -> Result<String, StoreError> {
+        match &self.shared {
+            None => Ok(self.issue_token(agent, now)),
+            Some(shared) => {
+                let token = random_secret();
+                let ttl = std::time::Duration::from_millis(self.token_ttl_ms);
+                shared
+                    .put(&hex::encode(sha256(token.as_bytes())), agent, ttl)
+                    .await?;
+                Ok(token)
+            }
+        }
+    }
+
+    /// The agent of a valid token, sliding its expiry (any node's token in
+    /// cluster mode; a store failure counts as not valid).
+    pub async fn token_agent(&self, token: &str, now: Millis) -> Option<String> {
+        match &self.shared {
+            None => self.check_token(token, now),
+            Some(shared) => {
+                let ttl = std::time::Duration::from_millis(self.token_ttl_ms);
+                let digest = hex::encode(sha256(token.as_bytes()));
+                shared.take(&digest, ttl).await.ok().flatten()
+            }
+        }
+    }
+
+    /// Revokes a token everywhere.
+    pub async fn logout_token(&self, token: &str) -> Result<(), StoreError> {
+        match &self.shared {
+            None => {
+                self.revoke(token);
+                Ok(())
+            }
+            Some(shared) => shared.remove(&hex::encode(sha256(token.as_bytes()))).await,
+        }
     }
 
     /// Issues a new token for an agent.

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::auth::Auth;
@@ -16,7 +17,7 @@ use crate::domain::{Core, CoreConfig};
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::store::SharedLog;
 use crate::store::cluster::{self, replay};
-use crate::store::redis::RedisLog;
+use crate::store::redis::{RedisLog, RedisTokens};
 use crate::transport::limits::{Limits, default_origins};
 use crate::transport::{AppState, TransportConfig, router};
 use std::sync::atomic::AtomicBool;
@@ -63,12 +64,13 @@ pub enum StartError {
 async fn start_engine(
     config: &ServerConfig,
     ready: Arc<AtomicBool>,
-) -> Result<(EngineHandle, LoadedDirectory), StartError> {
+) -> Result<(EngineHandle, LoadedDirectory, Option<RedisTokens>), StartError> {
     let Some(url) = &config.redis_url else {
         let core = Core::new(config.directory.directory.clone(), config.core);
         return Ok((
             Engine::spawn(core, EngineConfig::default()),
             config.directory.clone(),
+            None,
         ));
     };
     let log = RedisLog::connect(url).await?;
@@ -91,6 +93,7 @@ async fn start_engine(
     );
     let last = replay(&log, &engine).await?;
     tracing::info!(node, after = %last, "joined the cluster with the full state");
+    let tokens = RedisTokens::new(&log);
     cluster::start(
         log,
         engine.clone(),
@@ -100,7 +103,7 @@ async fn start_engine(
         config.heartbeat_ttl,
         ready,
     );
-    Ok((engine, directory))
+    Ok((engine, directory, Some(tokens)))
 }
 
 /// Serves on `listener` until `shutdown` completes. On shutdown every console
@@ -112,12 +115,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let ready = Arc::new(AtomicBool::new(true));
-    let (engine, directory) = start_engine(&config, ready.clone()).await?;
-    let auth = Arc::new(Auth::new(
+    let (engine, directory, shared_tokens) = start_engine(&config, ready.clone()).await?;
+    let mut auth = Auth::new(
         directory.password_hashes.clone(),
         &config.api_key,
         config.token_ttl.as_millis() as u64,
-    ));
+    );
+    if let Some(tokens) = shared_tokens {
+        auth = auth.with_shared_tokens(tokens);
+    }
+    let auth = Arc::new(auth);
     let mut transport = config.transport.clone();
     if transport.allowed_origins.is_empty() {
         transport.allowed_origins = default_origins(listener.local_addr()?);
@@ -144,6 +151,12 @@ pub async fn run(
         let _ = force_tx.send(());
     });
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Pushes are small frames that must leave at once: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let serve = axum::serve(listener, app).with_graceful_shutdown(async {
         let _ = stop_rx.await;
     });

@@ -49,7 +49,7 @@ fn err(status: StatusCode, code: &str, msg: &str) -> Response {
 }
 
 /// Runs the baseline server until killed.
-pub async fn serve(listen: SocketAddr, api_key: String) -> std::io::Result<()> {
+pub async fn serve(listen: SocketAddr, api_key: String, nodelay: bool) -> std::io::Result<()> {
     let st = Arc::new(St {
         api_key,
         sessions: Mutex::default(),
@@ -67,8 +67,20 @@ pub async fn serve(listen: SocketAddr, api_key: String) -> std::io::Result<()> {
         .route("/readyz", get(|| async { "ready" }))
         .with_state(st);
     let l = tokio::net::TcpListener::bind(listen).await?;
-    eprintln!("baseline-server listening on {}", l.local_addr()?);
-    axum::serve(l, app).await
+    eprintln!(
+        "baseline-server listening on {} (TCP_NODELAY {nodelay})",
+        l.local_addr()?
+    );
+    use axum::serve::ListenerExt;
+    axum::serve(
+        l.tap_io(move |tcp| {
+            if nodelay {
+                let _ = tcp.set_nodelay(true);
+            }
+        }),
+        app,
+    )
+    .await
 }
 
 async fn login(Json(b): Json<Value>) -> Response {

@@ -102,6 +102,9 @@ struct BaselineCmd {
     /// API key that POST /api/work must carry in X-Api-Key.
     #[arg(long, default_value = "loadtest-api-key-0001")]
     api_key: String,
+    /// Set TCP_NODELAY on accepted sockets (`--tcp-nodelay false` to mimic a server that does not).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    tcp_nodelay: bool,
 }
 
 #[derive(Args)]
@@ -133,7 +136,11 @@ pub struct RunArgs {
     #[arg(long = "server", default_value = "http://127.0.0.1:8080")]
     servers: Vec<String>,
     /// Integration API key sent as X-Api-Key with POST /api/work and the final queue check.
-    #[arg(long, env = "SWITCHBOARD_API_KEY", default_value = "loadtest-api-key-0001")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_API_KEY",
+        default_value = "loadtest-api-key-0001"
+    )]
     api_key: String,
     /// The directory file the server loaded; accounts, groups and memberships are read from it.
     /// Without it the layout is generated in memory from --agents/--supervisors/--groups/...,
@@ -203,6 +210,9 @@ pub struct RunArgs {
     /// Logins in flight at once.
     #[arg(long, default_value_t = 64)]
     login_concurrency: usize,
+    /// Retries of a login answered `429 rate_limited`, each after its Retry-After (30 s at most).
+    #[arg(long, default_value_t = 2)]
+    login_retries: u32,
     /// Internal: run as worker I of K (I/K) and print the raw result as JSON.
     #[arg(long, hide = true)]
     worker: Option<String>,
@@ -286,6 +296,7 @@ pub(crate) fn make_cfg(scenario: Scenario, a: &RunArgs, target: &str) -> Result<
         worker,
         origin: a.origin.clone(),
         login_concurrency: a.login_concurrency,
+        login_retries: a.login_retries,
         server_pid: a.server_pid,
         progress,
         target: target.to_string(),
@@ -372,7 +383,7 @@ fn main() {
         Cmd::Run(r) => scenario_main(r.scenario, r.args),
         Cmd::BaselineServer(b) => {
             let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-            match rt.block_on(baseline::serve(b.listen, b.api_key)) {
+            match rt.block_on(baseline::serve(b.listen, b.api_key, b.tcp_nodelay)) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("error: {e}");

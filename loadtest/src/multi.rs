@@ -192,6 +192,23 @@ pub fn worker_main(spec: &Path, worker: String) -> i32 {
     })
 }
 
+/// Flags of `switchboard serve` that would stop a load test from one IP (login rate
+/// limits), set to "no limit" when the binary has them and they are not given already.
+pub fn load_test_server_flags(bin: &Path, given: &[String]) -> Vec<String> {
+    let help = std::process::Command::new(bin)
+        .args(["serve", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let mut v = Vec::new();
+    for f in ["--login-attempts-per-ip", "--login-attempts-per-user"] {
+        if help.contains(f) && !given.iter().any(|g| g.starts_with(f)) {
+            v.push(format!("{f}=0"));
+        }
+    }
+    v
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -355,6 +372,7 @@ pub async fn compare(c: CompareCmd) -> i32 {
                 run.api_key.clone(),
             ];
             v.extend(c.server_args.iter().cloned());
+            v.extend(load_test_server_flags(&c.switchboard_bin, &c.server_args));
             (c.switchboard_bin.clone(), v)
         };
         if !run.json {

@@ -72,6 +72,9 @@ impl Summary {
 pub struct Created {
     /// Item id from the `201` answer.
     pub id: u64,
+    /// Index of the server the POST went to.
+    #[serde(default)]
+    pub node: u16,
     /// Just before the POST (ns, see `util::now_ns`).
     pub t_ns: u64,
     /// Group.
@@ -99,6 +102,9 @@ pub mod obs {
 pub struct Obs {
     /// Item id.
     pub id: u64,
+    /// Index of the server the receiving session is connected to.
+    #[serde(default)]
+    pub node: u16,
     /// Account index of the receiving session's agent (u32::MAX when none).
     pub agent: u32,
     /// See [`obs`].
@@ -223,8 +229,9 @@ pub struct Report {
 /// `queued_at_end` holds the ids the queue API listed at the end.
 pub fn analyse_items(
     r: &WorkerResult,
-    queued_at_end: &HashSet<u64>,
+    queued_at_end: &HashSet<(u16, u64)>,
     hist: &mut Histogram<u64>,
+    notes: &mut Vec<String>,
 ) -> Items {
     let c = |k: &str| r.counters.get(k).copied().unwrap_or(0);
     let mut it = Items {
@@ -234,12 +241,29 @@ pub fn analyse_items(
         transport_errors: c("work_transport_errors"),
         ..Items::default()
     };
-    let mut by_item: HashMap<u64, Vec<&Obs>> = HashMap::new();
+    // Several servers that hand out the same item ids do not share a store: key items
+    // by (server, id) then. Nodes sharing one store (Redis) give each id once.
+    let mut first_node: HashMap<u64, u16> = HashMap::new();
+    let independent = r
+        .created
+        .iter()
+        .any(|c| *first_node.entry(c.id).or_insert(c.node) != c.node);
+    if independent {
+        notes.push(
+            "the servers gave out the same item ids: they do not share a store, so items are told apart by (server, id)"
+                .into(),
+        );
+    }
+    let key = |node: u16, id: u64| if independent { (node, id) } else { (0, id) };
+    let mut by_item: HashMap<(u16, u64), Vec<&Obs>> = HashMap::new();
     for o in &r.obs {
-        by_item.entry(o.id).or_default().push(o);
+        by_item.entry(key(o.node, o.id)).or_default().push(o);
     }
     for cr in &r.created {
-        let mut os: Vec<&Obs> = by_item.get(&cr.id).cloned().unwrap_or_default();
+        let mut os: Vec<&Obs> = by_item
+            .get(&key(cr.node, cr.id))
+            .cloned()
+            .unwrap_or_default();
         os.sort_by_key(|o| o.t_ns);
         if let Some(o) = os.iter().find(|o| o.kind == obs::ROUTED) {
             let us = o.t_ns.saturating_sub(cr.t_ns) / 1000;
@@ -253,7 +277,9 @@ pub fn analyse_items(
             it.seen_assigned += 1;
         } else if queued {
             it.seen_queued_only += 1;
-        } else if queued_at_end.contains(&cr.id) {
+        } else if queued_at_end.contains(&(cr.node, cr.id))
+            || (!independent && queued_at_end.iter().any(|(_, i)| *i == cr.id))
+        {
             it.queued_at_end += 1;
         } else {
             it.lost += 1;
@@ -418,5 +444,91 @@ impl Report {
             "correctness: {}",
             if self.correctness_ok { "OK" } else { "FAILED" }
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(id: u64, t: u64) -> Created {
+        Created {
+            id,
+            node: 0,
+            t_ns: t,
+            group: "g".into(),
+            state: "assigned".into(),
+        }
+    }
+    fn o(id: u64, agent: u32, kind: u8, t: u64) -> Obs {
+        Obs {
+            id,
+            node: 0,
+            agent,
+            kind,
+            t_ns: t,
+        }
+    }
+
+    #[test]
+    fn ledger_counts_lost_double_and_released() {
+        let mut r = WorkerResult::default();
+        r.counters.insert("work_attempted".into(), 5);
+        r.counters.insert("work_acked".into(), 5);
+        r.created = (1..=5).map(|i| created(i, 1_000)).collect();
+        r.obs = vec![
+            o(1, 0, obs::ROUTED, 3_000),   // fine: 2 µs
+            o(2, 0, obs::ROUTED, 3_000),   // routed to 0 ...
+            o(2, 1, obs::ASSIGNED, 4_000), // ... and to 1, 0 never told: double
+            o(3, 0, obs::ROUTED, 3_000),   // handed off properly
+            o(3, 0, obs::RELEASED, 5_000),
+            o(3, 1, obs::ROUTED, 4_000),
+            o(4, 7, obs::QUEUED, 2_000), // queued only
+        ]; // 5: lost
+        let mut h = new_hist();
+        let mut notes = Vec::new();
+        let it = analyse_items(&r, &HashSet::new(), &mut h, &mut notes);
+        assert_eq!(it.seen_assigned, 3);
+        assert_eq!(it.seen_queued_only, 1);
+        assert_eq!(it.lost, 1);
+        assert_eq!(it.lost_ids, vec![5]);
+        assert_eq!(it.double_assignments, 1);
+        assert_eq!(it.double_ids, vec![2]);
+        assert!(it.accounted_for);
+        assert_eq!(h.len(), 3);
+
+        // The queue API at the end finds the lost one.
+        let mut h = new_hist();
+        let q: HashSet<(u16, u64)> = [(0, 5)].into_iter().collect();
+        let it = analyse_items(&r, &q, &mut h, &mut notes);
+        assert_eq!((it.lost, it.queued_at_end), (0, 1));
+    }
+
+    #[test]
+    fn independent_nodes_are_told_apart() {
+        let mut r = WorkerResult::default();
+        r.counters.insert("work_attempted".into(), 2);
+        r.counters.insert("work_acked".into(), 2);
+        r.created = vec![
+            created(1, 0),
+            Created {
+                node: 1,
+                ..created(1, 0)
+            },
+        ];
+        r.obs = vec![
+            o(1, 0, obs::ROUTED, 10),
+            Obs {
+                node: 1,
+                ..o(1, 1, obs::ROUTED, 10)
+            },
+        ];
+        let mut notes = Vec::new();
+        let it = analyse_items(&r, &HashSet::new(), &mut new_hist(), &mut notes);
+        assert_eq!(
+            (it.double_assignments, it.lost, it.seen_assigned),
+            (0, 0, 2)
+        );
+        assert_eq!(notes.len(), 1);
     }
 }

@@ -110,6 +110,8 @@ pub struct Cfg {
     pub origin: Option<String>,
     /// Concurrent logins.
     pub login_concurrency: usize,
+    /// Retries of a login answered 429 (after its Retry-After).
+    pub login_retries: u32,
     /// Server pid for RSS/CPU.
     pub server_pid: Option<u32>,
     /// Progress display.
@@ -144,6 +146,7 @@ struct Counters {
     presence_missed: AtomicU64,
     watching: AtomicU64,
     gave_up: AtomicU64,
+    login_retries: AtomicU64,
 }
 
 impl Counters {
@@ -175,6 +178,7 @@ impl Counters {
         put("presence_missed", &self.presence_missed);
         put("supervisors_watching", &self.watching);
         put("sessions_given_up", &self.gave_up);
+        put("login_retries_after_429", &self.login_retries);
         m.retain(|_, v| *v != 0);
         m
     }
@@ -204,7 +208,7 @@ struct Shared {
     hists: Mutex<BTreeMap<&'static str, Histogram<u64>>>,
     created: Mutex<Vec<Created>>,
     obs: Mutex<Vec<Obs>>,
-    queued_seen: Mutex<HashSet<u64>>,
+    queued_seen: Mutex<HashSet<(u16, u64)>>,
     notes: Mutex<BTreeSet<String>>,
     watchers: Mutex<HashMap<u32, HashSet<String>>>,
     presence: Mutex<HashMap<u32, PendingPresence>>,
@@ -229,11 +233,13 @@ impl Shared {
         let _ = h.entry(name).or_insert_with(new_hist).record(us.max(1));
     }
     fn observe(&self, id: u64, agent: u32, kind: u8) {
-        if kind == obs::QUEUED && !self.queued_seen.lock().unwrap().insert(id) {
+        let node = node_of(agent, self.cfg.servers.len()) as u16;
+        if kind == obs::QUEUED && !self.queued_seen.lock().unwrap().insert((node, id)) {
             return;
         }
         self.obs.lock().unwrap().push(Obs {
             id,
+            node,
             agent,
             kind,
             t_ns: now_ns(),
@@ -360,7 +366,10 @@ pub async fn run_worker(cfg: Cfg) -> WorkerResult {
             ));
         }
     }
-    sh.n_togglers.store(mine.iter().filter(|(_, r)| r.toggler).count() as u64, Relaxed);
+    sh.n_togglers.store(
+        mine.iter().filter(|(_, r)| r.toggler).count() as u64,
+        Relaxed,
+    );
     // Supervisors first so that they watch before togglers start.
     mine.sort_by_key(|(_, r)| !r.supervisor);
     let expected = mine.len() as u64;
@@ -431,6 +440,7 @@ pub async fn run_worker(cfg: Cfg) -> WorkerResult {
     } else {
         None
     };
+    let self_cpu = CpuWindow::start(std::process::id());
     let mut cpu = None;
     if let Some(p) = probe.as_mut() {
         // Let the sessions settle (welcome frames, setup requests) before reading RSS.
@@ -442,6 +452,21 @@ pub async fn run_worker(cfg: Cfg) -> WorkerResult {
     let left = cfg.duration.saturating_sub(run_started.elapsed());
     tokio::time::sleep(left).await;
     sh.phase.store(PH_DRAIN, Relaxed);
+    if let Some((pc, secs)) = self_cpu.stop() {
+        let who = if wk > 1 {
+            format!("load tester worker {wi}")
+        } else {
+            "load tester".to_string()
+        };
+        sh.note(format!(
+            "{who} used {pc:.0}% of one core over the {secs:.0} s run phase"
+        ));
+        if pc > 80.0 {
+            sh.note(format!(
+                "{who} was busy (>80% of a core): its own scheduling may inflate latencies; consider --processes"
+            ));
+        }
+    }
     if let (Some(p), Some(w)) = (probe.as_mut(), cpu.as_ref())
         && let Some((pc, secs)) = w.stop()
     {
@@ -630,28 +655,63 @@ fn rand_around(d: Duration) -> Duration {
 
 async fn login(sh: &Shared, idx: u32) -> Result<String, String> {
     let cfg = &sh.cfg;
-    let server = &cfg.servers[idx as usize % cfg.servers.len()];
-    let http = &sh.http[idx as usize % sh.http.len()];
-    let _permit = sh.login_sem.acquire().await.map_err(|e| e.to_string())?;
+    let server = &cfg.servers[node_of(idx, cfg.servers.len())];
+    let http = &sh.http[node_of(idx, sh.http.len())];
     let id = &cfg.layout.accounts[idx as usize];
-    let t0 = Instant::now();
-    let resp = http
-        .post(format!("{}/api/login", server.base))
-        .json(&json!({"username": id, "password": cfg.password}))
-        .send()
-        .await
-        .map_err(|e| format!("transport: {}", classify_reqwest(&e)))?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    if status.as_u16() != 200 {
-        let code = body["error"]["code"].as_str().unwrap_or("?");
-        return Err(format!("{} {}", status.as_u16(), code));
+    let mut attempt = 0;
+    loop {
+        let permit = sh.login_sem.acquire().await.map_err(|e| e.to_string())?;
+        let t0 = Instant::now();
+        let resp = http
+            .post(format!("{}/api/login", server.base))
+            .json(&json!({"username": id, "password": cfg.password}))
+            .send()
+            .await
+            .map_err(|e| format!("transport: {}", classify_reqwest(&e)))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        drop(permit);
+        if status.as_u16() == 429 {
+            sh.note(
+                "the server rate-limited logins (429): for load tests start it with a higher login limit \
+                 (switchboard: --login-attempts-per-ip 0 --login-attempts-per-user 0)",
+            );
+            if retry_after.is_none() {
+                sh.note("protocol: a 429 answer without Retry-After");
+            }
+            if attempt < cfg.login_retries {
+                attempt += 1;
+                sh.c.login_retries.fetch_add(1, Relaxed);
+                let wait = retry_after.unwrap_or(1.0).clamp(0.05, 30.0);
+                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                continue;
+            }
+        }
+        if status.as_u16() != 200 {
+            let code = body["error"]["code"].as_str().unwrap_or("?");
+            return Err(format!("{} {}", status.as_u16(), code));
+        }
+        sh.hist("login_http", t0.elapsed().as_micros() as u64);
+        return body["token"]
+            .as_str()
+            .map(|s| s.to_string())
+            .ok_or_else(|| "200 without token".to_string());
     }
-    sh.hist("login_http", t0.elapsed().as_micros() as u64);
-    body["token"]
-        .as_str()
-        .map(|s| s.to_string())
-        .ok_or_else(|| "200 without token".to_string())
+}
+
+/// Which of `n` servers (or source addresses) account `idx` uses: a hash, so that
+/// every group has members on every node whatever the directory's round robin.
+pub fn node_of(idx: u32, n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let h = (idx as u64 ^ 0x5bd1_e995).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 33) % n as u64) as usize
 }
 
 fn classify_io(e: &std::io::Error) -> String {
@@ -686,7 +746,7 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 async fn ws_connect(sh: &Shared, idx: u32, token: &str) -> Result<Ws, String> {
     let cfg = &sh.cfg;
-    let server = &cfg.servers[idx as usize % cfg.servers.len()];
+    let server = &cfg.servers[node_of(idx, cfg.servers.len())];
     let addr: SocketAddr = tokio::net::lookup_host((server.host.as_str(), server.port))
         .await
         .map_err(|e| format!("resolve: {e}"))?
@@ -699,7 +759,7 @@ async fn ws_connect(sh: &Shared, idx: u32, token: &str) -> Result<Ws, String> {
     }
     .map_err(|e| classify_io(&e))?;
     if !cfg.source_addrs.is_empty() {
-        let src = cfg.source_addrs[idx as usize % cfg.source_addrs.len()];
+        let src = cfg.source_addrs[node_of(idx, cfg.source_addrs.len())];
         sock.bind(SocketAddr::new(src, 0))
             .map_err(|e| classify_io(&e))?;
     }
@@ -1216,7 +1276,8 @@ impl Session {
             ReqKind::Close(_) => "close",
             ReqKind::Toggle => "presence",
         };
-        if !ok && !(matches!(kind, ReqKind::Take(_)) && code == "already_taken") {
+        let lost_race = matches!(kind, ReqKind::Take(_)) && code == "already_taken";
+        if !ok && !lost_race {
             sh.c.request_errors.fetch_add(1, Relaxed);
             sh.err(format!("{kname}:{code}"));
         }
@@ -1352,13 +1413,14 @@ async fn generator(sh: Arc<Shared>, workers: usize) {
         } else {
             "chat"
         };
-        let server = cfg.servers[(n as usize) % cfg.servers.len()].base.clone();
+        let node = (n as usize) % cfg.servers.len();
+        let server = cfg.servers[node].base.clone();
         let http = sh.http[(n as usize) % sh.http.len()].clone();
         n += 1;
         let sh2 = sh.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            create(&sh2, &http, &server, group, channel).await;
+            create(&sh2, &http, node, &server, group, channel).await;
         }));
         if tasks.len() > 4096 {
             tasks.retain(|t| !t.is_finished());
@@ -1369,7 +1431,14 @@ async fn generator(sh: Arc<Shared>, workers: usize) {
     }
 }
 
-async fn create(sh: &Shared, http: &reqwest::Client, server: &str, group: String, channel: &str) {
+async fn create(
+    sh: &Shared,
+    http: &reqwest::Client,
+    node: usize,
+    server: &str,
+    group: String,
+    channel: &str,
+) {
     sh.c.work_attempted.fetch_add(1, Relaxed);
     let t0 = now_ns();
     let i0 = Instant::now();
@@ -1394,6 +1463,7 @@ async fn create(sh: &Shared, http: &reqwest::Client, server: &str, group: String
                         sh.c.work_acked.fetch_add(1, Relaxed);
                         sh.created.lock().unwrap().push(Created {
                             id,
+                            node: node as u16,
                             t_ns: t0,
                             group,
                             state: body["item"]["state"].as_str().unwrap_or("").to_string(),
@@ -1419,11 +1489,11 @@ async fn create(sh: &Shared, http: &reqwest::Client, server: &str, group: String
 /// unseen items, the item ledger, percentiles.
 pub async fn build_report(cfg: &Cfg, mut r: WorkerResult) -> Report {
     // Items acked but seen by no session: are they in their group's queue?
-    let seen: HashSet<u64> = r.obs.iter().map(|o| o.id).collect();
+    let seen: HashSet<(u16, u64)> = r.obs.iter().map(|o| (o.node, o.id)).collect();
     let unseen_groups: BTreeSet<String> = r
         .created
         .iter()
-        .filter(|c| !seen.contains(&c.id))
+        .filter(|c| !seen.contains(&(c.node, c.id)))
         .map(|c| c.group.clone())
         .collect();
     let mut queued_at_end = HashSet::new();
@@ -1433,7 +1503,7 @@ pub async fn build_report(cfg: &Cfg, mut r: WorkerResult) -> Report {
             .build()
             .expect("http");
         for g in &unseen_groups {
-            for s in &cfg.servers {
+            for (node, s) in cfg.servers.iter().enumerate() {
                 match http
                     .get(format!("{}/api/groups/{}/queue", s.base, pct(g)))
                     .header("X-Api-Key", &cfg.api_key)
@@ -1444,7 +1514,7 @@ pub async fn build_report(cfg: &Cfg, mut r: WorkerResult) -> Report {
                         let v: Value = resp.json().await.unwrap_or(Value::Null);
                         for it in v["items"].as_array().into_iter().flatten() {
                             if let Some(id) = it["id"].as_u64() {
-                                queued_at_end.insert(id);
+                                queued_at_end.insert((node as u16, id));
                             }
                         }
                     }
@@ -1461,7 +1531,9 @@ pub async fn build_report(cfg: &Cfg, mut r: WorkerResult) -> Report {
         }
     }
     let mut work_hist = new_hist();
-    let items = analyse_items(&r, &queued_at_end, &mut work_hist);
+    let mut extra_notes = Vec::new();
+    let items = analyse_items(&r, &queued_at_end, &mut work_hist, &mut extra_notes);
+    r.notes.extend(extra_notes);
     let mut latency = BTreeMap::new();
     if !work_hist.is_empty() {
         latency.insert(
@@ -1478,7 +1550,7 @@ pub async fn build_report(cfg: &Cfg, mut r: WorkerResult) -> Report {
     }
     let c = |k: &str| r.counters.get(k).copied().unwrap_or(0);
     if items.acked > 0
-        && latency.get("work_created_to_push").is_none()
+        && !latency.contains_key("work_created_to_push")
         && cfg.scenario != Scenario::Takes
     {
         r.notes.push(

@@ -75,7 +75,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .trim()
         .parse()
         .map_err(|_| format!("bad duration {s:?} (use 500ms, 10s, 2m)"))?;
-    if !(v >= 0.0) {
+    if v.is_nan() || v < 0.0 {
         return Err(format!("bad duration {s:?}"));
     }
     Ok(Duration::from_secs_f64(v * mul))

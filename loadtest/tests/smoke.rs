@@ -23,7 +23,11 @@ impl Drop for Killer {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn work_dir(name: &str) -> PathBuf {
@@ -58,24 +62,50 @@ fn wait_ready(port: u16, child: &mut Child, log: &Path) {
 
 fn run_chats(port: u16, dir: Option<&Path>) -> Value {
     let mut cmd = Command::new(LOADTEST);
-    cmd.args(["chats", "--server", &format!("http://127.0.0.1:{port}"), "--api-key", KEY])
-        .args(["--agents", "200", "--duration", "5s", "--ramp", "2s", "--rate", "50", "--drain", "2s"])
-        .args(["--think-close", "500ms", "--json"]);
+    cmd.args([
+        "chats",
+        "--server",
+        &format!("http://127.0.0.1:{port}"),
+        "--api-key",
+        KEY,
+    ])
+    .args([
+        "--agents",
+        "200",
+        "--duration",
+        "5s",
+        "--ramp",
+        "2s",
+        "--rate",
+        "50",
+        "--drain",
+        "2s",
+    ])
+    .args(["--think-close", "500ms", "--json"]);
     if let Some(d) = dir {
         cmd.arg("--directory").arg(d);
     }
-    let out = cmd.stderr(Stdio::inherit()).output().expect("run switchboard-loadtest");
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run switchboard-loadtest");
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("report is not JSON ({e}):\n{text}"))
 }
 
 fn assert_correct(r: &Value) {
     let items = &r["items"];
-    assert!(items["acked"].as_u64().unwrap() > 0, "no item was created: {r:#}");
+    assert!(
+        items["acked"].as_u64().unwrap() > 0,
+        "no item was created: {r:#}"
+    );
     assert_eq!(items["double_assignments"], 0, "double assignments: {r:#}");
     assert_eq!(items["double_takes"], 0, "double takes: {r:#}");
     assert_eq!(items["lost"], 0, "lost items: {r:#}");
-    assert_eq!(items["accounted_for"], true, "items not accounted for: {r:#}");
+    assert_eq!(
+        items["accounted_for"], true,
+        "items not accounted for: {r:#}"
+    );
     assert_eq!(r["correctness_ok"], true, "{r:#}");
 }
 
@@ -96,9 +126,28 @@ fn chats_against_the_real_server() {
     let port = free_port();
     let log = wd.join("server.log");
     let logf = std::fs::File::create(&log).unwrap();
+    // 200 logins from one IP: lift the server's login rate limits when it has them.
+    let help = Command::new(SERVER)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let no_limits: Vec<String> = ["--login-attempts-per-ip", "--login-attempts-per-user"]
+        .iter()
+        .filter(|f| help.contains(*f))
+        .map(|f| format!("{f}=0"))
+        .collect();
     let child = Command::new(SERVER)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--api-key", KEY, "--directory"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--api-key",
+            KEY,
+            "--directory",
+        ])
         .arg(&dir)
+        .args(&no_limits)
         .stdout(logf.try_clone().unwrap())
         .stderr(logf)
         .spawn()
@@ -118,7 +167,13 @@ fn chats_against_the_baseline() {
     let log = wd.join("baseline.log");
     let logf = std::fs::File::create(&log).unwrap();
     let child = Command::new(LOADTEST)
-        .args(["baseline-server", "--listen", &format!("127.0.0.1:{port}"), "--api-key", KEY])
+        .args([
+            "baseline-server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--api-key",
+            KEY,
+        ])
         .stdout(logf.try_clone().unwrap())
         .stderr(logf)
         .spawn()

@@ -55,7 +55,17 @@ impl RedisLog {
     /// Connects to `url` (`redis://host:port/db`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let commands = client.get_connection_manager().await.map_err(unavailable)?;
+        // Fail fast while Redis is away: a write then gets `unavailable` at
+        // once instead of hanging behind reconnection attempts.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let commands = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
         Ok(RedisLog {
             client,
             commands,
@@ -180,5 +190,70 @@ impl SharedLog for RedisLog {
             .await
             .map_err(unavailable)?;
         conn.get(DIRECTORY).await.map_err(unavailable)
+    }
+}
+
+/// Login tokens shared by every node (cluster mode), so that any node
+/// accepts a token another issued and a logout anywhere revokes it
+/// everywhere. Stored as `{sb}:token:<sha256 of the token>` → agent id, with
+/// the token's sliding lifetime as the key's TTL: Redis never holds a usable
+/// token.
+#[derive(Clone)]
+pub struct RedisTokens {
+    commands: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTokens").finish_non_exhaustive()
+    }
+}
+
+fn token_key(digest: &str) -> String {
+    format!("{{sb}}:token:{digest}")
+}
+
+impl RedisTokens {
+    /// Shares the log's connection.
+    pub fn new(log: &RedisLog) -> Self {
+        RedisTokens {
+            commands: log.commands.clone(),
+        }
+    }
+
+    /// Stores a token's digest for `ttl`.
+    pub async fn put(&self, digest: &str, agent: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut conn = self.commands.clone();
+        redis::cmd("SET")
+            .arg(token_key(digest))
+            .arg(agent)
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The agent of a token's digest, sliding its lifetime.
+    pub async fn take(&self, digest: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+        let mut conn = self.commands.clone();
+        let (agent, _): (Option<String>, i64) = redis::pipe()
+            .cmd("GET")
+            .arg(token_key(digest))
+            .cmd("PEXPIRE")
+            .arg(token_key(digest))
+            .arg(ttl.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(agent)
+    }
+
+    /// Forgets a token.
+    pub async fn remove(&self, digest: &str) -> Result<(), StoreError> {
+        let mut conn = self.commands.clone();
+        conn.del::<_, ()>(token_key(digest))
+            .await
+            .map_err(unavailable)
     }
 }

@@ -73,23 +73,27 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The agent behind the request's bearer token.
-fn agent_caller(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(super) async fn agent_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<String, ApiError> {
     let token = bearer(headers).ok_or_else(|| unauthorized("missing bearer token"))?;
     state
         .auth
-        .check_token(token, now_ms())
+        .token_agent(token, now_ms())
+        .await
         .ok_or_else(|| unauthorized("invalid, expired or revoked token"))
 }
 
 /// An integration's API key (X-Api-Key or bearer) or a console token.
-fn any_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub(super) async fn any_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let key = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .or_else(|| bearer(headers));
     match key {
         Some(k) if state.auth.check_api_key(k) => Ok(Caller::Integration),
-        _ => agent_caller(state, headers).map(Caller::Agent),
+        _ => agent_caller(state, headers).await.map(Caller::Agent),
     }
 }
 
@@ -179,7 +183,11 @@ async fn login_inner(
         },
     )
     .await?;
-    let token = state.auth.issue_token(&username, now_ms());
+    let token = state
+        .auth
+        .login_token(&username, now_ms())
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
     tracing::info!(agent = %username, "login");
     metrics::counter!(crate::metrics::LOGINS, "result" => "ok").increment(1);
     Ok(Json(json!({
@@ -194,9 +202,13 @@ pub(super) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    agent_caller(&state, &headers)?;
+    agent_caller(&state, &headers).await?;
     if let Some(token) = bearer(&headers) {
-        state.auth.revoke(token);
+        state
+            .auth
+            .logout_token(token)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -220,7 +232,7 @@ pub(super) async fn create_work(
     headers: HeaderMap,
     payload: Result<Json<WorkBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let caller = any_caller(&state, &headers)?;
+    let caller = any_caller(&state, &headers).await?;
     let w = body(payload)?;
     let channel = Channel::parse(&w.channel).ok_or_else(|| {
         ApiError::new(
@@ -250,7 +262,7 @@ pub(super) async fn group_queue(
     headers: HeaderMap,
     Path(group): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = any_caller(&state, &headers)?;
+    let caller = any_caller(&state, &headers).await?;
     Ok(Json(
         ask(&state, caller, HttpOp::GroupQueue { group }).await?,
     ))
@@ -262,7 +274,7 @@ pub(super) async fn agent_status(
     headers: HeaderMap,
     Path(agent): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = any_caller(&state, &headers)?;
+    let caller = any_caller(&state, &headers).await?;
     Ok(Json(
         ask(&state, caller, HttpOp::AgentStatus { agent }).await?,
     ))
@@ -283,7 +295,7 @@ pub(super) async fn audit(
     headers: HeaderMap,
     params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let agent = agent_caller(&state, &headers)?;
+    let agent = agent_caller(&state, &headers).await?;
     let Query(p) = params.map_err(|e| ApiError::new(ErrorCode::InvalidField, e.body_text()))?;
     let op = HttpOp::Audit {
         agent: p.agent,

@@ -7,8 +7,8 @@ use axum::http::HeaderMap;
 use serde_json::Value;
 
 use super::AppState;
-use crate::api_error::{ApiError, ErrorCode};
-use crate::engine::{Caller, HttpOp, Request, now_ms};
+use crate::api_error::ApiError;
+use crate::engine::{Caller, HttpOp, Request};
 
 /// `GET /api/groups/{id}/status`: public, so that a website can show its chat
 /// button as online or offline; it tells nothing but online/offline, the
@@ -34,24 +34,7 @@ pub(super) async fn explain(
     headers: HeaderMap,
     Path(item): Path<u64>,
 ) -> Result<Json<Value>, ApiError> {
-    let presented = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| {
-            headers
-                .get(axum::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-        })
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "missing token or API key"))?;
-    let caller = if state.auth.check_api_key(presented) {
-        Caller::Integration
-    } else {
-        let agent = state.auth.check_token(presented, now_ms()).ok_or_else(|| {
-            ApiError::new(ErrorCode::Unauthorized, "invalid, expired or revoked token")
-        })?;
-        Caller::Agent(agent)
-    };
+    let caller = super::http::any_caller(&state, &headers).await?;
     let op = HttpOp::Explain { item };
     Ok(Json(
         state

@@ -105,10 +105,10 @@ pub(super) async fn upgrade(
             ),
         );
     }
-    let agent = params
-        .token
-        .as_deref()
-        .and_then(|t| state.auth.check_token(t, now_ms()));
+    let agent = match params.token.as_deref() {
+        Some(t) => state.auth.token_agent(t, now_ms()).await,
+        None => None,
+    };
     let Some(agent) = agent else {
         return refuse(
             "unauthorized",
