@@ -99,6 +99,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         shutdown_timeout: args.shutdown_timeout,
         redis_url: args.redis_url,
         heartbeat_ttl: args.heartbeat_ttl,
+        webhooks,
     };
     server::run(listener, config, shutdown_signal())
         .await

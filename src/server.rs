@@ -20,6 +20,7 @@ use crate::store::cluster::{self, replay};
 use crate::store::redis::{RedisLog, RedisTokens};
 use crate::transport::limits::{Limits, default_origins};
 use crate::transport::{AppState, TransportConfig, router};
+use crate::webhooks::WebhookSender;
 use std::sync::atomic::AtomicBool;
 
 /// Everything a node needs to start.
@@ -42,6 +43,8 @@ pub struct ServerConfig {
     pub redis_url: Option<String>,
     /// A node whose heartbeat is this old counts as dead (cluster mode).
     pub heartbeat_ttl: Duration,
+    /// Outbound webhooks of item events (docs/webhooks.md); `None` sends none.
+    pub webhooks: Option<crate::webhooks::WebhookConfig>,
 }
 
 /// Why a node could not start.
@@ -67,12 +70,24 @@ async fn start_engine(
 ) -> Result<(EngineHandle, LoadedDirectory, Option<RedisTokens>), StartError> {
     let Some(url) = &config.redis_url else {
         let core = Core::new(config.directory.directory.clone(), config.core);
+        let webhooks = config.webhooks.clone().map(WebhookSender::start);
         return Ok((
-            Engine::spawn(core, EngineConfig::default()),
+            Engine::spawn(
+                core,
+                EngineConfig {
+                    webhooks: webhooks.unwrap_or_default(),
+                    ..EngineConfig::default()
+                },
+            ),
             config.directory.clone(),
             None,
         ));
     };
+    if config.webhooks.is_some() {
+        // Every replica publishes every event (and replays the whole log at
+        // start): sending from each would deliver each event N times.
+        tracing::warn!("webhooks are not sent in cluster mode yet (--redis-url); ignoring them");
+    }
     let log = RedisLog::connect(url).await?;
     let text = log.directory(&config.directory.source).await?;
     if text != config.directory.source {

@@ -342,3 +342,37 @@ async fn redis_killed_and_restarted_under_load_loses_no_acknowledged_item() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_resumes_on_another_node_with_exactly_the_events_it_missed() {
+    let redis = TestRedis::start();
+    let dir = cluster_directory();
+    let a = TestServer::start_node(&redis.url(), &dir, Duration::from_secs(5)).await;
+    let b = TestServer::start_node(&redis.url(), &dir, Duration::from_secs(5)).await;
+    let tok = a.login("w01").await;
+    let mut on_a = Client::connect(a.addr, &tok).await;
+    let first = a.create_work("work", "ticket", 0).await;
+    on_a.push_where("item", |f| f["item"]["id"] == first["id"])
+        .await;
+    on_a.drain_for(Duration::from_millis(100)).await;
+    let seen = on_a.last_seq();
+    on_a.close().await;
+    let mut missed = Vec::new();
+    for _ in 0..5 {
+        missed.push(b.create_work("work", "chat", 0).await["id"].clone());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (mut on_b, head) = Client::resume(b.addr, &tok, seen).await;
+    assert_eq!(head["type"], "resumed", "{head}");
+    on_b.drain_for(Duration::from_millis(300)).await;
+    let frames = on_b.buffered();
+    for id in &missed {
+        assert!(
+            frames.iter().any(|f| f["item"]["id"] == *id),
+            "missed item {id} not replayed on the other node"
+        );
+    }
+    assert!(frames.iter().all(|f| f["seq"].as_u64().unwrap() > seen));
+    a.stop().await;
+    b.stop().await;
+}

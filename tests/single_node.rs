@@ -331,3 +331,58 @@ async fn accept_and_close_free_capacity_and_the_queue_drains() {
     assert_eq!(gone["code"], "not_found");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_console_that_reconnects_with_its_last_seq_gets_exactly_what_it_missed() {
+    let s = TestServer::start(Duration::from_secs(5)).await;
+    let tok = s.login("carol").await;
+    let mut carol = common::Client::connect(s.addr, &tok).await;
+    let first = s.create_work("g2", "ticket", 0).await;
+    carol
+        .push_where("item", |f| f["item"]["id"] == first["id"])
+        .await;
+    carol.drain_for(Duration::from_millis(100)).await;
+    let seen = carol.last_seq();
+    assert!(seen > 0);
+    carol.close().await;
+    // While she is away (within the grace): three chats queue in her group,
+    // a ticket is routed to her.
+    let mut missed_ids = Vec::new();
+    for _ in 0..3 {
+        missed_ids.push(s.create_work("g2", "chat", 0).await["id"].clone());
+    }
+    let ticket = s.create_work("g2", "ticket", 0).await;
+    assert_eq!(ticket["assignee"], "carol");
+    let (mut back, head) = common::Client::resume(s.addr, &tok, seen).await;
+    assert_eq!(head["type"], "resumed", "{head}");
+    back.drain_for(Duration::from_millis(300)).await;
+    let frames = back.buffered();
+    assert_eq!(head["missed"].as_u64().unwrap() as usize, frames.len());
+    let seqs: Vec<u64> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.iter().all(|&q| q > seen),
+        "only what came after {seen}: {seqs:?}"
+    );
+    assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "in order: {seqs:?}");
+    for id in &missed_ids {
+        assert!(
+            frames
+                .iter()
+                .any(|f| f["type"] == "queue" && f["item"]["id"] == *id),
+            "missed queue arrival {id}"
+        );
+    }
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["type"] == "item" && f["item"]["id"] == ticket["id"])
+    );
+    assert!(
+        !frames.iter().any(|f| f["item"]["id"] == first["id"]),
+        "nothing seen twice"
+    );
+    // A sequence the server cannot vouch for gets a fresh snapshot instead.
+    let (_, head) = common::Client::resume(s.addr, &tok, 10_000_000).await;
+    assert_eq!(head["type"], "welcome");
+    s.stop().await;
+}

@@ -28,9 +28,10 @@ impl Engine {
             Request::Connect {
                 agent,
                 outbox,
+                resume,
                 answer,
             } => match self.agent_ix(&agent) {
-                Ok(a) => self.handle_connect(a, outbox, answer),
+                Ok(a) => self.handle_connect(a, outbox, resume, answer),
                 Err(e) => {
                     let _ = answer.send(Err(e));
                 }
@@ -157,7 +158,13 @@ impl Engine {
         to_value(views::agent_status(&self.core, a, None))
     }
 
-    fn handle_connect(&mut self, a: AgentIx, outbox: OutboxSender, answer: super::Answer<u64>) {
+    fn handle_connect(
+        &mut self,
+        a: AgentIx,
+        outbox: OutboxSender,
+        resume: Option<u64>,
+        answer: super::Answer<u64>,
+    ) {
         let session = self.new_session_id();
         self.submit(
             Command::OpenSession { agent: a, session },
@@ -165,17 +172,38 @@ impl Engine {
                 agent: a,
                 session,
                 outbox,
+                resume,
             },
             Pending::Session(answer),
         );
     }
 
-    /// Registers a session whose `OpenSession` was applied, and pushes its
-    /// `welcome` first.
-    pub(super) fn register_session(&mut self, a: AgentIx, session: u64, outbox: OutboxSender) {
-        let welcome = views::welcome(&self.core, a, session, self.seq);
-        let frame = serde_json::to_string(&welcome).unwrap_or_default();
-        outbox.push(frame.into());
+    /// Registers a session whose `OpenSession` was applied. Its first frame
+    /// is `resumed` followed by every push it missed since `resume`, when the
+    /// recent pushes still hold them; otherwise a fresh `welcome`.
+    pub(super) fn register_session(
+        &mut self,
+        a: AgentIx,
+        session: u64,
+        outbox: OutboxSender,
+        resume: Option<u64>,
+    ) {
+        let missed = resume.and_then(|seen| self.recent.missed(&self.core, a, seen, self.seq));
+        match missed {
+            Some(frames) => {
+                let head = json!({ "type": "resumed", "seq": self.seq, "session": session,
+                    "missed": frames.len() });
+                outbox.push(head.to_string().into());
+                for f in frames {
+                    outbox.push(f);
+                }
+            }
+            None => {
+                let welcome = views::welcome(&self.core, a, session, self.seq);
+                let frame = serde_json::to_string(&welcome).unwrap_or_default();
+                outbox.push(frame.into());
+            }
+        }
         self.sessions.insert(
             session,
             SessionEntry {

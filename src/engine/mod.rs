@@ -32,6 +32,7 @@ mod audit;
 mod handlers;
 mod outbox;
 mod publish;
+mod recent;
 mod request;
 mod submit;
 pub mod views;
@@ -69,6 +70,10 @@ pub struct EngineConfig {
     /// In cluster mode, where proposals go (the shared log's appender);
     /// `None` applies commands at once (memory mode).
     pub log: Option<mpsc::UnboundedSender<LogEntry>>,
+    /// Where item events go as outbound webhooks (disabled by default).
+    pub webhooks: crate::webhooks::WebhookSender,
+    /// Recent pushes kept for consoles that resume after a reconnect.
+    pub resume_capacity: usize,
 }
 
 impl Default for EngineConfig {
@@ -77,6 +82,8 @@ impl Default for EngineConfig {
             audit_capacity: 200_000,
             node: 0,
             log: None,
+            webhooks: crate::webhooks::WebhookSender::disabled(),
+            resume_capacity: 16_384,
         }
     }
 }
@@ -118,6 +125,10 @@ pub struct Engine {
     last_now: Millis,
     /// A `Tick` of this node is on its way through the log.
     tick_in_flight: bool,
+    /// Outbound webhooks of item events (never blocks).
+    webhooks: crate::webhooks::WebhookSender,
+    /// Recent agent pushes, for consoles that resume after a reconnect.
+    recent: recent::RecentPushes,
 }
 
 /// A cheap, cloneable way to talk to the engine task.
@@ -205,6 +216,8 @@ impl Engine {
             next_req: 1,
             last_now: 0,
             tick_in_flight: false,
+            webhooks: config.webhooks,
+            recent: recent::RecentPushes::new(config.resume_capacity),
         };
         tokio::spawn(engine.run(rx));
         EngineHandle { tx }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::Engine;
 use super::audit::{AuditRecord, actor_name};
 use super::outbox::{CloseReason, Frame};
+use super::recent::Audience;
 use super::views::{self, ChangeView};
 use crate::domain::{
     Actor, AgentIx, Channel, Event, GroupIx, Handling, Item, ItemReason, PresenceWhat,
@@ -114,6 +115,7 @@ impl Engine {
                         },
                     );
                     self.push_to_receivers(&item, &f);
+                    self.webhooks.item_queued(&self.core, &item);
                     changed_groups.push(item.group);
                     if item.channel == Channel::Chat {
                         self.visitor_moved(item.id, item.group);
@@ -150,6 +152,7 @@ impl Engine {
                             reason: reason.as_str(),
                         },
                     );
+                    self.webhooks.item_changed(&self.core, &item, reason);
                     if item.channel == Channel::Chat
                         && matches!(
                             reason,
@@ -224,6 +227,7 @@ impl Engine {
         }
         targets.sort_unstable();
         targets.dedup();
+        self.recent.record(self.seq, Audience::Agent(agent), &f);
         for s in targets {
             self.push_to_session(s, &f);
         }
@@ -232,6 +236,8 @@ impl Engine {
     /// Every logged-in member of the item's group who is not excluded from
     /// its channel.
     fn push_to_receivers(&mut self, item: &Item, f: &Frame) {
+        self.recent
+            .record(self.seq, Audience::Receivers(item.group, item.channel), f);
         let dir = self.core.directory();
         let mut targets = Vec::new();
         for &m in dir.members_of(item.group) {
@@ -246,6 +252,7 @@ impl Engine {
     }
 
     fn push_to_agent(&mut self, a: AgentIx, f: &Frame) {
+        self.recent.record(self.seq, Audience::Agent(a), f);
         for s in self.agent_sessions[a.0 as usize].clone() {
             self.push_to_session(s, f);
         }

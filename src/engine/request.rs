@@ -204,6 +204,8 @@ pub enum Request {
         agent: String,
         /// Where its pushes go.
         outbox: OutboxSender,
+        /// The last sequence the console saw before it reconnected.
+        resume: Option<u64>,
         /// The new session's id.
         answer: Answer<u64>,
     },

@@ -40,6 +40,7 @@ pub(super) enum After {
         agent: AgentIx,
         session: u64,
         outbox: OutboxSender,
+        resume: Option<u64>,
     },
     /// Answer `{"item"}` (and a visitor token for a chat).
     Created {
@@ -213,8 +214,9 @@ impl Engine {
                 agent,
                 session,
                 outbox,
+                resume,
             } => {
-                self.register_session(agent, session, outbox);
+                self.register_session(agent, session, outbox, resume);
                 if let Pending::Session(answer) = pending {
                     let _ = answer.send(Ok(session));
                 }

@@ -54,6 +54,8 @@ const MAX_WRITE_BUFFER: usize = 64 * 1024 * 1024;
 #[derive(Deserialize)]
 pub(super) struct WsParams {
     token: Option<String>,
+    /// The last `seq` the console saw, to resume after a reconnect.
+    resume: Option<u64>,
 }
 
 /// Tells the engine a session ended, whatever ended it.
@@ -136,7 +138,7 @@ pub(super) async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| run_session(socket, state, agent, slot))
+        .on_upgrade(move |socket| run_session(socket, state, agent, params.resume, slot))
 }
 
 fn answer_frame(id: Value, result: Result<Value, ApiError>) -> Frame {
@@ -154,13 +156,20 @@ fn answer_frame(id: Value, result: Result<Value, ApiError>) -> Frame {
     v.to_string().into()
 }
 
-async fn run_session(socket: WebSocket, state: AppState, agent: String, _slot: ConnectionSlot) {
+async fn run_session(
+    socket: WebSocket,
+    state: AppState,
+    agent: String,
+    resume: Option<u64>,
+    _slot: ConnectionSlot,
+) {
     let (outbox_tx, outbox_rx) = outbox(state.config.outbox_capacity);
     let connect = state
         .engine
         .call(|answer| Request::Connect {
             agent: agent.clone(),
             outbox: outbox_tx,
+            resume,
             answer,
         })
         .await;

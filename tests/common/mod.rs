@@ -275,6 +275,7 @@ impl TestServer {
             shutdown_timeout: Duration::from_secs(2),
             redis_url: None,
             heartbeat_ttl: Duration::from_secs(15),
+            webhooks: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -519,6 +520,7 @@ impl TestServer {
             shutdown_timeout: Duration::from_secs(2),
             redis_url: None,
             heartbeat_ttl: Duration::from_secs(15),
+            webhooks: None,
         };
         adjust(&mut config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -636,6 +638,7 @@ impl TestServer {
             shutdown_timeout: Duration::from_secs(2),
             redis_url: Some(redis_url.to_string()),
             heartbeat_ttl: Duration::from_secs(2),
+            webhooks: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -660,5 +663,50 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("node not ready");
+    }
+}
+
+impl Client {
+    /// Reconnects with the last sequence seen; returns the client and its
+    /// first frame (`resumed`, or `welcome` when too old).
+    pub async fn resume(addr: SocketAddr, token: &str, seen: u64) -> (Client, Value) {
+        let (ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}&resume={seen}"))
+                .await
+                .unwrap();
+        let mut c = Client {
+            ws,
+            next_id: 1,
+            buffered: VecDeque::new(),
+            welcome: Value::Null,
+        };
+        let first = c.read().await.expect("a first frame");
+        (c, first)
+    }
+
+    /// The largest `seq` among the frames read so far and still buffered.
+    pub fn last_seq(&self) -> u64 {
+        self.buffered
+            .iter()
+            .chain(std::iter::once(&self.welcome))
+            .filter_map(|f| f["seq"].as_u64())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Reads every frame arriving within `d` into the buffer.
+    pub async fn drain_for(&mut self, d: Duration) {
+        let deadline = tokio::time::Instant::now() + d;
+        while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            if let Message::Text(t) = m {
+                self.buffered
+                    .push_back(serde_json::from_str(t.as_str()).unwrap());
+            }
+        }
+    }
+
+    /// Frames read so far (buffered, not yet taken).
+    pub fn buffered(&self) -> Vec<Value> {
+        self.buffered.iter().cloned().collect()
     }
 }
