@@ -31,7 +31,7 @@ fn cluster_directory() -> String {
     agent("boss", "\"agent\", \"manager\"");
     s.push_str(
         "[[groups]]\nid = \"race\"\nname = \"Race\"\nticket = { enabled = true, distribution = \"pull\" }\n\n\
-         [[groups]]\nid = \"work\"\nname = \"Work\"\nticket = { enabled = true }\nchat = { enabled = true }\nqueue_when_offline = true\n\n",
+         [[groups]]\nid = \"work\"\nname = \"Work\"\nticket = { enabled = true }\nchat = { enabled = true }\nqueue_when_offline = true\ndisconnect_timeout = \"1s\"\n\n",
     );
     for i in 1..=50 {
         s.push_str(&format!(

@@ -1,0 +1,304 @@
+//! Fault tests with the real binary: `kill -9` of a node under load, and
+//! SIGTERM. Each test starts its own redis-server.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{API_KEY, Client, TestRedis};
+use serde_json::{Value, json};
+
+/// A `switchboard serve` child process on a free port.
+struct Node {
+    port: u16,
+    child: Child,
+    http: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Node {
+    async fn start(redis: &TestRedis, directory: &std::path::Path) -> Node {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--api-key", API_KEY, "--redis-url", &redis.url()])
+            .arg("--directory")
+            .arg(directory)
+            .args([
+                "--grace",
+                "1s",
+                "--heartbeat-ttl",
+                "1s",
+                "--shutdown-timeout",
+                "2s",
+            ])
+            .args([
+                "--login-attempts-per-ip",
+                "0",
+                "--login-attempts-per-user",
+                "0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let node = Node {
+            port,
+            child,
+            http: reqwest::Client::new(),
+        };
+        for _ in 0..200 {
+            if let Ok(r) = node.http.get(node.url("/readyz")).send().await
+                && r.status() == 200
+            {
+                return node;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("node did not start");
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        format!("127.0.0.1:{}", self.port).parse().unwrap()
+    }
+
+    async fn login(&self, user: &str) -> String {
+        let r: Value = self
+            .http
+            .post(self.url("/api/login"))
+            .json(&json!({ "username": user, "password": common::PASSWORD }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["token"].as_str().unwrap().to_string()
+    }
+
+    async fn create(&self, channel: &str) -> Option<u64> {
+        let r = self
+            .http
+            .post(self.url("/api/work"))
+            .header("x-api-key", API_KEY)
+            .json(&json!({ "group": "work", "channel": channel }))
+            .send()
+            .await
+            .ok()?;
+        if r.status() != 201 {
+            return None;
+        }
+        r.json::<Value>().await.ok()?["item"]["id"].as_u64()
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two workers and a manager in one group whose chats are handed off one
+/// second after their agent is logged out.
+fn directory_file(redis: &TestRedis) -> std::path::PathBuf {
+    let h = common::cheap_hash(common::PASSWORD);
+    let mut s = String::new();
+    for (id, roles) in [
+        ("w1", "\"agent\""),
+        ("w2", "\"agent\""),
+        ("boss", "\"agent\", \"manager\""),
+    ] {
+        s.push_str(&format!(
+            "[[agents]]\nid = \"{id}\"\nname = \"{id}\"\nroles = [{roles}]\npassword_hash = \"{h}\"\nchat_cap = 1000\n\n"
+        ));
+    }
+    s.push_str(
+        "[[groups]]\nid = \"work\"\nname = \"Work\"\nchat = { enabled = true }\nticket = { enabled = true }\n\
+         queue_when_offline = true\ndisconnect_timeout = \"1s\"\n\n",
+    );
+    for id in ["w1", "w2"] {
+        s.push_str(&format!(
+            "[[memberships]]\nagent = \"{id}\"\ngroup = \"work\"\n\n"
+        ));
+    }
+    s.push_str("[[memberships]]\nagent = \"boss\"\ngroup = \"work\"\nactive = []\n");
+    let path = redis.dir.join("directory.toml");
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_a_node_under_load_loses_nothing_and_its_chats_are_handed_off() {
+    let redis = TestRedis::start();
+    let dir = directory_file(&redis);
+    let mut a = Node::start(&redis, &dir).await;
+    let b = Node::start(&redis, &dir).await;
+    // w1 works on node A, w2 on node B but unavailable for now.
+    let mut w1 = Client::connect(a.addr(), &a.login("w1").await).await;
+    let mut w2 = Client::connect(b.addr(), &b.login("w2").await).await;
+    w2.request("set_availability", json!({ "available": false }))
+        .await;
+    let mut acknowledged = Vec::new();
+    for i in 0..40 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        acknowledged.push(node.create("chat").await.expect("created"));
+    }
+    let held = acknowledged[0];
+    w1.request("accept", json!({ "item": held })).await;
+    // Under load, node A dies without a word.
+    let load = {
+        let http = reqwest::Client::new();
+        let url = b.url("/api/work");
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..60 {
+                let r = http
+                    .post(&url)
+                    .header("x-api-key", API_KEY)
+                    .json(&json!({ "group": "work", "channel": "ticket" }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+                ids.push(
+                    r.json::<Value>().await.unwrap()["item"]["id"]
+                        .as_u64()
+                        .unwrap(),
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            ids
+        })
+    };
+    a.child.kill().unwrap();
+    let _ = a.child.wait();
+    w2.request("set_availability", json!({ "available": true }))
+        .await;
+    acknowledged.extend(load.await.unwrap());
+    // Heartbeat TTL (1 s) + grace (1 s) + disconnect limit (1 s): w1's chats
+    // move to w2, the accepted one included.
+    let moved = w2
+        .push_where("item", |f| {
+            f["item"]["id"] == held && f["reason"] == "handed_off"
+        })
+        .await;
+    assert_eq!(moved["item"]["assignee"], "w2");
+    assert_eq!(moved["item"]["history"][0]["why"], "disconnected");
+    // Nothing acknowledged is lost: each item is held by w2 or still queued.
+    let boss = b.login("boss").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let queue = b.get("/api/groups/work/queue", &boss).await;
+    let queued: Vec<u64> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_u64().unwrap())
+        .collect();
+    let explain_ok = |v: &Value| v["item"]["id"].is_u64();
+    for id in &acknowledged {
+        let r = b
+            .http
+            .get(b.url(&format!("/api/items/{id}/explain")))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            explain_ok(&v) || queued.contains(id),
+            "acknowledged item {id} lost after kill -9: {v}"
+        );
+        // Chats follow the disconnect hand-off rule; tickets stay assigned.
+        if v["item"]["channel"] == "chat" && v["item"]["assignee"].is_string() {
+            assert_eq!(
+                v["item"]["assignee"], "w2",
+                "chat {id} still with the dead node's agent"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_tells_every_console_loses_nothing_and_audits_no_logout() {
+    let redis = TestRedis::start();
+    let dir = directory_file(&redis);
+    let mut a = Node::start(&redis, &dir).await;
+    let b = Node::start(&redis, &dir).await;
+    let token = a.login("w1").await;
+    let mut consoles = Vec::new();
+    for _ in 0..5 {
+        consoles.push(Client::connect(a.addr(), &token).await);
+    }
+    let mut acknowledged = Vec::new();
+    for _ in 0..30 {
+        acknowledged.push(a.create("ticket").await.expect("created"));
+    }
+    let pid = a.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    for c in consoles.iter_mut() {
+        let closing = c.push("closing").await;
+        assert_eq!(closing["reason"], "server_going_away");
+    }
+    let exited = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(Some(status)) = a.child.try_wait() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("exits within the shutdown bound");
+    assert!(exited.success(), "clean exit: {exited:?}");
+    // The console reconnects to the other node within the grace.
+    let mut again = Client::connect(b.addr(), &token).await;
+    assert_eq!(again.welcome["agent"]["id"], "w1");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let boss = b.login("boss").await;
+    let audit = b.get("/api/audit?agent=w1", &boss).await;
+    let logouts = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["what"] == "logout")
+        .count();
+    assert_eq!(logouts, 0, "a restart is not a logout: {audit}");
+    let status = b.get("/api/agents/w1", &boss).await;
+    assert_eq!(
+        status["load"]["ticket"],
+        acknowledged.len(),
+        "every ticket still w1's"
+    );
+    let _ = again.request("ping", json!({})).await;
+}
