@@ -110,10 +110,25 @@ pub struct ServeArgs {
     /// Without it the node runs alone, in memory. See docs/operations.md.
     #[arg(long, env = "SWITCHBOARD_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Auto-away: switch an agent Unavailable after this long without any
+    /// console activity (e.g. `15m`). Off by default, since availability is
+    /// the agent's own switch; the change is audited as made by `system`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub auto_away: Option<Duration>,
     /// With Redis: a node whose heartbeat is older than this is dead and its
     /// sessions drop out of presence (its agents get the reconnect grace).
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub heartbeat_ttl: Duration,
+    /// POST every item event (created, queued, assigned, accepted, handed
+    /// off, transferred, taken over, closed) as a signed JSON webhook to this
+    /// `http://` URL; repeatable. Needs --webhook-secret. See
+    /// docs/webhooks.md.
+    #[arg(long = "webhook-url", value_name = "URL", requires = "webhook_secret")]
+    pub webhook_urls: Vec<String>,
+    /// The secret webhooks are signed with (`X-Switchboard-Signature:
+    /// sha256=<HMAC-SHA256 of the body>`).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -10,6 +10,7 @@ use switchboard::directory_file;
 use switchboard::domain::CoreConfig;
 use switchboard::server::{self, ServerConfig};
 use switchboard::transport::TransportConfig;
+use switchboard::webhooks::WebhookConfig;
 use tracing_subscriber::EnvFilter;
 
 fn init_logs(format: LogFormat) {
@@ -47,6 +48,32 @@ fn static_dir(arg: Option<PathBuf>) -> PathBuf {
     })
 }
 
+/// The webhook flags, checked: `http://` URLs and a non-empty secret.
+fn webhook_config(
+    urls: Vec<String>,
+    secret: Option<String>,
+) -> Result<Option<WebhookConfig>, String> {
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    let secret = secret
+        .filter(|s| !s.is_empty())
+        .ok_or("--webhook-url needs --webhook-secret (or SWITCHBOARD_WEBHOOK_SECRET)")?;
+    for url in &urls {
+        match reqwest::Url::parse(url) {
+            Ok(u) if u.scheme() == "http" && u.host().is_some() => {}
+            Ok(u) if u.scheme() == "https" => {
+                return Err(format!(
+                    "--webhook-url {url}: https is not supported by this build; \
+                     send to an http:// relay (e.g. a local TLS-terminating proxy)"
+                ));
+            }
+            _ => return Err(format!("--webhook-url {url}: not an http:// URL")),
+        }
+    }
+    Ok(Some(WebhookConfig::new(urls, secret)))
+}
+
 async fn serve(args: ServeArgs) -> Result<(), String> {
     init_logs(args.log_format);
     let (directory, demo) = match &args.directory {
@@ -65,6 +92,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             k
         }
     };
+    let webhooks = webhook_config(args.webhook_urls, args.webhook_secret)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -99,6 +127,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         shutdown_timeout: args.shutdown_timeout,
         redis_url: args.redis_url,
         heartbeat_ttl: args.heartbeat_ttl,
+        auto_away: args.auto_away,
         webhooks,
     };
     server::run(listener, config, shutdown_signal())

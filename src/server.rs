@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub heartbeat_ttl: Duration,
     /// Outbound webhooks of item events (docs/webhooks.md); `None` sends none.
     pub webhooks: Option<crate::webhooks::WebhookConfig>,
+    /// Switch agents unavailable after this long without console activity
+    /// (off by default).
+    pub auto_away: Option<Duration>,
 }
 
 /// Why a node could not start.
@@ -76,6 +79,7 @@ async fn start_engine(
                 core,
                 EngineConfig {
                     webhooks: webhooks.unwrap_or_default(),
+                    auto_away_ms: config.auto_away.map(|d| d.as_millis() as u64),
                     ..EngineConfig::default()
                 },
             ),
@@ -103,6 +107,7 @@ async fn start_engine(
         EngineConfig {
             node,
             log: Some(proposals_tx),
+            auto_away_ms: config.auto_away.map(|d| d.as_millis() as u64),
             ..EngineConfig::default()
         },
     );

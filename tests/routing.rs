@@ -413,3 +413,50 @@ async fn an_agent_without_manage_own_status_is_refused_but_its_manager_may() {
     assert_eq!(ok["type"], "ok", "{ok}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn auto_away_fires_only_when_enabled_and_is_audited_as_the_systems() {
+    // Off by default: an idle agent stays available.
+    let s = TestServer::start(GRACE).await;
+    let _carol = s.console("carol").await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let mgr = s.login("omgr").await;
+    let (_, st) = s.get("/api/agents/carol", &mgr).await;
+    assert_eq!(st["available"], true, "no auto-away unless enabled");
+    s.stop().await;
+
+    let s = TestServer::start_config(GRACE, |c| {
+        c.auto_away = Some(Duration::from_millis(400));
+    })
+    .await;
+    let mut carol = s.console("carol").await;
+    let mut bob = s.console("bob").await;
+    // bob keeps working, carol goes idle.
+    for _ in 0..6 {
+        bob.request("ping", json!({})).await;
+        bob.request("set_availability", json!({ "available": true }))
+            .await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let told = carol
+        .push_where("agent_status", |f| f["status"]["change"]["by"] == "system")
+        .await;
+    assert_eq!(told["status"]["available"], false);
+    assert_eq!(told["status"]["change"]["what"], "availability");
+    let mgr = s.login("omgr").await;
+    let (_, audit) = s.get("/api/audit?agent=carol", &mgr).await;
+    let away = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["what"] == "availability")
+        .expect("audited");
+    assert_eq!(away["by"], "system");
+    assert_eq!(away["new"], "unavailable");
+    let bob_status = s.get("/api/agents/bob", &s.login("bob").await).await.1;
+    assert_eq!(
+        bob_status["available"], true,
+        "an active agent is left alone"
+    );
+    s.stop().await;
+}

@@ -49,6 +49,12 @@ pub enum Command {
         /// The new value.
         available: bool,
     },
+    /// The server switches an idle agent unavailable (auto-away, opt-in):
+    /// audited as done by the system.
+    AutoAway {
+        /// The idle agent.
+        agent: AgentIx,
+    },
     /// Active cells of `agent` change.
     SetActive {
         /// Who asks.

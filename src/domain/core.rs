@@ -252,6 +252,7 @@ impl Core {
                 agent,
                 change,
             } => self.set_active(now, actor, agent, change),
+            Command::AutoAway { agent } => Ok(self.auto_away(now, agent)),
             Command::CreateWork {
                 group,
                 channel,
@@ -386,6 +387,24 @@ impl Core {
             self.mark_agent_dirty(a, &[Channel::Chat]);
         }
         Ok(Reply::Done)
+    }
+
+    fn auto_away(&mut self, now: Millis, a: AgentIx) -> Reply {
+        let agent = self.agent_mut(a);
+        if agent.available && agent.logged_in {
+            agent.available = false;
+            agent.since = now;
+            self.events.push(Event::Presence {
+                at: now,
+                by: Actor::System,
+                agent: a,
+                what: PresenceWhat::Availability {
+                    old: true,
+                    new: false,
+                },
+            });
+        }
+        Reply::Done
     }
 
     /// Resolves a cell change into explicit (member, channel, value) cells,

@@ -1096,7 +1096,8 @@ fn check_reply(
         }
         Command::OpenSession { .. }
         | Command::CloseSession { .. }
-        | Command::SetAvailability { .. } => prop_assert!(result.is_ok()),
+        | Command::SetAvailability { .. }
+        | Command::AutoAway { .. } => prop_assert!(result.is_ok()),
         Command::CreateWork { group, channel, .. } => {
             let offline = channel == Channel::Chat
                 && !prev.directory().settings(group).queue_when_offline

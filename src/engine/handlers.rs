@@ -178,6 +178,32 @@ impl Engine {
         );
     }
 
+    /// Auto-away: switches unavailable every available agent all of whose
+    /// sessions are on this node and idle past the limit (an agent with a tab
+    /// on another node is that node's to judge, or active there).
+    pub(super) fn auto_away_idle_agents(&mut self) {
+        let Some(limit) = self.auto_away_ms else {
+            return;
+        };
+        let now = super::now_ms();
+        let node = self.node;
+        let idle: Vec<AgentIx> = (0..self.agent_sessions.len())
+            .map(|i| AgentIx(i as u32))
+            .filter(|a| {
+                let p = self.core.presence(*a);
+                p.available
+                    && !self.agent_sessions[a.0 as usize].is_empty()
+                    && p.sessions.iter().all(|s| (s >> 32) as u32 == node)
+                    && now.saturating_sub(self.last_activity[a.0 as usize]) >= limit
+            })
+            .collect();
+        for agent in idle {
+            // Not again until the agent is active again.
+            self.last_activity[agent.0 as usize] = now;
+            self.submit(Command::AutoAway { agent }, After::Nothing, Pending::None);
+        }
+    }
+
     /// Registers a session whose `OpenSession` was applied. Its first frame
     /// is `resumed` followed by every push it missed since `resume`, when the
     /// recent pushes still hold them; otherwise a fresh `welcome`.
@@ -204,6 +230,7 @@ impl Engine {
                 outbox.push(frame.into());
             }
         }
+        self.last_activity[a.0 as usize] = super::now_ms();
         self.sessions.insert(
             session,
             SessionEntry {
@@ -270,6 +297,7 @@ impl Engine {
             .get(&session)
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "session is closed"))?
             .agent;
+        self.last_activity[actor.0 as usize] = super::now_ms();
         let now = |v: Result<Value, ApiError>| v.map(|v| Step::Now(Ok(v)));
         match op {
             SessionOp::SetAvailability { available } => Ok(Step::Submit(

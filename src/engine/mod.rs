@@ -74,6 +74,9 @@ pub struct EngineConfig {
     pub webhooks: crate::webhooks::WebhookSender,
     /// Recent pushes kept for consoles that resume after a reconnect.
     pub resume_capacity: usize,
+    /// Switch an agent unavailable after this long without console activity
+    /// (off when `None`: availability is the agent's own switch).
+    pub auto_away_ms: Option<Millis>,
 }
 
 impl Default for EngineConfig {
@@ -84,6 +87,7 @@ impl Default for EngineConfig {
             log: None,
             webhooks: crate::webhooks::WebhookSender::disabled(),
             resume_capacity: 16_384,
+            auto_away_ms: None,
         }
     }
 }
@@ -129,6 +133,10 @@ pub struct Engine {
     webhooks: crate::webhooks::WebhookSender,
     /// Recent agent pushes, for consoles that resume after a reconnect.
     recent: recent::RecentPushes,
+    /// Auto-away limit, when enabled.
+    auto_away_ms: Option<Millis>,
+    /// Per agent: when one of its local sessions last sent a request.
+    last_activity: Vec<Millis>,
 }
 
 /// A cheap, cloneable way to talk to the engine task.
@@ -218,12 +226,16 @@ impl Engine {
             tick_in_flight: false,
             webhooks: config.webhooks,
             recent: recent::RecentPushes::new(config.resume_capacity),
+            auto_away_ms: config.auto_away_ms,
+            last_activity: vec![0; agents],
         };
         tokio::spawn(engine.run(rx));
         EngineHandle { tx }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut away_check = tokio::time::interval(Duration::from_millis(250));
+        away_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let deadline = if self.tick_in_flight {
                 None
@@ -241,6 +253,9 @@ impl Engine {
                 },
                 () = async { sleep.expect("guarded").await }, if sleep.is_some() => {
                     self.timers_due();
+                }
+                _ = away_check.tick(), if self.auto_away_ms.is_some() => {
+                    self.auto_away_idle_agents();
                 }
             }
         }

@@ -275,6 +275,7 @@ impl TestServer {
             shutdown_timeout: Duration::from_secs(2),
             redis_url: None,
             heartbeat_ttl: Duration::from_secs(15),
+            auto_away: None,
             webhooks: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -520,6 +521,7 @@ impl TestServer {
             shutdown_timeout: Duration::from_secs(2),
             redis_url: None,
             heartbeat_ttl: Duration::from_secs(15),
+            auto_away: None,
             webhooks: None,
         };
         adjust(&mut config);
@@ -638,6 +640,7 @@ impl TestServer {
             shutdown_timeout: Duration::from_secs(2),
             redis_url: Some(redis_url.to_string()),
             heartbeat_ttl: Duration::from_secs(2),
+            auto_away: None,
             webhooks: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
