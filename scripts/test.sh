@@ -3,12 +3,14 @@
 # tests need when it is missing: redis-server (Redis tests start their own on a
 # free port), Debian's chromium (browser tests), and the npm packages of the
 # browser tests (playwright-core, driving /usr/bin/chromium; no browser
-# download). Usage: ./scripts/test.sh
+# download), and nginx (the documented multi-node front end is tested).
+# Usage: ./scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+{ [ -x /usr/sbin/nginx ] || [ -x /usr/bin/nginx ]; } || need_apt+=(nginx)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
