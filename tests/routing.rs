@@ -460,3 +460,33 @@ async fn auto_away_fires_only_when_enabled_and_is_audited_as_the_systems() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn routing_metrics_are_exported() {
+    let s = TestServer::start(GRACE).await;
+    let mut t1 = s.console("t01").await;
+    let mut t2 = s.console("t02").await;
+    let item = s.create_work("pullg", "ticket", 0).await;
+    t1.request("take", json!({ "item": item["id"] })).await;
+    let lost = t2.request("take", json!({ "item": item["id"] })).await;
+    assert_eq!(lost["code"], "already_taken");
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "switchboard_takes_total{result=\"won\"}",
+        "switchboard_takes_total{result=\"lost\"}",
+        "switchboard_queue_depth{group=\"pullg\",channel=\"ticket\"}",
+        "switchboard_routing_decisions_total{how=\"taken\",channel=\"ticket\"}",
+        "switchboard_queue_wait_seconds",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in /metrics");
+    }
+    s.stop().await;
+}

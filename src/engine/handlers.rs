@@ -111,6 +111,7 @@ impl Engine {
                 ),
             ),
             DomainError::AlreadyTaken { winner } => {
+                super::stats::take_lost();
                 let w = dir.agent(winner);
                 ApiError {
                     code: ErrorCode::AlreadyTaken,

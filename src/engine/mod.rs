@@ -34,6 +34,7 @@ mod outbox;
 mod publish;
 mod recent;
 mod request;
+mod stats;
 mod submit;
 pub mod views;
 mod visitors;
@@ -234,6 +235,8 @@ impl Engine {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut census = tokio::time::interval(Duration::from_secs(5));
+        census.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut away_check = tokio::time::interval(Duration::from_millis(250));
         away_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -254,6 +257,7 @@ impl Engine {
                 () = async { sleep.expect("guarded").await }, if sleep.is_some() => {
                     self.timers_due();
                 }
+                _ = census.tick() => stats::census(&self.core),
                 _ = away_check.tick(), if self.auto_away_ms.is_some() => {
                     self.auto_away_idle_agents();
                 }

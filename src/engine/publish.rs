@@ -153,6 +153,7 @@ impl Engine {
                         },
                     );
                     self.webhooks.item_changed(&self.core, &item, reason);
+                    super::stats::item_changed(&item, reason);
                     if item.channel == Channel::Chat
                         && matches!(
                             reason,
@@ -192,6 +193,7 @@ impl Engine {
         changed_groups.sort();
         changed_groups.dedup();
         for g in changed_groups {
+            super::stats::queue_changed(&self.core, g);
             let f = frame(
                 "group_status",
                 self.seq,
