@@ -811,6 +811,19 @@ fn check_step(
         prop_assert!(evs.is_empty(), "a refused command emitted {:?}", evs);
         return Ok(());
     }
+    // Wait time is never reset: no step (hand-off, transfer, take-over,
+    // drain) changes an item's creation time, and history only grows.
+    for item in prev.items() {
+        if let Some(now) = core.item(item.id) {
+            prop_assert_eq!(
+                now.created_at,
+                item.created_at,
+                "item {} lost its wait time",
+                item.id
+            );
+            prop_assert!(now.history.len() >= item.history.len());
+        }
+    }
     // Queue heads, in order, per (group, channel), as of before the step,
     // plus whatever this step queued.
     let mut pending: BTreeMap<(GroupIx, Channel), Vec<Item>> = BTreeMap::new();
