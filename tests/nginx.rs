@@ -94,7 +94,10 @@ async fn three_nodes_behind_the_documented_nginx_config() {
             .await;
         assert_eq!(pushed["item"]["assignee"], "carol");
     }
-    let _ = child.kill();
+    // SIGTERM lets the master stop its workers (SIGKILL would orphan them).
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     for n in nodes {
         n.stop().await;

@@ -4,6 +4,12 @@
 //! scenarios: login returns a token, `/ws` sends a `welcome`, `POST /api/work`
 //! pushes an `item` (`reason: routed`) to one connected session, round robin,
 //! and answers 201. Every request frame with an id gets an `ok`.
+//!
+//! For `presence`: `watch` registers the session as a watcher of every group
+//! of `--directory` (and lists them in its answer); `set_availability` and
+//! `set_active` push one `agent_status` (serialised once, copied per recipient) to every watcher and
+//! to the sender's own socket, then answer `ok`: the same fan-out Switchboard
+//! does for supervisors watching all groups, with no domain logic.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +32,8 @@ use tokio::sync::mpsc;
 struct Sessions {
     list: Vec<(u64, String, mpsc::Sender<String>)>,
     rr: usize,
+    /// Sessions that sent `watch`.
+    watchers: Vec<(u64, mpsc::Sender<String>)>,
 }
 
 struct St {
@@ -35,6 +43,8 @@ struct St {
     next_item: AtomicU64,
     seq: AtomicU64,
     queued: Mutex<HashMap<String, Vec<Value>>>,
+    /// Group ids a `watch` answer lists.
+    groups: Vec<String>,
 }
 
 fn now_ms() -> u64 {
@@ -49,7 +59,12 @@ fn err(status: StatusCode, code: &str, msg: &str) -> Response {
 }
 
 /// Runs the baseline server until killed.
-pub async fn serve(listen: SocketAddr, api_key: String, nodelay: bool) -> std::io::Result<()> {
+pub async fn serve(
+    listen: SocketAddr,
+    api_key: String,
+    nodelay: bool,
+    groups: Vec<String>,
+) -> std::io::Result<()> {
     let st = Arc::new(St {
         api_key,
         sessions: Mutex::default(),
@@ -57,6 +72,7 @@ pub async fn serve(listen: SocketAddr, api_key: String, nodelay: bool) -> std::i
         next_item: AtomicU64::new(1),
         seq: AtomicU64::new(1),
         queued: Mutex::default(),
+        groups,
     });
     let app = Router::new()
         .route("/api/login", post(login))
@@ -126,7 +142,8 @@ async fn session(st: Arc<St>, agent: String, socket: WebSocket) {
         .unwrap()
         .list
         .push((sid, agent.clone(), tx.clone()));
-    loop {
+    let mut available = true;
+    'session: loop {
         tokio::select! {
             m = rx.recv() => match m {
                 Some(t) => if sink.send(Message::text(t)).await.is_err() { break },
@@ -137,6 +154,37 @@ async fn session(st: Arc<St>, agent: String, socket: WebSocket) {
                     let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
                     let ans = match v["type"].as_str() {
                         Some("accept") | Some("close") => json!({"type":"ok","id":v["id"],"data":{"id":v["item"],"state": if v["type"] == "accept" {"active"} else {"closed"}}}),
+                        Some("watch") => {
+                            st.sessions.lock().unwrap().watchers.push((sid, tx.clone()));
+                            let groups: Vec<Value> = st.groups.iter().map(|g| json!({"id": g})).collect();
+                            json!({"type":"ok","id":v["id"],"data":{"groups": groups, "agents": []}})
+                        }
+                        Some(kind @ ("set_availability" | "set_active")) => {
+                            let (what, cells) = if kind == "set_availability" {
+                                available = v["available"].as_bool().unwrap_or(available);
+                                ("availability", Vec::new())
+                            } else {
+                                let cells = v["cells"].as_array().into_iter().flatten().map(|c| json!({
+                                    "group": c["group"], "channel": c["channel"],
+                                    "state": if c["active"].as_bool() == Some(true) {"on"} else {"off"},
+                                })).collect();
+                                ("active", cells)
+                            };
+                            // One String per recipient: the channel carries Strings as in
+                            // `idle` and `chats`, so the baseline's per-session cost is unchanged.
+                            let push: String = json!({
+                                "type": "agent_status", "seq": st.seq.fetch_add(1, Relaxed),
+                                "status": {"agent": agent, "name": agent, "available": available,
+                                           "cells": cells, "change": {"what": what, "by": agent}},
+                            }).to_string();
+                            let watchers: Vec<mpsc::Sender<String>> = st.sessions.lock().unwrap()
+                                .watchers.iter().map(|(_, w)| w.clone()).collect();
+                            for w in watchers {
+                                let _ = w.try_send(push.clone());
+                            }
+                            if sink.send(Message::text(push)).await.is_err() { break 'session }
+                            json!({"type":"ok","id":v["id"],"data":{}})
+                        }
                         Some(_) => json!({"type":"ok","id":v["id"],"data":{}}),
                         None => json!({"type":"error","id":v["id"],"code":"bad_request","message":"no type"}),
                     };
@@ -149,6 +197,7 @@ async fn session(st: Arc<St>, agent: String, socket: WebSocket) {
     }
     let mut s = st.sessions.lock().unwrap();
     s.list.retain(|(id, _, _)| *id != sid);
+    s.watchers.retain(|(id, _)| *id != sid);
 }
 
 async fn work(State(st): State<Arc<St>>, h: HeaderMap, Json(b): Json<Value>) -> Response {

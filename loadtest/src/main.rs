@@ -105,6 +105,10 @@ struct BaselineCmd {
     /// Set TCP_NODELAY on accepted sockets (`--tcp-nodelay false` to mimic a server that does not).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     tcp_nodelay: bool,
+    /// Directory file whose group ids a `watch` answer lists (for `presence`); without
+    /// it `watch` is answered with no groups.
+    #[arg(long)]
+    directory: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -115,7 +119,7 @@ struct CompareCmd {
     /// Path of the baseline binary (default: this program, `baseline-server`).
     #[arg(long)]
     baseline_bin: Option<PathBuf>,
-    /// Scenario to run against both (idle or chats; the baseline knows no more of the protocol).
+    /// Scenario to run against both (idle, chats or presence; the baseline knows no more of the protocol).
     #[arg(long, value_enum, default_value = "chats")]
     scenario: Scenario,
     /// Extra argument passed to `switchboard serve` (repeatable).
@@ -382,8 +386,22 @@ fn main() {
         Cmd::Cluster(a) => scenario_main(Scenario::Cluster, a),
         Cmd::Run(r) => scenario_main(r.scenario, r.args),
         Cmd::BaselineServer(b) => {
+            let groups = match &b.directory {
+                None => Vec::new(),
+                Some(p) => match std::fs::read_to_string(p)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| {
+                        toml::from_str::<directory::Directory>(&t).map_err(|e| e.to_string())
+                    }) {
+                    Ok(d) => d.groups.into_iter().map(|g| g.id).collect(),
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", p.display());
+                        std::process::exit(2);
+                    }
+                },
+            };
             let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-            match rt.block_on(baseline::serve(b.listen, b.api_key, b.tcp_nodelay)) {
+            match rt.block_on(baseline::serve(b.listen, b.api_key, b.tcp_nodelay, groups)) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -310,8 +310,13 @@ struct Ratios {
 
 /// The `compare` subcommand.
 pub async fn compare(c: CompareCmd) -> i32 {
-    if !matches!(c.scenario, Scenario::Idle | Scenario::Chats) {
-        eprintln!("error: the baseline speaks enough of the protocol for idle and chats only");
+    if !matches!(
+        c.scenario,
+        Scenario::Idle | Scenario::Chats | Scenario::Presence
+    ) {
+        eprintln!(
+            "error: the baseline speaks enough of the protocol for idle, chats and presence only"
+        );
         return 2;
     }
     let work_dir = c
@@ -351,16 +356,19 @@ pub async fn compare(c: CompareCmd) -> i32 {
         };
         let listen = format!("127.0.0.1:{port}");
         let (prog, args): (PathBuf, Vec<String>) = if label == "baseline" {
-            (
-                baseline_bin.clone(),
-                vec![
-                    "baseline-server".into(),
-                    "--listen".into(),
-                    listen,
-                    "--api-key".into(),
-                    run.api_key.clone(),
-                ],
-            )
+            let mut v: Vec<String> = vec![
+                "baseline-server".into(),
+                "--listen".into(),
+                listen,
+                "--api-key".into(),
+                run.api_key.clone(),
+            ];
+            // Only `presence` needs the group ids (for the `watch` answer).
+            if c.scenario == Scenario::Presence {
+                v.push("--directory".into());
+                v.push(dir_path.display().to_string());
+            }
+            (baseline_bin.clone(), v)
         } else {
             let mut v = vec![
                 "serve".into(),

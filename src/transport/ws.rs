@@ -21,6 +21,8 @@
 //! cannot pin a task and its buffers, even after the engine has cut it off as
 //! a slow consumer.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -33,7 +35,7 @@ use governor::DefaultDirectRateLimiter;
 use governor::clock::{Clock, DefaultClock};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::AppState;
@@ -49,6 +51,67 @@ const CLOSE_TOO_BIG: u16 = 1009;
 /// Most bytes buffered for writing on one socket: the largest frame the
 /// server may send, with room.
 const MAX_WRITE_BUFFER: usize = 64 * 1024 * 1024;
+
+/// Most answers queued between a session's reader and its writer.
+const ANSWERS_CAP: usize = 64;
+
+/// The answers to a session's own requests, from its reader to its writer.
+///
+/// Both halves run in the session's one task, so a bounded queue of
+/// [`ANSWERS_CAP`] with two [`Notify`]s does what a `tokio::sync::mpsc`
+/// channel did, without the channel's eager allocation (its shared state and
+/// a first block of 32 slots, ~1.5 KiB per session, held for the session's
+/// whole life). The queue itself allocates on the first answer only.
+struct Answers {
+    queue: Mutex<VecDeque<Frame>>,
+    /// An answer was queued.
+    ready: Notify,
+    /// An answer was taken: room for the next one.
+    room: Notify,
+}
+
+impl Answers {
+    fn new() -> Self {
+        Answers {
+            queue: Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            room: Notify::new(),
+        }
+    }
+
+    /// Queues an answer, waiting while [`ANSWERS_CAP`] are already queued.
+    async fn send(&self, frame: Frame) {
+        loop {
+            {
+                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                if q.len() < ANSWERS_CAP {
+                    q.push_back(frame);
+                    drop(q);
+                    self.ready.notify_one();
+                    return;
+                }
+            }
+            self.room.notified().await;
+        }
+    }
+
+    /// The oldest queued answer, waiting for one. Cancel-safe: an answer is
+    /// taken only when this returns it.
+    async fn recv(&self) -> Frame {
+        loop {
+            let taken = self
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            if let Some(frame) = taken {
+                self.room.notify_one();
+                return frame;
+            }
+            self.ready.notified().await;
+        }
+    }
+}
 
 /// Query of the upgrade request.
 #[derive(Deserialize)]
@@ -153,7 +216,10 @@ fn answer_frame(id: Value, result: Result<Value, ApiError>) -> Frame {
             v
         }
     };
-    v.to_string().into()
+    // Straight into a byte buffer: the same compact JSON as `Value`'s
+    // `Display`, without going through a `fmt::Formatter` per token (a board
+    // snapshot answering `watch` can be megabytes).
+    serde_json::to_string(&v).unwrap_or_default().into()
 }
 
 async fn run_session(
@@ -192,11 +258,11 @@ async fn serve_session(
     let _guard = SessionGuard::new(session, state.engine.clone());
     let write_timeout = state.config.write_timeout;
     let (mut sink, stream) = socket.split();
-    let (answers_tx, answers_rx) = mpsc::channel::<Frame>(64);
+    let answers = Answers::new();
     let limiter = state.limits.session_limiter();
     let ended = {
-        let writer = write_loop(&mut sink, outbox_rx, answers_rx, write_timeout);
-        let reader = read_loop(stream, &state, session, answers_tx, limiter);
+        let writer = write_loop(&mut sink, outbox_rx, &answers, write_timeout);
+        let reader = read_loop(stream, &state, session, &answers, limiter);
         tokio::select! {
             () = writer => None,
             end = reader => Some(end),
@@ -235,7 +301,7 @@ async fn send_within(
 async fn write_loop(
     sink: &mut SplitSink<WebSocket, Message>,
     mut outbox: OutboxReceiver,
-    mut answers: mpsc::Receiver<Frame>,
+    answers: &Answers,
     write_timeout: Duration,
 ) {
     loop {
@@ -250,10 +316,7 @@ async fn write_loop(
                 Some(f) => f,
                 None => break,
             },
-            f = answers.recv() => match f {
-                Some(f) => f,
-                None => return,
-            },
+            f = answers.recv() => f,
         };
         if send_within(sink, Message::Text(frame), write_timeout)
             .await
@@ -317,7 +380,7 @@ async fn read_loop(
     mut stream: SplitStream<WebSocket>,
     state: &AppState,
     session: u64,
-    answers: mpsc::Sender<Frame>,
+    answers: &Answers,
     limiter: Option<DefaultDirectRateLimiter>,
 ) -> ReadEnd {
     while let Some(msg) = stream.next().await {
@@ -331,13 +394,7 @@ async fn read_loop(
                         "binary frames are not accepted; send JSON text",
                     )
                 });
-                if answers
-                    .send(answer_frame(Value::Null, Err(e)))
-                    .await
-                    .is_err()
-                {
-                    return ReadEnd::Closed;
-                }
+                answers.send(answer_frame(Value::Null, Err(e))).await;
                 continue;
             }
             Ok(Message::Close(_)) => return ReadEnd::Closed,
@@ -370,9 +427,7 @@ async fn read_loop(
                 answer_frame(frame.id, result)
             }
         };
-        if answers.send(answer).await.is_err() {
-            return ReadEnd::Closed;
-        }
+        answers.send(answer).await;
     }
     ReadEnd::Closed
 }

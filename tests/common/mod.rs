@@ -259,39 +259,7 @@ impl TestServer {
     }
 
     pub async fn start_with(grace: Duration, outbox_capacity: usize) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = ServerConfig {
-            directory: directory_file::parse(&test_directory()).unwrap(),
-            api_key: API_KEY.into(),
-            core: CoreConfig {
-                grace_ms: grace.as_millis() as u64,
-            },
-            token_ttl: Duration::from_secs(3600),
-            transport: TransportConfig {
-                outbox_capacity,
-                ..TransportConfig::default()
-            },
-            shutdown_timeout: Duration::from_secs(2),
-            redis_url: None,
-            heartbeat_ttl: Duration::from_secs(15),
-            auto_away: None,
-            webhooks: None,
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            run(listener, config, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        TestServer {
-            addr,
-            http: reqwest::Client::new(),
-            stop: Some(stop),
-            task,
-        }
+        Self::start_config(grace, |c| c.transport.outbox_capacity = outbox_capacity).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -508,23 +476,15 @@ impl TestServer {
         grace: Duration,
         adjust: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
+        let mut config = base_config(&test_directory(), grace);
+        adjust(&mut config);
+        Self::spawn(config).await
+    }
+
+    /// Serves `config` in this process on a free port.
+    async fn spawn(config: ServerConfig) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut config = ServerConfig {
-            directory: directory_file::parse(&test_directory()).unwrap(),
-            api_key: API_KEY.into(),
-            core: CoreConfig {
-                grace_ms: grace.as_millis() as u64,
-            },
-            token_ttl: Duration::from_secs(3600),
-            transport: TransportConfig::default(),
-            shutdown_timeout: Duration::from_secs(2),
-            redis_url: None,
-            heartbeat_ttl: Duration::from_secs(15),
-            auto_away: None,
-            webhooks: None,
-        };
-        adjust(&mut config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             run(listener, config, async {
@@ -539,6 +499,25 @@ impl TestServer {
             stop: Some(stop),
             task,
         }
+    }
+}
+
+/// The configuration every test server starts from: in memory, the given
+/// directory, the test API key.
+pub fn base_config(directory: &str, grace: Duration) -> ServerConfig {
+    ServerConfig {
+        directory: directory_file::parse(directory).unwrap(),
+        api_key: API_KEY.into(),
+        core: CoreConfig {
+            grace_ms: grace.as_millis() as u64,
+        },
+        token_ttl: Duration::from_secs(3600),
+        transport: TransportConfig::default(),
+        shutdown_timeout: Duration::from_secs(2),
+        redis_url: None,
+        heartbeat_ttl: Duration::from_secs(15),
+        auto_away: None,
+        webhooks: None,
     }
 }
 
@@ -623,40 +602,12 @@ impl Drop for TestRedis {
 impl TestServer {
     /// A node sharing state through Redis, with the given directory.
     pub async fn start_node(redis_url: &str, directory: &str, grace: Duration) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = ServerConfig {
-            directory: directory_file::parse(directory).unwrap(),
-            api_key: API_KEY.into(),
-            core: CoreConfig {
-                grace_ms: grace.as_millis() as u64,
-            },
-            token_ttl: Duration::from_secs(3600),
-            transport: TransportConfig {
-                login_attempts_per_ip_per_min: 0,
-                login_attempts_per_username_per_min: 0,
-                ..TransportConfig::default()
-            },
-            shutdown_timeout: Duration::from_secs(2),
-            redis_url: Some(redis_url.to_string()),
-            heartbeat_ttl: Duration::from_secs(2),
-            auto_away: None,
-            webhooks: None,
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            run(listener, config, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        let s = TestServer {
-            addr,
-            http: reqwest::Client::new(),
-            stop: Some(stop),
-            task,
-        };
+        let mut config = base_config(directory, grace);
+        config.transport.login_attempts_per_ip_per_min = 0;
+        config.transport.login_attempts_per_username_per_min = 0;
+        config.redis_url = Some(redis_url.to_string());
+        config.heartbeat_ttl = Duration::from_secs(2);
+        let s = Self::spawn(config).await;
         for _ in 0..100 {
             if let Ok(r) = s.http.get(s.url("/readyz")).send().await
                 && r.status() == 200
