@@ -110,6 +110,11 @@ pub struct ServeArgs {
     /// Without it the node runs alone, in memory. See docs/operations.md.
     #[arg(long, env = "SWITCHBOARD_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Demo traffic: an integration creates a chat, ticket or call every few
+    /// seconds in random groups, visitors write, and three simulated agents
+    /// accept, answer, close and pick work, so the consoles come alive at once.
+    #[arg(long)]
+    pub demo: bool,
     /// Auto-away: switch an agent Unavailable after this long without any
     /// console activity (e.g. `15m`). Off by default, since availability is
     /// the agent's own switch; the change is audited as made by `system`.

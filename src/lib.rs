@@ -8,6 +8,7 @@
 pub mod api_error;
 pub mod auth;
 pub mod cli;
+pub mod demo;
 pub mod directory_file;
 pub mod domain;
 pub mod engine;

@@ -128,6 +128,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         redis_url: args.redis_url,
         heartbeat_ttl: args.heartbeat_ttl,
         auto_away: args.auto_away,
+        demo: args.demo,
         webhooks,
     };
     server::run(listener, config, shutdown_signal())

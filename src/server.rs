@@ -48,6 +48,8 @@ pub struct ServerConfig {
     /// Switch agents unavailable after this long without console activity
     /// (off by default).
     pub auto_away: Option<Duration>,
+    /// Simulated integrations, visitors and agents (`serve --demo`).
+    pub demo: bool,
 }
 
 /// Why a node could not start.
@@ -136,6 +138,9 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let ready = Arc::new(AtomicBool::new(true));
     let (engine, directory, shared_tokens) = start_engine(&config, ready.clone()).await?;
+    if config.demo {
+        crate::demo::spawn(engine.clone(), &directory.directory, Duration::from_secs(4));
+    }
     let mut auth = Auth::new(
         directory.password_hashes.clone(),
         &config.api_key,

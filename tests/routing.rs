@@ -490,3 +490,36 @@ async fn routing_metrics_are_exported() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn demo_traffic_creates_work_only_when_asked() {
+    let quiet = TestServer::start(GRACE).await;
+    let s = TestServer::start_config(GRACE, |c| c.demo = true).await;
+    let explain = |server: &TestServer, id: u64| {
+        server
+            .http
+            .get(server.url(&format!("/api/items/{id}/explain")))
+            .header("x-api-key", common::API_KEY)
+            .send()
+    };
+    let mut seen = false;
+    for _ in 0..60 {
+        for id in 1..=3 {
+            if explain(&s, id).await.unwrap().status() == 200 {
+                seen = true;
+            }
+        }
+        if seen {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(seen, "--demo creates work by itself");
+    assert_eq!(
+        explain(&quiet, 1).await.unwrap().status(),
+        404,
+        "no demo, no work"
+    );
+    s.stop().await;
+    quiet.stop().await;
+}

@@ -518,6 +518,7 @@ pub fn base_config(directory: &str, grace: Duration) -> ServerConfig {
         heartbeat_ttl: Duration::from_secs(15),
         auto_away: None,
         webhooks: None,
+        demo: false,
     }
 }
 
