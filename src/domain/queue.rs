@@ -30,14 +30,18 @@ impl QueueKey {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Queue {
     keys: BTreeSet<QueueKey>,
+    /// The same items by age, so the longest wait is read without a scan.
+    by_age: BTreeSet<(Millis, ItemId)>,
 }
 
 impl Queue {
     pub(crate) fn push(&mut self, item: &Item) {
         self.keys.insert(QueueKey::of(item));
+        self.by_age.insert((item.created_at, item.id));
     }
 
     pub(crate) fn remove(&mut self, item: &Item) -> bool {
+        self.by_age.remove(&(item.created_at, item.id));
         self.keys.remove(&QueueKey::of(item))
     }
 
@@ -59,7 +63,7 @@ impl Queue {
     /// The creation time of the longest-waiting item (not the head: a
     /// high-priority newcomer may stand before it).
     pub(crate) fn oldest_created_at(&self) -> Option<Millis> {
-        self.keys.iter().map(|k| k.created_at).min()
+        self.by_age.first().map(|&(at, _)| at)
     }
 
     /// 1-based place of an item in the queue, if it is queued here.

@@ -194,6 +194,9 @@ impl Engine {
         changed_groups.dedup();
         for g in changed_groups {
             super::stats::queue_changed(&self.core, g);
+            if self.watchers[g.0 as usize].is_empty() {
+                continue;
+            }
             let f = frame(
                 "group_status",
                 self.seq,
