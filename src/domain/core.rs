@@ -25,7 +25,7 @@ impl Default for CoreConfig {
 }
 
 /// One agent's presence and load, as routing sees it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AgentPresence {
     /// Open console sessions (any node).
     pub sessions: Vec<u64>,
@@ -49,15 +49,17 @@ pub struct AgentPresence {
 }
 
 /// Per-membership state: the sticky active cells and ticket rotation.
-#[derive(Debug, Clone, Default)]
-struct MemberState {
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct MemberState {
     active: [bool; 3],
     tickets_held: u32,
     last_ticket_at: Millis,
 }
 
 /// Deadlines the core asks to be woken for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub(super) enum Timer {
     /// The reconnect grace of an agent runs out.
     Grace(AgentIx),
@@ -72,18 +74,18 @@ pub(super) enum Timer {
 /// All routing state. See the module doc of [`crate::domain`] for who owns it.
 #[derive(Debug, Clone)]
 pub struct Core {
-    config: CoreConfig,
+    pub(super) config: CoreConfig,
     pub(super) dir: Directory,
-    agents: Vec<AgentPresence>,
-    members: Vec<MemberState>,
+    pub(super) agents: Vec<AgentPresence>,
+    pub(super) members: Vec<MemberState>,
     pub(super) items: HashMap<ItemId, Item>,
     pub(super) queues: Vec<[Queue; 3]>,
     pub(super) timers: BTreeSet<(Millis, Timer)>,
     /// The timers armed for each open item, so closing it disarms them.
-    item_timers: HashMap<ItemId, Vec<(Millis, Timer)>>,
-    next_item: ItemId,
+    pub(super) item_timers: HashMap<ItemId, Vec<(Millis, Timer)>>,
+    pub(super) next_item: ItemId,
     pub(super) events: Vec<Event>,
-    dirty: Vec<(GroupIx, Channel)>,
+    pub(super) dirty: Vec<(GroupIx, Channel)>,
 }
 
 impl Core {

@@ -8,7 +8,7 @@ pub type ItemId = u64;
 
 /// Where an item is in its life: `Queued → Assigned → Active → Closed`, with
 /// `Closed` reachable from any state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ItemState {
     /// Waiting in its group's queue for this channel.
     Queued,
@@ -38,7 +38,7 @@ impl ItemState {
 }
 
 /// Why an item changed hands, kept on its history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HandOff {
     /// Not accepted within the group's first-response limit.
     NoResponse,
@@ -69,7 +69,7 @@ impl HandOff {
 }
 
 /// One change of hands on an item's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryEntry {
     /// When.
     pub at: Millis,
@@ -84,7 +84,7 @@ pub struct HistoryEntry {
 }
 
 /// A chat, ticket or call in one group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Item {
     /// Its id.
     pub id: ItemId,

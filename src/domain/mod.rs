@@ -31,6 +31,7 @@ pub use handoff::Verdict;
 mod item;
 mod queue;
 mod routing;
+mod snapshot;
 mod time;
 
 pub use command::{Actor, CellChange, Command, Reply};
@@ -43,6 +44,7 @@ pub use eligibility::KeptOut;
 pub use error::DomainError;
 pub use event::{DequeueReason, Event, ItemReason, PresenceWhat};
 pub use item::{HandOff, HistoryEntry, Item, ItemId, ItemState};
+pub use snapshot::{CoreSnapshot, SnapshotError};
 pub use time::Millis;
 
 #[cfg(test)]
