@@ -45,6 +45,13 @@ impl Engine {
                 let step = self.handle_session_op(session, op);
                 self.run_step(step, answer);
             }
+            Request::Watch {
+                session,
+                group,
+                answer,
+            } => {
+                let _ = answer.send(self.watch(session, group));
+            }
             Request::Http { caller, op, answer } => {
                 let step = self.handle_http(caller, op);
                 self.run_step(step, answer);
@@ -380,7 +387,11 @@ impl Engine {
                 actor: Actor::Agent(actor),
                 item,
             })),
-            SessionOp::Watch { group } => now(self.watch(session, actor, group)),
+            // The WebSocket asks with `Request::Watch` and gets the text; a
+            // `Value` of it only for another caller of `SessionOp::Watch`.
+            SessionOp::Watch { group } => now(self
+                .watch(session, group)
+                .map(|text| serde_json::from_str(&text).unwrap_or(Value::Null))),
             SessionOp::Unwatch { group } => {
                 let groups = match group {
                     Some(id) => vec![self.group_ix(&id)?],
@@ -419,12 +430,19 @@ impl Engine {
         (roles.manager || roles.admin) && dir.member(a, g).is_some()
     }
 
+    /// Registers `session` as a watcher of `group` (or of every group its
+    /// agent may watch) and returns the board snapshot's JSON text.
     fn watch(
         &mut self,
         session: u64,
-        actor: AgentIx,
         group: Option<String>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<std::sync::Arc<str>, ApiError> {
+        let actor = self
+            .sessions
+            .get(&session)
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "session is closed"))?
+            .agent;
+        self.last_activity[actor.0 as usize] = super::now_ms();
         let dir = self.core.directory();
         let groups: Vec<GroupIx> = match group {
             Some(id) => {
@@ -449,23 +467,14 @@ impl Engine {
                 all
             }
         };
-        let mut agents: Vec<AgentIx> = groups
-            .iter()
-            .flat_map(|&g| dir.members_of(g).iter().map(|&m| dir.membership(m).agent))
-            .collect();
-        agents.sort();
-        agents.dedup();
-        let entry = self.sessions.get_mut(&session).expect("checked by caller");
+        let entry = self.sessions.get_mut(&session).expect("checked above");
         for &g in &groups {
             if !entry.watching.contains(&g) {
                 entry.watching.push(g);
                 self.watchers[g.0 as usize].push(session);
             }
         }
-        Ok(json!({
-            "groups": groups.iter().map(|&g| views::group_status(&self.core, g)).collect::<Vec<_>>(),
-            "agents": agents.iter().map(|&a| views::agent_status(&self.core, a, None)).collect::<Vec<_>>(),
-        }))
+        Ok(self.board_snapshot(&groups))
     }
 
     fn handle_http(&mut self, caller: Caller, op: HttpOp) -> Step {

@@ -29,6 +29,7 @@
 //! fed back through the same `publish` path.
 
 mod audit;
+mod board;
 mod handlers;
 mod outbox;
 mod publish;
@@ -108,6 +109,8 @@ pub struct Engine {
     sessions: HashMap<u64, SessionEntry>,
     agent_sessions: Vec<Vec<u64>>,
     watchers: Vec<Vec<u64>>,
+    /// The last `watch` snapshot, reused while nothing changed.
+    board: board::BoardCache,
     audit: AuditLog,
     seq: u64,
     next_session: u64,
@@ -213,6 +216,7 @@ impl Engine {
             sessions: HashMap::new(),
             agent_sessions: vec![Vec::new(); agents],
             watchers: vec![Vec::new(); groups],
+            board: board::BoardCache::default(),
             audit: AuditLog::new(config.audit_capacity),
             seq: 0,
             next_session: 1,

@@ -82,6 +82,12 @@ impl OutboxReceiver {
         self.rx.recv().await
     }
 
+    /// The next frame if one is queued already, without waiting: lets the
+    /// writer put several frames into one write to the socket.
+    pub fn try_recv(&mut self) -> Option<Frame> {
+        self.rx.try_recv().ok()
+    }
+
     /// Why the engine closed the session, if it did.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.closed.get().copied()

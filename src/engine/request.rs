@@ -223,6 +223,18 @@ pub enum Request {
         /// The `data` of the `ok`.
         answer: Answer<Value>,
     },
+    /// A session's `watch`: registers it as a watcher and answers the
+    /// board snapshot as JSON text (the `data` of its `ok`), not as a
+    /// `Value`, because it can be megabytes and is shared between
+    /// supervisors asking for the same one (see `engine/board.rs`).
+    Watch {
+        /// The session.
+        session: u64,
+        /// One group id, or every group the session's agent may watch.
+        group: Option<String>,
+        /// The snapshot's JSON text.
+        answer: Answer<std::sync::Arc<str>>,
+    },
     /// An HTTP API call.
     Http {
         /// Who.

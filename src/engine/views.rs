@@ -190,6 +190,40 @@ pub fn group_status(core: &Core, g: GroupIx) -> GroupStatusView<'_> {
     }
 }
 
+/// The `data` of the `ok` answering `watch` (docs/protocol.md §2.3): the
+/// watched groups' queues and the status of every member of them.
+///
+/// Serialised straight to JSON text, never through a `serde_json::Value`:
+/// with 100 groups of 1,000 agents and managers in all of them it is ~2 MB,
+/// and a `Value` tree of it cost a `BTreeMap` and owned strings per object
+/// (seconds of engine time and a GB of heap for 100 supervisors logging in).
+/// The same JSON as before; keys now come in the structs' order (as in the
+/// `agent_status` and `group_status` pushes) rather than sorted.
+#[derive(Debug, Serialize)]
+pub struct WatchView<'a> {
+    agents: Vec<AgentStatusView<'a>>,
+    groups: Vec<GroupStatusView<'a>>,
+}
+
+/// Builds the `watch` answer for `groups` (members listed once each, in
+/// agent order).
+pub fn watch<'a>(core: &'a Core, groups: &[GroupIx]) -> WatchView<'a> {
+    let dir = core.directory();
+    let mut agents: Vec<AgentIx> = groups
+        .iter()
+        .flat_map(|&g| dir.members_of(g).iter().map(|&m| dir.membership(m).agent))
+        .collect();
+    agents.sort_unstable();
+    agents.dedup();
+    WatchView {
+        agents: agents
+            .into_iter()
+            .map(|a| agent_status(core, a, None))
+            .collect(),
+        groups: groups.iter().map(|&g| group_status(core, g)).collect(),
+    }
+}
+
 /// One row of the Active Groups view.
 #[derive(Debug, Serialize)]
 pub struct ActiveGroupRow<'a> {

@@ -42,7 +42,9 @@ use super::AppState;
 use super::frames::{ClientRequest, parse_frame};
 use super::limits::ConnectionSlot;
 use crate::api_error::{ApiError, ErrorCode};
-use crate::engine::{CloseReason, EngineHandle, Frame, OutboxReceiver, Request, now_ms, outbox};
+use crate::engine::{
+    CloseReason, EngineHandle, Frame, OutboxReceiver, Request, SessionOp, now_ms, outbox,
+};
 use crate::metrics as m;
 
 /// Close code for a message over the size limit (RFC 6455 §7.4.1).
@@ -51,6 +53,9 @@ const CLOSE_TOO_BIG: u16 = 1009;
 /// Most bytes buffered for writing on one socket: the largest frame the
 /// server may send, with room.
 const MAX_WRITE_BUFFER: usize = 64 * 1024 * 1024;
+
+/// Most frames written to a socket before one flush.
+const MAX_BATCH: usize = 64;
 
 /// Most answers queued between a session's reader and its writer.
 const ANSWERS_CAP: usize = 64;
@@ -95,17 +100,24 @@ impl Answers {
         }
     }
 
+    /// The oldest queued answer if there is one, without waiting.
+    fn try_recv(&self) -> Option<Frame> {
+        let taken = self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        if taken.is_some() {
+            self.room.notify_one();
+        }
+        taken
+    }
+
     /// The oldest queued answer, waiting for one. Cancel-safe: an answer is
     /// taken only when this returns it.
     async fn recv(&self) -> Frame {
         loop {
-            let taken = self
-                .queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop_front();
-            if let Some(frame) = taken {
-                self.room.notify_one();
+            if let Some(frame) = self.try_recv() {
                 return frame;
             }
             self.ready.notified().await;
@@ -222,6 +234,21 @@ fn answer_frame(id: Value, result: Result<Value, ApiError>) -> Frame {
     serde_json::to_string(&v).unwrap_or_default().into()
 }
 
+/// The `ok` answering `watch`, whose `data` is the engine's JSON text put in
+/// as it is: the board snapshot can be megabytes, and turning it into a
+/// `Value` only to print it again is what made `watch` take seconds. Keys in
+/// the order [`answer_frame`] writes them.
+fn ok_with_json(id: &Value, data: &str) -> Frame {
+    let id = serde_json::to_string(id).unwrap_or_else(|_| "null".into());
+    let mut out = String::with_capacity(data.len() + id.len() + 24);
+    out.push_str("{\"data\":");
+    out.push_str(data);
+    out.push_str(",\"id\":");
+    out.push_str(&id);
+    out.push_str(",\"type\":\"ok\"}");
+    out.into()
+}
+
 async fn run_session(
     socket: WebSocket,
     state: AppState,
@@ -298,6 +325,42 @@ async fn send_within(
     }
 }
 
+/// Writes `first` and whatever else is queued already (pushes before
+/// answers, as [`write_loop`] takes them), at most [`MAX_BATCH`] frames, then
+/// flushes once: when a burst of pushes is waiting, the frames share the
+/// socket's write buffer and go out in a few syscalls instead of one each.
+/// Gives up after `limit` like [`send_within`].
+async fn send_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: Frame,
+    outbox: &mut OutboxReceiver,
+    answers: &Answers,
+    limit: Duration,
+) -> Result<(), ()> {
+    let write = async {
+        sink.feed(Message::Text(first)).await?;
+        for _ in 1..MAX_BATCH {
+            if outbox.close_reason() == Some(CloseReason::SlowConsumer) {
+                break;
+            }
+            let Some(next) = outbox.try_recv().or_else(|| answers.try_recv()) else {
+                break;
+            };
+            sink.feed(Message::Text(next)).await?;
+        }
+        sink.flush().await
+    };
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(()),
+        Err(_) => {
+            tracing::warn!("a write to the client timed out: closing the session");
+            metrics::counter!(m::SESSIONS_CLOSED, "reason" => "write_timeout").increment(1);
+            Err(())
+        }
+    }
+}
+
 async fn write_loop(
     sink: &mut SplitSink<WebSocket, Message>,
     mut outbox: OutboxReceiver,
@@ -318,7 +381,7 @@ async fn write_loop(
             },
             f = answers.recv() => f,
         };
-        if send_within(sink, Message::Text(frame), write_timeout)
+        if send_batch(sink, frame, &mut outbox, answers, write_timeout)
             .await
             .is_err()
         {
@@ -411,6 +474,25 @@ async fn read_loop(
             (Ok(frame), None) => {
                 let result = match frame.request {
                     ClientRequest::Ping => Ok(json!({ "now": now_ms() })),
+                    ClientRequest::Op(SessionOp::Watch { group }) => {
+                        let span = tracing::debug_span!("command", op = "watch");
+                        let snapshot = state
+                            .engine
+                            .call(|answer| Request::Watch {
+                                session,
+                                group,
+                                answer,
+                            })
+                            .instrument(span)
+                            .await;
+                        match snapshot {
+                            Ok(text) => {
+                                answers.send(ok_with_json(&frame.id, &text)).await;
+                                continue;
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
                     ClientRequest::Op(op) => {
                         let span = tracing::debug_span!("command", op = op.name());
                         state
