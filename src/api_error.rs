@@ -19,6 +19,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// Authenticated but not allowed.
     Forbidden,
+    /// The agent's account is disabled by an admin: no login, no session.
+    AccountDisabled,
     /// No such agent, group or item.
     NotFound,
     /// The active cell is N/A.
@@ -47,7 +49,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest | ErrorCode::UnknownType | ErrorCode::InvalidField => 400,
             ErrorCode::InvalidCredentials | ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden => 403,
+            ErrorCode::Forbidden | ErrorCode::AccountDisabled => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::NotApplicable
             | ErrorCode::AlreadyTaken

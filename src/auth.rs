@@ -1,20 +1,28 @@
-//! Authentication: password checks, login tokens and the integration API key.
+//! Authentication: password checks, login tokens and the integrations' API
+//! keys.
 //!
 //! # Ownership
 //! [`Auth`] is shared by every HTTP and WebSocket handler behind an `Arc`.
-//! The password hashes and the API key's hash never change after start. The
-//! token table is a `std::sync::Mutex<HashMap>`: a lookup or insert holds it
-//! for a hash-map operation and never across an `.await`, so a blocking lock
-//! is cheaper than an async one.
+//! The password hashes and the API keys' digests never change after start.
+//! The token table is a `std::sync::Mutex<HashMap>`: a lookup or insert
+//! holds it for a hash-map operation and never across an `.await`, so a
+//! blocking lock is cheaper than an async one.
+//!
+//! # Revocation
+//! A token is revoked by logout (that one token) or when an admin disables
+//! its agent (every token of the agent). In cluster mode tokens live in
+//! Redis ([`RedisTokens`](crate::store::redis::RedisTokens)), so a
+//! revocation on one node holds on all of them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::domain::Millis;
+use crate::integrations::{Integration, IntegrationKey};
 use crate::store::StoreError;
 
 /// Who a valid token belongs to.
@@ -28,7 +36,8 @@ struct TokenEntry {
 #[derive(Debug)]
 pub struct Auth {
     password_hashes: HashMap<String, String>,
-    api_key_sha256: [u8; 32],
+    /// Digest of an API key → its integration.
+    api_keys: HashMap<[u8; 32], Arc<Integration>>,
     token_ttl_ms: Millis,
     tokens: Mutex<HashMap<String, TokenEntry>>,
     /// In cluster mode the tokens live in Redis instead, for every node.
@@ -52,6 +61,13 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
+/// The hex SHA-256 of a login token: how Redis stores it, and how a
+/// session remembers which login opened it (so logout can close it) without
+/// keeping the token itself.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(sha256(token.as_bytes()))
+}
+
 /// A fresh random secret: 128 bits, hex.
 pub fn random_secret() -> String {
     let mut bytes = [0u8; 16];
@@ -60,15 +76,20 @@ pub fn random_secret() -> String {
 }
 
 impl Auth {
-    /// An authenticator over the directory's password hashes and one API key.
+    /// An authenticator over the directory's password hashes and one API key
+    /// (the `--api-key` flag), which acts as the integration `cli` in every
+    /// group. Add the directory's integrations with
+    /// [`Auth::with_integrations`].
     pub fn new(
         password_hashes: HashMap<String, String>,
         api_key: &str,
         token_ttl_ms: Millis,
     ) -> Self {
+        let mut api_keys = HashMap::new();
+        api_keys.insert(sha256(api_key.as_bytes()), Integration::everywhere("cli"));
         Auth {
             password_hashes,
-            api_key_sha256: sha256(api_key.as_bytes()),
+            api_keys,
             token_ttl_ms,
             tokens: Mutex::new(HashMap::new()),
             shared: None,
@@ -96,6 +117,15 @@ impl Auth {
         self.password_hashes.contains_key(username)
     }
 
+    /// Accepts the directory's integration keys too. A directory key equal to
+    /// the `--api-key` replaces the `cli` integration.
+    pub fn with_integrations(mut self, keys: &[IntegrationKey]) -> Self {
+        for k in keys {
+            self.api_keys.insert(k.key_sha256, k.integration.clone());
+        }
+        self
+    }
+
     /// Keeps tokens in Redis, shared by every node.
     pub fn with_shared_tokens(mut self, tokens: crate::store::redis::RedisTokens) -> Self {
         self.shared = Some(tokens);
@@ -109,9 +139,7 @@ impl Auth {
             Some(shared) => {
                 let token = random_secret();
                 let ttl = std::time::Duration::from_millis(self.token_ttl_ms);
-                shared
-                    .put(&hex::encode(sha256(token.as_bytes())), agent, ttl)
-                    .await?;
+                shared.put(&token_digest(&token), agent, ttl).await?;
                 Ok(token)
             }
         }
@@ -124,8 +152,7 @@ impl Auth {
             None => self.check_token(token, now),
             Some(shared) => {
                 let ttl = std::time::Duration::from_millis(self.token_ttl_ms);
-                let digest = hex::encode(sha256(token.as_bytes()));
-                shared.take(&digest, ttl).await.ok().flatten()
+                shared.take(&token_digest(token), ttl).await.ok().flatten()
             }
         }
     }
@@ -137,7 +164,21 @@ impl Auth {
                 self.revoke(token);
                 Ok(())
             }
-            Some(shared) => shared.remove(&hex::encode(sha256(token.as_bytes()))).await,
+            Some(shared) => shared.remove(&token_digest(token)).await,
+        }
+    }
+
+    /// Revokes every token of an agent everywhere (the agent was disabled).
+    pub async fn revoke_agent(&self, agent: &str) -> Result<(), StoreError> {
+        match &self.shared {
+            None => {
+                self.tokens
+                    .lock()
+                    .expect("token table lock")
+                    .retain(|_, e| e.agent != agent);
+                Ok(())
+            }
+            Some(shared) => shared.remove_agent(agent).await,
         }
     }
 
@@ -172,10 +213,11 @@ impl Auth {
         self.tokens.lock().expect("token table lock").remove(token);
     }
 
-    /// Whether a presented API key is the configured one. Compares SHA-256
-    /// digests, so the comparison time does not depend on the key's prefix.
-    pub fn check_api_key(&self, key: &str) -> bool {
-        sha256(key.as_bytes()) == self.api_key_sha256
+    /// The integration a presented API key belongs to. Looks the key up by
+    /// its SHA-256 digest, so the time taken tells nothing about how much of
+    /// a key was right.
+    pub fn check_api_key(&self, key: &str) -> Option<Arc<Integration>> {
+        self.api_keys.get(&sha256(key.as_bytes())).cloned()
     }
 }
 
@@ -200,7 +242,14 @@ mod tests {
         let t2 = auth.issue_token("alice", 0);
         auth.revoke(&t2);
         assert_eq!(auth.check_token(&t2, 1), None);
-        assert!(auth.check_api_key("key-1"));
-        assert!(!auth.check_api_key("key-2"));
+        assert_eq!(auth.check_api_key("key-1").unwrap().name, "cli");
+        assert!(auth.check_api_key("key-2").is_none());
+        let t3 = auth.issue_token("alice", 0);
+        let t4 = auth.issue_token("bob", 0);
+        futures_util::FutureExt::now_or_never(auth.revoke_agent("alice"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(auth.check_token(&t3, 1), None);
+        assert_eq!(auth.check_token(&t4, 1).as_deref(), Some("bob"));
     }
 }

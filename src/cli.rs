@@ -1,4 +1,5 @@
-//! The command line: `switchboard serve` and `switchboard hash-password`.
+//! The command line: `switchboard serve`, `switchboard hash-password` and
+//! `switchboard new-api-key`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +30,17 @@ pub enum Command {
     /// Print the argon2 hash of a password for a directory file's
     /// `password_hash`. Reads the password from standard input (one line).
     HashPassword,
+    /// Generate a new random API key for an integration: prints the key
+    /// (give it to the integration, it is shown only once) and the
+    /// `[[integrations]]` entry with its SHA-256 for the directory file.
+    NewApiKey {
+        /// The integration's name, as logs will show it (e.g. `crm`).
+        name: String,
+        /// A group id the key may act in; repeatable. Without it: every
+        /// group (`groups = ["*"]`).
+        #[arg(long = "group", value_name = "GROUP_ID")]
+        groups: Vec<String>,
+    },
 }
 
 /// How logs are written.

@@ -97,6 +97,7 @@ pub fn spawn(engine: EngineHandle, directory: &Directory, every: Duration) {
 }
 
 async fn integration(engine: EngineHandle, targets: Vec<(String, Channel)>, every: Duration) {
+    let demo_integration = crate::integrations::Integration::everywhere("demo");
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
@@ -110,7 +111,7 @@ async fn integration(engine: EngineHandle, targets: Vec<(String, Channel)>, ever
         };
         let created = engine
             .call(|answer| Request::Http {
-                caller: Caller::Integration,
+                caller: Caller::Integration(demo_integration.clone()),
                 op,
                 answer,
             })
@@ -163,6 +164,8 @@ async fn simulated_agent(engine: EngineHandle, id: String) {
             agent: id.clone(),
             outbox: tx,
             resume: None,
+            // No token: nothing can log a simulated agent out.
+            login: String::new(),
             answer,
         })
         .await;

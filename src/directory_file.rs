@@ -12,18 +12,22 @@ use crate::domain::{
     AgentDef, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef,
     GroupSettings, Handling, MembershipSpec, Roles,
 };
+use crate::integrations::{GroupScope, Integration, IntegrationKey};
 
 /// The demo directory shipped inside the binary.
 pub const DEMO_DIRECTORY: &str = include_str!("demo_directory.toml");
 
-/// A directory ready to serve: the routing directory and the password hashes
-/// (kept apart so the core never holds a secret).
+/// A directory ready to serve: the routing directory, the password hashes
+/// and the integrations' key digests (kept apart so the core never holds a
+/// secret).
 #[derive(Debug, Clone)]
 pub struct LoadedDirectory {
     /// Agents, groups, memberships.
     pub directory: Directory,
     /// Agent id → argon2 PHC string.
     pub password_hashes: HashMap<String, String>,
+    /// API keys (as SHA-256 digests) of the integrations, with their scopes.
+    pub integrations: Vec<IntegrationKey>,
     /// The TOML it was parsed from (stored in Redis for the other nodes).
     pub source: String,
 }
@@ -59,6 +63,16 @@ struct FileDirectory {
     groups: Vec<FileGroup>,
     #[serde(default)]
     memberships: Vec<FileMembership>,
+    #[serde(default)]
+    integrations: Vec<FileIntegration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIntegration {
+    name: String,
+    key_sha256: String,
+    groups: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -189,6 +203,8 @@ fn handling(h: FileHandling) -> Handling {
 /// Parses a directory from TOML text.
 pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
     let file: FileDirectory = toml::from_str(text)?;
+    let group_ids: Vec<String> = file.groups.iter().map(|g| g.id.clone()).collect();
+    let integrations = integrations(file.integrations, &group_ids)?;
     let mut password_hashes = HashMap::new();
     let mut agents = Vec::with_capacity(file.agents.len());
     for a in file.agents {
@@ -295,7 +311,53 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
         source: text.to_string(),
         directory,
         password_hashes,
+        integrations,
     })
+}
+
+/// Checks the `[[integrations]]`: unique names, a 64-hex-digit digest used
+/// once, and a scope of existing groups or `["*"]`.
+fn integrations(
+    file: Vec<FileIntegration>,
+    group_ids: &[String],
+) -> Result<Vec<IntegrationKey>, DirectoryFileError> {
+    let mut out: Vec<IntegrationKey> = Vec::with_capacity(file.len());
+    for i in file {
+        let bad =
+            |why: String| DirectoryFileError::Invalid(format!("integration {}: {why}", i.name));
+        if i.name.is_empty() || out.iter().any(|k| k.integration.name == i.name) {
+            return Err(bad("name is empty or used twice".into()));
+        }
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(i.key_sha256.to_ascii_lowercase(), &mut digest).map_err(|_| {
+            bad("key_sha256 is not 64 hex digits (use `switchboard new-api-key`)".into())
+        })?;
+        if out.iter().any(|k| k.key_sha256 == digest) {
+            return Err(bad("key_sha256 is another integration's key".into()));
+        }
+        let scope = if i.groups.iter().any(|g| g == "*") {
+            if i.groups.len() > 1 {
+                return Err(bad("groups is either [\"*\"] or a list of group ids".into()));
+            }
+            GroupScope::All
+        } else {
+            if i.groups.is_empty() {
+                return Err(bad("groups is empty (use [\"*\"] for every group)".into()));
+            }
+            if let Some(g) = i.groups.iter().find(|g| !group_ids.contains(g)) {
+                return Err(bad(format!("unknown group {g:?}")));
+            }
+            GroupScope::Only(i.groups.clone())
+        };
+        out.push(IntegrationKey {
+            key_sha256: digest,
+            integration: std::sync::Arc::new(Integration {
+                name: i.name,
+                scope,
+            }),
+        });
+    }
+    Ok(out)
 }
 
 /// Reads and parses a directory file.
@@ -335,6 +397,29 @@ mod tests {
             parse(&bad_role),
             Err(DirectoryFileError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn integrations_are_checked() {
+        let base = "[[groups]]\nid='g'\nname='G'\nchat={}\n";
+        let digest = "ab".repeat(32);
+        let ok =
+            format!("{base}[[integrations]]\nname='crm'\nkey_sha256='{digest}'\ngroups=['g']\n");
+        let d = parse(&ok).unwrap();
+        assert_eq!(d.integrations.len(), 1);
+        assert!(d.integrations[0].integration.allows("g"));
+        assert!(!d.integrations[0].integration.allows("h"));
+        for bad in [
+            format!("{base}[[integrations]]\nname='x'\nkey_sha256='{digest}'\ngroups=['h']\n"),
+            format!("{base}[[integrations]]\nname='x'\nkey_sha256='zz'\ngroups=['g']\n"),
+            format!("{base}[[integrations]]\nname='x'\nkey_sha256='{digest}'\ngroups=[]\n"),
+            format!("{ok}[[integrations]]\nname='y'\nkey_sha256='{digest}'\ngroups=['*']\n"),
+        ] {
+            assert!(
+                matches!(parse(&bad), Err(DirectoryFileError::Invalid(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!   queues, work items). No I/O, no async, no clock reads.
 //! - [`engine`]: the single task that owns the core and the local sessions.
 //! - [`api_error`]: the typed errors every boundary answers with.
+//! - [`auth`] and [`integrations`]: who a request comes from (login tokens,
+//!   API keys scoped to groups).
 pub mod api_error;
 pub mod auth;
 pub mod cli;
@@ -12,6 +14,7 @@ pub mod demo;
 pub mod directory_file;
 pub mod domain;
 pub mod engine;
+pub mod integrations;
 pub mod metrics;
 pub mod server;
 pub mod store;

@@ -8,6 +8,7 @@ use switchboard::auth::{hash_password, random_secret};
 use switchboard::cli::{Cli, Command, LogFormat, ServeArgs};
 use switchboard::directory_file;
 use switchboard::domain::CoreConfig;
+use switchboard::integrations::{new_key, toml_entry};
 use switchboard::server::{self, ServerConfig};
 use switchboard::transport::TransportConfig;
 use switchboard::webhooks::WebhookConfig;
@@ -88,7 +89,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Some(_) => return Err("--api-key must be at least 16 characters".into()),
         None => {
             let k = random_secret();
-            println!("API key for integrations (X-Api-Key): {k}");
+            println!("API key for integrations (X-Api-Key, integration \"cli\", every group): {k}");
             k
         }
     };
@@ -149,6 +150,15 @@ fn main() -> std::process::ExitCode {
                 Ok(_) => Err("no password on standard input".to_string()),
                 Err(e) => Err(format!("cannot read standard input: {e}")),
             }
+        }
+        Command::NewApiKey { name, groups } => {
+            let key = new_key();
+            println!("API key for {name} (X-Api-Key; store it now, it is not kept anywhere):");
+            println!("{key}");
+            println!();
+            println!("Add to the directory file:");
+            print!("{}", toml_entry(&name, &key, &groups));
+            Ok(())
         }
         Command::Serve(args) => tokio::runtime::Runtime::new()
             .map_err(|e| e.to_string())

@@ -104,6 +104,7 @@ pub fn code_label(code: ErrorCode) -> &'static str {
         ErrorCode::InvalidCredentials => "invalid_credentials",
         ErrorCode::Unauthorized => "unauthorized",
         ErrorCode::Forbidden => "forbidden",
+        ErrorCode::AccountDisabled => "account_disabled",
         ErrorCode::NotFound => "not_found",
         ErrorCode::NotApplicable => "not_applicable",
         ErrorCode::AlreadyTaken => "already_taken",

@@ -146,6 +146,9 @@ pub async fn run(
         &config.api_key,
         config.token_ttl.as_millis() as u64,
     );
+    // The directory's integrations: in cluster mode those of the directory
+    // stored in Redis, the same on every node.
+    auth = auth.with_integrations(&directory.integrations);
     if let Some(tokens) = shared_tokens {
         auth = auth.with_shared_tokens(tokens);
     }

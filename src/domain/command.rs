@@ -123,6 +123,18 @@ pub enum Command {
         /// The item.
         item: ItemId,
     },
+    /// An admin disables or enables an agent's account. Disabling logs the
+    /// agent out at once (every session closed, no grace), so that a
+    /// departed or compromised account stops receiving work on every
+    /// replica in the same log position; its later sessions are refused.
+    SetEnabled {
+        /// The admin.
+        actor: AgentIx,
+        /// Whose account.
+        agent: AgentIx,
+        /// Enabled (true) or disabled (false).
+        enabled: bool,
+    },
 }
 
 /// What a successful command returns besides its events.

@@ -46,6 +46,9 @@ pub struct AgentPresence {
     pub last_call_at: Millis,
     /// Ids of the items held, oldest assignment first.
     pub held: Vec<ItemId>,
+    /// An admin disabled the account: no session may open.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// Per-membership state: the sticky active cells and ticket rotation.
@@ -273,6 +276,11 @@ impl Core {
             Command::TakeOver { actor, item } => self.take_over(now, actor, item),
             Command::Accept { actor, item } => self.accept(actor, item),
             Command::Close { actor, item } => self.close(now, actor, item),
+            Command::SetEnabled {
+                actor,
+                agent,
+                enabled,
+            } => self.set_enabled(now, actor, agent, enabled),
         }?;
         self.drain_dirty(now);
         Ok(reply)
@@ -298,6 +306,9 @@ impl Core {
         session: u64,
     ) -> Result<Reply, DomainError> {
         let agent = self.agent_mut(a);
+        if agent.disabled {
+            return Err(DomainError::Disabled(a));
+        }
         if agent.sessions.contains(&session) {
             return Ok(Reply::Done);
         }
@@ -618,7 +629,7 @@ impl Core {
     }
 
     /// Arms a timer of an item; closing the item disarms it.
-    fn arm(&mut self, id: ItemId, at: Millis, timer: Timer) {
+    pub(super) fn arm(&mut self, id: ItemId, at: Millis, timer: Timer) {
         self.timers.insert((at, timer));
         self.item_timers.entry(id).or_default().push((at, timer));
     }

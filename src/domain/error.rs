@@ -49,4 +49,7 @@ pub enum DomainError {
     /// The agent is at its chat or ticket cap.
     #[error("at capacity for {0:?}")]
     AtCapacity(Channel),
+    /// The agent's account is disabled: it may not open sessions.
+    #[error("the account is disabled")]
+    Disabled(AgentIx),
 }

@@ -19,6 +19,13 @@ pub enum PresenceWhat {
         /// After.
         new: bool,
     },
+    /// An admin disabled or enabled the account.
+    Enabled {
+        /// Before.
+        old: bool,
+        /// After.
+        new: bool,
+    },
     /// One active cell switched.
     Active {
         /// The group.

@@ -20,6 +20,7 @@
 //! that assign ([`Core::apply`] for take/route and the drain that follows every
 //! command) remove the item from its queue in the same step.
 
+mod account;
 mod command;
 mod core;
 mod directory;

@@ -960,6 +960,15 @@ fn check_step(
                 prop_assert_eq!(core.presence(*agent).available, *new);
                 prop_assert!(old != new);
             }
+            Event::Presence {
+                what: PresenceWhat::Enabled { .. },
+                ..
+            } => {
+                prop_assert!(
+                    matches!(cmd, Some(Command::SetEnabled { .. })),
+                    "account enabled or disabled outside SetEnabled"
+                );
+            }
             Event::ItemChanged { .. } => {}
         }
     }
@@ -1111,6 +1120,9 @@ fn check_reply(
         | Command::CloseSession { .. }
         | Command::SetAvailability { .. }
         | Command::AutoAway { .. } => prop_assert!(result.is_ok()),
+        // Not generated: accounts are covered by the unit tests of
+        // `domain/account.rs`.
+        Command::SetEnabled { .. } => {}
         Command::CreateWork { group, channel, .. } => {
             let offline = channel == Channel::Chat
                 && !prev.directory().settings(group).queue_when_offline

@@ -6,6 +6,8 @@
 
 use super::*;
 
+mod accounts;
+
 // ----- the test directory -----
 
 /// Agents of [`fixture`].

@@ -122,6 +122,10 @@ fn render<'a>(dir: &'a Directory, r: &AuditRecord) -> AuditEntryView<'a> {
             let word = |v| if v { "available" } else { "unavailable" };
             ("availability", None, None, word(old), word(new))
         }
+        PresenceWhat::Enabled { old, new } => {
+            let word = |v| if v { "enabled" } else { "disabled" };
+            ("account", None, None, word(old), word(new))
+        }
         PresenceWhat::Active {
             group,
             channel,

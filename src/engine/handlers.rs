@@ -2,9 +2,11 @@
 
 use serde_json::{Value, json};
 
+use super::accounts::account_disabled;
 use super::audit::AuditQuery;
 use super::outbox::{CloseReason, OutboxSender};
 use super::request::{Caller, CellSpec, HttpOp, Request, SessionOp};
+use super::scope;
 use super::submit::{After, Pending, Step, item_step};
 use super::views;
 use super::{Engine, SessionEntry};
@@ -29,14 +31,16 @@ impl Engine {
                 agent,
                 outbox,
                 resume,
+                login,
                 answer,
             } => match self.agent_ix(&agent) {
-                Ok(a) => self.handle_connect(a, outbox, resume, answer),
+                Ok(a) => self.handle_connect(a, outbox, resume, login, answer),
                 Err(e) => {
                     let _ = answer.send(Err(e));
                 }
             },
             Request::Disconnect { session } => self.handle_disconnect(session),
+            Request::Logout { login, answer } => self.handle_logout(login, answer),
             Request::Session {
                 session,
                 op,
@@ -152,6 +156,7 @@ impl Engine {
             DomainError::AtCapacity(c) => {
                 ApiError::new(ErrorCode::AtCapacity, format!("at the {} cap", c.as_str()))
             }
+            DomainError::Disabled(a) => account_disabled(&dir.agent(a).id),
         }
     }
 
@@ -171,6 +176,7 @@ impl Engine {
         a: AgentIx,
         outbox: OutboxSender,
         resume: Option<u64>,
+        login: String,
         answer: super::Answer<u64>,
     ) {
         let session = self.new_session_id();
@@ -181,6 +187,7 @@ impl Engine {
                 session,
                 outbox,
                 resume,
+                login,
             },
             Pending::Session(answer),
         );
@@ -221,6 +228,7 @@ impl Engine {
         session: u64,
         outbox: OutboxSender,
         resume: Option<u64>,
+        login: String,
     ) {
         let missed = resume.and_then(|seen| self.recent.missed(&self.core, a, seen, self.seq));
         match missed {
@@ -243,6 +251,7 @@ impl Engine {
             session,
             SessionEntry {
                 agent: a,
+                login,
                 outbox,
                 watching: Vec::new(),
             },
@@ -485,9 +494,15 @@ impl Engine {
     }
 
     fn http_step(&mut self, caller: Caller, op: HttpOp) -> Result<Step, ApiError> {
-        let caller_ix = match &caller {
-            Caller::Agent(id) => Some(self.agent_ix(id)?),
-            Caller::Integration => None,
+        let (caller_ix, integration) = match &caller {
+            Caller::Agent(id) => {
+                let a = self.agent_ix(id)?;
+                if self.core.is_disabled(a) {
+                    return Err(account_disabled(id));
+                }
+                (Some(a), None)
+            }
+            Caller::Integration(i) => (None, Some(i.as_ref())),
         };
         match op {
             HttpOp::CreateWork {
@@ -501,6 +516,7 @@ impl Engine {
                     return Err(forbidden("work is created with an API key"));
                 }
                 let g = self.group_ix(&group)?;
+                scope::check_group(integration, &group)?;
                 if !self.core.directory().group(g).channels[channel.index()].enabled {
                     return Err(ApiError::new(
                         ErrorCode::InvalidField,
@@ -525,6 +541,7 @@ impl Engine {
             }
             HttpOp::GroupQueue { group } => {
                 let g = self.group_ix(&group)?;
+                scope::check_group(integration, &group)?;
                 if let Some(a) = caller_ix
                     && self.core.directory().member(a, g).is_none()
                 {
@@ -559,6 +576,7 @@ impl Engine {
                         "explanations are for managers of the item's group",
                     ));
                 }
+                scope::check_group(integration, &self.core.directory().group(i.group).id)?;
                 Ok(Step::Now(Ok(self.explain_value(item))))
             }
             HttpOp::AgentStatus { agent } => {
@@ -568,7 +586,11 @@ impl Engine {
                 {
                     return Err(forbidden(format!("you may not see agent {agent}")));
                 }
+                scope::check_agent(integration, self.core.directory(), target)?;
                 Ok(Step::Now(Ok(self.status_value(target))))
+            }
+            HttpOp::SetEnabled { agent, enabled } => {
+                self.set_enabled_step(caller_ix, &agent, enabled)
             }
             HttpOp::Audit {
                 agent,

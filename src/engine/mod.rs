@@ -28,6 +28,7 @@
 //! command, a store applies it atomically and the resulting event stream is
 //! fed back through the same `publish` path.
 
+mod accounts;
 mod audit;
 mod board;
 mod handlers;
@@ -35,6 +36,7 @@ mod outbox;
 mod publish;
 mod recent;
 mod request;
+mod scope;
 mod stats;
 mod submit;
 pub mod views;
@@ -98,6 +100,8 @@ impl Default for EngineConfig {
 #[derive(Debug)]
 struct SessionEntry {
     agent: AgentIx,
+    /// Digest of the login token that opened it: logging out closes it.
+    login: String,
     outbox: OutboxSender,
     watching: Vec<GroupIx>,
 }

@@ -21,8 +21,10 @@ pub enum CloseReason {
     SlowConsumer,
     /// The server is shutting down; reconnect elsewhere.
     ServerGoingAway,
-    /// The login token was revoked or the agent disabled.
+    /// An admin disabled the agent's account.
     Revoked,
+    /// The login token that opened the session was logged out.
+    LoggedOut,
 }
 
 impl CloseReason {
@@ -32,6 +34,7 @@ impl CloseReason {
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::ServerGoingAway => "server_going_away",
             CloseReason::Revoked => "revoked",
+            CloseReason::LoggedOut => "logged_out",
         }
     }
 }

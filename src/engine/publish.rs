@@ -71,6 +71,7 @@ fn presence_word(what: &PresenceWhat) -> &'static str {
         PresenceWhat::LoggedIn => "login",
         PresenceWhat::LoggedOut => "logout",
         PresenceWhat::Availability { .. } => "availability",
+        PresenceWhat::Enabled { .. } => "account",
         PresenceWhat::Active { .. } => "active",
     }
 }
@@ -94,6 +95,9 @@ impl Engine {
                     agent,
                     what,
                 } => {
+                    if let PresenceWhat::Enabled { new: false, .. } = what {
+                        self.revoke_agent_sessions(agent);
+                    }
                     changed_agents.retain(|(a, _, _)| *a != agent);
                     changed_agents.push((agent, presence_word(&what), by));
                     self.audit.push(AuditRecord {

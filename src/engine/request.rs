@@ -142,8 +142,9 @@ impl SessionOp {
 pub enum Caller {
     /// A logged-in console user (by agent id).
     Agent(String),
-    /// An integration holding an API key.
-    Integration,
+    /// An integration holding an API key, acting only in its groups (the
+    /// engine checks the scope on every request that touches a group).
+    Integration(std::sync::Arc<crate::integrations::Integration>),
 }
 
 /// A request made over the HTTP API.
@@ -182,6 +183,13 @@ pub enum HttpOp {
         /// Agent id.
         agent: String,
     },
+    /// An admin disables or enables an agent's account.
+    SetEnabled {
+        /// Whose account.
+        agent: String,
+        /// Enabled or disabled.
+        enabled: bool,
+    },
     /// The audit report.
     Audit {
         /// Agent id filter.
@@ -206,8 +214,20 @@ pub enum Request {
         outbox: OutboxSender,
         /// The last sequence the console saw before it reconnected.
         resume: Option<u64>,
+        /// The digest of the login token that opened it (`auth::token_digest`),
+        /// so that logging out closes it.
+        login: String,
         /// The new session's id.
         answer: Answer<u64>,
+    },
+    /// A login token was revoked (`POST /api/logout`): close the sessions it
+    /// opened, on every node.
+    Logout {
+        /// The token's digest.
+        login: String,
+        /// Answered once the close is applied here (and, in cluster mode,
+        /// appended for the other nodes).
+        answer: Answer<Value>,
     },
     /// A console session closed.
     Disconnect {

@@ -41,6 +41,7 @@ pub(super) enum After {
         session: u64,
         outbox: OutboxSender,
         resume: Option<u64>,
+        login: String,
     },
     /// Answer `{"item"}` (and a visitor token for a chat).
     Created {
@@ -91,6 +92,9 @@ pub enum LogOp {
     Tick,
     /// A node stopped heartbeating: close every session it held.
     DropNode(u32),
+    /// A login token (by digest) was logged out: every node closes the
+    /// sessions it opened (see `engine/accounts.rs`).
+    CloseLogin(String),
 }
 
 impl Engine {
@@ -177,6 +181,7 @@ impl Engine {
                 }
                 self.publish();
             }
+            LogOp::CloseLogin(login) => self.apply_close_login(&login, mine, entry.req),
         }
     }
 
@@ -215,8 +220,9 @@ impl Engine {
                 session,
                 outbox,
                 resume,
+                login,
             } => {
-                self.register_session(agent, session, outbox, resume);
+                self.register_session(agent, session, outbox, resume, login);
                 if let Pending::Session(answer) = pending {
                     let _ = answer.send(Ok(session));
                 }

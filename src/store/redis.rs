@@ -198,6 +198,14 @@ impl SharedLog for RedisLog {
 /// everywhere. Stored as `{sb}:token:<sha256 of the token>` → agent id, with
 /// the token's sliding lifetime as the key's TTL: Redis never holds a usable
 /// token.
+///
+/// Each agent's digests are also in the set `{sb}:agent_tokens:<agent id>`,
+/// so that disabling an agent revokes all of its tokens at once. The set
+/// lives at least as long as its longest-lived token (every put and every
+/// sliding use extends it), and a put drops the digests of tokens that
+/// expired meanwhile, so it stays as small as the agent's live logins. The
+/// scripts touch token keys they compute from the set: fine on the one
+/// Redis (every key shares the `{sb}` slot), not on a sharded cluster.
 #[derive(Clone)]
 pub struct RedisTokens {
     commands: ConnectionManager,
@@ -213,6 +221,41 @@ fn token_key(digest: &str) -> String {
     format!("{{sb}}:token:{digest}")
 }
 
+fn agent_tokens_key(agent: &str) -> String {
+    format!("{{sb}}:agent_tokens:{agent}")
+}
+
+/// KEYS: the token, the agent's set. ARGV: agent id, digest, ttl (ms).
+const PUT_TOKEN: &str = r"
+for _, d in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('EXISTS', '{sb}:token:' .. d) == 0 then redis.call('SREM', KEYS[2], d) end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+return 1
+";
+
+/// KEYS: the token. ARGV: ttl (ms). The agent, its lifetime slid (and its
+/// set's), or nil.
+const TAKE_TOKEN: &str = r"
+local agent = redis.call('GET', KEYS[1])
+if not agent then return false end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local set = '{sb}:agent_tokens:' .. agent
+if redis.call('PTTL', set) < tonumber(ARGV[1]) then redis.call('PEXPIRE', set, ARGV[1]) end
+return agent
+";
+
+/// KEYS: the agent's set. Deletes every token in it, then the set.
+const REMOVE_AGENT_TOKENS: &str = r"
+for _, d in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  redis.call('DEL', '{sb}:token:' .. d)
+end
+redis.call('DEL', KEYS[1])
+return 1
+";
+
 impl RedisTokens {
     /// Shares the log's connection.
     pub fn new(log: &RedisLog) -> Self {
@@ -221,15 +264,16 @@ impl RedisTokens {
         }
     }
 
-    /// Stores a token's digest for `ttl`.
+    /// Stores a token's digest for `ttl`, in its agent's set too.
     pub async fn put(&self, digest: &str, agent: &str, ttl: Duration) -> Result<(), StoreError> {
         let mut conn = self.commands.clone();
-        redis::cmd("SET")
-            .arg(token_key(digest))
+        redis::Script::new(PUT_TOKEN)
+            .key(token_key(digest))
+            .key(agent_tokens_key(agent))
             .arg(agent)
-            .arg("PX")
+            .arg(digest)
             .arg(ttl.as_millis() as u64)
-            .query_async::<()>(&mut conn)
+            .invoke_async::<()>(&mut conn)
             .await
             .map_err(unavailable)
     }
@@ -237,16 +281,22 @@ impl RedisTokens {
     /// The agent of a token's digest, sliding its lifetime.
     pub async fn take(&self, digest: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
         let mut conn = self.commands.clone();
-        let (agent, _): (Option<String>, i64) = redis::pipe()
-            .cmd("GET")
-            .arg(token_key(digest))
-            .cmd("PEXPIRE")
-            .arg(token_key(digest))
+        redis::Script::new(TAKE_TOKEN)
+            .key(token_key(digest))
             .arg(ttl.as_millis() as u64)
-            .query_async(&mut conn)
+            .invoke_async::<Option<String>>(&mut conn)
             .await
-            .map_err(unavailable)?;
-        Ok(agent)
+            .map_err(unavailable)
+    }
+
+    /// Forgets every token of an agent (the agent was disabled).
+    pub async fn remove_agent(&self, agent: &str) -> Result<(), StoreError> {
+        let mut conn = self.commands.clone();
+        redis::Script::new(REMOVE_AGENT_TOKENS)
+            .key(agent_tokens_key(agent))
+            .invoke_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
     }
 
     /// Forgets a token.

@@ -91,9 +91,9 @@ pub(super) async fn any_caller(state: &AppState, headers: &HeaderMap) -> Result<
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .or_else(|| bearer(headers));
-    match key {
-        Some(k) if state.auth.check_api_key(k) => Ok(Caller::Integration),
-        _ => agent_caller(state, headers).await.map(Caller::Agent),
+    match key.and_then(|k| state.auth.check_api_key(k)) {
+        Some(integration) => Ok(Caller::Integration(integration)),
+        None => agent_caller(state, headers).await.map(Caller::Agent),
     }
 }
 
@@ -197,20 +197,78 @@ async fn login_inner(
     .into_response())
 }
 
-/// `POST /api/logout`.
+/// `POST /api/logout`: revokes the token everywhere, then closes every
+/// session it opened, on every node (`logged_out`). Revoking first means no
+/// new session can open with it while the close travels.
 pub(super) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    agent_caller(&state, &headers).await?;
+    let agent = agent_caller(&state, &headers).await?;
     if let Some(token) = bearer(&headers) {
         state
             .auth
             .logout_token(token)
             .await
             .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+        let login = crate::auth::token_digest(token);
+        state
+            .engine
+            .call(|answer| Request::Logout { login, answer })
+            .await?;
+        tracing::info!(agent = %agent, "logout");
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/agents/{id}/disable`: an admin disables an account (every
+/// node closes its sessions with `revoked`, its tokens are revoked, its
+/// logins refused with `account_disabled`).
+pub(super) async fn disable_agent(
+    state: State<AppState>,
+    headers: HeaderMap,
+    agent: Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_enabled(state, headers, agent, false).await
+}
+
+/// `POST /api/agents/{id}/enable`: an admin enables a disabled account
+/// again (its agent logs in anew).
+pub(super) async fn enable_agent(
+    state: State<AppState>,
+    headers: HeaderMap,
+    agent: Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_enabled(state, headers, agent, true).await
+}
+
+async fn set_enabled(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(agent): Path<String>,
+    enabled: bool,
+) -> Result<Json<Value>, ApiError> {
+    let caller = any_caller(&state, &headers).await?;
+    let admin = match &caller {
+        Caller::Agent(id) => id.clone(),
+        Caller::Integration(i) => i.name.clone(),
+    };
+    let op = HttpOp::SetEnabled {
+        agent: agent.clone(),
+        enabled,
+    };
+    let status = ask(&state, caller, op).await?;
+    if !enabled {
+        // After the engine applied it: from now on every node refuses the
+        // agent's tokens anyway, this only drops them from the store.
+        state
+            .auth
+            .revoke_agent(&agent)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+    }
+    tracing::info!(admin = %admin, agent = %agent, enabled, "account enabled/disabled");
+    Ok(Json(status))
 }
 
 #[derive(Deserialize)]
@@ -246,6 +304,11 @@ pub(super) async fn create_work(
             "title is over 200 characters",
         ));
     }
+    let by = match &caller {
+        Caller::Integration(i) => i.name.clone(),
+        Caller::Agent(id) => id.clone(),
+    };
+    let group = w.group.clone();
     let op = HttpOp::CreateWork {
         group: w.group,
         channel,
@@ -253,7 +316,12 @@ pub(super) async fn create_work(
         title: w.title,
         visitor: w.visitor,
     };
-    Ok((StatusCode::CREATED, Json(ask(&state, caller, op).await?)))
+    let created = ask(&state, caller, op).await;
+    match &created {
+        Ok(v) => tracing::info!(integration = %by, group, item = %v["item"]["id"], "work created"),
+        Err(e) => tracing::info!(integration = %by, group, code = ?e.code, "work refused"),
+    }
+    Ok((StatusCode::CREATED, Json(created?)))
 }
 
 /// `GET /api/groups/{id}/queue`.
@@ -295,7 +363,9 @@ pub(super) async fn audit(
     headers: HeaderMap,
     params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let agent = agent_caller(&state, &headers).await?;
+    // An API key authenticates too, and is then refused `forbidden` by the
+    // engine: the audit is for managers and admins.
+    let caller = any_caller(&state, &headers).await?;
     let Query(p) = params.map_err(|e| ApiError::new(ErrorCode::InvalidField, e.body_text()))?;
     let op = HttpOp::Audit {
         agent: p.agent,
@@ -303,7 +373,7 @@ pub(super) async fn audit(
         since: p.since,
         limit: p.limit.unwrap_or(1_000).min(10_000),
     };
-    Ok(Json(ask(&state, Caller::Agent(agent), op).await?))
+    Ok(Json(ask(&state, caller, op).await?))
 }
 
 /// `GET /metrics`: Prometheus text format. Not authenticated: keep it off

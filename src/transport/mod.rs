@@ -105,6 +105,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/work", post(http::create_work))
         .route("/api/groups/{id}/queue", get(http::group_queue))
         .route("/api/agents/{id}", get(http::agent_status))
+        .route("/api/agents/{id}/disable", post(http::disable_agent))
+        .route("/api/agents/{id}/enable", post(http::enable_agent))
         .route("/api/groups/{id}/status", get(routing_api::group_status))
         .route("/api/items/{id}/explain", get(routing_api::explain))
         .route("/api/audit", get(http::audit))

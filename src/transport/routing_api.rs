@@ -18,7 +18,7 @@ pub(super) async fn group_status(
     Path(group): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let op = HttpOp::GroupStatus { group };
-    let caller = Caller::Integration;
+    let caller = Caller::Integration(crate::integrations::Integration::everywhere("public"));
     Ok(Json(
         state
             .engine

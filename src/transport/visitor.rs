@@ -75,7 +75,7 @@ async fn create(
         title: body.text.trim().to_string(),
         visitor: Some(body.name.trim().to_string()),
     };
-    let caller = Caller::Integration;
+    let caller = Caller::Integration(crate::integrations::Integration::everywhere("visitor"));
     let v = state
         .engine
         .call(|answer| Request::Http { caller, op, answer })

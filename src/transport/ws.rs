@@ -192,6 +192,9 @@ pub(super) async fn upgrade(
             ApiError::new(ErrorCode::Unauthorized, "missing, invalid or expired token"),
         );
     };
+    // The session remembers its login's digest, never the token: logging
+    // that token out closes it.
+    let login = crate::auth::token_digest(params.token.as_deref().unwrap_or_default());
     let slot = match state.limits.acquire_connection(&agent) {
         Ok(slot) => slot,
         Err(e) => {
@@ -213,7 +216,7 @@ pub(super) async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| run_session(socket, state, agent, params.resume, slot))
+        .on_upgrade(move |socket| run_session(socket, state, agent, params.resume, login, slot))
 }
 
 fn answer_frame(id: Value, result: Result<Value, ApiError>) -> Frame {
@@ -254,6 +257,7 @@ async fn run_session(
     state: AppState,
     agent: String,
     resume: Option<u64>,
+    login: String,
     _slot: ConnectionSlot,
 ) {
     let (outbox_tx, outbox_rx) = outbox(state.config.outbox_capacity);
@@ -263,6 +267,7 @@ async fn run_session(
             agent: agent.clone(),
             outbox: outbox_tx,
             resume,
+            login,
             answer,
         })
         .await;
