@@ -601,6 +601,18 @@ impl Drop for TestRedis {
 }
 
 impl TestServer {
+    /// A server over another directory (e.g. with `[[integrations]]`),
+    /// whose configuration the test adjusts first.
+    pub async fn start_directory(
+        directory: &str,
+        grace: Duration,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
+        let mut config = base_config(directory, grace);
+        adjust(&mut config);
+        Self::spawn(config).await
+    }
+
     /// A node sharing state through Redis, with the given directory.
     pub async fn start_node(redis_url: &str, directory: &str, grace: Duration) -> TestServer {
         let mut config = base_config(directory, grace);

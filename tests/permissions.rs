@@ -1,0 +1,388 @@
+//! The permission table: every role against every HTTP endpoint and every
+//! WebSocket request that touches a group, an agent or an item, each cell
+//! the exact outcome (allowed, `forbidden` or `unauthorized`). The group
+//! under test is `g1` (tests/common: `mgr` manages it, `alice` and `bob` are
+//! plain members, `carol` is in `g2` only, `admin` is an admin member of
+//! `g2` only: membership gates communications whatever the role).
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{API_KEY, Client, TestServer, test_directory};
+use serde_json::{Value, json};
+use switchboard::integrations::key_digest_hex;
+use tokio_tungstenite::tungstenite;
+
+const GRACE: Duration = Duration::from_secs(5);
+const KEY_G1: &str = "key-of-the-g1-integration-0001";
+const KEY_G2: &str = "key-of-the-g2-integration-0002";
+
+/// Who asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Role {
+    Admin,
+    Manager,
+    Member,
+    Outsider,
+    IntegrationIn,
+    IntegrationOut,
+    Anonymous,
+    BadToken,
+}
+
+const ROLES: [Role; 8] = [
+    Role::Admin,
+    Role::Manager,
+    Role::Member,
+    Role::Outsider,
+    Role::IntegrationIn,
+    Role::IntegrationOut,
+    Role::Anonymous,
+    Role::BadToken,
+];
+
+/// The agent behind a console role.
+fn agent_of(role: Role) -> Option<&'static str> {
+    match role {
+        Role::Admin => Some("admin"),
+        Role::Manager => Some("mgr"),
+        Role::Member => Some("alice"),
+        Role::Outsider => Some("carol"),
+        _ => None,
+    }
+}
+
+/// An outcome: "allowed" or an error code.
+type Want = &'static str;
+const A: Want = "allowed";
+const F: Want = "forbidden";
+const U: Want = "unauthorized";
+
+/// The test directory plus an integration scoped to g1 and one to g2.
+pub fn directory_with_integrations() -> String {
+    format!(
+        "{}\n[[integrations]]\nname = \"crm-g1\"\nkey_sha256 = \"{}\"\ngroups = [\"g1\"]\n\n\
+         [[integrations]]\nname = \"crm-g2\"\nkey_sha256 = \"{}\"\ngroups = [\"g2\"]\n",
+        test_directory(),
+        key_digest_hex(KEY_G1),
+        key_digest_hex(KEY_G2)
+    )
+}
+
+/// What an HTTP row asks.
+#[derive(Debug, Clone, Copy)]
+enum Http {
+    CreateWork,
+    Queue,
+    GroupStatus,
+    AgentStatus,
+    Explain,
+    Audit,
+    VisitorChat,
+    VisitorTicket,
+    Disable,
+    Enable,
+}
+
+struct Ctx {
+    s: TestServer,
+    tokens: HashMap<Role, String>,
+    consoles: HashMap<Role, Client>,
+    /// Bob's console: the holder of the chats `take_over` takes.
+    bob: Client,
+}
+
+impl Ctx {
+    fn with_credentials(
+        &self,
+        req: reqwest::RequestBuilder,
+        role: Role,
+    ) -> reqwest::RequestBuilder {
+        match role {
+            Role::IntegrationIn => req.header("x-api-key", KEY_G1),
+            Role::IntegrationOut => req.header("x-api-key", KEY_G2),
+            Role::Anonymous => req,
+            Role::BadToken => req.bearer_auth("not-a-token"),
+            _ => req.bearer_auth(&self.tokens[&role]),
+        }
+    }
+
+    /// A fresh queued ticket in g1 (nobody logged in handles g1 tickets).
+    async fn fresh_ticket(&self) -> u64 {
+        let item = self.s.create_work("g1", "ticket", 0).await;
+        assert_eq!(item["state"], "queued", "{item}");
+        item["id"].as_u64().unwrap()
+    }
+
+    /// A fresh chat in g1, routed to bob.
+    async fn chat_held_by_bob(&mut self) -> u64 {
+        let item = self.s.create_work("g1", "chat", 0).await;
+        assert_eq!(item["assignee"], "bob", "{item}");
+        item["id"].as_u64().unwrap()
+    }
+
+    async fn http(&self, what: Http, role: Role) -> (String, String) {
+        let s = &self.s;
+        let req = match what {
+            Http::CreateWork => s
+                .http
+                .post(s.url("/api/work"))
+                .json(&json!({ "group": "g1", "channel": "ticket", "title": "t" })),
+            Http::Queue => s.http.get(s.url("/api/groups/g1/queue")),
+            Http::GroupStatus => s.http.get(s.url("/api/groups/g1/status")),
+            Http::AgentStatus => s.http.get(s.url("/api/agents/bob")),
+            Http::Explain => {
+                let item = self.fresh_ticket().await;
+                s.http.get(s.url(&format!("/api/items/{item}/explain")))
+            }
+            Http::Audit => s.http.get(s.url("/api/audit?group=g1")),
+            Http::VisitorChat => s
+                .http
+                .post(s.url("/api/visitor/chats"))
+                .json(&json!({ "group": "g1", "name": "Vi", "text": "hello" })),
+            Http::VisitorTicket => s
+                .http
+                .post(s.url("/api/visitor/tickets"))
+                .json(&json!({ "group": "g1", "name": "Vi", "text": "hello" })),
+            Http::Disable => s.http.post(s.url("/api/agents/dora/disable")),
+            Http::Enable => s.http.post(s.url("/api/agents/dora/enable")),
+        };
+        let r = self.with_credentials(req, role).send().await.unwrap();
+        let ok = r.status().is_success();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if ok {
+            (A.to_string(), String::new())
+        } else {
+            (
+                body["error"]["code"].as_str().unwrap_or("?").to_string(),
+                body["error"]["message"].as_str().unwrap_or("").to_string(),
+            )
+        }
+    }
+
+    /// The frame of a WebSocket row for this cell (fresh items where it
+    /// needs one).
+    async fn frame(&mut self, kind: &str) -> Value {
+        match kind {
+            "set_active" => {
+                json!({ "cells": [{ "group": "g1", "channel": "chat", "active": false }] })
+            }
+            "set_active_other" => {
+                json!({ "agent": "bob", "cells": [{ "group": "g1", "channel": "chat", "active": true }] })
+            }
+            "set_active_row" => json!({ "agent": "bob", "group": "g1", "active": true }),
+            "set_active_column" => json!({ "agent": "bob", "channel": "chat", "active": true }),
+            "take_over" => json!({ "item": self.chat_held_by_bob().await }),
+            "transfer" => json!({ "item": self.fresh_ticket().await, "group": "g2" }),
+            "message" => json!({ "item": self.fresh_ticket().await, "text": "hi" }),
+            "watch" | "unwatch" => json!({ "group": "g1" }),
+            _ => json!({ "item": self.fresh_ticket().await }),
+        }
+    }
+}
+
+async fn setup() -> Ctx {
+    let s = TestServer::start_directory(&directory_with_integrations(), GRACE, |c| {
+        c.transport.visitor_starts_per_ip_per_min = 0;
+        c.transport.login_attempts_per_ip_per_min = 0;
+        c.transport.ws_requests_per_sec = 0;
+    })
+    .await;
+    let mut tokens = HashMap::new();
+    let mut consoles = HashMap::new();
+    for role in ROLES {
+        if let Some(agent) = agent_of(role) {
+            let token = s.login(agent).await;
+            consoles.insert(role, Client::connect(s.addr, &token).await);
+            tokens.insert(role, token);
+        }
+    }
+    let bob = s.console("bob").await;
+    Ctx {
+        s,
+        tokens,
+        consoles,
+        bob,
+    }
+}
+
+/// One cell that did not come out as the table says.
+fn mismatch(row: &str, role: Role, want: Want, got: &str, message: &str) -> String {
+    format!("{row:<34} {role:<15?} want {want:<13} got {got} ({message})")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_against_every_endpoint_and_request() {
+    let mut ctx = setup().await;
+    let mut failures = Vec::new();
+
+    // Who may not open a console at all: every frame is `unauthorized`
+    // for them (the upgrade is refused before any frame).
+    for role in [
+        Role::IntegrationIn,
+        Role::IntegrationOut,
+        Role::Anonymous,
+        Role::BadToken,
+    ] {
+        let token = match role {
+            Role::IntegrationIn => KEY_G1,
+            Role::IntegrationOut => KEY_G2,
+            Role::Anonymous => "",
+            _ => "not-a-token",
+        };
+        let (status, got) =
+            match tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", ctx.s.addr))
+                .await
+            {
+                Ok(_) => (101, A.to_string()),
+                Err(tungstenite::Error::Http(resp)) => {
+                    let body: Value = resp
+                        .body()
+                        .as_ref()
+                        .and_then(|b| serde_json::from_slice(b).ok())
+                        .unwrap_or(Value::Null);
+                    let code = body["error"]["code"].as_str().unwrap_or("?").to_string();
+                    (resp.status().as_u16(), code)
+                }
+                Err(e) => (0, e.to_string()),
+            };
+        if status != 401 || got != U {
+            failures.push(mismatch(
+                "GET /ws (upgrade)",
+                role,
+                U,
+                &got,
+                &status.to_string(),
+            ));
+        }
+    }
+
+    let ws_rows: [(&str, &str, [Want; 4]); 15] = [
+        ("set_active (own g1 cell)", "set_active", [F, A, A, F]),
+        (
+            "set_active (bob's g1 cell)",
+            "set_active_other",
+            [A, A, F, F],
+        ),
+        ("set_active_row (bob, g1)", "set_active_row", [A, A, F, F]),
+        ("set_active_column (bob)", "set_active_column", [A, A, F, F]),
+        ("take (queued g1 item)", "take", [F, A, A, F]),
+        ("accept (queued g1 item)", "accept", [F, F, F, F]),
+        ("answer (queued g1 item)", "answer", [F, F, F, F]),
+        ("decline (queued g1 item)", "decline", [F, F, F, F]),
+        ("close (queued g1 item)", "close", [F, A, F, F]),
+        ("take_over (bob's g1 chat)", "take_over", [F, A, F, F]),
+        ("transfer (g1 item to g2)", "transfer", [F, A, F, F]),
+        ("explain (g1 item)", "explain", [F, A, F, F]),
+        ("message (g1 item not held)", "message", [F, F, F, F]),
+        ("watch (g1)", "watch", [F, A, F, F]),
+        ("unwatch (g1)", "unwatch", [A, A, A, A]),
+    ];
+    for (name, kind, wants) in ws_rows {
+        for (role, want) in ROLES.into_iter().take(4).zip(wants) {
+            let fields = ctx.frame(kind).await;
+            let wire = if kind.starts_with("set_active") {
+                kind.trim_end_matches("_other")
+            } else {
+                kind
+            };
+            let console = ctx.consoles.get_mut(&role).unwrap();
+            let answer = console.request(wire, fields).await;
+            let got = if answer["type"] == "ok" {
+                A
+            } else {
+                answer["code"].as_str().unwrap_or("?")
+            };
+            if got != want {
+                let message = answer["message"].as_str().unwrap_or("");
+                failures.push(mismatch(name, role, want, got, message));
+            }
+        }
+    }
+    // HTTP after the console requests: the visitor chats below fill bob's
+    // chat cap, and take_over needs chats routed to bob.
+    // Roles, in order: admin, manager of g1, member of g1, agent outside
+    // g1, integration scoped to g1, integration scoped to g2, no
+    // credentials, a bad token.
+    let http_rows: [(&str, Http, [Want; 8]); 10] = [
+        (
+            "POST /api/work (g1)",
+            Http::CreateWork,
+            [F, F, F, F, A, F, U, U],
+        ),
+        (
+            "GET /api/groups/g1/queue",
+            Http::Queue,
+            [F, A, A, F, A, F, U, U],
+        ),
+        ("GET /api/groups/g1/status", Http::GroupStatus, [A; 8]),
+        (
+            "GET /api/agents/bob",
+            Http::AgentStatus,
+            [A, A, F, F, A, F, U, U],
+        ),
+        (
+            "GET /api/items/{g1 item}/explain",
+            Http::Explain,
+            [F, A, F, F, A, F, U, U],
+        ),
+        (
+            "GET /api/audit?group=g1",
+            Http::Audit,
+            [A, A, F, F, F, F, U, U],
+        ),
+        ("POST /api/visitor/chats (g1)", Http::VisitorChat, [A; 8]),
+        (
+            "POST /api/visitor/tickets (g1)",
+            Http::VisitorTicket,
+            [A; 8],
+        ),
+        (
+            "POST /api/agents/dora/disable",
+            Http::Disable,
+            [A, F, F, F, F, F, U, U],
+        ),
+        (
+            "POST /api/agents/dora/enable",
+            Http::Enable,
+            [A, F, F, F, F, F, U, U],
+        ),
+    ];
+    for (name, what, wants) in http_rows {
+        for (role, want) in ROLES.into_iter().zip(wants) {
+            let (got, message) = ctx.http(what, role).await;
+            if got != want {
+                failures.push(mismatch(name, role, want, &got, &message));
+            }
+        }
+    }
+
+    // Bob's console only held chats; keep it open until the end.
+    let _ = ctx.bob.request("ping", json!({})).await;
+    assert!(
+        failures.is_empty(),
+        "{} cell(s) of the permission table differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    ctx.s.stop().await;
+}
+
+#[tokio::test]
+async fn the_cli_api_key_still_acts_in_every_group() {
+    let ctx = setup().await;
+    for group in ["g1", "g2"] {
+        let r = ctx
+            .s
+            .http
+            .get(ctx.s.url(&format!("/api/groups/{group}/queue")))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{group}");
+    }
+    ctx.s.stop().await;
+}
