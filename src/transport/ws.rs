@@ -192,9 +192,7 @@ pub(super) async fn upgrade(
             ApiError::new(ErrorCode::Unauthorized, "missing, invalid or expired token"),
         );
     };
-    // The session remembers its login's digest, never the token: logging
-    // that token out closes it.
-    let login = crate::auth::token_digest(params.token.as_deref().unwrap_or_default());
+    let token = params.token.unwrap_or_default();
     let slot = match state.limits.acquire_connection(&agent) {
         Ok(slot) => slot,
         Err(e) => {
@@ -216,7 +214,7 @@ pub(super) async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| run_session(socket, state, agent, params.resume, login, slot))
+        .on_upgrade(move |socket| run_session(socket, state, agent, params.resume, token, slot))
 }
 
 fn answer_frame(id: Value, result: Result<Value, ApiError>) -> Frame {
@@ -257,9 +255,12 @@ async fn run_session(
     state: AppState,
     agent: String,
     resume: Option<u64>,
-    login: String,
+    token: String,
     _slot: ConnectionSlot,
 ) {
+    // The session remembers its login's digest, never the token: logging
+    // that token out closes it.
+    let login = crate::auth::token_digest(&token);
     let (outbox_tx, outbox_rx) = outbox(state.config.outbox_capacity);
     let connect = state
         .engine
@@ -274,6 +275,17 @@ async fn run_session(
     let Ok(session) = connect else {
         return;
     };
+    // A logout that revoked the token after the check before the upgrade
+    // may have closed this login's sessions before this one registered:
+    // checked again now that it is registered, a revoked token closes it
+    // (any logout after this check finds it registered).
+    if state.auth.token_agent(&token, now_ms()).await.is_none() {
+        let login = crate::auth::token_digest(&token);
+        let _ = state
+            .engine
+            .call(|answer| Request::Logout { login, answer })
+            .await;
+    }
     let span = tracing::info_span!("session", session, agent = %agent);
     serve_session(socket, state, session, outbox_rx)
         .instrument(span)
