@@ -465,7 +465,7 @@ async function loadAudit() {
   }
 }
 
-const WHAT = { login: 'Login', logout: 'Logout', availability: 'Availability', active: 'Active' };
+const WHAT = { login: 'Login', logout: 'Logout', availability: 'Availability', active: 'Active', account: 'Account' };
 function valueText(v) {
   return { in: 'logged in', out: 'logged out', on: 'active', off: 'inactive', available: 'Available', unavailable: 'Unavailable' }[v] ?? (v ?? '–');
 }

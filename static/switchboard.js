@@ -283,8 +283,9 @@ export class SwitchboardClient {
     }
     if (frame.type === 'welcome' && typeof frame.grace_ms === 'number') this.graceMs = frame.grace_ms;
     if (frame.type === 'closing') {
-      if (frame.reason === 'revoked') {
-        this._stopped = true; // the token is no good: do not retry with it
+      if (frame.reason === 'revoked' || frame.reason === 'logged_out') {
+        // Disabled account or logged-out token: it is no good, do not retry with it.
+        this._stopped = true;
         this._emit('closing', frame);
         this._emit('unauthorized', frame);
         this.close();
