@@ -136,6 +136,11 @@ pub struct ServeArgs {
     /// sessions drop out of presence (its agents get the reconnect grace).
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub heartbeat_ttl: Duration,
+    /// With Redis: how often one node stores a snapshot of the shared state
+    /// and trims the command log before it (so the log stays short and a
+    /// starting node does not replay from the beginning).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub snapshot_interval: Duration,
     /// POST every item event (created, queued, assigned, accepted, handed
     /// off, transferred, taken over, closed) as a signed JSON webhook to this
     /// `http://` URL; repeatable. Needs --webhook-secret. See

@@ -128,6 +128,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         shutdown_timeout: args.shutdown_timeout,
         redis_url: args.redis_url,
         heartbeat_ttl: args.heartbeat_ttl,
+        snapshot_interval: args.snapshot_interval,
         auto_away: args.auto_away,
         demo: args.demo,
         webhooks,

@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub redis_url: Option<String>,
     /// A node whose heartbeat is this old counts as dead (cluster mode).
     pub heartbeat_ttl: Duration,
+    /// How often one node snapshots the state and trims the log (cluster
+    /// mode).
+    pub snapshot_interval: Duration,
     /// Outbound webhooks of item events (docs/webhooks.md); `None` sends none.
     pub webhooks: Option<crate::webhooks::WebhookConfig>,
     /// Switch agents unavailable after this long without console activity
@@ -101,7 +104,8 @@ async fn start_engine(
     }
     let directory = crate::directory_file::parse(&text)?;
     let node = log.new_node().await?;
-    log.beat(node, config.heartbeat_ttl).await?;
+    // "0-0": until it has caught up, this node holds back any trim.
+    log.beat(node, config.heartbeat_ttl, "0-0").await?;
     let (proposals_tx, proposals_rx) = tokio::sync::mpsc::unbounded_channel();
     let core = Core::new(directory.directory.clone(), config.core);
     let engine = Engine::spawn(
@@ -122,7 +126,10 @@ async fn start_engine(
         proposals_rx,
         node,
         last,
-        config.heartbeat_ttl,
+        cluster::NodeTiming {
+            heartbeat_ttl: config.heartbeat_ttl,
+            snapshot_every: config.snapshot_interval,
+        },
         ready,
     );
     Ok((engine, directory, Some(tokens)))

@@ -26,6 +26,10 @@ fn free_port() -> u16 {
 
 impl Node {
     async fn start(redis: &TestRedis, directory: &std::path::Path) -> Node {
+        Node::start_with(redis, directory, &[]).await
+    }
+
+    async fn start_with(redis: &TestRedis, directory: &std::path::Path, extra: &[&str]) -> Node {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -46,6 +50,7 @@ impl Node {
                 "--login-attempts-per-user",
                 "0",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -325,4 +330,85 @@ async fn sigterm_tells_every_console_loses_nothing_and_audits_no_logout() {
         "every ticket still w1's"
     );
     let _ = again.request("ping", json!({})).await;
+}
+
+/// Sends a signal to a node's process.
+fn signal(node: &Node, sig: &str) {
+    let pid = node.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_a_trimmed_log_resynchronises_and_a_new_node_joins_from_the_snapshot() {
+    let redis = TestRedis::start();
+    let dir = directory_file(&redis);
+    let fast = ["--snapshot-interval", "300ms"];
+    let a = Node::start_with(&redis, &dir, &fast).await;
+    let b = Node::start_with(&redis, &dir, &fast).await;
+    let token = b.login("w1").await;
+    let mut console = Client::connect(b.addr(), &token).await;
+    let mut created = Vec::new();
+    for _ in 0..10 {
+        created.push(a.create("ticket").await.expect("created"));
+    }
+    // b stops reading: it is dropped after its heartbeat TTL (1 s), and a
+    // snapshots and trims the log past where b stopped.
+    signal(&b, "-STOP");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for _ in 0..10 {
+        created.push(a.create("ticket").await.expect("created while b is paused"));
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let trimmed: Option<String> = redis::cmd("GET")
+        .arg("{sb}:log_trimmed")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(trimmed.is_some(), "the log was trimmed");
+    let left: u64 = redis::cmd("XLEN")
+        .arg("{sb}:log")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(left < 20, "the log holds {left} entries after the trim");
+
+    // b wakes up behind the trim: it resynchronises from the snapshot and
+    // tells its console to reconnect.
+    signal(&b, "-CONT");
+    let closing = console.push("closing").await;
+    assert_eq!(closing["reason"], "server_going_away");
+
+    // A node started now restores the snapshot instead of replaying.
+    let c = Node::start_with(&redis, &dir, &fast).await;
+    let boss = a.login("boss").await;
+    let more = b.create("ticket").await.expect("b takes writes again");
+    created.push(more);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let want = a.get("/api/groups/work/queue", &boss).await;
+    for node in [&b, &c] {
+        let mut same = false;
+        for _ in 0..50 {
+            if node.get("/api/groups/work/queue", &boss).await == want {
+                same = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(same, "every node has the same queue: {want}");
+    }
+    for id in created {
+        let v = c.get(&format!("/api/items/{id}/explain"), &boss).await;
+        assert!(
+            v.get("error").is_none(),
+            "item {id} known on the new node: {v}"
+        );
+    }
 }

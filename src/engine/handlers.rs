@@ -60,7 +60,13 @@ impl Engine {
                 let step = self.handle_http(caller, op);
                 self.run_step(step, answer);
             }
-            Request::Replicated { entry } => self.apply_logged(entry),
+            Request::Replicated { id, entry } => self.apply_logged(id, entry),
+            Request::Snapshot { answer } => {
+                let _ = answer.send(self.take_snapshot());
+            }
+            Request::Restore { snapshot, answer } => {
+                let _ = answer.send(self.restore_snapshot(*snapshot));
+            }
             Request::ProposalFailed { req, error } => self.proposal_failed(req, error),
             Request::VisitorConnect {
                 token,
@@ -280,15 +286,20 @@ impl Engine {
     }
 
     fn handle_going_away(&mut self) {
-        let frame: super::Frame = json!({ "type": "closing", "reason": "server_going_away" })
+        // The core is not told: a restart is not a logout.
+        self.drop_local_sessions(CloseReason::ServerGoingAway);
+    }
+
+    /// Tells every local console to reconnect and drops its session here
+    /// (dropping the senders ends every socket task).
+    pub(super) fn drop_local_sessions(&mut self, reason: CloseReason) {
+        let frame: super::Frame = json!({ "type": "closing", "reason": reason.as_str() })
             .to_string()
             .into();
         for entry in self.sessions.values() {
             entry.outbox.push(frame.clone());
-            entry.outbox.close(CloseReason::ServerGoingAway);
+            entry.outbox.close(reason);
         }
-        // Dropping the senders ends every socket task. The core is not told:
-        // a restart is not a logout.
         self.sessions.clear();
         self.agent_sessions.iter_mut().for_each(Vec::clear);
         self.watchers.iter_mut().for_each(Vec::clear);

@@ -35,6 +35,7 @@ mod handlers;
 mod outbox;
 mod publish;
 mod recent;
+mod replica;
 mod request;
 mod scope;
 mod stats;
@@ -49,6 +50,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use audit::{AuditLog, AuditQuery, AuditRecord};
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
+pub use replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
 pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};
 pub use submit::{LogEntry, LogOp};
 
@@ -135,6 +137,8 @@ pub struct Engine {
     next_req: u64,
     /// Largest `now` applied so far (cluster time never runs backwards).
     last_now: Millis,
+    /// The id of the last shared-log entry applied (cluster mode).
+    applied: String,
     /// A `Tick` of this node is on its way through the log.
     tick_in_flight: bool,
     /// Outbound webhooks of item events (never blocks).
@@ -193,6 +197,23 @@ impl EngineHandle {
         }
     }
 
+    /// The replicated state after the last applied log entry (`None` when
+    /// the engine is gone).
+    pub async fn snapshot(&self) -> Option<ReplicaSnapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Request::Snapshot { answer: tx }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Replaces the replicated state with a stored snapshot.
+    pub async fn restore(&self, snapshot: ReplicaSnapshot) -> Result<(), ApiError> {
+        self.call(|answer| Request::Restore {
+            snapshot: Box::new(snapshot),
+            answer,
+        })
+        .await
+    }
+
     /// Number of open local sessions.
     pub async fn session_count(&self) -> usize {
         let (tx, rx) = oneshot::channel();
@@ -232,6 +253,7 @@ impl Engine {
             pending: HashMap::new(),
             next_req: 1,
             last_now: 0,
+            applied: "0-0".to_string(),
             tick_in_flight: false,
             webhooks: config.webhooks,
             recent: recent::RecentPushes::new(config.resume_capacity),

@@ -39,6 +39,13 @@ impl RecentPushes {
         }
     }
 
+    /// Forgets everything: after a resync, no kept push is known to match
+    /// the state, so a resume from before `seq` gets a fresh `welcome`.
+    pub(super) fn reset(&mut self, seq: u64) {
+        self.frames.clear();
+        self.evicted_upto = seq;
+    }
+
     pub(super) fn record(&mut self, seq: u64, audience: Audience, frame: &Frame) {
         if self.frames.len() == self.capacity
             && let Some((old, _, _)) = self.frames.pop_front()

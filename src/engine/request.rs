@@ -289,8 +289,24 @@ pub enum Request {
     },
     /// An entry of the shared log, in log order (cluster mode).
     Replicated {
+        /// Its position in the log.
+        id: String,
         /// The entry.
         entry: super::submit::LogEntry,
+    },
+    /// The replicated state after the last applied entry, to store as the
+    /// cluster's snapshot.
+    Snapshot {
+        /// The snapshot.
+        answer: oneshot::Sender<super::replica::ReplicaSnapshot>,
+    },
+    /// Replace the replicated state with a stored snapshot (at start, or
+    /// after falling behind a trimmed log).
+    Restore {
+        /// The snapshot.
+        snapshot: Box<super::replica::ReplicaSnapshot>,
+        /// Refused when the snapshot does not fit this build or directory.
+        answer: oneshot::Sender<Result<(), ApiError>>,
     },
     /// The shared log refused or lost a proposal of this node.
     ProposalFailed {

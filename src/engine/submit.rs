@@ -142,16 +142,21 @@ impl Engine {
 
     /// A command came back from the shared log: apply it like every replica
     /// does, and answer if this node proposed it.
-    pub(super) fn apply_logged(&mut self, entry: LogEntry) {
+    pub(super) fn apply_logged(&mut self, id: String, entry: LogEntry) {
+        self.applied = id;
         self.last_now = self.last_now.max(entry.now);
         let now = self.last_now;
         let mine = entry.origin == self.node;
         match entry.op {
             LogOp::Command(cmd) => {
+                let orphan_check = LogOp::Command(cmd.clone());
                 let result = self.core.apply(now, cmd);
                 self.publish();
-                if mine && let Some((after, pending)) = self.pending.remove(&entry.req) {
-                    self.finish(result, after, pending);
+                if mine {
+                    match self.pending.remove(&entry.req) {
+                        Some((after, pending)) => self.finish(result, after, pending),
+                        None => self.close_if_orphan(&orphan_check),
+                    }
                 }
             }
             LogOp::Tick => {
@@ -277,7 +282,8 @@ impl Engine {
     }
 }
 
-fn answer_error(pending: Pending, e: ApiError) {
+/// Answers whoever waits with an error.
+pub(super) fn answer_error(pending: Pending, e: ApiError) {
     match pending {
         Pending::Value(a) => {
             let _ = a.send(Err(e));

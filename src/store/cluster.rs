@@ -10,9 +10,20 @@
 //! - the **tailer** reads the log after the last id it applied and feeds each
 //!   entry to the engine; after a lost connection it resumes from that id, so
 //!   no entry is skipped or applied twice;
-//! - the **heartbeat** keeps this node alive in the store and reports nodes
-//!   whose heartbeat expired by appending `DropNode`, which closes their
-//!   sessions on every replica (their agents then get the reconnect grace).
+//! - the **heartbeat** keeps this node alive in the store (with how far it
+//!   applied the log) and reports nodes whose heartbeat expired by appending
+//!   `DropNode`, which closes their sessions on every replica (their agents
+//!   then get the reconnect grace);
+//! - the **snapshotter**: once per interval one node (whoever claims it)
+//!   stores a snapshot of its replica and trims the log before the least
+//!   position any live node applied, so the log stays short and a starting
+//!   node restores the snapshot instead of replaying from the beginning.
+//!
+//! # Falling behind a trim
+//! A node that could not read the log for longer than a heartbeat TTL (a long
+//! pause, a partition) may find it trimmed past its position: the store
+//! answers `Trimmed` instead of a silent gap, and the tailer restores the
+//! stored snapshot (a full resync; see `engine::replica`), then reads on.
 //!
 //! # Exactly once
 //! Every replica applies the same entries in the same order with a
@@ -21,53 +32,103 @@
 //! timer fires when a `Tick` entry is applied; several nodes appending ticks
 //! changes nothing, because a timer fires once, at the first tick past it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{LogId, SharedLog, StoreError};
+use super::{LogId, SharedLog, StoreError, log_id_key};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::engine::{EngineHandle, LogEntry, Request};
+use crate::engine::{EngineHandle, LogEntry, ReplicaSnapshot, Request};
 
 /// Entries read per call.
 const BATCH: usize = 512;
 
-/// Applies the whole log to a fresh engine before the node serves anything,
-/// so a node that starts joins with the full state. Returns the last id.
+/// Brings a fresh engine up to the end of the log before the node serves
+/// anything (the stored snapshot, then the entries after it), so a node that
+/// starts joins with the full state. Returns the last id applied.
 pub async fn replay<L: SharedLog>(log: &L, engine: &EngineHandle) -> Result<LogId, StoreError> {
-    let mut last: LogId = "0-0".into();
+    let mut last: LogId = match log.snapshot().await? {
+        Some(_) => restore_stored(log, engine).await?,
+        None => "0-0".into(),
+    };
     loop {
-        let batch = log.read_after(&last, BATCH * 8, Duration::ZERO).await?;
+        let batch = match log.read_after(&last, BATCH * 8, Duration::ZERO).await {
+            Err(StoreError::Trimmed(_)) => {
+                last = restore_stored(log, engine).await?;
+                continue;
+            }
+            other => other?,
+        };
         if batch.is_empty() {
             return Ok(last);
         }
         for (id, entry) in batch {
-            engine.send(Request::Replicated { entry }).await;
-            last = id;
+            last = id.clone();
+            engine.send(Request::Replicated { id, entry }).await;
         }
     }
 }
 
-/// Starts the proposer, tailer and heartbeat tasks of a node.
+/// Restores the stored snapshot into the engine; returns the id it was
+/// taken after.
+async fn restore_stored<L: SharedLog>(log: &L, engine: &EngineHandle) -> Result<LogId, StoreError> {
+    let (at, data) = log.snapshot().await?.ok_or_else(|| {
+        StoreError::Corrupt("the log was trimmed but no snapshot is stored".into())
+    })?;
+    let snapshot: ReplicaSnapshot = serde_json::from_str(&data)
+        .map_err(|e| StoreError::Corrupt(format!("snapshot after {at}: {e}")))?;
+    engine
+        .restore(snapshot)
+        .await
+        .map_err(|e| StoreError::Corrupt(e.message))?;
+    metrics::counter!("switchboard_snapshot_restores_total").increment(1);
+    tracing::info!(after = %at, "restored the stored snapshot");
+    Ok(at)
+}
+
+/// How a node takes part in the cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeTiming {
+    /// A node that did not beat for this long is dropped.
+    pub heartbeat_ttl: Duration,
+    /// How often one node snapshots and trims the log.
+    pub snapshot_every: Duration,
+}
+
+/// Starts the proposer, tailer, heartbeat and snapshotter tasks of a node.
 pub fn start<L: SharedLog>(
     log: L,
     engine: EngineHandle,
     proposals: mpsc::UnboundedReceiver<LogEntry>,
     node: u32,
     after: LogId,
-    heartbeat_ttl: Duration,
+    timing: NodeTiming,
     ready: Arc<AtomicBool>,
 ) {
+    let applied = Arc::new(Mutex::new(after.clone()));
     tokio::spawn(propose(
         log.clone(),
         engine.clone(),
         proposals,
         ready.clone(),
     ));
-    tokio::spawn(tail(log.clone(), engine.clone(), after, ready.clone()));
-    tokio::spawn(heartbeat(log, node, heartbeat_ttl, ready));
+    tokio::spawn(tail(
+        log.clone(),
+        engine.clone(),
+        after,
+        applied.clone(),
+        ready.clone(),
+    ));
+    tokio::spawn(heartbeat(
+        log.clone(),
+        node,
+        timing.heartbeat_ttl,
+        applied,
+        ready,
+    ));
+    tokio::spawn(snapshotter(log, engine, node, timing.snapshot_every));
 }
 
 async fn propose<L: SharedLog>(
@@ -100,7 +161,13 @@ async fn propose<L: SharedLog>(
     }
 }
 
-async fn tail<L: SharedLog>(log: L, engine: EngineHandle, mut last: LogId, ready: Arc<AtomicBool>) {
+async fn tail<L: SharedLog>(
+    log: L,
+    engine: EngineHandle,
+    mut last: LogId,
+    applied: Arc<Mutex<LogId>>,
+    ready: Arc<AtomicBool>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match log.read_after(&last, BATCH, Duration::from_secs(2)).await {
@@ -110,8 +177,19 @@ async fn tail<L: SharedLog>(log: L, engine: EngineHandle, mut last: LogId, ready
                     tracing::info!(after = %last, "shared log reachable again; resumed");
                 }
                 for (id, entry) in batch {
-                    engine.send(Request::Replicated { entry }).await;
-                    last = id;
+                    last = id.clone();
+                    engine.send(Request::Replicated { id, entry }).await;
+                }
+                *applied.lock().expect("applied lock") = last.clone();
+            }
+            Err(StoreError::Trimmed(at)) => {
+                tracing::warn!(after = %at, "fell behind a trimmed log: resynchronising from the snapshot");
+                match restore_stored(&log, &engine).await {
+                    Ok(id) => last = id,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot resynchronise");
+                        tokio::time::sleep(backoff).await;
+                    }
                 }
             }
             Err(e) => {
@@ -126,10 +204,17 @@ async fn tail<L: SharedLog>(log: L, engine: EngineHandle, mut last: LogId, ready
     }
 }
 
-async fn heartbeat<L: SharedLog>(log: L, node: u32, ttl: Duration, ready: Arc<AtomicBool>) {
+async fn heartbeat<L: SharedLog>(
+    log: L,
+    node: u32,
+    ttl: Duration,
+    applied: Arc<Mutex<LogId>>,
+    ready: Arc<AtomicBool>,
+) {
     let every = ttl / 3;
     loop {
-        let beat = log.beat(node, ttl).await;
+        let at = applied.lock().expect("applied lock").clone();
+        let beat = log.beat(node, ttl, &at).await;
         if beat.is_ok() {
             match log.dead_nodes(node).await {
                 Ok(dead) => {
@@ -159,4 +244,54 @@ async fn heartbeat<L: SharedLog>(log: L, node: u32, ttl: Duration, ready: Arc<At
         }
         tokio::time::sleep(every).await;
     }
+}
+
+/// Once per `every`, if this node wins the claim: stores a snapshot of its
+/// replica and trims the log before the least position a live node applied
+/// (never past the snapshot), so no live node is left behind.
+async fn snapshotter<L: SharedLog>(log: L, engine: EngineHandle, node: u32, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if !matches!(log.claim_snapshot(node, every).await, Ok(true)) {
+            continue;
+        }
+        match snapshot_and_trim(&log, &engine).await {
+            Ok(Some((at, bytes, before))) => {
+                metrics::counter!("switchboard_snapshots_total").increment(1);
+                metrics::gauge!("switchboard_snapshot_bytes").set(bytes as f64);
+                tracing::info!(after = %at, bytes, trimmed_before = %before, "stored a snapshot");
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot store a snapshot"),
+        }
+    }
+}
+
+/// One snapshot and trim; `None` when there is nothing to snapshot yet.
+async fn snapshot_and_trim<L: SharedLog>(
+    log: &L,
+    engine: &EngineHandle,
+) -> Result<Option<(LogId, usize, LogId)>, StoreError> {
+    let Some(snapshot) = engine.snapshot().await else {
+        return Ok(None);
+    };
+    let at = snapshot.after.clone();
+    if at == "0-0" {
+        return Ok(None);
+    }
+    let data = tokio::task::spawn_blocking(move || serde_json::to_string(&snapshot))
+        .await
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let bytes = data.len();
+    log.put_snapshot(&at, data).await?;
+    let before = match log.min_applied().await? {
+        Some(min) if log_id_key(&min) < log_id_key(&at) => min,
+        _ => at.clone(),
+    };
+    log.trim(&before).await?;
+    Ok(Some((at, bytes, before)))
 }

@@ -7,10 +7,18 @@
 //!   before the reply with `appendfsync always`). Once `append` returned, the
 //!   entry will be read by every reader, in the same position for all.
 //! - `read_after(id)` returns the entries after `id` in log order, so a reader
-//!   that reconnects resumes exactly where it was, without a gap.
-//! - `beat(node)` keeps a node's heartbeat alive for `ttl`; `dead_nodes`
-//!   lists the registered nodes whose heartbeat expired (a crashed node's
-//!   sessions then vanish from presence).
+//!   that reconnects resumes exactly where it was, without a gap; or
+//!   [`StoreError::Trimmed`] when entries after `id` may have been trimmed
+//!   away, never a silent gap.
+//! - `beat(node, ttl, applied)` keeps a node's heartbeat alive for `ttl` and
+//!   records how far it applied the log; `dead_nodes` lists the registered
+//!   nodes whose heartbeat expired (a crashed node's sessions then vanish from
+//!   presence); `min_applied` is the least position a live node reported.
+//! - `put_snapshot(at, data)` stores a snapshot of the state after entry `at`
+//!   unless a later one is stored; `snapshot()` returns the stored one;
+//!   `claim_snapshot` lets one node at a time take it.
+//! - `trim(before)` drops the entries before `before` (only forward), and
+//!   from then on `read_after` of a position before it is `Trimmed`.
 //! - `directory(proposed)` stores the directory once (the first node's) and
 //!   returns the one every node must use.
 //!
@@ -36,6 +44,19 @@ pub enum StoreError {
     /// The store holds something this node cannot read.
     #[error("shared store holds an unreadable entry: {0}")]
     Corrupt(String),
+    /// Entries after the position asked for were trimmed away: restore the
+    /// stored snapshot, then read after it.
+    #[error("the shared log was trimmed past {0}")]
+    Trimmed(LogId),
+}
+
+/// A log id as a comparable pair (`"<ms>-<seq>"`, as Redis stream ids);
+/// an unreadable id sorts first.
+pub fn log_id_key(id: &str) -> (u64, u64) {
+    let mut parts = id.splitn(2, '-');
+    let ms = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let seq = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (ms, seq)
 }
 
 /// A position in the log. `"0-0"` is before the first entry.
@@ -58,9 +79,42 @@ pub trait SharedLog: Clone + Send + Sync + 'static {
     /// A new node id, never given out before.
     fn new_node(&self) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
-    /// Keeps `node` alive for `ttl`.
-    fn beat(&self, node: u32, ttl: Duration)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Keeps `node` alive for `ttl`, recording that it applied the log up to
+    /// `applied`.
+    fn beat(
+        &self,
+        node: u32,
+        ttl: Duration,
+        applied: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The least log position a live node reported applying (`None` when no
+    /// node is alive): the log may be trimmed up to it without leaving a
+    /// live node behind.
+    fn min_applied(&self) -> impl Future<Output = Result<Option<LogId>, StoreError>> + Send;
+
+    /// Stores `data`, the state after entry `at`, unless a snapshot of a
+    /// later entry is stored already.
+    fn put_snapshot(
+        &self,
+        at: &str,
+        data: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The stored snapshot and the entry it was taken after.
+    fn snapshot(&self) -> impl Future<Output = Result<Option<(LogId, String)>, StoreError>> + Send;
+
+    /// Whether `node` may take the next snapshot: true for one caller per
+    /// `every`.
+    fn claim_snapshot(
+        &self,
+        node: u32,
+        every: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Drops the entries before `before`. Never moves back: a `before`
+    /// earlier than an earlier trim changes nothing.
+    fn trim(&self, before: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Registered nodes other than `me` whose heartbeat expired; they are
     /// unregistered by this call.

@@ -5,9 +5,16 @@
 //! cluster, because the log is one totally ordered stream.
 //!
 //! Keys: `{sb}:log` (the stream of commands, one field `e` holding the JSON
-//! entry), `{sb}:directory` (the directory's TOML), `{sb}:node_seq` (node ids),
+//! entry), `{sb}:log_trimmed` (the id the log was last trimmed before),
+//! `{sb}:snapshot` (a hash: `at`, the last entry the snapshot includes, and
+//! `data`, its JSON), `{sb}:snapshotter` (who takes the next snapshot, with a
+//! TTL), `{sb}:directory` (the directory's TOML), `{sb}:node_seq` (node ids),
 //! `{sb}:nodes` (registered node ids) and `{sb}:node:<id>` (heartbeats with a
-//! TTL).
+//! TTL, holding the id the node applied up to).
+//!
+//! Trimming and storing a snapshot are Lua scripts, so that the comparison
+//! with what is stored and the change are one atomic step (they never move
+//! back, whichever node runs them).
 //!
 //! The client is the `redis` crate's tokio `ConnectionManager` (it reconnects
 //! by itself); the blocking `XREAD` of the tailer runs on its own connection
@@ -28,6 +35,37 @@ const LOG: &str = "{sb}:log";
 const DIRECTORY: &str = "{sb}:directory";
 const NODE_SEQ: &str = "{sb}:node_seq";
 const NODES: &str = "{sb}:nodes";
+const TRIMMED: &str = "{sb}:log_trimmed";
+const SNAPSHOT: &str = "{sb}:snapshot";
+const SNAPSHOTTER: &str = "{sb}:snapshotter";
+
+/// Lua: compares two stream ids; 1 when a > b.
+const ID_GREATER: &str = r#"
+local function greater(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+"#;
+
+/// KEYS: log, trimmed mark. ARGV: before. Trims and moves the mark forward
+/// only.
+const TRIM_SCRIPT: &str = r#"
+local cur = redis.call('GET', KEYS[2])
+if cur and not greater(ARGV[1], cur) then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+return 1
+"#;
+
+/// KEYS: snapshot hash. ARGV: at, data. Stores only a later snapshot.
+const SNAPSHOT_SCRIPT: &str = r#"
+local cur = redis.call('HGET', KEYS[1], 'at')
+if cur and not greater(ARGV[1], cur) then return 0 end
+redis.call('HSET', KEYS[1], 'at', ARGV[1], 'data', ARGV[2])
+return 1
+"#;
 
 fn node_key(node: u32) -> String {
     format!("{{sb}}:node:{node}")
@@ -118,9 +156,21 @@ impl SharedLog for RedisLog {
             cmd.arg("BLOCK").arg(block.as_millis() as u64);
         }
         cmd.arg("STREAMS").arg(LOG).arg(after);
-        let reply: Result<Option<StreamReadReply>, _> = cmd.query_async(conn).await;
+        // The trim mark is read after the XREAD in the same pipeline: a trim
+        // that may have removed entries this read skipped is always seen.
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd).cmd("GET").arg(TRIMMED);
+        let reply: Result<(Option<StreamReadReply>, Option<String>), _> =
+            pipe.query_async(conn).await;
         let reply = match reply {
-            Ok(r) => r,
+            Ok((reply, mark)) => {
+                if let Some(mark) = mark
+                    && super::log_id_key(after) < super::log_id_key(&mark)
+                {
+                    return Err(StoreError::Trimmed(after.to_string()));
+                }
+                reply
+            }
             Err(e) => {
                 // Drop the connection; the next call opens a fresh one.
                 *guard = None;
@@ -146,14 +196,14 @@ impl SharedLog for RedisLog {
         conn.incr(NODE_SEQ, 1).await.map_err(unavailable)
     }
 
-    async fn beat(&self, node: u32, ttl: Duration) -> Result<(), StoreError> {
+    async fn beat(&self, node: u32, ttl: Duration, applied: &str) -> Result<(), StoreError> {
         let mut conn = self.commands.clone();
         // Registering again on every beat keeps a node that a peer wrongly
         // reaped (a long pause) reapable later.
         redis::pipe()
             .cmd("SET")
             .arg(node_key(node))
-            .arg(1)
+            .arg(applied)
             .arg("PX")
             .arg(ttl.as_millis() as u64)
             .ignore()
@@ -181,6 +231,74 @@ impl SharedLog for RedisLog {
             }
         }
         Ok(dead)
+    }
+
+    async fn min_applied(&self) -> Result<Option<LogId>, StoreError> {
+        let mut conn = self.commands.clone();
+        let nodes: Vec<u32> = conn.smembers(NODES).await.map_err(unavailable)?;
+        if nodes.is_empty() {
+            return Ok(None);
+        }
+        let keys: Vec<String> = nodes.into_iter().map(node_key).collect();
+        let applied: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(applied
+            .into_iter()
+            .flatten()
+            .min_by_key(|id| super::log_id_key(id)))
+    }
+
+    async fn put_snapshot(&self, at: &str, data: String) -> Result<(), StoreError> {
+        let mut conn = self.commands.clone();
+        redis::Script::new(&format!("{ID_GREATER}{SNAPSHOT_SCRIPT}"))
+            .key(SNAPSHOT)
+            .arg(at)
+            .arg(data)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn snapshot(&self) -> Result<Option<(LogId, String)>, StoreError> {
+        let mut conn = self.commands.clone();
+        let (at, data): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(SNAPSHOT)
+            .arg("at")
+            .arg("data")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(at.zip(data))
+    }
+
+    async fn claim_snapshot(&self, node: u32, every: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.commands.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(SNAPSHOTTER)
+            .arg(node)
+            .arg("NX")
+            .arg("PX")
+            .arg(every.as_millis().max(1) as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+
+    async fn trim(&self, before: &str) -> Result<(), StoreError> {
+        let mut conn = self.commands.clone();
+        redis::Script::new(&format!("{ID_GREATER}{TRIM_SCRIPT}"))
+            .key(LOG)
+            .key(TRIMMED)
+            .arg(before)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     async fn directory(&self, proposed: &str) -> Result<String, StoreError> {

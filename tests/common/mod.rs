@@ -516,6 +516,7 @@ pub fn base_config(directory: &str, grace: Duration) -> ServerConfig {
         shutdown_timeout: Duration::from_secs(2),
         redis_url: None,
         heartbeat_ttl: Duration::from_secs(15),
+        snapshot_interval: Duration::from_secs(60),
         auto_away: None,
         webhooks: None,
         demo: false,

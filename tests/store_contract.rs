@@ -1,0 +1,183 @@
+//! The one contract every [`SharedLog`] keeps (see `src/store/mod.rs`), run
+//! against each implementation: the in-process `MemoryLog` and the Redis
+//! one (on a redis-server this test starts on a free port). A node's
+//! correctness rests on these answers, so both stores must give the same.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestRedis;
+use switchboard::engine::{LogEntry, LogOp};
+use switchboard::store::memory::MemoryLog;
+use switchboard::store::redis::RedisLog;
+use switchboard::store::{LogId, SharedLog, StoreError, log_id_key};
+
+fn entry(req: u64) -> LogEntry {
+    LogEntry {
+        origin: 1,
+        req,
+        now: 1_000 + req,
+        op: LogOp::Tick,
+    }
+}
+
+async fn append(log: &impl SharedLog, reqs: &[u64]) {
+    log.append(reqs.iter().map(|&r| entry(r)).collect())
+        .await
+        .expect("append");
+}
+
+async fn read_all(log: &impl SharedLog, after: &str) -> Result<Vec<(LogId, u64)>, StoreError> {
+    let got = log.read_after(after, 1_000, Duration::ZERO).await?;
+    Ok(got.into_iter().map(|(id, e)| (id, e.req)).collect())
+}
+
+/// Appended entries come back in order, after any position, `max` at most.
+async fn reads_in_append_order(log: impl SharedLog) {
+    append(&log, &[1, 2]).await;
+    append(&log, &[3]).await;
+    let all = read_all(&log, "0-0").await.unwrap();
+    let reqs: Vec<u64> = all.iter().map(|(_, r)| *r).collect();
+    assert_eq!(reqs, vec![1, 2, 3]);
+    assert!(
+        all.windows(2)
+            .all(|w| log_id_key(&w[0].0) < log_id_key(&w[1].0)),
+        "ids increase: {all:?}"
+    );
+    let after_first = read_all(&log, &all[0].0).await.unwrap();
+    assert_eq!(
+        after_first.iter().map(|(_, r)| *r).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    assert!(read_all(&log, &all[2].0).await.unwrap().is_empty());
+    let one = log.read_after("0-0", 1, Duration::ZERO).await.unwrap();
+    assert_eq!(one.len(), 1);
+}
+
+/// A blocking read returns as soon as something is appended, and returns
+/// empty when the wait runs out.
+async fn blocking_read_wakes_on_append(log: impl SharedLog) {
+    let started = Instant::now();
+    let empty = log
+        .read_after("0-0", 10, Duration::from_millis(150))
+        .await
+        .unwrap();
+    assert!(empty.is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    let reader = log.clone();
+    let read =
+        tokio::spawn(async move { reader.read_after("0-0", 10, Duration::from_secs(20)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    append(&log, &[7]).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("woke before the 20 s block ran out")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1.req, 7);
+}
+
+/// Node ids are never given twice; an expired heartbeat is reported once,
+/// never to the node itself; `min_applied` is the least live position.
+async fn heartbeats(log: impl SharedLog) {
+    let a = log.new_node().await.unwrap();
+    let b = log.new_node().await.unwrap();
+    let c = log.new_node().await.unwrap();
+    assert!(a != b && b != c && a != c);
+    log.beat(a, Duration::from_millis(200), "5-0")
+        .await
+        .unwrap();
+    log.beat(b, Duration::from_secs(30), "9-0").await.unwrap();
+    log.beat(c, Duration::from_secs(30), "7-3").await.unwrap();
+    assert_eq!(log.min_applied().await.unwrap().as_deref(), Some("5-0"));
+    assert!(log.dead_nodes(b).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(log.dead_nodes(b).await.unwrap(), vec![a]);
+    assert!(log.dead_nodes(c).await.unwrap().is_empty(), "reported once");
+    assert_eq!(log.min_applied().await.unwrap().as_deref(), Some("7-3"));
+}
+
+/// Only a later snapshot replaces the stored one; one claim per interval.
+async fn snapshots(log: impl SharedLog) {
+    assert!(log.snapshot().await.unwrap().is_none());
+    log.put_snapshot("20-0", "b".into()).await.unwrap();
+    log.put_snapshot("10-0", "a".into()).await.unwrap();
+    assert_eq!(
+        log.snapshot().await.unwrap(),
+        Some(("20-0".to_string(), "b".to_string()))
+    );
+    log.put_snapshot("30-0", "c".into()).await.unwrap();
+    assert_eq!(log.snapshot().await.unwrap().unwrap().1, "c");
+    let every = Duration::from_millis(300);
+    assert!(log.claim_snapshot(1, every).await.unwrap());
+    assert!(!log.claim_snapshot(2, every).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(log.claim_snapshot(2, every).await.unwrap());
+}
+
+/// After a trim, reading from at or after its mark works, reading from
+/// before it is `Trimmed` (never a silent gap), and a trim never moves back.
+async fn trims_without_silent_gaps(log: impl SharedLog) {
+    append(&log, &[1, 2, 3, 4, 5]).await;
+    let ids: Vec<LogId> = read_all(&log, "0-0")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    log.trim(&ids[2]).await.unwrap();
+    let rest = read_all(&log, &ids[2]).await.unwrap();
+    assert_eq!(rest.iter().map(|(_, r)| *r).collect::<Vec<_>>(), vec![4, 5]);
+    for before in ["0-0", ids[0].as_str(), ids[1].as_str()] {
+        match log.read_after(before, 10, Duration::ZERO).await {
+            Err(StoreError::Trimmed(_)) => {}
+            other => panic!("reading after {before} gave {other:?}"),
+        }
+    }
+    log.trim(&ids[1]).await.unwrap();
+    assert!(matches!(
+        log.read_after(&ids[1], 10, Duration::ZERO).await,
+        Err(StoreError::Trimmed(_))
+    ));
+    assert_eq!(read_all(&log, &ids[3]).await.unwrap().len(), 1);
+    append(&log, &[6]).await;
+    assert_eq!(read_all(&log, &ids[2]).await.unwrap().len(), 3);
+}
+
+/// The first directory stored is the one every node gets.
+async fn first_directory_wins(log: impl SharedLog) {
+    assert_eq!(log.directory("one").await.unwrap(), "one");
+    assert_eq!(log.directory("two").await.unwrap(), "one");
+}
+
+#[tokio::test]
+async fn memory_log_keeps_the_contract() {
+    reads_in_append_order(MemoryLog::default()).await;
+    blocking_read_wakes_on_append(MemoryLog::default()).await;
+    heartbeats(MemoryLog::default()).await;
+    snapshots(MemoryLog::default()).await;
+    trims_without_silent_gaps(MemoryLog::default()).await;
+    first_directory_wins(MemoryLog::default()).await;
+}
+
+#[tokio::test]
+async fn redis_log_keeps_the_contract() {
+    let redis = TestRedis::start();
+    let fresh = || async {
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("FLUSHALL")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        RedisLog::connect(&redis.url()).await.unwrap()
+    };
+    reads_in_append_order(fresh().await).await;
+    blocking_read_wakes_on_append(fresh().await).await;
+    heartbeats(fresh().await).await;
+    snapshots(fresh().await).await;
+    trims_without_silent_gaps(fresh().await).await;
+    first_directory_wins(fresh().await).await;
+}
