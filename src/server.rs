@@ -107,26 +107,31 @@ async fn start_engine(
     // "0-0": until it has caught up, this node holds back any trim.
     log.beat(node, config.heartbeat_ttl, "0-0").await?;
     let (proposals_tx, proposals_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (audit_tx, audit_rx) = tokio::sync::mpsc::unbounded_channel();
     let core = Core::new(directory.directory.clone(), config.core);
     let engine = Engine::spawn(
         core,
         EngineConfig {
             node,
             log: Some(proposals_tx),
+            audit_out: Some(audit_tx),
             auto_away_ms: config.auto_away.map(|d| d.as_millis() as u64),
             ..EngineConfig::default()
         },
     );
-    let last = replay(&log, &engine).await?;
+    let audit_capacity = EngineConfig::default().audit_capacity;
+    let last = replay(&log, &engine, audit_capacity).await?;
     tracing::info!(node, after = %last, "joined the cluster with the full state");
     let tokens = RedisTokens::new(&log);
     cluster::start(
         log,
         engine.clone(),
         proposals_rx,
+        audit_rx,
         node,
         last,
-        cluster::NodeTiming {
+        cluster::NodeSettings {
+            audit_capacity,
             heartbeat_ttl: config.heartbeat_ttl,
             snapshot_every: config.snapshot_interval,
         },

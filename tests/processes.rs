@@ -411,4 +411,26 @@ async fn a_node_behind_a_trimmed_log_resynchronises_and_a_new_node_joins_from_th
             "item {id} known on the new node: {v}"
         );
     }
+    // The audit: c has the history from before its snapshot (from the shared
+    // audit stream), the same as a, and the stream holds each record once.
+    let audit_a = a.get("/api/audit", &boss).await["entries"].clone();
+    let audit_c = c.get("/api/audit", &boss).await["entries"].clone();
+    let logins = audit_a
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["what"] == "login" && e["agent"] == "w1")
+        .count();
+    assert!(logins >= 1, "w1's login is audited: {audit_a}");
+    assert_eq!(audit_a, audit_c, "the new node has the same audit");
+    let streamed: u64 = redis::cmd("XLEN")
+        .arg("{sb}:audit")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        streamed as usize,
+        audit_a.as_array().unwrap().len(),
+        "each record once in the shared audit stream"
+    );
 }

@@ -146,6 +146,37 @@ async fn trims_without_silent_gaps(log: impl SharedLog) {
     assert_eq!(read_all(&log, &ids[2]).await.unwrap().len(), 3);
 }
 
+/// Audit records come back oldest first, only those of entries up to the
+/// position asked for; a batch appended twice is there once; the stream
+/// keeps about `cap` records.
+async fn audit_stream(log: impl SharedLog) {
+    let rec = |s: &str| vec![format!("{s}1"), format!("{s}2")];
+    log.append_audit("5-0", rec("a"), 1_000).await.unwrap();
+    log.append_audit("5-0", rec("a"), 1_000).await.unwrap();
+    log.append_audit("7-2", rec("b"), 1_000).await.unwrap();
+    log.append_audit("9-0", rec("c"), 1_000).await.unwrap();
+    assert_eq!(
+        log.read_audit("9-0", 100).await.unwrap(),
+        vec!["a1", "a2", "b1", "b2", "c1", "c2"]
+    );
+    assert_eq!(
+        log.read_audit("7-2", 100).await.unwrap(),
+        vec!["a1", "a2", "b1", "b2"]
+    );
+    assert_eq!(
+        log.read_audit("9-0", 3).await.unwrap(),
+        vec!["b2", "c1", "c2"]
+    );
+    assert!(log.read_audit("4-0", 100).await.unwrap().is_empty());
+    for n in 10..400u64 {
+        log.append_audit(&format!("{n}-0"), vec![format!("r{n}")], 100)
+            .await
+            .unwrap();
+    }
+    let kept = log.read_audit("999-0", 10_000).await.unwrap().len();
+    assert!((100..=250).contains(&kept), "about the cap is kept: {kept}");
+}
+
 /// The first directory stored is the one every node gets.
 async fn first_directory_wins(log: impl SharedLog) {
     assert_eq!(log.directory("one").await.unwrap(), "one");
@@ -160,6 +191,7 @@ async fn memory_log_keeps_the_contract() {
     snapshots(MemoryLog::default()).await;
     trims_without_silent_gaps(MemoryLog::default()).await;
     first_directory_wins(MemoryLog::default()).await;
+    audit_stream(MemoryLog::default()).await;
 }
 
 #[tokio::test]
@@ -180,4 +212,5 @@ async fn redis_log_keeps_the_contract() {
     snapshots(fresh().await).await;
     trims_without_silent_gaps(fresh().await).await;
     first_directory_wins(fresh().await).await;
+    audit_stream(fresh().await).await;
 }

@@ -6,7 +6,7 @@ use super::item::Item;
 use super::time::Millis;
 
 /// A presence change; each one becomes one audit entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PresenceWhat {
     /// The agent's first session opened (not a reconnect within the grace).
     LoggedIn,

@@ -1,5 +1,10 @@
 //! The audit log of presence changes (DESIGN.md §2.7): who, whom, what, old,
 //! new, when. Owned by the engine task; bounded so that memory stays flat.
+//!
+//! In cluster mode every replica derives the same records from the log, and
+//! the node that proposed an entry also appends that entry's records to the
+//! capped Redis stream `{sb}:audit` (see `store::cluster`), from which a node
+//! that starts from a snapshot reloads the history before it.
 
 use std::collections::VecDeque;
 
@@ -8,7 +13,7 @@ use serde::Serialize;
 use crate::domain::{Actor, AgentIx, Directory, GroupIx, Millis, PresenceWhat};
 
 /// One recorded presence change, stored with indices to stay small.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditRecord {
     /// When.
     pub at: Millis,
@@ -18,6 +23,17 @@ pub struct AuditRecord {
     pub agent: AgentIx,
     /// What changed.
     pub what: PresenceWhat,
+}
+
+/// The audit records one log entry produced on the node that proposed it,
+/// on their way to the shared audit stream (cluster mode).
+#[derive(Debug, Clone)]
+pub struct AuditBatch {
+    /// The log entry's id: it orders the records in the stream and makes a
+    /// repeated append of the same batch change nothing.
+    pub entry: String,
+    /// The records, in order.
+    pub records: Vec<AuditRecord>,
 }
 
 /// A filter over the audit (the "agent-group activity" report).
@@ -59,6 +75,9 @@ impl AuditEntryView<'_> {
 pub struct AuditLog {
     records: VecDeque<AuditRecord>,
     capacity: usize,
+    /// Records pushed since start, so a caller can pick out the ones one
+    /// step added.
+    pushed: u64,
 }
 
 fn on_off(v: bool) -> &'static str {
@@ -80,7 +99,37 @@ impl AuditLog {
         AuditLog {
             records: VecDeque::new(),
             capacity,
+            pushed: 0,
         }
+    }
+
+    /// How many records were pushed so far; pass it to [`AuditLog::since`].
+    pub fn pushed(&self) -> u64 {
+        self.pushed
+    }
+
+    /// The records pushed after the count `mark` (those still kept).
+    pub fn since(&self, mark: u64) -> Vec<AuditRecord> {
+        let added = (self.pushed - mark).min(self.records.len() as u64) as usize;
+        self.records
+            .iter()
+            .skip(self.records.len() - added)
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces the records with `records` (oldest first): the history
+    /// before a restored snapshot.
+    pub fn replace(&mut self, records: Vec<AuditRecord>) {
+        self.records.clear();
+        for r in records {
+            self.push(r);
+        }
+    }
+
+    /// The capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Appends a record, dropping the oldest past the capacity.
@@ -89,6 +138,7 @@ impl AuditLog {
             self.records.pop_front();
         }
         self.records.push_back(record);
+        self.pushed += 1;
     }
 
     /// Records matching the query, oldest first, rendered with names.

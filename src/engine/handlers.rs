@@ -64,8 +64,16 @@ impl Engine {
             Request::Snapshot { answer } => {
                 let _ = answer.send(self.take_snapshot());
             }
-            Request::Restore { snapshot, answer } => {
-                let _ = answer.send(self.restore_snapshot(*snapshot));
+            Request::Restore {
+                snapshot,
+                audit,
+                answer,
+            } => {
+                let restored = self.restore_snapshot(*snapshot);
+                if restored.is_ok() {
+                    self.audit.replace(audit);
+                }
+                let _ = answer.send(restored);
             }
             Request::ProposalFailed { req, error } => self.proposal_failed(req, error),
             Request::VisitorConnect {

@@ -48,7 +48,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use audit::{AuditLog, AuditQuery, AuditRecord};
+pub use audit::{AuditBatch, AuditLog, AuditQuery, AuditRecord};
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
 pub use replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
 pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};
@@ -83,6 +83,9 @@ pub struct EngineConfig {
     /// Switch an agent unavailable after this long without console activity
     /// (off when `None`: availability is the agent's own switch).
     pub auto_away_ms: Option<Millis>,
+    /// In cluster mode, where the audit records of this node's own log
+    /// entries go, to be appended to the shared audit stream.
+    pub audit_out: Option<mpsc::UnboundedSender<AuditBatch>>,
 }
 
 impl Default for EngineConfig {
@@ -94,6 +97,7 @@ impl Default for EngineConfig {
             webhooks: crate::webhooks::WebhookSender::disabled(),
             resume_capacity: 16_384,
             auto_away_ms: None,
+            audit_out: None,
         }
     }
 }
@@ -147,6 +151,8 @@ pub struct Engine {
     recent: recent::RecentPushes,
     /// Auto-away limit, when enabled.
     auto_away_ms: Option<Millis>,
+    /// Where the audit records of this node's log entries go (cluster mode).
+    audit_out: Option<mpsc::UnboundedSender<AuditBatch>>,
     /// Per agent: when one of its local sessions last sent a request.
     last_activity: Vec<Millis>,
 }
@@ -205,10 +211,16 @@ impl EngineHandle {
         rx.await.ok()
     }
 
-    /// Replaces the replicated state with a stored snapshot.
-    pub async fn restore(&self, snapshot: ReplicaSnapshot) -> Result<(), ApiError> {
+    /// Replaces the replicated state with a stored snapshot, and the audit
+    /// with the history before it.
+    pub async fn restore(
+        &self,
+        snapshot: ReplicaSnapshot,
+        audit: Vec<AuditRecord>,
+    ) -> Result<(), ApiError> {
         self.call(|answer| Request::Restore {
             snapshot: Box::new(snapshot),
+            audit,
             answer,
         })
         .await
@@ -258,6 +270,7 @@ impl Engine {
             webhooks: config.webhooks,
             recent: recent::RecentPushes::new(config.resume_capacity),
             auto_away_ms: config.auto_away_ms,
+            audit_out: config.audit_out,
             last_activity: vec![0; agents],
         };
         tokio::spawn(engine.run(rx));

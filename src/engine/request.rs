@@ -305,6 +305,8 @@ pub enum Request {
     Restore {
         /// The snapshot.
         snapshot: Box<super::replica::ReplicaSnapshot>,
+        /// The audit history up to the snapshot, oldest first.
+        audit: Vec<super::AuditRecord>,
         /// Refused when the snapshot does not fit this build or directory.
         answer: oneshot::Sender<Result<(), ApiError>>,
     },

@@ -143,7 +143,22 @@ impl Engine {
     /// A command came back from the shared log: apply it like every replica
     /// does, and answer if this node proposed it.
     pub(super) fn apply_logged(&mut self, id: String, entry: LogEntry) {
+        let mine = entry.origin == self.node;
+        let audit_mark = self.audit.pushed();
+        self.apply_logged_op(entry);
+        if mine && let Some(out) = &self.audit_out {
+            let records = self.audit.since(audit_mark);
+            if !records.is_empty() {
+                let _ = out.send(super::AuditBatch {
+                    entry: id.clone(),
+                    records,
+                });
+            }
+        }
         self.applied = id;
+    }
+
+    fn apply_logged_op(&mut self, entry: LogEntry) {
         self.last_now = self.last_now.max(entry.now);
         let now = self.last_now;
         let mine = entry.origin == self.node;

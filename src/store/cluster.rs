@@ -38,9 +38,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{LogId, SharedLog, StoreError, log_id_key};
+use super::{AUDIT_PER_ENTRY, LogId, SharedLog, StoreError, log_id_key};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::engine::{EngineHandle, LogEntry, ReplicaSnapshot, Request};
+use crate::engine::{AuditBatch, AuditRecord, EngineHandle, LogEntry, ReplicaSnapshot, Request};
 
 /// Entries read per call.
 const BATCH: usize = 512;
@@ -48,15 +48,19 @@ const BATCH: usize = 512;
 /// Brings a fresh engine up to the end of the log before the node serves
 /// anything (the stored snapshot, then the entries after it), so a node that
 /// starts joins with the full state. Returns the last id applied.
-pub async fn replay<L: SharedLog>(log: &L, engine: &EngineHandle) -> Result<LogId, StoreError> {
+pub async fn replay<L: SharedLog>(
+    log: &L,
+    engine: &EngineHandle,
+    audit_capacity: usize,
+) -> Result<LogId, StoreError> {
     let mut last: LogId = match log.snapshot().await? {
-        Some(_) => restore_stored(log, engine).await?,
+        Some(_) => restore_stored(log, engine, audit_capacity).await?,
         None => "0-0".into(),
     };
     loop {
         let batch = match log.read_after(&last, BATCH * 8, Duration::ZERO).await {
             Err(StoreError::Trimmed(_)) => {
-                last = restore_stored(log, engine).await?;
+                last = restore_stored(log, engine, audit_capacity).await?;
                 continue;
             }
             other => other?,
@@ -71,16 +75,32 @@ pub async fn replay<L: SharedLog>(log: &L, engine: &EngineHandle) -> Result<LogI
     }
 }
 
-/// Restores the stored snapshot into the engine; returns the id it was
-/// taken after.
-async fn restore_stored<L: SharedLog>(log: &L, engine: &EngineHandle) -> Result<LogId, StoreError> {
+/// Restores the stored snapshot into the engine, with the audit history up
+/// to it; returns the id it was taken after.
+async fn restore_stored<L: SharedLog>(
+    log: &L,
+    engine: &EngineHandle,
+    audit_capacity: usize,
+) -> Result<LogId, StoreError> {
     let (at, data) = log.snapshot().await?.ok_or_else(|| {
         StoreError::Corrupt("the log was trimmed but no snapshot is stored".into())
     })?;
     let snapshot: ReplicaSnapshot = serde_json::from_str(&data)
         .map_err(|e| StoreError::Corrupt(format!("snapshot after {at}: {e}")))?;
+    let audit: Vec<AuditRecord> = log
+        .read_audit(&at, audit_capacity)
+        .await?
+        .iter()
+        .filter_map(|r| match serde_json::from_str(r) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping an unreadable audit record");
+                None
+            }
+        })
+        .collect();
     engine
-        .restore(snapshot)
+        .restore(snapshot, audit)
         .await
         .map_err(|e| StoreError::Corrupt(e.message))?;
     metrics::counter!("switchboard_snapshot_restores_total").increment(1);
@@ -90,7 +110,10 @@ async fn restore_stored<L: SharedLog>(log: &L, engine: &EngineHandle) -> Result<
 
 /// How a node takes part in the cluster.
 #[derive(Debug, Clone, Copy)]
-pub struct NodeTiming {
+pub struct NodeSettings {
+    /// Audit records kept (in the engine, and about as many in the shared
+    /// audit stream).
+    pub audit_capacity: usize,
     /// A node that did not beat for this long is dropped.
     pub heartbeat_ttl: Duration,
     /// How often one node snapshots and trims the log.
@@ -102,9 +125,10 @@ pub fn start<L: SharedLog>(
     log: L,
     engine: EngineHandle,
     proposals: mpsc::UnboundedReceiver<LogEntry>,
+    audit: mpsc::UnboundedReceiver<AuditBatch>,
     node: u32,
     after: LogId,
-    timing: NodeTiming,
+    settings: NodeSettings,
     ready: Arc<AtomicBool>,
 ) {
     let applied = Arc::new(Mutex::new(after.clone()));
@@ -119,16 +143,18 @@ pub fn start<L: SharedLog>(
         engine.clone(),
         after,
         applied.clone(),
+        settings.audit_capacity,
         ready.clone(),
     ));
+    tokio::spawn(write_audit(log.clone(), audit, settings.audit_capacity));
     tokio::spawn(heartbeat(
         log.clone(),
         node,
-        timing.heartbeat_ttl,
+        settings.heartbeat_ttl,
         applied,
         ready,
     ));
-    tokio::spawn(snapshotter(log, engine, node, timing.snapshot_every));
+    tokio::spawn(snapshotter(log, engine, node, settings.snapshot_every));
 }
 
 async fn propose<L: SharedLog>(
@@ -166,6 +192,7 @@ async fn tail<L: SharedLog>(
     engine: EngineHandle,
     mut last: LogId,
     applied: Arc<Mutex<LogId>>,
+    audit_capacity: usize,
     ready: Arc<AtomicBool>,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -184,7 +211,7 @@ async fn tail<L: SharedLog>(
             }
             Err(StoreError::Trimmed(at)) => {
                 tracing::warn!(after = %at, "fell behind a trimmed log: resynchronising from the snapshot");
-                match restore_stored(&log, &engine).await {
+                match restore_stored(&log, &engine, audit_capacity).await {
                     Ok(id) => last = id,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot resynchronise");
@@ -294,4 +321,41 @@ async fn snapshot_and_trim<L: SharedLog>(
     };
     log.trim(&before).await?;
     Ok(Some((at, bytes, before)))
+}
+
+/// Appends the audit records of this node's log entries to the shared audit
+/// stream. A batch that cannot be written is retried a few times (appending
+/// it twice adds nothing), then dropped with a warning: the commands
+/// themselves are safe in the log, only their audit lines would be missing.
+async fn write_audit<L: SharedLog>(
+    log: L,
+    mut batches: mpsc::UnboundedReceiver<AuditBatch>,
+    cap: usize,
+) {
+    while let Some(batch) = batches.recv().await {
+        let mut records: Vec<String> = batch
+            .records
+            .iter()
+            .filter_map(|r| serde_json::to_string(r).ok())
+            .collect();
+        if records.len() as u64 > AUDIT_PER_ENTRY {
+            tracing::warn!(entry = %batch.entry, "too many audit records for one entry; cutting");
+            records.truncate(AUDIT_PER_ENTRY as usize);
+        }
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=5 {
+            match log.append_audit(&batch.entry, records.clone(), cap).await {
+                Ok(()) => break,
+                Err(e) if attempt == 5 => {
+                    metrics::counter!("switchboard_audit_dropped_total")
+                        .increment(records.len() as u64);
+                    tracing::warn!(error = %e, entry = %batch.entry, "dropping audit records");
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+    }
 }

@@ -26,6 +26,7 @@ struct State {
     directory: Option<String>,
     snapshot: Option<(LogId, String)>,
     snapshot_claimed_until: Option<Instant>,
+    audit: std::collections::VecDeque<((u64, u64), String)>,
 }
 
 /// An in-memory log shared by clones. Ids are `"<n>-0"`, n counting from 1.
@@ -150,6 +151,41 @@ impl SharedLog for MemoryLog {
         }
         st.snapshot_claimed_until = Some(now + every);
         Ok(true)
+    }
+
+    async fn append_audit(
+        &self,
+        entry: &str,
+        records: Vec<String>,
+        cap: usize,
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        for (i, r) in records.into_iter().enumerate() {
+            let id = super::audit_id(entry, i as u64);
+            if st.audit.back().is_some_and(|(top, _)| *top >= id) {
+                continue;
+            }
+            st.audit.push_back((id, r));
+            if st.audit.len() > cap {
+                st.audit.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_audit(&self, upto: &str, max: usize) -> Result<Vec<String>, StoreError> {
+        let last = super::audit_id(upto, super::AUDIT_PER_ENTRY - 1);
+        let st = self.lock();
+        let mut out: Vec<String> = st
+            .audit
+            .iter()
+            .rev()
+            .filter(|(id, _)| *id <= last)
+            .take(max)
+            .map(|(_, r)| r.clone())
+            .collect();
+        out.reverse();
+        Ok(out)
     }
 
     async fn trim(&self, before: &str) -> Result<(), StoreError> {

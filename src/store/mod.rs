@@ -19,6 +19,11 @@
 //!   `claim_snapshot` lets one node at a time take it.
 //! - `trim(before)` drops the entries before `before` (only forward), and
 //!   from then on `read_after` of a position before it is `Trimmed`.
+//! - `append_audit(entry, records, cap)` adds the audit records one log entry
+//!   produced to a stream capped near `cap`, under ids derived from the
+//!   entry's, so appending the same batch twice adds nothing;
+//!   `read_audit(upto, max)` returns the newest `max` records of entries up
+//!   to `upto`, oldest first.
 //! - `directory(proposed)` stores the directory once (the first node's) and
 //!   returns the one every node must use.
 //!
@@ -48,6 +53,17 @@ pub enum StoreError {
     /// stored snapshot, then read after it.
     #[error("the shared log was trimmed past {0}")]
     Trimmed(LogId),
+}
+
+/// Audit records of one log entry at most (a bigger batch is cut, with a
+/// warning): the record's stream id is the entry's with its sequence scaled
+/// by this, plus the record's index.
+pub const AUDIT_PER_ENTRY: u64 = 1_000_000;
+
+/// The stream id of the `index`th audit record of log entry `entry`.
+pub fn audit_id(entry: &str, index: u64) -> (u64, u64) {
+    let (ms, seq) = log_id_key(entry);
+    (ms, seq * AUDIT_PER_ENTRY + index)
 }
 
 /// A log id as a comparable pair (`"<ms>-<seq>"`, as Redis stream ids);
@@ -111,6 +127,23 @@ pub trait SharedLog: Clone + Send + Sync + 'static {
         node: u32,
         every: Duration,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Appends the audit records (JSON) of log entry `entry`, keeping about
+    /// the newest `cap` records; a batch already there is not added again.
+    fn append_audit(
+        &self,
+        entry: &str,
+        records: Vec<String>,
+        cap: usize,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The newest `max` audit records of log entries up to `upto`, oldest
+    /// first.
+    fn read_audit(
+        &self,
+        upto: &str,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
     /// Drops the entries before `before`. Never moves back: a `before`
     /// earlier than an earlier trim changes nothing.

@@ -8,7 +8,8 @@
 //! entry), `{sb}:log_trimmed` (the id the log was last trimmed before),
 //! `{sb}:snapshot` (a hash: `at`, the last entry the snapshot includes, and
 //! `data`, its JSON), `{sb}:snapshotter` (who takes the next snapshot, with a
-//! TTL), `{sb}:directory` (the directory's TOML), `{sb}:node_seq` (node ids),
+//! TTL), `{sb}:audit` (the capped audit stream, one field `r` holding a
+//! record's JSON), `{sb}:directory` (the directory's TOML), `{sb}:node_seq` (node ids),
 //! `{sb}:nodes` (registered node ids) and `{sb}:node:<id>` (heartbeats with a
 //! TTL, holding the id the node applied up to).
 //!
@@ -38,6 +39,16 @@ const NODES: &str = "{sb}:nodes";
 const TRIMMED: &str = "{sb}:log_trimmed";
 const SNAPSHOT: &str = "{sb}:snapshot";
 const SNAPSHOTTER: &str = "{sb}:snapshotter";
+const AUDIT: &str = "{sb}:audit";
+
+/// KEYS: audit stream. ARGV: cap, then id and JSON pairs. `XADD` of an id not
+/// above the stream's top fails: that record is there already, skip it.
+const AUDIT_SCRIPT: &str = r#"
+for i = 2, #ARGV, 2 do
+  redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[i], 'r', ARGV[i + 1])
+end
+return 1
+"#;
 
 /// Lua: compares two stream ids; 1 when a > b.
 const ID_GREATER: &str = r#"
@@ -287,6 +298,49 @@ impl SharedLog for RedisLog {
             .await
             .map_err(unavailable)?;
         Ok(set.is_some())
+    }
+
+    async fn append_audit(
+        &self,
+        entry: &str,
+        records: Vec<String>,
+        cap: usize,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.commands.clone();
+        let script = redis::Script::new(AUDIT_SCRIPT);
+        let mut invocation = script.key(AUDIT);
+        invocation.arg(cap);
+        for (i, r) in records.into_iter().enumerate() {
+            let (ms, seq) = super::audit_id(entry, i as u64);
+            invocation.arg(format!("{ms}-{seq}")).arg(r);
+        }
+        invocation
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn read_audit(&self, upto: &str, max: usize) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.commands.clone();
+        let (ms, seq) = super::audit_id(upto, super::AUDIT_PER_ENTRY - 1);
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(AUDIT)
+            .arg(format!("{ms}-{seq}"))
+            .arg("-")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let mut out = Vec::with_capacity(reply.ids.len());
+        for id in reply.ids.into_iter().rev() {
+            let r: String = id.get("r").ok_or_else(|| {
+                StoreError::Corrupt(format!("audit record {} has no field r", id.id))
+            })?;
+            out.push(r);
+        }
+        Ok(out)
     }
 
     async fn trim(&self, before: &str) -> Result<(), StoreError> {
