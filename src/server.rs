@@ -126,8 +126,10 @@ async fn start_engine(
     cluster::start(
         log,
         engine.clone(),
-        proposals_rx,
-        audit_rx,
+        cluster::EngineOutput {
+            proposals: proposals_rx,
+            audit: audit_rx,
+        },
         node,
         last,
         cluster::NodeSettings {

@@ -120,12 +120,21 @@ pub struct NodeSettings {
     pub snapshot_every: Duration,
 }
 
-/// Starts the proposer, tailer, heartbeat and snapshotter tasks of a node.
+/// What a node's engine sends out in cluster mode.
+#[derive(Debug)]
+pub struct EngineOutput {
+    /// Commands to append to the log.
+    pub proposals: mpsc::UnboundedReceiver<LogEntry>,
+    /// Audit records of this node's entries, for the shared audit stream.
+    pub audit: mpsc::UnboundedReceiver<AuditBatch>,
+}
+
+/// Starts the proposer, tailer, audit writer, heartbeat and snapshotter
+/// tasks of a node.
 pub fn start<L: SharedLog>(
     log: L,
     engine: EngineHandle,
-    proposals: mpsc::UnboundedReceiver<LogEntry>,
-    audit: mpsc::UnboundedReceiver<AuditBatch>,
+    output: EngineOutput,
     node: u32,
     after: LogId,
     settings: NodeSettings,
@@ -135,7 +144,7 @@ pub fn start<L: SharedLog>(
     tokio::spawn(propose(
         log.clone(),
         engine.clone(),
-        proposals,
+        output.proposals,
         ready.clone(),
     ));
     tokio::spawn(tail(
@@ -146,7 +155,11 @@ pub fn start<L: SharedLog>(
         settings.audit_capacity,
         ready.clone(),
     ));
-    tokio::spawn(write_audit(log.clone(), audit, settings.audit_capacity));
+    tokio::spawn(write_audit(
+        log.clone(),
+        output.audit,
+        settings.audit_capacity,
+    ));
     tokio::spawn(heartbeat(
         log.clone(),
         node,
