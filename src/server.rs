@@ -92,11 +92,6 @@ async fn start_engine(
             None,
         ));
     };
-    if config.webhooks.is_some() {
-        // Every replica publishes every event (and replays the whole log at
-        // start): sending from each would deliver each event N times.
-        tracing::warn!("webhooks are not sent in cluster mode yet (--redis-url); ignoring them");
-    }
     let log = RedisLog::connect(url).await?;
     let text = log.directory(&config.directory.source).await?;
     if text != config.directory.source {
@@ -115,6 +110,13 @@ async fn start_engine(
             node,
             log: Some(proposals_tx),
             audit_out: Some(audit_tx),
+            // Every replica publishes every event; only the node that
+            // proposed an entry sends its webhooks (see `WebhookSender::mute`).
+            webhooks: config
+                .webhooks
+                .clone()
+                .map(WebhookSender::start)
+                .unwrap_or_default(),
             auto_away_ms: config.auto_away.map(|d| d.as_millis() as u64),
             ..EngineConfig::default()
         },

@@ -105,6 +105,10 @@ struct Inner {
 #[derive(Debug, Clone, Default)]
 pub struct WebhookSender {
     inner: Option<Arc<Inner>>,
+    /// Set while a cluster replica applies another node's log entry: every
+    /// replica applies every entry, and only the proposing node sends its
+    /// events, so each is delivered once.
+    muted: bool,
 }
 
 impl WebhookSender {
@@ -141,12 +145,19 @@ impl WebhookSender {
                 prefix: crate::auth::random_secret()[..12].to_string(),
                 next: AtomicU64::new(1),
             })),
+            muted: false,
         }
     }
 
-    /// Whether events are sent anywhere.
+    /// Whether events are sent anywhere (and not muted now).
     pub fn enabled(&self) -> bool {
-        self.inner.is_some()
+        self.inner.is_some() && !self.muted
+    }
+
+    /// Mutes (or unmutes) the item events that follow: a replica applying an
+    /// entry another node proposed leaves that node to send them.
+    pub fn mute(&mut self, muted: bool) {
+        self.muted = muted;
     }
 
     /// Queues `event` with `item` (the protocol's item JSON) for every URL.

@@ -251,3 +251,41 @@ async fn a_dead_receiver_never_slows_the_engine() {
     drop(hole);
     s.stop().await;
 }
+
+/// Two nodes on one Redis, both sending webhooks to one receiver: every event
+/// of items created on either node arrives exactly once (the node that
+/// proposed the change sends it; the other replica stays quiet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_cluster_mode_each_event_is_delivered_once() {
+    let redis = common::TestRedis::start();
+    let (url, r) = receiver(0).await;
+    let node = |redis_url: String, url: String| async move {
+        let mut wh = WebhookConfig::new(vec![url], SECRET.into());
+        wh.first_backoff = Duration::from_millis(50);
+        TestServer::start_node_with(
+            &redis_url,
+            &common::test_directory(),
+            Duration::from_secs(10),
+            |c| c.webhooks = Some(wh),
+        )
+        .await
+    };
+    let a = node(redis.url(), url.clone()).await;
+    let b = node(redis.url(), url).await;
+    let mut t01 = b.console("t01").await;
+    let first = a.create_work("pullg", "ticket", 0).await;
+    let second = b.create_work("pullg", "ticket", 0).await;
+    for item in [&first, &second] {
+        let t = t01.request("take", json!({ "item": item["id"] })).await;
+        assert_eq!(t["type"], "ok", "{t}");
+    }
+    let got_all = delivered(&r, 6).await;
+    for item in [&first, &second] {
+        assert_eq!(
+            events_of(&got_all, item),
+            sorted(&["item.created", "item.queued", "item.assigned"]),
+            "{got_all:?}"
+        );
+    }
+    assert_eq!(got_all.len(), 6, "each event once: {got_all:?}");
+}

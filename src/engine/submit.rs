@@ -145,7 +145,9 @@ impl Engine {
     pub(super) fn apply_logged(&mut self, id: String, entry: LogEntry) {
         let mine = entry.origin == self.node;
         let audit_mark = self.audit.pushed();
+        self.webhooks.mute(!mine);
         self.apply_logged_op(entry);
+        self.webhooks.mute(false);
         if mine && let Some(out) = &self.audit_out {
             let records = self.audit.since(audit_mark);
             if !records.is_empty() {

@@ -616,7 +616,18 @@ impl TestServer {
 
     /// A node sharing state through Redis, with the given directory.
     pub async fn start_node(redis_url: &str, directory: &str, grace: Duration) -> TestServer {
+        Self::start_node_with(redis_url, directory, grace, |_| {}).await
+    }
+
+    /// A cluster node with its configuration adjusted.
+    pub async fn start_node_with(
+        redis_url: &str,
+        directory: &str,
+        grace: Duration,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         let mut config = base_config(directory, grace);
+        adjust(&mut config);
         config.transport.login_attempts_per_ip_per_min = 0;
         config.transport.login_attempts_per_username_per_min = 0;
         config.redis_url = Some(redis_url.to_string());
