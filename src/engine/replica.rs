@@ -89,6 +89,7 @@ impl Engine {
         self.chat_wait_ewma_ms = snap.chat_wait_ewma_ms;
         self.applied = snap.after;
         self.recent.reset(self.seq);
+        self.board = Default::default();
         self.close_orphan_sessions();
         Ok(())
     }
