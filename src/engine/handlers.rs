@@ -85,7 +85,8 @@ impl Engine {
             }
             Request::VisitorDisconnect { item } => self.visitor_disconnect(item),
             Request::VisitorMessage { item, text, answer } => {
-                let _ = answer.send(self.chat_message(item, None, text));
+                let step = self.chat_message(item, None, text);
+                self.run_step(step, answer);
             }
             Request::GoingAway { answer } => {
                 self.handle_going_away();
@@ -410,7 +411,7 @@ impl Engine {
                 }
                 now(Ok(self.explain_value(item)))
             }
-            SessionOp::Message { item, text } => now(self.chat_message(item, Some(actor), text)),
+            SessionOp::Message { item, text } => Ok(self.chat_message(item, Some(actor), text)),
             SessionOp::Close { item } => Ok(item_step(Command::Close {
                 actor: Actor::Agent(actor),
                 item,

@@ -8,8 +8,9 @@
 //!
 //! What a snapshot holds is exactly the state every replica computes alike:
 //! the core, the event sequence (so consoles resume on any node), the log
-//! clock and the per-group wait estimate. What is this node's own (its
-//! sessions, visitors' sockets, the resume ring) is not in it.
+//! clock, the per-group wait estimate and the visitor chats with their
+//! messages. What is this node's own (its sessions, visitors' sockets, the
+//! resume ring) is not in it.
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,8 @@ pub struct ReplicaSnapshot {
     seq: u64,
     last_now: Millis,
     chat_wait_ewma_ms: Vec<Option<f64>>,
+    /// Open visitor chats and their messages.
+    visitors: Vec<super::visitors::VisitorState>,
 }
 
 impl Engine {
@@ -48,6 +51,7 @@ impl Engine {
             seq: self.seq,
             last_now: self.last_now,
             chat_wait_ewma_ms: self.chat_wait_ewma_ms.clone(),
+            visitors: self.visitors_snapshot(),
         }
     }
 
@@ -87,6 +91,7 @@ impl Engine {
         self.seq = snap.seq;
         self.last_now = snap.last_now;
         self.chat_wait_ewma_ms = snap.chat_wait_ewma_ms;
+        self.restore_visitors(snap.visitors);
         self.applied = snap.after;
         self.recent.reset(self.seq);
         self.board = Default::default();

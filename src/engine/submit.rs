@@ -22,6 +22,9 @@ pub(super) enum Step {
     Now(Result<Value, ApiError>),
     /// Apply this command, then build the answer.
     Submit(Command, After),
+    /// Apply this engine-level entry (a visitor's chat), then answer with
+    /// what it gives.
+    Op(LogOp, After),
 }
 
 /// What to do once a submitted command was applied.
@@ -43,6 +46,8 @@ pub(super) enum After {
         resume: Option<u64>,
         login: String,
     },
+    /// Answer this body once the visitor's chat is recorded.
+    VisitorToken(Value),
     /// Answer `{"item"}` (and a visitor token for a chat).
     Created {
         group: GroupIx,
@@ -95,6 +100,17 @@ pub enum LogOp {
     /// A login token (by digest) was logged out: every node closes the
     /// sessions it opened (see `engine/accounts.rs`).
     CloseLogin(String),
+    /// A visitor's new chat, so that the visitor may connect to any node.
+    VisitorJoined(super::visitors::VisitorJoin),
+    /// A chat message (from the chat's agent, or its visitor when `None`).
+    ChatMessage {
+        /// The chat.
+        item: ItemId,
+        /// The writing agent; `None` for the visitor.
+        from_agent: Option<AgentIx>,
+        /// The text.
+        text: String,
+    },
 }
 
 impl Engine {
@@ -112,16 +128,33 @@ impl Engine {
                 let _ = answer.send(result);
             }
             Step::Submit(cmd, after) => self.submit(cmd, after, Pending::Value(answer)),
+            Step::Op(op, after) => self.submit_op(op, after, Pending::Value(answer)),
         }
     }
 
     /// Applies a command now (memory) or appends it to the shared log
     /// (cluster) and answers once it is applied.
     pub(super) fn submit(&mut self, cmd: Command, after: After, pending: Pending) {
-        let Some(log) = &self.log else {
+        if self.log.is_none() {
             let result = self.core.apply(now_ms(), cmd);
             self.publish();
             self.finish(result, after, pending);
+            return;
+        }
+        self.submit_op(LogOp::Command(cmd), after, pending);
+    }
+
+    /// Applies a log operation now (memory) or appends it to the shared log
+    /// (cluster) and answers once it is applied.
+    pub(super) fn submit_op(&mut self, op: LogOp, after: After, pending: Pending) {
+        let Some(log) = &self.log else {
+            match op {
+                LogOp::Command(cmd) => self.submit(cmd, after, pending),
+                other => {
+                    let result = self.apply_visitor_op(other, now_ms());
+                    finish_op(result, after, pending);
+                }
+            }
             return;
         };
         let req = self.next_req;
@@ -130,7 +163,7 @@ impl Engine {
             origin: self.node,
             req,
             now: now_ms(),
-            op: LogOp::Command(cmd),
+            op,
         };
         if log.send(entry).is_err() {
             let err = ApiError::new(ErrorCode::Unavailable, "the shared store is unavailable");
@@ -204,6 +237,32 @@ impl Engine {
                 self.publish();
             }
             LogOp::CloseLogin(login) => self.apply_close_login(&login, mine, entry.req),
+            op @ (LogOp::VisitorJoined(_) | LogOp::ChatMessage { .. }) => {
+                let result = self.apply_visitor_op(op, now);
+                if mine && let Some((after, pending)) = self.pending.remove(&entry.req) {
+                    finish_op(result, after, pending);
+                }
+            }
+        }
+    }
+
+    /// Applies a visitor chat entry; the message entry gives the stored
+    /// message.
+    fn apply_visitor_op(&mut self, op: LogOp, now: Millis) -> Result<Value, ApiError> {
+        match op {
+            LogOp::VisitorJoined(join) => {
+                self.visitor_joined(join, now);
+                Ok(json!({}))
+            }
+            LogOp::ChatMessage {
+                item,
+                from_agent,
+                text,
+            } => self.add_chat_message(item, from_agent, text, now),
+            other => Err(ApiError::new(
+                ErrorCode::Internal,
+                format!("not a visitor entry: {other:?}"),
+            )),
         }
     }
 
@@ -262,10 +321,14 @@ impl Engine {
                 let mut body = json!({ "item": self.item_value(id) });
                 if channel == Channel::Chat && self.core.item(id).is_some() {
                     let name = visitor.unwrap_or_else(|| "Visitor".to_string());
-                    body["visitor_token"] = json!(self.add_visitor(id, group, name, &first));
+                    let (token, join) = Engine::new_visitor(id, group, name, first);
+                    body["visitor_token"] = json!(token);
+                    let op = LogOp::VisitorJoined(join);
+                    return self.submit_op(op, After::VisitorToken(body), pending);
                 }
                 body
             }
+            After::VisitorToken(body) => body,
         };
         match pending {
             Pending::Value(answer) => {
@@ -296,6 +359,22 @@ impl Engine {
         if log.send(entry).is_err() {
             self.tick_in_flight = false;
         }
+    }
+}
+
+/// Answers a visitor chat entry: the body waiting for it, or what the entry
+/// gave.
+fn finish_op(result: Result<Value, ApiError>, after: After, pending: Pending) {
+    let result = match after {
+        After::VisitorToken(body) => result.map(|_| body),
+        _ => result,
+    };
+    match (result, pending) {
+        (Ok(v), Pending::Value(answer)) => {
+            let _ = answer.send(Ok(v));
+        }
+        (Err(e), pending) => answer_error(pending, e),
+        (Ok(_), Pending::Session(_) | Pending::None) => {}
     }
 }
 

@@ -5,27 +5,48 @@
 //! the chat's messages (bounded) and the last queue position the visitor was
 //! told. Messages are not routing state, so they live here and not in the
 //! domain core; they go when the chat closes.
+//!
+//! # Several nodes
+//! A chat's visitor and its messages are replicated like commands: joining
+//! ([`VisitorJoin`]) and each message are log entries (`LogOp::VisitorJoined`,
+//! `LogOp::ChatMessage`) that every replica applies in log order, so the
+//! visitor may connect to any node and the agent may sit on any other. The
+//! token itself never leaves the node that made it: replicas know its
+//! SHA-256. Only the socket outbox and the last position told are this
+//! node's own.
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
+use super::Engine;
 use super::outbox::{Frame, OutboxSender};
-use super::{Engine, now_ms};
+use super::submit::{After, LogOp, Step};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::domain::{Channel, GroupIx, ItemId, ItemState};
+use crate::domain::{AgentIx, Channel, GroupIx, ItemId, ItemState, Millis};
 
 /// Most messages kept with one chat; older ones are dropped.
 pub const MAX_MESSAGES: usize = 200;
 /// Longest message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 2_000;
 
+/// Who wrote a message (`"agent"` or `"visitor"` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Writer {
+    /// The chat's agent.
+    Agent,
+    /// The visitor.
+    Visitor,
+}
+
 /// One chat message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatMessage {
     at: u64,
-    from: &'static str,
+    from: Writer,
     name: String,
     text: String,
 }
@@ -33,7 +54,7 @@ pub struct ChatMessage {
 /// A visitor's side of one chat.
 #[derive(Debug)]
 pub struct VisitorChat {
-    token: String,
+    token_sha256: String,
     name: String,
     group: GroupIx,
     outbox: Option<OutboxSender>,
@@ -41,39 +62,117 @@ pub struct VisitorChat {
     told_position: Option<usize>,
 }
 
+/// A visitor joins its new chat: what every replica records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VisitorJoin {
+    item: ItemId,
+    group: GroupIx,
+    token_sha256: String,
+    name: String,
+    first: String,
+}
+
+/// A chat as a snapshot keeps it (without this node's socket).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VisitorState {
+    item: ItemId,
+    token_sha256: String,
+    name: String,
+    group: GroupIx,
+    messages: Vec<ChatMessage>,
+}
+
+fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 fn frame(v: serde_json::Value) -> Frame {
     v.to_string().into()
 }
 
 impl Engine {
-    /// Registers the visitor of a new chat and returns its token.
-    pub(super) fn add_visitor(
-        &mut self,
+    /// A new chat's visitor: a fresh token for the visitor, and the join
+    /// every replica records (with the token's digest only).
+    pub(super) fn new_visitor(
         item: ItemId,
         group: GroupIx,
         name: String,
-        first: &str,
-    ) -> String {
+        first: String,
+    ) -> (String, VisitorJoin) {
         let token = crate::auth::random_secret();
-        let mut chat = VisitorChat {
-            token: token.clone(),
-            name,
+        let join = VisitorJoin {
+            item,
             group,
+            token_sha256: token_digest(&token),
+            name,
+            first,
+        };
+        (token, join)
+    }
+
+    /// Records a visitor's chat (applied in log order on every replica).
+    pub(super) fn visitor_joined(&mut self, j: VisitorJoin, at: Millis) {
+        if self.core.item(j.item).is_none() {
+            return;
+        }
+        let mut chat = VisitorChat {
+            token_sha256: j.token_sha256,
+            name: j.name,
+            group: j.group,
             outbox: None,
             messages: VecDeque::new(),
             told_position: None,
         };
-        if !first.is_empty() {
+        if !j.first.is_empty() {
             chat.messages.push_back(ChatMessage {
-                at: now_ms(),
-                from: "visitor",
+                at,
+                from: Writer::Visitor,
                 name: chat.name.clone(),
-                text: first.to_string(),
+                text: j.first,
             });
         }
-        self.visitor_tokens.insert(token.clone(), item);
-        self.visitors.insert(item, chat);
-        token
+        self.visitor_tokens
+            .insert(chat.token_sha256.clone(), j.item);
+        self.visitors.insert(j.item, chat);
+    }
+
+    /// The open chats, for a snapshot.
+    pub(super) fn visitors_snapshot(&self) -> Vec<VisitorState> {
+        let mut out: Vec<VisitorState> = self
+            .visitors
+            .iter()
+            .map(|(&item, c)| VisitorState {
+                item,
+                token_sha256: c.token_sha256.clone(),
+                name: c.name.clone(),
+                group: c.group,
+                messages: c.messages.iter().cloned().collect(),
+            })
+            .collect();
+        out.sort_by_key(|v| v.item);
+        out
+    }
+
+    /// Replaces the chats with a snapshot's; a visitor connected here keeps
+    /// its socket if its chat is still open.
+    pub(super) fn restore_visitors(&mut self, chats: Vec<VisitorState>) {
+        let mut old = std::mem::take(&mut self.visitors);
+        self.visitor_tokens.clear();
+        for v in chats {
+            self.visitor_tokens.insert(v.token_sha256.clone(), v.item);
+            let outbox = old.remove(&v.item).and_then(|c| c.outbox);
+            self.visitors.insert(
+                v.item,
+                VisitorChat {
+                    token_sha256: v.token_sha256,
+                    name: v.name,
+                    group: v.group,
+                    outbox,
+                    messages: v.messages.into(),
+                    told_position: None,
+                },
+            );
+        }
     }
 
     /// A visitor's socket opened: tell it where its chat stands.
@@ -84,7 +183,7 @@ impl Engine {
     ) -> Result<ItemId, ApiError> {
         let id = *self
             .visitor_tokens
-            .get(token)
+            .get(&token_digest(token))
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown or finished chat"))?;
         let item = self.core.item(id);
         let state = item.map_or("closed", |i| i.state.as_str());
@@ -113,13 +212,85 @@ impl Engine {
         }
     }
 
-    /// Adds a message to a chat and relays it to the other side.
+    /// A message for a chat: checked here, then added on every replica
+    /// (`LogOp::ChatMessage`) and answered with the stored message.
     pub(super) fn chat_message(
         &mut self,
         item: ItemId,
-        from_agent: Option<crate::domain::AgentIx>,
+        from_agent: Option<AgentIx>,
         text: String,
-    ) -> Result<serde_json::Value, ApiError> {
+    ) -> Step {
+        match self.check_chat_message(item, from_agent, &text) {
+            Err(e) => Step::Now(Err(e)),
+            Ok(()) => Step::Op(
+                LogOp::ChatMessage {
+                    item,
+                    from_agent,
+                    text,
+                },
+                After::Nothing,
+            ),
+        }
+    }
+
+    /// Adds a message to a chat and relays it to the other side (applied in
+    /// log order on every replica; checked again, as the chat may have
+    /// changed since it was proposed).
+    pub(super) fn add_chat_message(
+        &mut self,
+        item: ItemId,
+        from_agent: Option<AgentIx>,
+        text: String,
+        at: Millis,
+    ) -> Result<Value, ApiError> {
+        self.check_chat_message(item, from_agent, &text)?;
+        let assignee = self.core.item(item).and_then(|i| i.assignee);
+        let name = match from_agent {
+            Some(a) => self.core.directory().agent(a).name.clone(),
+            None => self
+                .visitors
+                .get(&item)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+        };
+        let chat = self
+            .visitors
+            .get_mut(&item)
+            .expect("checked: the chat has a visitor");
+        let msg = ChatMessage {
+            at,
+            from: if from_agent.is_some() {
+                Writer::Agent
+            } else {
+                Writer::Visitor
+            },
+            name,
+            text,
+        };
+        if chat.messages.len() == MAX_MESSAGES {
+            chat.messages.pop_front();
+        }
+        chat.messages.push_back(msg.clone());
+        let f = frame(json!({ "type": "message", "seq": self.seq, "item": item, "message": msg }));
+        if let Some(o) = &chat.outbox {
+            o.push(f.clone());
+        }
+        if let Some(a) = assignee {
+            for s in self.agent_sessions[a.0 as usize].clone() {
+                self.push_to_session(s, &f);
+            }
+        }
+        Ok(json!({ "item": item, "message": msg }))
+    }
+
+    /// Whether `text` may be written in chat `item` by `from_agent` (or its
+    /// visitor).
+    fn check_chat_message(
+        &self,
+        item: ItemId,
+        from_agent: Option<AgentIx>,
+        text: &str,
+    ) -> Result<(), ApiError> {
         if text.trim().is_empty() || text.chars().count() > MAX_MESSAGE_CHARS {
             return Err(ApiError::new(
                 ErrorCode::InvalidField,
@@ -145,44 +316,13 @@ impl Engine {
                 ));
             }
         }
-        let name = match from_agent {
-            Some(a) => self.core.directory().agent(a).name.clone(),
-            None => self
-                .visitors
-                .get(&item)
-                .map(|c| c.name.clone())
-                .unwrap_or_default(),
-        };
-        let chat = self.visitors.get_mut(&item).ok_or_else(|| {
-            ApiError::new(
+        if !self.visitors.contains_key(&item) {
+            return Err(ApiError::new(
                 ErrorCode::InvalidState,
                 "this item has no visitor to talk to",
-            )
-        })?;
-        let msg = ChatMessage {
-            at: now_ms(),
-            from: if from_agent.is_some() {
-                "agent"
-            } else {
-                "visitor"
-            },
-            name,
-            text,
-        };
-        if chat.messages.len() == MAX_MESSAGES {
-            chat.messages.pop_front();
+            ));
         }
-        chat.messages.push_back(msg.clone());
-        let f = frame(json!({ "type": "message", "seq": self.seq, "item": item, "message": msg }));
-        if let Some(o) = &chat.outbox {
-            o.push(f.clone());
-        }
-        if let Some(a) = assignee {
-            for s in self.agent_sessions[a.0 as usize].clone() {
-                self.push_to_session(s, &f);
-            }
-        }
-        Ok(json!({ "item": item, "message": msg }))
+        Ok(())
     }
 
     /// The messages of a chat, for the agent who opens it.
@@ -245,7 +385,7 @@ impl Engine {
     /// The chat closed: tell the visitor and forget it.
     pub(super) fn visitor_closed(&mut self, item: ItemId) {
         if let Some(chat) = self.visitors.remove(&item) {
-            self.visitor_tokens.remove(&chat.token);
+            self.visitor_tokens.remove(&chat.token_sha256);
             if let Some(o) = &chat.outbox {
                 o.push(frame(json!({ "type": "closed" })));
             }
