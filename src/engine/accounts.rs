@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::Engine;
 use super::outbox::CloseReason;
-use super::submit::{After, LogEntry, LogOp, Pending, Step};
+use super::submit::{After, LogOp, Pending, Step};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{AgentIx, Command};
 
@@ -66,39 +66,17 @@ impl Engine {
     /// A token was revoked: close the sessions it opened here now (memory
     /// mode), or on every node once the log brings `CloseLogin` back.
     pub(super) fn handle_logout(&mut self, login: String, answer: super::Answer<Value>) {
-        let Some(log) = &self.log else {
-            self.close_login_sessions(&login);
-            let _ = answer.send(Ok(json!({})));
-            return;
-        };
-        let req = self.next_req;
-        self.next_req += 1;
-        let entry = LogEntry {
-            origin: self.node,
-            req,
-            now: super::now_ms(),
-            op: LogOp::CloseLogin(login),
-        };
-        if log.send(entry).is_err() {
-            let err = ApiError::new(ErrorCode::Unavailable, "the shared store is unavailable");
-            let _ = answer.send(Err(err));
-            return;
-        }
-        self.pending
-            .insert(req, (After::Nothing, Pending::Value(answer)));
-    }
-
-    /// `CloseLogin` came back from the log (every node applies it).
-    pub(super) fn apply_close_login(&mut self, login: &str, mine: bool, req: u64) {
-        self.close_login_sessions(login);
-        if mine && let Some((_, Pending::Value(answer))) = self.pending.remove(&req) {
-            let _ = answer.send(Ok(json!({})));
-        }
+        self.submit_op(
+            LogOp::CloseLogin(login),
+            After::Nothing,
+            Pending::Value(answer),
+        );
     }
 
     /// Closes this node's sessions opened with the token of digest `login`
-    /// (`logged_out`), and tells the core each one closed.
-    fn close_login_sessions(&mut self, login: &str) {
+    /// (`logged_out`), and tells the core each one closed. Applied on every
+    /// node (`LogOp::CloseLogin`).
+    pub(super) fn close_login_sessions(&mut self, login: &str) {
         let mine: Vec<u64> = self
             .sessions
             .iter()

@@ -103,17 +103,10 @@ impl Engine {
     /// that no local socket backs (after a resync, or an open whose answer
     /// was lost).
     fn close_orphan_sessions(&mut self) {
-        let orphans: Vec<(AgentIx, u64)> = (0..self.core.directory().agents().len())
-            .flat_map(|i| {
-                let a = AgentIx(i as u32);
-                self.core
-                    .presence(a)
-                    .sessions
-                    .iter()
-                    .map(move |&s| (a, s))
-                    .collect::<Vec<_>>()
-            })
-            .filter(|&(_, s)| (s >> 32) as u32 == self.node && !self.sessions.contains_key(&s))
+        let orphans: Vec<(AgentIx, u64)> = self
+            .sessions_of_node(self.node)
+            .into_iter()
+            .filter(|(_, s)| !self.sessions.contains_key(s))
             .collect();
         for (agent, session) in orphans {
             self.submit(

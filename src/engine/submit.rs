@@ -151,7 +151,7 @@ impl Engine {
             match op {
                 LogOp::Command(cmd) => self.submit(cmd, after, pending),
                 other => {
-                    let result = self.apply_visitor_op(other, now_ms());
+                    let result = self.apply_engine_op(other, now_ms());
                     finish_op(result, after, pending);
                 }
             }
@@ -217,28 +217,15 @@ impl Engine {
                 }
             }
             LogOp::DropNode(node) => {
-                let dead: Vec<(AgentIx, u64)> = (0..self.core.directory().agents().len())
-                    .flat_map(|i| {
-                        let a = AgentIx(i as u32);
-                        self.core
-                            .presence(a)
-                            .sessions
-                            .iter()
-                            .filter(|&&s| (s >> 32) as u32 == node)
-                            .map(move |&s| (a, s))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
-                for (agent, session) in dead {
+                for (agent, session) in self.sessions_of_node(node) {
                     let _ = self
                         .core
                         .apply(now, Command::CloseSession { agent, session });
                 }
                 self.publish();
             }
-            LogOp::CloseLogin(login) => self.apply_close_login(&login, mine, entry.req),
-            op @ (LogOp::VisitorJoined(_) | LogOp::ChatMessage { .. }) => {
-                let result = self.apply_visitor_op(op, now);
+            op @ (LogOp::VisitorJoined(_) | LogOp::ChatMessage { .. } | LogOp::CloseLogin(_)) => {
+                let result = self.apply_engine_op(op, now);
                 if mine && let Some((after, pending)) = self.pending.remove(&entry.req) {
                     finish_op(result, after, pending);
                 }
@@ -246,10 +233,14 @@ impl Engine {
         }
     }
 
-    /// Applies a visitor chat entry; the message entry gives the stored
-    /// message.
-    fn apply_visitor_op(&mut self, op: LogOp, now: Millis) -> Result<Value, ApiError> {
+    /// Applies an entry that is the engine's, not the core's (a visitor's
+    /// chat, a message, a logout); a message gives the stored message.
+    fn apply_engine_op(&mut self, op: LogOp, now: Millis) -> Result<Value, ApiError> {
         match op {
+            LogOp::CloseLogin(login) => {
+                self.close_login_sessions(&login);
+                Ok(json!({}))
+            }
             LogOp::VisitorJoined(join) => {
                 self.visitor_joined(join, now);
                 Ok(json!({}))
@@ -261,9 +252,26 @@ impl Engine {
             } => self.add_chat_message(item, from_agent, text, now),
             other => Err(ApiError::new(
                 ErrorCode::Internal,
-                format!("not a visitor entry: {other:?}"),
+                format!("not an engine entry: {other:?}"),
             )),
         }
+    }
+
+    /// Every session the core holds that node `node` opened (the node is in
+    /// a session id's high 32 bits), with its agent.
+    pub(super) fn sessions_of_node(&self, node: u32) -> Vec<(AgentIx, u64)> {
+        (0..self.core.directory().agents().len())
+            .flat_map(|i| {
+                let a = AgentIx(i as u32);
+                self.core
+                    .presence(a)
+                    .sessions
+                    .iter()
+                    .filter(|&&s| (s >> 32) as u32 == node)
+                    .map(move |&s| (a, s))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// The log could not take a proposal: tell whoever waits.
