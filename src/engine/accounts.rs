@@ -77,10 +77,11 @@ impl Engine {
     /// (`logged_out`), and tells the core each one closed. Applied on every
     /// node (`LogOp::CloseLogin`).
     pub(super) fn close_login_sessions(&mut self, login: &str) {
+        let key = crate::auth::login_key(login);
         let mine: Vec<u64> = self
             .sessions
             .iter()
-            .filter(|(_, e)| e.login == login)
+            .filter(|(_, e)| e.login == key)
             .map(|(&s, _)| s)
             .collect();
         for session in mine {

@@ -266,7 +266,7 @@ impl Engine {
             session,
             SessionEntry {
                 agent: a,
-                login,
+                login: crate::auth::login_key(&login),
                 outbox,
                 watching: Vec::new(),
             },

@@ -107,7 +107,7 @@ impl Default for EngineConfig {
 struct SessionEntry {
     agent: AgentIx,
     /// Digest of the login token that opened it: logging out closes it.
-    login: String,
+    login: [u8; 32],
     outbox: OutboxSender,
     watching: Vec<GroupIx>,
 }

@@ -19,7 +19,6 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::Engine;
 use super::outbox::{Frame, OutboxSender};
@@ -82,9 +81,7 @@ pub struct VisitorState {
     messages: Vec<ChatMessage>,
 }
 
-fn token_digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+use crate::auth::token_digest;
 
 fn frame(v: serde_json::Value) -> Frame {
     v.to_string().into()

