@@ -377,32 +377,6 @@ async fn a_console_resumes_on_another_node_with_exactly_the_events_it_missed() {
     b.stop().await;
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn visitor_socket(node: &TestServer, token: &str) -> Socket {
-    let url = format!("ws://{}/visitor?token={token}", node.addr);
-    tokio_tungstenite::connect_async(url).await.unwrap().0
-}
-
-/// The next visitor frame of `kind`.
-async fn visitor_frame(ws: &mut Socket, kind: &str) -> Value {
-    use futures_util::StreamExt;
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind} frame for the visitor"))
-            .unwrap()
-            .unwrap();
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
-            let v: Value = serde_json::from_str(t.as_str()).unwrap();
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
-}
-
 /// A visitor's chat started on node a, its socket on node b, its agent on
 /// node a: the messages go both ways across nodes, and a node started later
 /// (from a snapshot, the log trimmed) has the whole conversation.
@@ -432,19 +406,22 @@ async fn a_visitor_chat_spans_nodes() {
         .expect("a token")
         .to_string();
     let item = started["item"]["id"].clone();
-    let mut cat = visitor_socket(&b, &token).await;
-    let hello = visitor_frame(&mut cat, "chat").await;
+    let mut cat = common::visitor_socket(b.addr, &token).await;
+    let hello = common::visitor_frame(&mut cat, "chat").await;
     assert_eq!(hello["messages"][0]["text"], "help Cat", "{hello}");
     let took = h1.request("take", json!({ "item": item })).await;
     assert_eq!(took["type"], "ok", "{took}");
     let accepted = h1.request("accept", json!({ "item": item })).await;
     assert_eq!(accepted["data"]["messages"][0]["text"], "help Cat");
-    assert_eq!(visitor_frame(&mut cat, "agent_joined").await["name"], "H1");
+    assert_eq!(
+        common::visitor_frame(&mut cat, "agent_joined").await["name"],
+        "H1"
+    );
     let sent = h1
         .request("message", json!({ "item": item, "text": "Hello Cat" }))
         .await;
     assert_eq!(sent["type"], "ok", "{sent}");
-    let m = visitor_frame(&mut cat, "message").await;
+    let m = common::visitor_frame(&mut cat, "message").await;
     assert_eq!(m["message"]["text"], "Hello Cat");
     assert_eq!(m["message"]["from"], "agent");
     cat.send(tokio_tungstenite::tungstenite::Message::Text(
@@ -473,8 +450,8 @@ async fn a_visitor_chat_spans_nodes() {
         "a snapshot was taken and the log trimmed"
     );
     let c = TestServer::start_node(&redis.url(), &dir, GRACE).await;
-    let mut again = visitor_socket(&c, &token).await;
-    let texts: Vec<Value> = visitor_frame(&mut again, "chat").await["messages"]
+    let mut again = common::visitor_socket(c.addr, &token).await;
+    let texts: Vec<Value> = common::visitor_frame(&mut again, "chat").await["messages"]
         .as_array()
         .unwrap()
         .iter()
@@ -485,6 +462,6 @@ async fn a_visitor_chat_spans_nodes() {
         vec![json!("help Cat"), json!("Hello Cat"), json!("Hi there")]
     );
     h1.request("close", json!({ "item": item })).await;
-    visitor_frame(&mut cat, "closed").await;
-    visitor_frame(&mut again, "closed").await;
+    common::visitor_frame(&mut cat, "closed").await;
+    common::visitor_frame(&mut again, "closed").await;
 }

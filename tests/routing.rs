@@ -286,35 +286,6 @@ async fn an_explanation_names_the_rule_that_kept_each_member_out() {
     s.stop().await;
 }
 
-async fn visitor_socket(
-    s: &TestServer,
-    token: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let (ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{}/visitor?token={token}", s.addr))
-            .await
-            .unwrap();
-    ws
-}
-
-async fn next_json(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> Value {
-    use futures_util::StreamExt;
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("a visitor frame before the timeout")
-            .unwrap()
-            .unwrap();
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
-            return serde_json::from_str(t.as_str()).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_visitor_sees_its_position_fall_then_the_agent_join_and_messages_go_both_ways() {
     use futures_util::SinkExt;
@@ -340,28 +311,28 @@ async fn a_visitor_sees_its_position_fall_then_the_agent_join_and_messages_go_bo
         tokens.push(r["visitor_token"].as_str().unwrap().to_string());
         items.push(r["item"]["id"].clone());
     }
-    let mut cat = visitor_socket(&s, &tokens[2]).await;
-    let hello = next_json(&mut cat).await;
+    let mut cat = common::visitor_socket(s.addr, &tokens[2]).await;
+    let hello = common::visitor_next(&mut cat).await;
     assert_eq!(hello["type"], "chat");
     assert_eq!(hello["messages"][0]["text"], "help Cat");
-    assert_eq!(next_json(&mut cat).await["position"], 3);
+    assert_eq!(common::visitor_next(&mut cat).await["position"], 3);
     h1.request("take", json!({ "item": items[0] })).await;
-    assert_eq!(next_json(&mut cat).await["position"], 2);
+    assert_eq!(common::visitor_next(&mut cat).await["position"], 2);
     h1.request("take", json!({ "item": items[1] })).await;
-    assert_eq!(next_json(&mut cat).await["position"], 1);
+    assert_eq!(common::visitor_next(&mut cat).await["position"], 1);
     let took = h1.request("take", json!({ "item": items[2] })).await;
     assert_eq!(took["type"], "ok", "{took}");
-    assert_eq!(next_json(&mut cat).await["type"], "connecting");
+    assert_eq!(common::visitor_next(&mut cat).await["type"], "connecting");
     let accepted = h1.request("accept", json!({ "item": items[2] })).await;
     assert_eq!(accepted["data"]["messages"][0]["text"], "help Cat");
-    let joined = next_json(&mut cat).await;
+    let joined = common::visitor_next(&mut cat).await;
     assert_eq!(joined["type"], "agent_joined");
     assert_eq!(joined["name"], "H1");
     let sent = h1
         .request("message", json!({ "item": items[2], "text": "Hello Cat" }))
         .await;
     assert_eq!(sent["type"], "ok", "{sent}");
-    let m = next_json(&mut cat).await;
+    let m = common::visitor_next(&mut cat).await;
     assert_eq!(m["message"]["text"], "Hello Cat");
     assert_eq!(m["message"]["from"], "agent");
     cat.send(tokio_tungstenite::tungstenite::Message::Text(
@@ -379,14 +350,17 @@ async fn a_visitor_sees_its_position_fall_then_the_agent_join_and_messages_go_bo
     h1.request("close", json!({ "item": items[2] })).await;
     // The visitor hears its own echo, then `closed`.
     loop {
-        let f = next_json(&mut cat).await;
+        let f = common::visitor_next(&mut cat).await;
         if f["type"] == "closed" {
             break;
         }
     }
     // A finished chat's token no longer opens a socket.
-    let mut again = visitor_socket(&s, &tokens[2]).await;
-    assert_eq!(next_json(&mut again).await["code"], "unauthorized");
+    let mut again = common::visitor_socket(s.addr, &tokens[2]).await;
+    assert_eq!(
+        common::visitor_next(&mut again).await["code"],
+        "unauthorized"
+    );
     s.stop().await;
 }
 

@@ -10,10 +10,9 @@
 
 use super::command::{Actor, Reply};
 use super::core::{Core, Timer};
-use super::directory::{AgentIx, Channel};
+use super::directory::AgentIx;
 use super::error::DomainError;
 use super::event::{Event, PresenceWhat};
-use super::item::ItemId;
 use super::time::Millis;
 
 impl Core {
@@ -70,25 +69,8 @@ impl Core {
         if let Some(until) = agent.grace_until.take() {
             self.timers.remove(&(until, Timer::Grace(a)));
         }
-        let agent = &mut self.agents[a.0 as usize];
-        if !agent.logged_in {
-            return;
+        if self.agents[a.0 as usize].logged_in {
+            self.mark_logged_out(now, a, by);
         }
-        agent.logged_in = false;
-        agent.since = now;
-        let held: Vec<ItemId> = agent.held.clone();
-        for id in held {
-            let item = &self.items[&id];
-            if item.channel == Channel::Chat {
-                let limit = self.dir.settings(item.group).disconnect_ms;
-                self.arm(id, now + limit, Timer::Disconnected(id, now));
-            }
-        }
-        self.events.push(Event::Presence {
-            at: now,
-            by,
-            agent: a,
-            what: PresenceWhat::LoggedOut,
-        });
     }
 }

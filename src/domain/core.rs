@@ -357,6 +357,14 @@ impl Core {
             return;
         }
         agent.grace_until = None;
+        self.mark_logged_out(now, a, Actor::Agent(a));
+    }
+
+    /// Logs `a` out now: its held chats start their group's disconnect
+    /// limit, and the change is an event. The one place a logout happens
+    /// (grace expired, account disabled).
+    pub(super) fn mark_logged_out(&mut self, now: Millis, a: AgentIx, by: Actor) {
+        let agent = &mut self.agents[a.0 as usize];
         agent.logged_in = false;
         agent.since = now;
         let chats: Vec<ItemId> = agent.held.clone();
@@ -369,7 +377,7 @@ impl Core {
         }
         self.events.push(Event::Presence {
             at: now,
-            by: Actor::Agent(a),
+            by,
             agent: a,
             what: PresenceWhat::LoggedOut,
         });

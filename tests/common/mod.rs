@@ -689,3 +689,36 @@ impl Client {
         self.buffered.iter().cloned().collect()
     }
 }
+
+/// A visitor's chat socket (`/visitor`).
+pub type VisitorSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens a visitor socket for the chat of `token` on the server at `addr`.
+pub async fn visitor_socket(addr: SocketAddr, token: &str) -> VisitorSocket {
+    let url = format!("ws://{addr}/visitor?token={token}");
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// The visitor's next JSON frame (within 5 s).
+pub async fn visitor_next(ws: &mut VisitorSocket) -> Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a visitor frame before the timeout")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = m {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+/// The visitor's next frame of type `kind`, skipping others.
+pub async fn visitor_frame(ws: &mut VisitorSocket, kind: &str) -> Value {
+    loop {
+        let v = visitor_next(ws).await;
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}

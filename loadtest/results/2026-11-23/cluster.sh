@@ -2,7 +2,8 @@
 # Several Switchboard nodes sharing one redis-server, and the `cluster` scenario over them
 # (BENCHMARKS.md §R3). Results go to /tmp/bench/TAG/ (report.txt, rss.txt, samples.txt).
 # usage: cluster.sh TAG AGENTS NODES PROCS ADDRS RATE RAMP DURATION [SWITCHBOARD_BIN]
-# env: LT (the load tester, default /tmp/bench/lt), FSYNC (Redis appendfsync, default always)
+# env: LT (the load tester, default /tmp/bench/lt), FSYNC (Redis appendfsync, default always),
+#      DRAIN (wait for late pushes after the run, default 3s)
 # e.g. cluster.sh cl50k-3 50000 4 3 127.0.0.1,127.0.0.2,127.0.0.3 100 200s 30s /tmp/bench/sb-after1
 TAG=$1; AGENTS=$2; NODES=$3; PROCS=$4; ADDRS=$5; RATE=$6; RAMP=$7; DUR=$8; BIN=${9:-/tmp/bench/sb-after1}
 LT=${LT:-/tmp/bench/lt}
@@ -34,8 +35,8 @@ for p in $PIDS; do echo "before pid $p $(grep VmRSS /proc/$p/status)" >> $OUT/rs
     echo "$line redis $(redis-cli -p $RPORT info memory | grep '^used_memory:' | tr -d '\r')" >> $OUT/samples.txt
     sleep 5; done ) &
 SPID=$!
-echo "cmd: $LT cluster $SERVERS --directory $DIR --agents $AGENTS --processes $PROCS --source-addrs $ADDRS --rate $RATE --ramp $RAMP --duration $DUR" > $OUT/report.txt
-$LT cluster $SERVERS --directory $DIR --agents $AGENTS --processes $PROCS --source-addrs $ADDRS --rate $RATE --ramp $RAMP --duration $DUR >> $OUT/report.txt 2>&1
+echo "cmd: $LT cluster $SERVERS --directory $DIR --agents $AGENTS --processes $PROCS --source-addrs $ADDRS --rate $RATE --ramp $RAMP --duration $DUR --drain ${DRAIN:-3s}" > $OUT/report.txt
+$LT cluster $SERVERS --directory $DIR --agents $AGENTS --processes $PROCS --source-addrs $ADDRS --rate $RATE --ramp $RAMP --duration $DUR --drain ${DRAIN:-3s} >> $OUT/report.txt 2>&1
 echo "exit $?" >> $OUT/report.txt
 kill $SPID
 for p in $PIDS; do echo "end pid $p $(grep -E 'VmRSS|VmHWM' /proc/$p/status | tr '\n' ' ')" >> $OUT/rss.txt; done
