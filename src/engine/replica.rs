@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Engine;
 use super::outbox::CloseReason;
-use super::submit::{After, LogOp, Pending};
+use super::submit::{After, Pending};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{AgentIx, Command, Core, CoreSnapshot, Millis};
 
@@ -120,10 +120,8 @@ impl Engine {
     /// A session of this node came back from the log with nobody waiting for
     /// it (its proposer's answer was lost, or the node resynchronised): close
     /// it, so that it does not keep its agent logged in for ever.
-    pub(super) fn close_if_orphan(&mut self, op: &LogOp) {
-        if let LogOp::Command(Command::OpenSession { agent, session }) = *op
-            && !self.sessions.contains_key(&session)
-        {
+    pub(super) fn close_if_orphan(&mut self, agent: AgentIx, session: u64) {
+        if !self.sessions.contains_key(&session) {
             self.submit(
                 Command::CloseSession { agent, session },
                 After::Nothing,

@@ -199,13 +199,20 @@ impl Engine {
         let mine = entry.origin == self.node;
         match entry.op {
             LogOp::Command(cmd) => {
-                let orphan_check = LogOp::Command(cmd.clone());
+                let opened = match cmd {
+                    Command::OpenSession { agent, session } => Some((agent, session)),
+                    _ => None,
+                };
                 let result = self.core.apply(now, cmd);
                 self.publish();
                 if mine {
                     match self.pending.remove(&entry.req) {
                         Some((after, pending)) => self.finish(result, after, pending),
-                        None => self.close_if_orphan(&orphan_check),
+                        None => {
+                            if let Some((agent, session)) = opened {
+                                self.close_if_orphan(agent, session);
+                            }
+                        }
                     }
                 }
             }
