@@ -89,6 +89,11 @@ fn describe() {
         OUTBOX_DROPS,
         "Sessions cut off because their outbox was full (slow consumers)."
     );
+    describe_histogram!(
+        crate::engine::ENGINE_BUSY,
+        metrics::Unit::Seconds,
+        "Time the engine spent on one request or timer round (every other request waits behind it)."
+    );
     describe_counter!(
         SESSIONS_CLOSED,
         "Sessions ended by the transport, by reason."

@@ -153,6 +153,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let ready = Arc::new(AtomicBool::new(true));
+    // Before the engine: what it records while replaying counts too, and
+    // its busy clock registers its histogram once at start.
+    crate::metrics::install();
     let (engine, directory, shared_tokens) = start_engine(&config, ready.clone()).await?;
     if config.demo {
         crate::demo::spawn(engine.clone(), &directory.directory, Duration::from_secs(4));
@@ -173,7 +176,6 @@ pub async fn run(
     if transport.allowed_origins.is_empty() {
         transport.allowed_origins = default_origins(listener.local_addr()?);
     }
-    crate::metrics::install();
     let state = AppState {
         engine: engine.clone(),
         auth,

@@ -199,6 +199,11 @@ pub struct RunArgs {
     /// the sessions open, CPU from /proc/PID/stat over the run phase.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Write one CSV line per created item to this file (created_unix_ms, item, POST node,
+    /// push node, µs from created to the push at its agent; empty when never pushed), to see
+    /// when and where a latency tail happened.
+    #[arg(long)]
+    samples: Option<std::path::PathBuf>,
     /// Bind client sockets to these local source addresses, round robin
     /// (127.0.0.1,127.0.0.2,...): one address gives ~28,000 ephemeral ports.
     #[arg(long, value_delimiter = ',')]
@@ -302,6 +307,7 @@ pub(crate) fn make_cfg(scenario: Scenario, a: &RunArgs, target: &str) -> Result<
         login_concurrency: a.login_concurrency,
         login_retries: a.login_retries,
         server_pid: a.server_pid,
+        samples: a.samples.clone(),
         progress,
         target: target.to_string(),
     })

@@ -225,6 +225,50 @@ pub struct Report {
     pub correctness_ok: bool,
 }
 
+/// Whether the servers handed out the same item ids (they share no store).
+fn servers_independent(r: &WorkerResult) -> bool {
+    let mut first_node: HashMap<u64, u16> = HashMap::new();
+    r.created
+        .iter()
+        .any(|c| *first_node.entry(c.id).or_insert(c.node) != c.node)
+}
+
+/// One CSV line per created item: when it was created (Unix ms), its id, the
+/// server the POST went to, the server of the session it was routed to and
+/// the µs from creation to that push (the last two empty when never routed).
+pub fn samples_csv(r: &WorkerResult) -> String {
+    let independent = servers_independent(r);
+    let key = |node: u16, id: u64| if independent { (node, id) } else { (0, id) };
+    let mut routed: HashMap<(u16, u64), &Obs> = HashMap::new();
+    for o in r.obs.iter().filter(|o| o.kind == obs::ROUTED) {
+        routed
+            .entry(key(o.node, o.id))
+            .and_modify(|first| {
+                if o.t_ns < first.t_ns {
+                    *first = o;
+                }
+            })
+            .or_insert(o);
+    }
+    let mut out = String::from("created_unix_ms,item,post_node,push_node,created_to_push_us\n");
+    for cr in &r.created {
+        let (node, us) = match routed.get(&key(cr.node, cr.id)) {
+            Some(o) => (
+                o.node.to_string(),
+                (o.t_ns.saturating_sub(cr.t_ns) / 1000).to_string(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        out.push_str(&format!(
+            "{},{},{},{node},{us}\n",
+            cr.t_ns / 1_000_000,
+            cr.id,
+            cr.node
+        ));
+    }
+    out
+}
+
 /// Computes the work latency and the item ledger from the merged observations.
 /// `queued_at_end` holds the ids the queue API listed at the end.
 pub fn analyse_items(
@@ -243,11 +287,7 @@ pub fn analyse_items(
     };
     // Several servers that hand out the same item ids do not share a store: key items
     // by (server, id) then. Nodes sharing one store (Redis) give each id once.
-    let mut first_node: HashMap<u64, u16> = HashMap::new();
-    let independent = r
-        .created
-        .iter()
-        .any(|c| *first_node.entry(c.id).or_insert(c.node) != c.node);
+    let independent = servers_independent(r);
     if independent {
         notes.push(
             "the servers gave out the same item ids: they do not share a store, so items are told apart by (server, id)"

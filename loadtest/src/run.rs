@@ -114,6 +114,8 @@ pub struct Cfg {
     pub login_retries: u32,
     /// Server pid for RSS/CPU.
     pub server_pid: Option<u32>,
+    /// Where to write one CSV line per created item (`--samples`).
+    pub samples: Option<std::path::PathBuf>,
     /// Progress display.
     pub progress: ProgressMode,
     /// Label of the target in the report.
@@ -1533,6 +1535,11 @@ pub async fn build_report(cfg: &Cfg, mut r: WorkerResult) -> Report {
     let mut work_hist = new_hist();
     let mut extra_notes = Vec::new();
     let items = analyse_items(&r, &queued_at_end, &mut work_hist, &mut extra_notes);
+    if let Some(path) = &cfg.samples
+        && let Err(e) = std::fs::write(path, crate::report::samples_csv(&r))
+    {
+        extra_notes.push(format!("cannot write --samples {}: {e}", path.display()));
+    }
     r.notes.extend(extra_notes);
     let mut latency = BTreeMap::new();
     if !work_hist.is_empty() {

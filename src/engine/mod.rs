@@ -31,6 +31,7 @@
 mod accounts;
 mod audit;
 mod board;
+mod busy;
 mod handlers;
 mod outbox;
 mod publish;
@@ -44,11 +45,12 @@ pub mod views;
 mod visitors;
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
 pub use audit::{AuditBatch, AuditLog, AuditQuery, AuditRecord};
+pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
 pub use replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
 pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};
@@ -282,6 +284,7 @@ impl Engine {
         census.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut away_check = tokio::time::interval(Duration::from_millis(250));
         away_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let busy = busy::BusyClock::new();
         loop {
             let deadline = if self.tick_in_flight {
                 None
@@ -294,15 +297,27 @@ impl Engine {
             });
             tokio::select! {
                 req = rx.recv() => match req {
-                    Some(req) => self.handle(req),
+                    Some(req) => {
+                        let (what, started) = (req.kind(), Instant::now());
+                        self.handle(req);
+                        busy.record(what, started);
+                    }
                     None => break,
                 },
                 () = async { sleep.expect("guarded").await }, if sleep.is_some() => {
+                    let started = Instant::now();
                     self.timers_due();
+                    busy.record("timers", started);
                 }
-                _ = census.tick() => stats::census(&self.core),
+                _ = census.tick() => {
+                    let started = Instant::now();
+                    stats::census(&self.core);
+                    busy.record("census", started);
+                }
                 _ = away_check.tick(), if self.auto_away_ms.is_some() => {
+                    let started = Instant::now();
                     self.auto_away_idle_agents();
+                    busy.record("auto_away", started);
                 }
             }
         }
