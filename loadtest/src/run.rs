@@ -234,7 +234,9 @@ impl Shared {
         let mut h = self.hists.lock().unwrap();
         let _ = h.entry(name).or_insert_with(new_hist).record(us.max(1));
     }
-    fn observe(&self, id: u64, agent: u32, kind: u8) {
+    /// Records that `agent`'s session got item `id` in state `kind`, at `t_ns` (when its
+    /// frame was read, before parsing it).
+    fn observe(&self, id: u64, agent: u32, kind: u8, t_ns: u64) {
         let node = node_of(agent, self.cfg.servers.len()) as u16;
         if kind == obs::QUEUED && !self.queued_seen.lock().unwrap().insert((node, id)) {
             return;
@@ -244,7 +246,7 @@ impl Shared {
             node,
             agent,
             kind,
-            t_ns: now_ns(),
+            t_ns,
         });
     }
 }
@@ -910,6 +912,44 @@ enum Act {
     Close(u64),
 }
 
+/// A `watch` answer (a board snapshot: megabytes with 100 supervisors in 100 groups) read
+/// for the little the generator uses, its group ids: building a `Value` tree of the whole
+/// board for each supervisor took the generator's CPU from the server on this box.
+#[derive(serde::Deserialize)]
+struct WatchAnswer {
+    r#type: String,
+    id: Value,
+    data: WatchData,
+}
+
+#[derive(serde::Deserialize)]
+struct WatchData {
+    groups: Vec<WatchGroup>,
+}
+
+#[derive(serde::Deserialize)]
+struct WatchGroup {
+    id: String,
+}
+
+impl WatchAnswer {
+    /// The frame as the `Value` [`Session::answer`] reads (`type`, `id`, `data.groups[].id`)
+    /// when it is a large `watch` answer; `None` for every other frame.
+    fn skim(text: &str) -> Option<Value> {
+        if text.len() < 64 * 1024 {
+            return None;
+        }
+        let w: WatchAnswer = serde_json::from_str(text).ok()?;
+        let groups: Vec<Value> = w
+            .data
+            .groups
+            .into_iter()
+            .map(|g| json!({ "id": g.id }))
+            .collect();
+        Some(json!({ "type": w.r#type, "id": w.id, "data": { "groups": groups } }))
+    }
+}
+
 struct Session {
     sh: Arc<Shared>,
     idx: u32,
@@ -925,6 +965,11 @@ struct Session {
     welcomed: bool,
     toggle_step: u64,
     toggle_group: Option<String>,
+    /// When the frame being handled was read (before parsing it): every latency ends
+    /// there, so the generator's own JSON parsing is not counted against the server.
+    rx_at: Instant,
+    /// The same moment as [`now_ns`] gives it, comparable across worker processes.
+    rx_ns: u64,
 }
 
 impl Session {
@@ -950,6 +995,8 @@ impl Session {
             welcomed: false,
             toggle_step: rand::random_range(0..4u64) & !1,
             toggle_group,
+            rx_at: Instant::now(),
+            rx_ns: now_ns(),
         }
     }
 
@@ -1020,7 +1067,10 @@ impl Session {
                     }
                 }
                 m = ws.next() => match m {
-                    Some(Ok(Message::Text(t))) => self.handle(t.as_str()),
+                    Some(Ok(Message::Text(t))) => {
+                        (self.rx_at, self.rx_ns) = (Instant::now(), now_ns());
+                        self.handle(t.as_str());
+                    }
                     Some(Ok(Message::Binary(_))) => self.sh.err("frame:binary frame from server"),
                     Some(Ok(Message::Close(f))) => {
                         return Outcome::Dropped(format!("closed by server {}", f.map(|f| format!("{} {}", u16::from(f.code), f.reason)).unwrap_or_default()));
@@ -1095,7 +1145,11 @@ impl Session {
 
     fn handle(&mut self, text: &str) {
         let sh = self.sh.clone();
-        let v: Value = match serde_json::from_str(text) {
+        let parsed = match WatchAnswer::skim(text) {
+            Some(v) => Ok(v),
+            None => serde_json::from_str::<Value>(text),
+        };
+        let v = match parsed {
             Ok(v) => v,
             Err(_) => {
                 sh.err("frame:server sent non-JSON");
@@ -1119,7 +1173,7 @@ impl Session {
                 if v["op"] == "added"
                     && let Some(id) = item["id"].as_u64()
                 {
-                    sh.observe(id, self.idx, obs::QUEUED);
+                    sh.observe(id, self.idx, obs::QUEUED, self.rx_ns);
                     self.maybe_take(item);
                 }
             }
@@ -1181,13 +1235,13 @@ impl Session {
             if let Some(id) = it["id"].as_u64()
                 && it["assignee"].as_str() == Some(self.me.as_str())
             {
-                sh.observe(id, self.idx, obs::ASSIGNED);
+                sh.observe(id, self.idx, obs::ASSIGNED, self.rx_ns);
                 self.hold(id, it["state"].as_str().unwrap_or(""));
             }
         }
         for it in v["queues"].as_array().into_iter().flatten() {
             if let Some(id) = it["id"].as_u64() {
-                sh.observe(id, self.idx, obs::QUEUED);
+                sh.observe(id, self.idx, obs::QUEUED, self.rx_ns);
                 self.maybe_take(it);
             }
         }
@@ -1240,6 +1294,7 @@ impl Session {
                         } else {
                             obs::ASSIGNED
                         },
+                        self.rx_ns,
                     );
                     self.hold(id, state);
                 }
@@ -1252,7 +1307,7 @@ impl Session {
         } else if reason != "closed" {
             // Taken from us, or handed off: we no longer hold it.
             self.held.remove(&id);
-            sh.observe(id, self.idx, obs::RELEASED);
+            sh.observe(id, self.idx, obs::RELEASED, self.rx_ns);
         }
     }
 
@@ -1268,7 +1323,7 @@ impl Session {
             }
             return;
         };
-        let us = t0.elapsed().as_micros() as u64;
+        let us = self.rx_at.saturating_duration_since(t0).as_micros() as u64;
         let code = v["code"].as_str().unwrap_or("?").to_string();
         let kname = match kind {
             ReqKind::Setup => "setup",
@@ -1305,7 +1360,7 @@ impl Session {
                 sh.hist("take_answer", us);
                 if ok {
                     sh.c.takes_won.fetch_add(1, Relaxed);
-                    sh.observe(item, self.idx, obs::TAKE_WON);
+                    sh.observe(item, self.idx, obs::TAKE_WON, self.rx_ns);
                     let state = v["data"]["state"]
                         .as_str()
                         .unwrap_or("assigned")
@@ -1359,7 +1414,7 @@ impl Session {
         if matches && pend.expected.contains(&self.idx) {
             pend.seen.insert(self.idx);
             if pend.seen.len() == pend.expected.len() {
-                let us = now_ns().saturating_sub(pend.t0_ns) / 1000;
+                let us = self.rx_ns.saturating_sub(pend.t0_ns) / 1000;
                 p.remove(&aidx);
                 drop(p);
                 sh.hist("presence_to_last_watcher", us);

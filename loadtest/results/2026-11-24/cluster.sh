@@ -1,6 +1,6 @@
 #!/bin/bash
 # Several Switchboard nodes sharing one redis-server, and the `cluster` scenario over them
-# (BENCHMARKS.md). Results go to /tmp/bench/TAG/ (report.txt, rss.txt, samples.txt, latency.txt, items.csv).
+# (BENCHMARKS.md). Results go to /tmp/bench/TAG/ (report.txt, rss.txt, samples.txt, latency.txt, items.csv, vmstat.txt).
 # Every 5 s samples.txt gets each node's RSS, sessions and CPU seconds so far, and Redis's;
 # latency.txt gets Redis's own latency monitor (events over 5 ms), its slow log and each
 # node's slow engine requests (over 20 ms) with their kind.
@@ -41,10 +41,13 @@ for p in $PIDS; do echo "before pid $p $(grep VmRSS /proc/$p/status)" >> $OUT/rs
     echo "$line | redis cpu $(cpu $RPID)s $(redis-cli -p $RPORT info memory | grep '^used_memory:' | tr -d '\r')" >> $OUT/samples.txt
     sleep 5; done ) &
 SPID=$!
+# CPU steal (st) and I/O wait (wa) from outside these processes show up here
+vmstat -t 5 > $OUT/vmstat.txt 2>&1 &
+VPID=$!
 echo "cmd: $LT cluster $SERVERS --directory $DIR --agents $AGENTS --processes $PROCS --source-addrs $ADDRS --rate $RATE --ramp $RAMP --duration $DUR --drain ${DRAIN:-3s} --samples $OUT/items.csv" > $OUT/report.txt
 $LT cluster $SERVERS --directory $DIR --agents $AGENTS --processes $PROCS --source-addrs $ADDRS --rate $RATE --ramp $RAMP --duration $DUR --drain ${DRAIN:-3s} --samples $OUT/items.csv >> $OUT/report.txt 2>&1
 echo "exit $?" >> $OUT/report.txt
-kill $SPID
+kill $SPID $VPID
 for p in $PIDS; do echo "end pid $p $(grep -E 'VmRSS|VmHWM' /proc/$p/status | tr '\n' ' ')" >> $OUT/rss.txt; done
 redis-cli -p $RPORT info memory | grep -E '^(used_memory|used_memory_rss|used_memory_peak):' >> $OUT/rss.txt
 redis-cli -p $RPORT dbsize >> $OUT/rss.txt
