@@ -85,8 +85,14 @@ async fn restore_stored<L: SharedLog>(
     let (at, data) = log.snapshot().await?.ok_or_else(|| {
         StoreError::Corrupt("the log was trimmed but no snapshot is stored".into())
     })?;
-    let snapshot: ReplicaSnapshot = serde_json::from_str(&data)
-        .map_err(|e| StoreError::Corrupt(format!("snapshot after {at}: {e}")))?;
+    let parse_at = at.clone();
+    let snapshot: ReplicaSnapshot = tokio::task::spawn_blocking(move || {
+        let json = super::snapshot_codec::decode(&data)?;
+        serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("snapshot after {parse_at}: {e}")))
+    })
+    .await
+    .map_err(|e| StoreError::Corrupt(e.to_string()))??;
     let audit: Vec<AuditRecord> = log
         .read_audit(&at, audit_capacity)
         .await?
@@ -299,10 +305,10 @@ async fn snapshotter<L: SharedLog>(log: L, engine: EngineHandle, node: u32, ever
             continue;
         }
         match snapshot_and_trim(&log, &engine).await {
-            Ok(Some((at, bytes, before))) => {
+            Ok(Some((at, (bytes, json_bytes), before))) => {
                 metrics::counter!("switchboard_snapshots_total").increment(1);
                 metrics::gauge!("switchboard_snapshot_bytes").set(bytes as f64);
-                tracing::info!(after = %at, bytes, trimmed_before = %before, "stored a snapshot");
+                tracing::info!(after = %at, bytes, json_bytes, trimmed_before = %before, "stored a snapshot");
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot store a snapshot"),
@@ -310,11 +316,13 @@ async fn snapshotter<L: SharedLog>(log: L, engine: EngineHandle, node: u32, ever
     }
 }
 
-/// One snapshot and trim; `None` when there is nothing to snapshot yet.
+/// One snapshot and trim: the id it was taken after, its (stored, JSON)
+/// sizes and where the log was trimmed; `None` when there is nothing to
+/// snapshot yet.
 async fn snapshot_and_trim<L: SharedLog>(
     log: &L,
     engine: &EngineHandle,
-) -> Result<Option<(LogId, usize, LogId)>, StoreError> {
+) -> Result<Option<(LogId, (usize, usize), LogId)>, StoreError> {
     let Some(snapshot) = engine.snapshot().await else {
         return Ok(None);
     };
@@ -322,11 +330,14 @@ async fn snapshot_and_trim<L: SharedLog>(
     if at == "0-0" {
         return Ok(None);
     }
-    let data = tokio::task::spawn_blocking(move || serde_json::to_string(&snapshot))
-        .await
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let bytes = data.len();
+    let (data, json_bytes) = tokio::task::spawn_blocking(move || {
+        serde_json::to_string(&snapshot)
+            .map(|json| (super::snapshot_codec::encode(&json), json.len()))
+    })
+    .await
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let bytes = (data.len(), json_bytes);
     log.put_snapshot(&at, data).await?;
     let before = match log.min_applied().await? {
         Some(min) if log_id_key(&min) < log_id_key(&at) => min,

@@ -34,6 +34,7 @@
 pub mod cluster;
 pub mod memory;
 pub mod redis;
+pub mod snapshot_codec;
 
 use std::future::Future;
 use std::time::Duration;
