@@ -459,6 +459,7 @@ async fn routing_metrics_are_exported() {
         "switchboard_queue_depth{group=\"pullg\",channel=\"ticket\"}",
         "switchboard_routing_decisions_total{how=\"taken\",channel=\"ticket\"}",
         "switchboard_queue_wait_seconds",
+        "switchboard_engine_busy_seconds_count",
     ] {
         assert!(text.contains(needle), "missing {needle} in /metrics");
     }
