@@ -60,7 +60,7 @@ fn wait_ready(port: u16, child: &mut Child, log: &Path) {
     panic!("server on port {port} not ready after 30 s");
 }
 
-fn run_chats(port: u16, dir: Option<&Path>) -> Value {
+fn run_chats(port: u16, dir: Option<&Path>, samples: Option<&Path>) -> Value {
     let mut cmd = Command::new(LOADTEST);
     cmd.args([
         "chats",
@@ -85,6 +85,9 @@ fn run_chats(port: u16, dir: Option<&Path>) -> Value {
     if let Some(d) = dir {
         cmd.arg("--directory").arg(d);
     }
+    if let Some(f) = samples {
+        cmd.arg("--samples").arg(f);
+    }
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -107,6 +110,30 @@ fn assert_correct(r: &Value) {
         "items not accounted for: {r:#}"
     );
     assert_eq!(r["correctness_ok"], true, "{r:#}");
+}
+
+/// `--samples`: a header, then one line per acknowledged item, each routed
+/// (every item of this run is pushed to an agent) with its node and latency.
+fn assert_samples_cover_every_item(path: &Path, r: &Value) {
+    let text = std::fs::read_to_string(path).expect("--samples wrote its file");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("created_unix_ms,item,post_node,push_node,created_to_push_us")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        rows.len() as u64,
+        r["items"]["acked"].as_u64().unwrap(),
+        "one line per item"
+    );
+    for row in rows {
+        assert_eq!(row.len(), 5, "{row:?}");
+        assert!(
+            row[4].parse::<u64>().is_ok(),
+            "a routed item has its latency: {row:?}"
+        );
+    }
 }
 
 #[test]
@@ -154,8 +181,10 @@ fn chats_against_the_real_server() {
         .expect("start the server");
     let mut server = Killer(child);
     wait_ready(port, &mut server.0, &log);
-    let r = run_chats(port, Some(&dir));
+    let samples = wd.join("items.csv");
+    let r = run_chats(port, Some(&dir), Some(&samples));
     assert_correct(&r);
+    assert_samples_cover_every_item(&samples, &r);
     drop(server);
     let _ = std::fs::remove_dir_all(&wd);
 }
@@ -180,7 +209,7 @@ fn chats_against_the_baseline() {
         .unwrap();
     let mut server = Killer(child);
     wait_ready(port, &mut server.0, &log);
-    let r = run_chats(port, None);
+    let r = run_chats(port, None, None);
     assert_correct(&r);
     drop(server);
     let _ = std::fs::remove_dir_all(&wd);
