@@ -308,6 +308,7 @@ pub(crate) fn make_cfg(scenario: Scenario, a: &RunArgs, target: &str) -> Result<
         login_retries: a.login_retries,
         server_pid: a.server_pid,
         samples: a.samples.clone(),
+        barrier: None,
         progress,
         target: target.to_string(),
     })

@@ -116,6 +116,9 @@ pub struct Cfg {
     pub server_pid: Option<u32>,
     /// Where to write one CSV line per created item (`--samples`).
     pub samples: Option<std::path::PathBuf>,
+    /// Worker processes of one run (`--processes`): the directory where each
+    /// says its sessions are up, so that all start their run phase together.
+    pub barrier: Option<std::path::PathBuf>,
     /// Progress display.
     pub progress: ProgressMode,
     /// Label of the target in the report.
@@ -426,6 +429,13 @@ pub async fn run_worker(cfg: Cfg) -> WorkerResult {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Some(dir) = &cfg.barrier
+        && !crate::multi::all_workers_ready(dir, wi, wk, Duration::from_secs(60)).await
+    {
+        sh.note(
+            "not every worker process had its sessions up after 60 s: the run phase began anyway",
+        );
     }
     if sh.c.sessions_open.load(Relaxed) < expected {
         sh.note(format!(
