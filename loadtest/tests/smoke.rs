@@ -60,7 +60,7 @@ fn wait_ready(port: u16, child: &mut Child, log: &Path) {
     panic!("server on port {port} not ready after 30 s");
 }
 
-fn run_chats(port: u16, dir: Option<&Path>, samples: Option<&Path>) -> Value {
+fn run_chats(port: u16, dir: Option<&Path>, samples: Option<&Path>, processes: u32) -> Value {
     let mut cmd = Command::new(LOADTEST);
     cmd.args([
         "chats",
@@ -88,6 +88,7 @@ fn run_chats(port: u16, dir: Option<&Path>, samples: Option<&Path>) -> Value {
     if let Some(f) = samples {
         cmd.arg("--samples").arg(f);
     }
+    cmd.arg("--processes").arg(processes.to_string());
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -182,9 +183,24 @@ fn chats_against_the_real_server() {
     let mut server = Killer(child);
     wait_ready(port, &mut server.0, &log);
     let samples = wd.join("items.csv");
-    let r = run_chats(port, Some(&dir), Some(&samples));
+    let r = run_chats(port, Some(&dir), Some(&samples), 1);
     assert_correct(&r);
     assert_samples_cover_every_item(&samples, &r);
+    // Two worker processes (their run phases start together, their reports
+    // are merged): still every item accounted for, once.
+    let r = run_chats(port, Some(&dir), None, 2);
+    assert_correct(&r);
+    assert_eq!(r["processes"], 2, "{r:#}");
+    assert_eq!(
+        r["notes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n.as_str().unwrap_or("").contains("not every worker"))
+            .count(),
+        0,
+        "the workers met at the barrier: {r:#}"
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&wd);
 }
@@ -209,7 +225,7 @@ fn chats_against_the_baseline() {
         .unwrap();
     let mut server = Killer(child);
     wait_ready(port, &mut server.0, &log);
-    let r = run_chats(port, None, None);
+    let r = run_chats(port, None, None, 1);
     assert_correct(&r);
     drop(server);
     let _ = std::fs::remove_dir_all(&wd);
