@@ -774,6 +774,7 @@ async fn ws_connect(sh: &Shared, idx: u32, token: &str) -> Result<Ws, String> {
     .map_err(|e| classify_io(&e))?;
     if !cfg.source_addrs.is_empty() {
         let src = cfg.source_addrs[node_of(idx, cfg.source_addrs.len())];
+        crate::util::bind_port_at_connect(&sock);
         sock.bind(SocketAddr::new(src, 0))
             .map_err(|e| classify_io(&e))?;
     }

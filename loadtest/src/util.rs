@@ -190,3 +190,34 @@ impl CpuWindow {
         Some((100.0 * used / secs.max(1e-9), secs))
     }
 }
+
+/// Lets the kernel pick a socket's source port at `connect` rather than at
+/// `bind` (Linux `IP_BIND_ADDRESS_NO_PORT`). `--source-addrs` binds every
+/// socket to an address with port 0, and such a bind must find a port free
+/// on that address for any destination: a search that grows with the ports
+/// in use. At the end of an 18,000-session ramp from one address, 85 % of
+/// the box's CPU was in that search (`perf`: `inet_csk_get_port`,
+/// `inet_bind2_bucket_find`; BENCHMARKS.md §7). At `connect` the kernel
+/// knows the destination and only needs a free 4-tuple. Best effort: where
+/// the option is missing the bind works as before.
+#[allow(unsafe_code)]
+pub fn bind_port_at_connect(sock: &tokio::net::TcpSocket) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let one: libc::c_int = 1;
+        // SAFETY: `sock` owns an open socket for the whole call, and the
+        // option value is a c_int of exactly the length passed.
+        let _ = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&raw const one).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = sock;
+}
