@@ -176,6 +176,11 @@ pub struct RunArgs {
     /// Share of created items that are tickets instead of chats (0.0 to 1.0).
     #[arg(long, default_value_t = 0.0)]
     ticket_share: f64,
+    /// Share of created chats (0.0 to 1.0) whose visitor opens the chat's visitor socket
+    /// (`/visitor?token=…`) right after the 201 and stays until the chat is closed, as a website
+    /// widget does: visitors waiting in a queue are told their position live. Each holds a socket.
+    #[arg(long, default_value_t = 0.0)]
+    visitors: f64,
     /// Mean think time before an agent accepts an item pushed to it (uniform 0.5x-1.5x).
     #[arg(long, value_parser = parse_duration, default_value = "200ms")]
     think_accept: Duration,
@@ -296,6 +301,7 @@ pub(crate) fn make_cfg(scenario: Scenario, a: &RunArgs, target: &str) -> Result<
         drain: a.drain,
         rate,
         ticket_share: a.ticket_share.clamp(0.0, 1.0),
+        visitors: a.visitors.clamp(0.0, 1.0),
         think_accept: a.think_accept,
         think_close: a.think_close,
         reload_every: a.reload_every,

@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+mod visitor;
+
 use crate::directory::Layout;
 use crate::report::{Created, HistData, Obs, Report, WorkerResult, analyse_items, new_hist, obs};
 use crate::util::{CpuWindow, Server, ServerProbe, now_ns, pct, rss_kib};
@@ -92,6 +94,8 @@ pub struct Cfg {
     pub rate: f64,
     /// Share of created items that are tickets.
     pub ticket_share: f64,
+    /// Share of created chats whose visitor connects (`--visitors`).
+    pub visitors: f64,
     /// Mean delay before `accept`.
     pub think_accept: Duration,
     /// Mean delay between `accept` and `close`.
@@ -152,6 +156,12 @@ struct Counters {
     watching: AtomicU64,
     gave_up: AtomicU64,
     login_retries: AtomicU64,
+    visitors_opened: AtomicU64,
+    visitor_chats: AtomicU64,
+    visitor_positions: AtomicU64,
+    visitors_joined: AtomicU64,
+    visitors_closed: AtomicU64,
+    visitor_errors: AtomicU64,
 }
 
 impl Counters {
@@ -184,6 +194,12 @@ impl Counters {
         put("supervisors_watching", &self.watching);
         put("sessions_given_up", &self.gave_up);
         put("login_retries_after_429", &self.login_retries);
+        put("visitors_opened", &self.visitors_opened);
+        put("visitor_chat_frames", &self.visitor_chats);
+        put("visitor_position_frames", &self.visitor_positions);
+        put("visitors_agent_joined", &self.visitors_joined);
+        put("visitors_told_closed", &self.visitors_closed);
+        put("visitor_errors", &self.visitor_errors);
         m.retain(|_, v| *v != 0);
         m
     }
@@ -225,6 +241,8 @@ struct Shared {
 const PH_RAMP: u8 = 0;
 const PH_RUN: u8 = 1;
 const PH_DRAIN: u8 = 2;
+/// After the drain: visitors still waiting leave.
+const PH_DONE: u8 = 3;
 
 impl Shared {
     fn err(&self, key: impl Into<String>) {
@@ -491,6 +509,7 @@ pub async fn run_worker(cfg: Cfg) -> WorkerResult {
         let _ = g.await;
     }
     tokio::time::sleep(cfg.drain).await;
+    sh.phase.store(PH_DONE, Relaxed);
     // Changes no watcher completed by now were missed.
     let missed = sh.presence.lock().unwrap().drain().count() as u64;
     sh.c.presence_missed.fetch_add(missed, Relaxed);
@@ -1500,7 +1519,7 @@ async fn generator(sh: Arc<Shared>, workers: usize) {
 }
 
 async fn create(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     http: &reqwest::Client,
     node: usize,
     server: &str,
@@ -1536,6 +1555,11 @@ async fn create(
                             group,
                             state: body["item"]["state"].as_str().unwrap_or("").to_string(),
                         });
+                        if let Some(token) = body["visitor_token"].as_str()
+                            && rand::random_range(0.0..1.0) < sh.cfg.visitors
+                        {
+                            tokio::spawn(visitor::visitor(sh.clone(), node, token.to_string()));
+                        }
                     }
                     None => {
                         sh.c.work_refused.fetch_add(1, Relaxed);

@@ -60,7 +60,13 @@ fn wait_ready(port: u16, child: &mut Child, log: &Path) {
     panic!("server on port {port} not ready after 30 s");
 }
 
-fn run_chats(port: u16, dir: Option<&Path>, samples: Option<&Path>, processes: u32) -> Value {
+fn run_chats(
+    port: u16,
+    dir: Option<&Path>,
+    samples: Option<&Path>,
+    processes: u32,
+    extra: &[&str],
+) -> Value {
     let mut cmd = Command::new(LOADTEST);
     cmd.args([
         "chats",
@@ -88,7 +94,9 @@ fn run_chats(port: u16, dir: Option<&Path>, samples: Option<&Path>, processes: u
     if let Some(f) = samples {
         cmd.arg("--samples").arg(f);
     }
-    cmd.arg("--processes").arg(processes.to_string());
+    cmd.arg("--processes")
+        .arg(processes.to_string())
+        .args(extra);
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -137,6 +145,19 @@ fn assert_samples_cover_every_item(path: &Path, r: &Value) {
     }
 }
 
+/// `--visitors 1`: every chat's visitor connected, got its `chat` frame, saw
+/// its agent join and was told the chat closed (every chat of this run is
+/// accepted and closed before the drain ends), with no visitor error.
+fn assert_every_visitor_followed_its_chat(r: &Value) {
+    let c = |k: &str| r["counters"][k].as_u64().unwrap_or(0);
+    let acked = r["items"]["acked"].as_u64().unwrap();
+    assert_eq!(c("visitors_opened"), acked, "a visitor per chat: {r:#}");
+    assert_eq!(c("visitor_chat_frames"), acked, "{r:#}");
+    assert_eq!(c("visitors_agent_joined"), acked, "{r:#}");
+    assert_eq!(c("visitors_told_closed"), acked, "{r:#}");
+    assert_eq!(c("visitor_errors"), 0, "{r:#}");
+}
+
 #[test]
 fn chats_against_the_real_server() {
     assert!(
@@ -183,12 +204,13 @@ fn chats_against_the_real_server() {
     let mut server = Killer(child);
     wait_ready(port, &mut server.0, &log);
     let samples = wd.join("items.csv");
-    let r = run_chats(port, Some(&dir), Some(&samples), 1);
+    let r = run_chats(port, Some(&dir), Some(&samples), 1, &["--visitors", "1"]);
     assert_correct(&r);
     assert_samples_cover_every_item(&samples, &r);
+    assert_every_visitor_followed_its_chat(&r);
     // Two worker processes (their run phases start together, their reports
     // are merged): still every item accounted for, once.
-    let r = run_chats(port, Some(&dir), None, 2);
+    let r = run_chats(port, Some(&dir), None, 2, &[]);
     assert_correct(&r);
     assert_eq!(r["processes"], 2, "{r:#}");
     assert_eq!(
@@ -225,7 +247,7 @@ fn chats_against_the_baseline() {
         .unwrap();
     let mut server = Killer(child);
     wait_ready(port, &mut server.0, &log);
-    let r = run_chats(port, None, None, 1);
+    let r = run_chats(port, None, None, 1, &[]);
     assert_correct(&r);
     drop(server);
     let _ = std::fs::remove_dir_all(&wd);
