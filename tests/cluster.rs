@@ -382,7 +382,6 @@ async fn a_console_resumes_on_another_node_with_exactly_the_events_it_missed() {
 /// (from a snapshot, the log trimmed) has the whole conversation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_chat_spans_nodes() {
-    use futures_util::SinkExt;
     let redis = TestRedis::start();
     let dir = common::test_directory();
     let fast = |c: &mut switchboard::server::ServerConfig| {
@@ -424,13 +423,7 @@ async fn a_visitor_chat_spans_nodes() {
     let m = common::visitor_frame(&mut cat, "message").await;
     assert_eq!(m["message"]["text"], "Hello Cat");
     assert_eq!(m["message"]["from"], "agent");
-    cat.send(tokio_tungstenite::tungstenite::Message::Text(
-        json!({ "type": "message", "text": "Hi there" })
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
+    common::visitor_say(&mut cat, "Hi there").await;
     let back = h1
         .push_where("message", |f| f["message"]["from"] == "visitor")
         .await;
@@ -438,15 +431,8 @@ async fn a_visitor_chat_spans_nodes() {
     // A node that joins now, from the snapshot, has the chat and its
     // messages.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let trimmed: Option<String> = redis::cmd("GET")
-        .arg("{sb}:log_trimmed")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
     assert!(
-        trimmed.is_some(),
+        redis.get("{sb}:log_trimmed").await.is_some(),
         "a snapshot was taken and the log trimmed"
     );
     let c = TestServer::start_node(&redis.url(), &dir, GRACE).await;

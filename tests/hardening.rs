@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{API_KEY, Client, PASSWORD, TestServer};
@@ -488,44 +486,11 @@ async fn metrics_are_exposed_in_prometheus_format() {
     s.stop().await;
 }
 
-/// Everything the server logs in this test process, as JSON lines.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let make = move || Capture(sink.clone());
-        // The server's own crates at the most verbose level; the test's
-        // clients (tungstenite, reqwest) are not the server and log their
-        // own requests.
-        let filter = tracing_subscriber::EnvFilter::new(
-            "switchboard=trace,tower_http=trace,axum=trace,hyper=trace",
-        );
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_writer(make)
-            .try_init();
-        buf
-    })
-    .clone()
-}
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn logs_never_contain_passwords_or_tokens() {
-    let logs = captured_logs();
+    // The server's own crates at the most verbose level; the test's clients
+    // (tungstenite, reqwest) are not the server and log their own requests.
+    let logs = common::captured_logs("switchboard=trace,tower_http=trace,axum=trace,hyper=trace");
     let s = TestServer::start(GRACE).await;
     let secret = "s3cret-Passw0rd-never-logged";
     let misplaced = "Misplaced-Passw0rd-in-username";

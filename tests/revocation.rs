@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{Client, TestRedis, TestServer, test_directory};
@@ -145,39 +143,11 @@ async fn work_with_key(s: &TestServer, key: &str, group: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Everything the server logs in this test process.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("switchboard=info"))
-            .with_writer(move || Capture(sink.clone()))
-            .try_init();
-        buf
-    })
-    .clone()
-}
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // 1. Integrations ------------------------------------------------------------
 
 #[tokio::test]
 async fn a_scoped_key_creates_work_only_in_its_groups_and_the_log_names_it() {
-    let logs = captured_logs();
+    let logs = common::captured_logs("switchboard=info");
     let s = start().await;
     let (status, body) = work_with_key(&s, KEY_G1, "g1").await;
     assert_eq!(status, 201, "{body}");

@@ -288,7 +288,6 @@ async fn an_explanation_names_the_rule_that_kept_each_member_out() {
 
 #[tokio::test]
 async fn a_visitor_sees_its_position_fall_then_the_agent_join_and_messages_go_both_ways() {
-    use futures_util::SinkExt;
     let s = TestServer::start(GRACE).await;
     let mut h1 = s.console("h1").await;
     let mut h3 = s.console("h3").await;
@@ -335,13 +334,7 @@ async fn a_visitor_sees_its_position_fall_then_the_agent_join_and_messages_go_bo
     let m = common::visitor_next(&mut cat).await;
     assert_eq!(m["message"]["text"], "Hello Cat");
     assert_eq!(m["message"]["from"], "agent");
-    cat.send(tokio_tungstenite::tungstenite::Message::Text(
-        json!({ "type": "message", "text": "Hi there" })
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
+    common::visitor_say(&mut cat, "Hi there").await;
     let back = h1
         .push_where("message", |f| f["message"]["from"] == "visitor")
         .await;

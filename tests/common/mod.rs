@@ -3,7 +3,9 @@
 #![allow(dead_code, missing_docs)]
 
 use std::collections::VecDeque;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
@@ -558,6 +560,17 @@ impl TestRedis {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// The string value of `key` (a test looking into the store).
+    pub async fn get(&self, key: &str) -> Option<String> {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
     /// Starts (again) on the same port and directory: the AOF is reloaded.
     pub fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
@@ -710,6 +723,42 @@ pub async fn visitor_next(ws: &mut VisitorSocket) -> Value {
         if let Message::Text(t) = m {
             return serde_json::from_str(t.as_str()).unwrap();
         }
+    }
+}
+
+/// The visitor writes `text` in its chat.
+pub async fn visitor_say(ws: &mut VisitorSocket, text: &str) {
+    let frame = json!({ "type": "message", "text": text }).to_string();
+    ws.send(Message::Text(frame.into())).await.unwrap();
+}
+
+/// Everything the server logs in this test process, as JSON lines, at the
+/// levels of `filter`. The subscriber is process-wide: the first call's
+/// filter holds for every later one.
+pub fn captured_logs(filter: &str) -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(move || Capture(sink.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
