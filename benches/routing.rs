@@ -1,4 +1,4 @@
-//! Routing micro-benchmarks of the pure domain core (DESIGN.md §6: "Routing
+//! Routing micro-benchmarks of the pure domain core (the target: "routing
 //! decisions in the domain core: at least 1,000,000 per second on one core").
 //!
 //! The directory: 10,000 agents in 500 groups, each agent a member of 2

@@ -10,9 +10,10 @@
 //!
 //! # Revocation
 //! A token is revoked by logout (that one token) or when an admin disables
-//! its agent (every token of the agent). In cluster mode tokens live in
-//! Redis ([`RedisTokens`](crate::store::redis::RedisTokens)), so a
-//! revocation on one node holds on all of them.
+//! its agent (every token of the agent). With a store, tokens live in it
+//! ([`StoredTokens`](crate::store::tokens::StoredTokens)): in Redis a
+//! revocation on one node holds on all of them; in the embedded database a
+//! console reconnects with its token after a restart.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,8 +41,8 @@ pub struct Auth {
     api_keys: HashMap<[u8; 32], Arc<Integration>>,
     token_ttl_ms: Millis,
     tokens: Mutex<HashMap<String, TokenEntry>>,
-    /// In cluster mode the tokens live in Redis instead, for every node.
-    shared: Option<crate::store::redis::RedisTokens>,
+    /// With a store, the tokens live there instead (Redis or embedded).
+    shared: Option<crate::store::tokens::StoredTokens>,
 }
 
 /// A hash to verify against when the user does not exist, so that a wrong
@@ -137,8 +138,9 @@ impl Auth {
         self
     }
 
-    /// Keeps tokens in Redis, shared by every node.
-    pub fn with_shared_tokens(mut self, tokens: crate::store::redis::RedisTokens) -> Self {
+    /// Keeps tokens in a store (Redis, shared by every node; or the embedded
+    /// database, kept across restarts).
+    pub fn with_shared_tokens(mut self, tokens: crate::store::tokens::StoredTokens) -> Self {
         self.shared = Some(tokens);
         self
     }

@@ -24,8 +24,10 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a Switchboard node (in memory; the built-in demo directory unless
-    /// --directory is given). Consoles are served at http://LISTEN/.
+    /// Run a Switchboard node (state kept in ./switchboard-data unless
+    /// --data-dir, --memory or --redis-url say otherwise; the built-in demo
+    /// directory unless --directory is given). Consoles are served at
+    /// http://LISTEN/.
     Serve(Box<ServeArgs>),
     /// Print the argon2 hash of a password for a directory file's
     /// `password_hash`. Reads the password from standard input (one line).
@@ -118,8 +120,24 @@ pub struct ServeArgs {
     /// How long shutdown waits for open connections to finish.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
-    /// Share state with other nodes through this Redis (`redis://host:port/db`).
-    /// Without it the node runs alone, in memory. See docs/operations.md.
+    /// Where this node keeps its state: a data directory holding one SQLite
+    /// database (`switchboard.db`) with the log of every change, snapshots,
+    /// login tokens and the audit. Queued and assigned work, active cells,
+    /// availability, disabled accounts and logins survive a restart or a
+    /// crash. Created if missing; one server per data directory.
+    #[arg(
+        long,
+        default_value = "switchboard-data",
+        env = "SWITCHBOARD_DATA_DIR",
+        conflicts_with_all = ["memory", "redis_url"]
+    )]
+    pub data_dir: PathBuf,
+    /// Keep everything in memory only: a restart forgets every queued item,
+    /// assignment and login. For tests and throwaway demos.
+    #[arg(long, conflicts_with = "redis_url")]
+    pub memory: bool,
+    /// Share state with other nodes through this Redis (`redis://host:port/db`)
+    /// instead of a data directory. See docs/operations.md.
     #[arg(long, env = "SWITCHBOARD_REDIS_URL")]
     pub redis_url: Option<String>,
     /// Demo traffic: an integration creates a chat, ticket or call every few
@@ -136,8 +154,8 @@ pub struct ServeArgs {
     /// sessions drop out of presence (its agents get the reconnect grace).
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub heartbeat_ttl: Duration,
-    /// With Redis: how often one node stores a snapshot of the shared state
-    /// and trims the command log before it (so the log stays short and a
+    /// How often a snapshot of the state is stored and the command log
+    /// trimmed before it (so the log, on disk or in Redis, stays short and a
     /// starting node does not replay from the beginning).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub snapshot_interval: Duration,

@@ -1,15 +1,33 @@
 //! Switchboard: a real-time presence and work-routing server for help desks.
 //!
 //! # Layout
-//! - [`domain`]: the pure core (presence, active cells, eligibility, routing,
-//!   queues, work items). No I/O, no async, no clock reads.
-//! - [`engine`]: the single task that owns the core and the local sessions.
-//! - [`api_error`]: the typed errors every boundary answers with.
-//! - [`auth`] and [`integrations`]: who a request comes from (login tokens,
-//!   API keys scoped to groups).
+//! Layers point down only (`scripts/check-layers.sh` checks it in CI):
+//!
+//! - Layer 0, pure data and helpers:
+//!   - [`domain`]: the pure core (presence, active cells, eligibility,
+//!     routing, queues, work items) and the log entries every replica
+//!     applies. No I/O, no async, no clock reads.
+//!   - [`clock`]: the one clock above the core, wall time that advances with
+//!     tokio's (paused in timer tests).
+//!   - [`api_error`]: the typed errors every boundary answers with.
+//!   - [`integrations`]: API keys of integrations, scoped to groups.
+//! - Layer 1, things the engine uses:
+//!   - [`store`]: the log and what goes with it (in memory, embedded SQLite,
+//!     Redis), behind one contract.
+//!   - [`auth`]: passwords, login tokens (in memory or in a store).
+//!   - [`webhooks`]: signed outbound item events.
+//!   - [`metrics`]: the Prometheus exporter and metric names.
+//!   - [`directory_file`]: reading the TOML directory of agents and groups.
+//! - Layer 2: [`engine`], the single task that owns the core and this node's
+//!   sessions, a replica of the log in every mode.
+//! - Layer 3: [`transport`], the HTTP API and WebSockets; [`demo`], the
+//!   simulated traffic of `serve --demo`.
+//! - Layer 4: [`server`], starting a node over its storage and serving until
+//!   shutdown; [`cli`], the command line.
 pub mod api_error;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod demo;
 pub mod directory_file;
 pub mod domain;

@@ -9,7 +9,7 @@ use switchboard::cli::{Cli, Command, LogFormat, ServeArgs};
 use switchboard::directory_file;
 use switchboard::domain::CoreConfig;
 use switchboard::integrations::{new_key, toml_entry};
-use switchboard::server::{self, ServerConfig};
+use switchboard::server::{self, ServerConfig, Storage};
 use switchboard::transport::TransportConfig;
 use switchboard::webhooks::WebhookConfig;
 use tracing_subscriber::EnvFilter;
@@ -105,6 +105,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         demo,
         "Switchboard listening; consoles at http://{addr}/"
     );
+    let storage = match (args.redis_url, args.memory) {
+        (Some(url), _) => Storage::Redis(url),
+        (None, true) => Storage::Memory,
+        (None, false) => Storage::Embedded(args.data_dir),
+    };
     let config = ServerConfig {
         directory,
         api_key,
@@ -126,7 +131,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             ..TransportConfig::default()
         },
         shutdown_timeout: args.shutdown_timeout,
-        redis_url: args.redis_url,
+        storage,
         heartbeat_ttl: args.heartbeat_ttl,
         snapshot_interval: args.snapshot_interval,
         auto_away: args.auto_away,

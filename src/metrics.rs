@@ -18,6 +18,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::api_error::ErrorCode;
 
+/// Histogram: seconds the engine spent applying one request or timer round.
+pub const ENGINE_BUSY: &str = "switchboard_engine_busy_seconds";
 /// Gauge: open console WebSocket sessions.
 pub const SESSIONS_OPEN: &str = "switchboard_sessions_open";
 /// Counter: WebSocket upgrades refused before the upgrade, by `reason`.
@@ -90,7 +92,7 @@ fn describe() {
         "Sessions cut off because their outbox was full (slow consumers)."
     );
     describe_histogram!(
-        crate::engine::ENGINE_BUSY,
+        ENGINE_BUSY,
         metrics::Unit::Seconds,
         "Time the engine spent on one request or timer round (every other request waits behind it)."
     );

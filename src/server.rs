@@ -14,10 +14,13 @@ use tokio::net::TcpListener;
 use crate::auth::Auth;
 use crate::directory_file::LoadedDirectory;
 use crate::domain::{Core, CoreConfig};
+use crate::engine::replication::{self, replay};
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::store::SharedLog;
-use crate::store::cluster::{self, replay};
+use crate::store::memory::MemoryLog;
 use crate::store::redis::{RedisLog, RedisTokens};
+use crate::store::sqlite::SqliteLog;
+use crate::store::tokens::StoredTokens;
 use crate::transport::limits::{Limits, default_origins};
 use crate::transport::{AppState, TransportConfig, router};
 use crate::webhooks::WebhookSender;
@@ -38,9 +41,9 @@ pub struct ServerConfig {
     pub transport: TransportConfig,
     /// How long in-flight work may take to finish at shutdown.
     pub shutdown_timeout: Duration,
-    /// Shared state in this Redis (`redis://host:port/db`); `None` runs in
-    /// memory on this node alone.
-    pub redis_url: Option<String>,
+    /// Where the log and everything else that must outlive a request is
+    /// kept.
+    pub storage: Storage,
     /// A node whose heartbeat is this old counts as dead (cluster mode).
     pub heartbeat_ttl: Duration,
     /// How often one node snapshots the state and trims the log (cluster
@@ -55,6 +58,18 @@ pub struct ServerConfig {
     pub demo: bool,
 }
 
+/// Where a node keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// In this process's memory only: lost at exit (tests, throwaway demos).
+    Memory,
+    /// In an embedded database in this data directory: a single node that
+    /// loses nothing acknowledged across restarts and crashes.
+    Embedded(std::path::PathBuf),
+    /// In this Redis (`redis://host:port/db`), shared by several nodes.
+    Redis(String),
+}
+
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -64,52 +79,75 @@ pub enum StartError {
     /// The shared store failed at start.
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
-    /// The directory stored in Redis is not valid.
-    #[error("the directory stored in Redis: {0}")]
+    /// The data directory holds the state of another directory file: its
+    /// agents and groups are not the ones given, so its state cannot be
+    /// applied to them.
+    #[error(
+        "the data directory {} holds the state of another directory file (agents and groups); \
+         start with the same --directory as before, or with another --data-dir \
+         (or delete that data directory to start afresh)",
+        .0.display()
+    )]
+    OtherDirectory(std::path::PathBuf),
+    /// The directory stored in the store is not valid.
+    #[error("the stored directory: {0}")]
     Directory(#[from] crate::directory_file::DirectoryFileError),
 }
 
-/// Starts the engine: alone in memory, or as a replica of the shared log in
-/// Redis (then the directory is the one stored there, and the whole log is
-/// replayed before this returns, so the node serves with the full state).
+/// The started engine, the directory it runs with and where login tokens
+/// live (`None`: in this process's memory).
+type Started = (EngineHandle, LoadedDirectory, Option<StoredTokens>);
+
+/// Starts the engine as a replica of the log in the configured storage.
 async fn start_engine(
     config: &ServerConfig,
     ready: Arc<AtomicBool>,
-) -> Result<(EngineHandle, LoadedDirectory, Option<RedisTokens>), StartError> {
-    let Some(url) = &config.redis_url else {
-        let core = Core::new(config.directory.directory.clone(), config.core);
-        let webhooks = config.webhooks.clone().map(WebhookSender::start);
-        return Ok((
-            Engine::spawn(
-                core,
-                EngineConfig {
-                    webhooks: webhooks.unwrap_or_default(),
-                    auto_away_ms: config.auto_away.map(|d| d.as_millis() as u64),
-                    ..EngineConfig::default()
-                },
-            ),
-            config.directory.clone(),
-            None,
-        ));
-    };
-    let log = RedisLog::connect(url).await?;
+) -> Result<Started, StartError> {
+    match &config.storage {
+        Storage::Memory => start_replica(MemoryLog::default(), config, ready, true).await,
+        Storage::Embedded(dir) => {
+            let log = SqliteLog::open(dir)?;
+            tracing::info!(database = %log.path().display(), "keeping state in the data directory");
+            let tokens = StoredTokens::Embedded(log.tokens());
+            let (engine, directory, _) = start_replica(log, config, ready, true).await?;
+            Ok((engine, directory, Some(tokens)))
+        }
+        Storage::Redis(url) => {
+            let log = RedisLog::connect(url).await?;
+            let tokens = StoredTokens::Redis(RedisTokens::new(&log));
+            let (engine, directory, _) = start_replica(log, config, ready, false).await?;
+            Ok((engine, directory, Some(tokens)))
+        }
+    }
+}
+
+/// Starts an engine over `log`: takes the directory stored there (the
+/// first node's), replays the snapshot and the log after it (so the node
+/// serves with the full state), then starts the replication tasks. `alone`
+/// says the node is the log's only one (memory, embedded).
+async fn start_replica<L: SharedLog>(
+    log: L,
+    config: &ServerConfig,
+    ready: Arc<AtomicBool>,
+    alone: bool,
+) -> Result<Started, StartError> {
     let text = log.directory(&config.directory.source).await?;
     if text != config.directory.source {
+        if let Storage::Embedded(dir) = &config.storage {
+            return Err(StartError::OtherDirectory(dir.clone()));
+        }
         tracing::warn!("using the directory already stored in Redis, not this node's");
     }
     let directory = crate::directory_file::parse(&text)?;
     let node = log.new_node().await?;
     // "0-0": until it has caught up, this node holds back any trim.
     log.beat(node, config.heartbeat_ttl, "0-0").await?;
-    let (proposals_tx, proposals_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (audit_tx, audit_rx) = tokio::sync::mpsc::unbounded_channel();
     let core = Core::new(directory.directory.clone(), config.core);
-    let engine = Engine::spawn(
+    let (engine, output) = Engine::spawn(
         core,
         EngineConfig {
             node,
-            log: Some(proposals_tx),
-            audit_out: Some(audit_tx),
+            audit_every_entry: alone,
             // Every replica publishes every event; only the node that
             // proposed an entry sends its webhooks (see `WebhookSender::mute`).
             webhooks: config
@@ -123,25 +161,21 @@ async fn start_engine(
     );
     let audit_capacity = EngineConfig::default().audit_capacity;
     let last = replay(&log, &engine, audit_capacity).await?;
-    tracing::info!(node, after = %last, "joined the cluster with the full state");
-    let tokens = RedisTokens::new(&log);
-    cluster::start(
+    tracing::info!(node, after = %last, "started with the full state");
+    replication::start(
         log,
         engine.clone(),
-        cluster::EngineOutput {
-            proposals: proposals_rx,
-            audit: audit_rx,
-        },
+        output,
         node,
         last,
-        cluster::NodeSettings {
+        replication::NodeSettings {
             audit_capacity,
             heartbeat_ttl: config.heartbeat_ttl,
             snapshot_every: config.snapshot_interval,
         },
         ready,
     );
-    Ok((engine, directory, Some(tokens)))
+    Ok((engine, directory, None))
 }
 
 /// Serves on `listener` until `shutdown` completes. On shutdown every console
@@ -165,8 +199,8 @@ pub async fn run(
         &config.api_key,
         config.token_ttl.as_millis() as u64,
     );
-    // The directory's integrations: in cluster mode those of the directory
-    // stored in Redis, the same on every node.
+    // The directory's integrations: those of the directory stored with the
+    // state, the same on every node.
     auth = auth.with_integrations(&directory.integrations);
     if let Some(tokens) = shared_tokens {
         auth = auth.with_shared_tokens(tokens);

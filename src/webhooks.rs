@@ -25,7 +25,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::domain::{Core, Item, ItemReason, Millis};
+use crate::domain::{Item, ItemReason, Millis};
 
 /// Counter: deliveries a receiver answered with a 2xx.
 pub const SENT: &str = "switchboard_webhook_sent_total";
@@ -171,7 +171,7 @@ impl WebhookSender {
         let body = Body {
             id: &id,
             event,
-            at: crate::engine::now_ms(),
+            at: crate::clock::now_ms(),
             item,
         };
         let body: Arc<[u8]> = match serde_json::to_vec(&body) {
@@ -197,12 +197,14 @@ impl WebhookSender {
     }
 
     /// The webhooks of a `Queued` event: `item.created` first when the item
-    /// was just created (no history yet), then `item.queued`.
-    pub fn item_queued(&self, core: &Core, item: &Item) {
+    /// was just created (no history yet), then `item.queued`. `json` makes
+    /// the item's protocol JSON (the engine's view of it), only when a
+    /// webhook is sent.
+    pub fn item_queued(&self, item: &Item, json: impl FnOnce() -> Value) {
         if !self.enabled() {
             return;
         }
-        let v = item_json(core, item);
+        let v = json();
         if item.history.is_empty() {
             self.send("item.created", v.clone());
         }
@@ -211,12 +213,12 @@ impl WebhookSender {
 
     /// The webhooks of an `ItemChanged` event: `item.created` then
     /// `item.assigned` for an item routed at creation, else the event its
-    /// reason names.
-    pub fn item_changed(&self, core: &Core, item: &Item, reason: ItemReason) {
+    /// reason names. `json` makes the item's protocol JSON when needed.
+    pub fn item_changed(&self, reason: ItemReason, json: impl FnOnce() -> Value) {
         if !self.enabled() {
             return;
         }
-        let v = item_json(core, item);
+        let v = json();
         let event = match reason {
             ItemReason::Routed => {
                 self.send("item.created", v.clone());
@@ -231,10 +233,6 @@ impl WebhookSender {
         };
         self.send(event, v);
     }
-}
-
-fn item_json(core: &Core, item: &Item) -> Value {
-    serde_json::to_value(crate::engine::views::item(core, item)).unwrap_or(Value::Null)
 }
 
 /// `sha256=<hex>`: the HMAC-SHA256 of `body` keyed with `secret`.

@@ -3,129 +3,46 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::ffi::OsString;
+use std::process::Command;
 use std::time::Duration;
 
+use common::binary::BinaryNode;
 use common::{API_KEY, Client, TestRedis};
 use serde_json::{Value, json};
 
-/// A `switchboard serve` child process on a free port.
-struct Node {
-    port: u16,
-    child: Child,
-    http: reqwest::Client,
+/// A node of the cluster: the binary over `redis`, with short timers.
+async fn start_node(redis: &TestRedis, directory: &std::path::Path, extra: &[&str]) -> BinaryNode {
+    let mut args: Vec<OsString> = vec!["--redis-url".into(), redis.url().into()];
+    args.extend(["--directory".into(), directory.into()]);
+    for a in [
+        "--grace",
+        "1s",
+        "--heartbeat-ttl",
+        "1s",
+        "--shutdown-timeout",
+        "2s",
+    ] {
+        args.push(a.into());
+    }
+    args.extend(extra.iter().map(OsString::from));
+    BinaryNode::start(args).await
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Node {
-    async fn start(redis: &TestRedis, directory: &std::path::Path) -> Node {
-        Node::start_with(redis, directory, &[]).await
+/// Creates an item in group `work`; its id when acknowledged.
+async fn create(node: &BinaryNode, channel: &str) -> Option<u64> {
+    let r = node
+        .http
+        .post(node.url("/api/work"))
+        .header("x-api-key", API_KEY)
+        .json(&json!({ "group": "work", "channel": channel }))
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 201 {
+        return None;
     }
-
-    async fn start_with(redis: &TestRedis, directory: &std::path::Path, extra: &[&str]) -> Node {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--api-key", API_KEY, "--redis-url", &redis.url()])
-            .arg("--directory")
-            .arg(directory)
-            .args([
-                "--grace",
-                "1s",
-                "--heartbeat-ttl",
-                "1s",
-                "--shutdown-timeout",
-                "2s",
-            ])
-            .args([
-                "--login-attempts-per-ip",
-                "0",
-                "--login-attempts-per-user",
-                "0",
-            ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let node = Node {
-            port,
-            child,
-            http: reqwest::Client::new(),
-        };
-        for _ in 0..200 {
-            if let Ok(r) = node.http.get(node.url("/readyz")).send().await
-                && r.status() == 200
-            {
-                return node;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("node did not start");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn addr(&self) -> std::net::SocketAddr {
-        format!("127.0.0.1:{}", self.port).parse().unwrap()
-    }
-
-    async fn login(&self, user: &str) -> String {
-        let r: Value = self
-            .http
-            .post(self.url("/api/login"))
-            .json(&json!({ "username": user, "password": common::PASSWORD }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["token"].as_str().unwrap().to_string()
-    }
-
-    async fn create(&self, channel: &str) -> Option<u64> {
-        let r = self
-            .http
-            .post(self.url("/api/work"))
-            .header("x-api-key", API_KEY)
-            .json(&json!({ "group": "work", "channel": channel }))
-            .send()
-            .await
-            .ok()?;
-        if r.status() != 201 {
-            return None;
-        }
-        r.json::<Value>().await.ok()?["item"]["id"].as_u64()
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Value {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    r.json::<Value>().await.ok()?["item"]["id"].as_u64()
 }
 
 /// Two workers and a manager in one group whose chats are handed off one
@@ -161,8 +78,8 @@ fn directory_file(redis: &TestRedis) -> std::path::PathBuf {
 async fn kill_9_of_a_node_under_load_loses_nothing_and_its_chats_are_handed_off() {
     let redis = TestRedis::start();
     let dir = directory_file(&redis);
-    let mut a = Node::start(&redis, &dir).await;
-    let b = Node::start(&redis, &dir).await;
+    let mut a = start_node(&redis, &dir, &[]).await;
+    let b = start_node(&redis, &dir, &[]).await;
     // w1 works on node A, w2 on node B but unavailable for now.
     let mut w1 = Client::connect(a.addr(), &a.login("w1").await).await;
     let mut w2 = Client::connect(b.addr(), &b.login("w2").await).await;
@@ -171,7 +88,7 @@ async fn kill_9_of_a_node_under_load_loses_nothing_and_its_chats_are_handed_off(
     let mut acknowledged = Vec::new();
     for i in 0..40 {
         let node = if i % 2 == 0 { &a } else { &b };
-        acknowledged.push(node.create("chat").await.expect("created"));
+        acknowledged.push(create(node, "chat").await.expect("created"));
     }
     let held = acknowledged[0];
     w1.request("accept", json!({ "item": held })).await;
@@ -276,8 +193,8 @@ async fn kill_9_of_a_node_under_load_loses_nothing_and_its_chats_are_handed_off(
 async fn sigterm_tells_every_console_loses_nothing_and_audits_no_logout() {
     let redis = TestRedis::start();
     let dir = directory_file(&redis);
-    let mut a = Node::start(&redis, &dir).await;
-    let b = Node::start(&redis, &dir).await;
+    let mut a = start_node(&redis, &dir, &[]).await;
+    let b = start_node(&redis, &dir, &[]).await;
     let token = a.login("w1").await;
     let mut consoles = Vec::new();
     for _ in 0..5 {
@@ -285,7 +202,7 @@ async fn sigterm_tells_every_console_loses_nothing_and_audits_no_logout() {
     }
     let mut acknowledged = Vec::new();
     for _ in 0..30 {
-        acknowledged.push(a.create("ticket").await.expect("created"));
+        acknowledged.push(create(&a, "ticket").await.expect("created"));
     }
     let pid = a.child.id().to_string();
     assert!(
@@ -333,7 +250,7 @@ async fn sigterm_tells_every_console_loses_nothing_and_audits_no_logout() {
 }
 
 /// Sends a signal to a node's process.
-fn signal(node: &Node, sig: &str) {
+fn signal(node: &BinaryNode, sig: &str) {
     let pid = node.child.id().to_string();
     assert!(
         Command::new("kill")
@@ -349,20 +266,24 @@ async fn a_node_behind_a_trimmed_log_resynchronises_and_a_new_node_joins_from_th
     let redis = TestRedis::start();
     let dir = directory_file(&redis);
     let fast = ["--snapshot-interval", "300ms"];
-    let a = Node::start_with(&redis, &dir, &fast).await;
-    let b = Node::start_with(&redis, &dir, &fast).await;
+    let a = start_node(&redis, &dir, &fast).await;
+    let b = start_node(&redis, &dir, &fast).await;
     let token = b.login("w1").await;
     let mut console = Client::connect(b.addr(), &token).await;
     let mut created = Vec::new();
     for _ in 0..10 {
-        created.push(a.create("ticket").await.expect("created"));
+        created.push(create(&a, "ticket").await.expect("created"));
     }
     // b stops reading: it is dropped after its heartbeat TTL (1 s), and a
     // snapshots and trims the log past where b stopped.
     signal(&b, "-STOP");
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     for _ in 0..10 {
-        created.push(a.create("ticket").await.expect("created while b is paused"));
+        created.push(
+            create(&a, "ticket")
+                .await
+                .expect("created while b is paused"),
+        );
     }
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let client = redis::Client::open(redis.url()).unwrap();
@@ -385,9 +306,9 @@ async fn a_node_behind_a_trimmed_log_resynchronises_and_a_new_node_joins_from_th
     assert_eq!(closing["reason"], "server_going_away");
 
     // A node started now restores the snapshot instead of replaying.
-    let c = Node::start_with(&redis, &dir, &fast).await;
+    let c = start_node(&redis, &dir, &fast).await;
     let boss = a.login("boss").await;
-    let more = b.create("ticket").await.expect("b takes writes again");
+    let more = create(&b, "ticket").await.expect("b takes writes again");
     created.push(more);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let want = a.get("/api/groups/work/queue", &boss).await;

@@ -1,16 +1,18 @@
 //! The one contract every [`SharedLog`] keeps (see `src/store/mod.rs`), run
-//! against each implementation: the in-process `MemoryLog` and the Redis
-//! one (on a redis-server this test starts on a free port). A node's
-//! correctness rests on these answers, so both stores must give the same.
+//! against each implementation: the in-process `MemoryLog`, the embedded
+//! SQLite one (in a temporary data directory) and the Redis one (on a
+//! redis-server this test starts on a free port). A node's correctness rests
+//! on these answers, so every store must give the same.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::TestRedis;
-use switchboard::engine::{LogEntry, LogOp};
+use switchboard::domain::{LogEntry, LogOp};
 use switchboard::store::memory::MemoryLog;
 use switchboard::store::redis::RedisLog;
+use switchboard::store::sqlite::SqliteLog;
 use switchboard::store::{LogId, SharedLog, StoreError, log_id_key};
 
 fn entry(req: u64) -> LogEntry {
@@ -213,4 +215,97 @@ async fn redis_log_keeps_the_contract() {
     trims_without_silent_gaps(fresh().await).await;
     first_directory_wins(fresh().await).await;
     audit_stream(fresh().await).await;
+}
+
+#[tokio::test]
+async fn embedded_log_keeps_the_contract() {
+    let dirs: Vec<tempfile::TempDir> = (0..7).map(|_| tempfile::tempdir().unwrap()).collect();
+    let open = |i: usize| SqliteLog::open(dirs[i].path()).unwrap();
+    reads_in_append_order(open(0)).await;
+    blocking_read_wakes_on_append(open(1)).await;
+    heartbeats(open(2)).await;
+    snapshots(open(3)).await;
+    trims_without_silent_gaps(open(4)).await;
+    first_directory_wins(open(5)).await;
+    audit_stream(open(6)).await;
+}
+
+/// What the embedded store acknowledged is there after it is closed and
+/// opened again (the process restarted): entries, positions, the trim, the
+/// snapshot, node ids, the audit, the directory and login tokens. While one
+/// server has a data directory open, a second is refused.
+#[tokio::test]
+async fn embedded_log_keeps_everything_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<LogId> = {
+        let log = SqliteLog::open(dir.path()).unwrap();
+        match SqliteLog::open(dir.path()) {
+            Err(StoreError::Unavailable(why)) => assert!(why.contains("another"), "{why}"),
+            other => panic!("a second open of one data directory gave {other:?}"),
+        }
+        append(&log, &[1, 2, 3, 4]).await;
+        let ids: Vec<LogId> = read_all(&log, "0-0")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        log.put_snapshot(&ids[1], "state".into()).await.unwrap();
+        log.trim(&ids[1]).await.unwrap();
+        assert_eq!(log.new_node().await.unwrap(), 1);
+        log.append_audit(&ids[2], vec!["r".into()], 100)
+            .await
+            .unwrap();
+        log.directory("dir").await.unwrap();
+        let tokens = log.tokens();
+        tokens
+            .put("digest-a", "alice", Duration::from_secs(3600))
+            .await
+            .unwrap();
+        tokens
+            .put("digest-b", "bob", Duration::from_secs(3600))
+            .await
+            .unwrap();
+        tokens.remove_agent("bob").await.unwrap();
+        ids
+    };
+    let log = SqliteLog::open(dir.path()).unwrap();
+    assert_eq!(
+        read_all(&log, &ids[1])
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, r)| *r)
+            .collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    assert!(matches!(
+        log.read_after("0-0", 10, Duration::ZERO).await,
+        Err(StoreError::Trimmed(_))
+    ));
+    assert_eq!(
+        log.snapshot().await.unwrap(),
+        Some((ids[1].clone(), "state".to_string()))
+    );
+    assert_eq!(
+        log.new_node().await.unwrap(),
+        2,
+        "node ids are never reused"
+    );
+    assert_eq!(log.read_audit(&ids[3], 10).await.unwrap(), vec!["r"]);
+    assert_eq!(log.directory("other").await.unwrap(), "dir");
+    let tokens = log.tokens();
+    let ttl = Duration::from_secs(3600);
+    assert_eq!(
+        tokens.take("digest-a", ttl).await.unwrap().as_deref(),
+        Some("alice")
+    );
+    assert_eq!(tokens.take("digest-b", ttl).await.unwrap(), None);
+    append(&log, &[5]).await;
+    let last = read_all(&log, &ids[3]).await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert!(
+        log_id_key(&last[0].0) > log_id_key(&ids[3]),
+        "ids keep growing"
+    );
 }

@@ -241,6 +241,29 @@ pub fn load_test_server_flags(bin: &Path, given: &[String]) -> Vec<String> {
     v
 }
 
+/// A fresh `--data-dir` in the run's work folder when the server keeps its
+/// state in a data directory by default and no storage flag is given: every
+/// run starts from an empty state, and never shares the working
+/// directory's `switchboard-data` with a server running there.
+pub fn fresh_data_dir(bin: &Path, given: &[String], work_dir: &Path) -> Vec<String> {
+    let help = std::process::Command::new(bin)
+        .args(["serve", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let chosen = given.iter().any(|g| {
+        ["--data-dir", "--memory", "--redis-url"]
+            .iter()
+            .any(|f| g.starts_with(f))
+    });
+    if !help.contains("--data-dir") || chosen {
+        return Vec::new();
+    }
+    let dir = work_dir.join(format!("data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    vec![format!("--data-dir={}", dir.display())]
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -413,6 +436,11 @@ pub async fn compare(c: CompareCmd) -> i32 {
             ];
             v.extend(c.server_args.iter().cloned());
             v.extend(load_test_server_flags(&c.switchboard_bin, &c.server_args));
+            v.extend(fresh_data_dir(
+                &c.switchboard_bin,
+                &c.server_args,
+                &work_dir,
+            ));
             (c.switchboard_bin.clone(), v)
         };
         if !run.json {

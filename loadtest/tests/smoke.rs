@@ -196,6 +196,7 @@ fn chats_against_the_real_server() {
             "--directory",
         ])
         .arg(&dir)
+        .arg(format!("--data-dir={}", wd.join("data").display()))
         .args(&no_limits)
         .stdout(logf.try_clone().unwrap())
         .stderr(logf)

@@ -48,7 +48,7 @@ impl KeptOut {
 }
 
 impl Core {
-    /// Checks every eligibility rule of DESIGN.md §3 for one member and one
+    /// Checks every eligibility rule for one member and one
     /// channel of its group, in a fixed order, and names the first that fails.
     pub fn kept_out(&self, m: MemberIx, channel: Channel) -> Option<KeptOut> {
         let dir = self.directory();

@@ -30,6 +30,7 @@ mod event;
 mod handoff;
 pub use handoff::Verdict;
 mod item;
+mod log_entry;
 mod queue;
 mod routing;
 mod snapshot;
@@ -45,6 +46,7 @@ pub use eligibility::KeptOut;
 pub use error::DomainError;
 pub use event::{DequeueReason, Event, ItemReason, PresenceWhat};
 pub use item::{HandOff, HistoryEntry, Item, ItemId, ItemState};
+pub use log_entry::{LogEntry, LogOp, VisitorJoin};
 pub use snapshot::{CoreSnapshot, SnapshotError};
 pub use time::Millis;
 

@@ -1,4 +1,4 @@
-//! Property tests of the core's invariants (DESIGN.md §5): random command
+//! Property tests of the core's invariants: random command
 //! sequences over a random small directory, with every invariant checked
 //! after every step against the state before the step (the core is `Clone`)
 //! and against simple reference models.
@@ -501,7 +501,7 @@ fn reference_key(item: &Item) -> (std::cmp::Reverse<i32>, Millis, ItemId) {
     (std::cmp::Reverse(item.priority), item.created_at, item.id)
 }
 
-/// What a take must answer, from the rules of DESIGN.md §3 alone.
+/// What a take must answer, from the routing rules alone.
 fn expected_take(prev: &Core, actor: AgentIx, id: ItemId) -> Result<(), DomainError> {
     let dir = prev.directory();
     let item = prev.item(id).ok_or(DomainError::NoSuchItem(id))?;
@@ -532,7 +532,7 @@ fn expected_take(prev: &Core, actor: AgentIx, id: ItemId) -> Result<(), DomainEr
     Ok(())
 }
 
-/// What a take-over must answer (DESIGN.md §3: a manager's or a permitted
+/// What a take-over must answer (a manager's or a permitted
 /// agent's right, for an item someone else holds).
 fn expected_take_over(prev: &Core, actor: AgentIx, id: ItemId) -> Result<(), DomainError> {
     let dir = prev.directory();

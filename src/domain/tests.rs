@@ -1,4 +1,4 @@
-//! Unit tests of the domain core, one or more per rule of DESIGN.md §2-§3.
+//! Unit tests of the domain core, one or more per presence and routing rule.
 //!
 //! Every test builds the same small directory with [`fixture`] (or a custom
 //! one with [`Builder`]) and logs in only the agents it needs, so that
@@ -1461,7 +1461,7 @@ fn drain_goes_to_the_first_agent_who_becomes_eligible() {
     assert_eq!(assignee(&core, b), Some(CAROL));
 }
 
-/// DESIGN.md §3: "Whenever an agent becomes eligible (...), queued items of
+/// The drain rule: "Whenever an agent becomes eligible (...), queued items of
 /// its auto groups are assigned to it at once, oldest first." With room for
 /// one chat and a chat waiting in each of two groups, the older one must go.
 #[test]
@@ -1733,7 +1733,7 @@ fn take_over_cap_refused_unless_manager() {
     );
 }
 
-/// DESIGN.md §3: "Taking an item assigned to another agent is a manager's
+/// The take-over rule: "Taking an item assigned to another agent is a manager's
 /// (or a permitted agent's) right; the previous owner is told."
 #[test]
 fn manager_may_take_over_an_assigned_item() {

@@ -21,8 +21,9 @@ use serde_json::{Value, json};
 
 use super::Engine;
 use super::outbox::CloseReason;
-use super::submit::{After, LogOp, Pending, Step};
+use super::submit::{After, Pending, Step};
 use crate::api_error::{ApiError, ErrorCode};
+use crate::domain::LogOp;
 use crate::domain::{AgentIx, Command};
 
 /// The refusal of anything an agent with a disabled account asks.

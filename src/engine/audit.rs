@@ -1,4 +1,4 @@
-//! The audit log of presence changes (DESIGN.md §2.7): who, whom, what, old,
+//! The audit log of presence changes: who, whom, what, old,
 //! new, when. Owned by the engine task; bounded so that memory stays flat.
 //!
 //! In cluster mode every replica derives the same records from the log, and

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::request::Request;
 
-/// Histogram: seconds the engine spent applying one request or timer round.
-pub const ENGINE_BUSY: &str = "switchboard_engine_busy_seconds";
+pub use crate::metrics::ENGINE_BUSY;
 
 /// A request that held the engine at least this long is logged.
 pub const SLOW: Duration = Duration::from_millis(20);

@@ -22,11 +22,13 @@
 //! Pushes go into each session's bounded [`outbox`]; a full outbox gets its
 //! session cut off (`slow_consumer`) rather than stalling the engine.
 //!
-//! # Where a shared store slots in
-//! The core is deterministic and its commands are plain values, so a
-//! Redis-backed deployment can run the same core as a replica: it proposes a
-//! command, a store applies it atomically and the resulting event stream is
-//! fed back through the same `publish` path.
+//! # One apply path, every mode
+//! The core is deterministic and its commands are plain values, so the
+//! engine is always a replica of a log: it proposes a command (its
+//! [`EngineOutput`]), the [`replication`] tasks append it to the log (in
+//! memory, in the embedded database, or in Redis) and feed every entry back
+//! in log order, and only then is it applied and answered. A `201` or an
+//! `ok` therefore always means the command is in the log.
 
 mod accounts;
 mod audit;
@@ -37,6 +39,7 @@ mod outbox;
 mod publish;
 mod recent;
 mod replica;
+pub mod replication;
 mod request;
 mod scope;
 mod stats;
@@ -45,28 +48,19 @@ pub mod views;
 mod visitors;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::clock::now_ms;
 pub use audit::{AuditBatch, AuditLog, AuditQuery, AuditRecord};
 pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
 pub use replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
 pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};
-pub use submit::{LogEntry, LogOp};
 
 use crate::api_error::{ApiError, ErrorCode};
-use crate::domain::{AgentIx, Core, GroupIx, Millis};
-
-/// The wall clock in milliseconds: the only clock read of the server's state
-/// machine, passed to the core as `now`.
-pub fn now_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
-}
+use crate::domain::{AgentIx, Core, GroupIx, LogEntry, Millis};
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -75,9 +69,6 @@ pub struct EngineConfig {
     pub audit_capacity: usize,
     /// This node's id (the high 32 bits of its session ids).
     pub node: u32,
-    /// In cluster mode, where proposals go (the shared log's appender);
-    /// `None` applies commands at once (memory mode).
-    pub log: Option<mpsc::UnboundedSender<LogEntry>>,
     /// Where item events go as outbound webhooks (disabled by default).
     pub webhooks: crate::webhooks::WebhookSender,
     /// Recent pushes kept for consoles that resume after a reconnect.
@@ -85,9 +76,11 @@ pub struct EngineConfig {
     /// Switch an agent unavailable after this long without console activity
     /// (off when `None`: availability is the agent's own switch).
     pub auto_away_ms: Option<Millis>,
-    /// In cluster mode, where the audit records of this node's own log
-    /// entries go, to be appended to the shared audit stream.
-    pub audit_out: Option<mpsc::UnboundedSender<AuditBatch>>,
+    /// Whether this node writes the audit records of every log entry to the
+    /// store, not only of its own: true when it is the log's only node
+    /// (memory and embedded modes), so that entries a previous run of the
+    /// node proposed, replayed after a crash, get their records stored too.
+    pub audit_every_entry: bool,
 }
 
 impl Default for EngineConfig {
@@ -95,13 +88,21 @@ impl Default for EngineConfig {
         EngineConfig {
             audit_capacity: 200_000,
             node: 0,
-            log: None,
             webhooks: crate::webhooks::WebhookSender::disabled(),
             resume_capacity: 16_384,
             auto_away_ms: None,
-            audit_out: None,
+            audit_every_entry: false,
         }
     }
+}
+
+/// What an engine sends out: the [`replication`] tasks take both.
+#[derive(Debug)]
+pub struct EngineOutput {
+    /// Commands to append to the log.
+    pub proposals: mpsc::UnboundedReceiver<LogEntry>,
+    /// Audit records of applied entries, for the store's audit stream.
+    pub audit: mpsc::UnboundedReceiver<AuditBatch>,
 }
 
 /// A local session: whose it is, where its pushes go, what it watches.
@@ -135,15 +136,15 @@ pub struct Engine {
     visitor_tokens: HashMap<String, crate::domain::ItemId>,
     /// This node's id.
     node: u32,
-    /// The shared log's appender (cluster mode).
-    log: Option<mpsc::UnboundedSender<LogEntry>>,
+    /// The log's appender: every change goes through it.
+    log: mpsc::UnboundedSender<LogEntry>,
     /// Proposals of this node waiting to come back from the log.
     pending: HashMap<u64, (submit::After, submit::Pending)>,
     /// Number of this node's next proposal.
     next_req: u64,
     /// Largest `now` applied so far (cluster time never runs backwards).
     last_now: Millis,
-    /// The id of the last shared-log entry applied (cluster mode).
+    /// The id of the last log entry applied.
     applied: String,
     /// A `Tick` of this node is on its way through the log.
     tick_in_flight: bool,
@@ -153,8 +154,10 @@ pub struct Engine {
     recent: recent::RecentPushes,
     /// Auto-away limit, when enabled.
     auto_away_ms: Option<Millis>,
-    /// Where the audit records of this node's log entries go (cluster mode).
-    audit_out: Option<mpsc::UnboundedSender<AuditBatch>>,
+    /// Where the audit records of applied log entries go, to be stored.
+    audit_out: mpsc::UnboundedSender<AuditBatch>,
+    /// See [`EngineConfig::audit_every_entry`].
+    audit_every_entry: bool,
     /// Per agent: when one of its local sessions last sent a request.
     last_activity: Vec<Millis>,
 }
@@ -245,9 +248,12 @@ impl EngineHandle {
 
 impl Engine {
     /// Starts the engine task over `core`; it runs until every handle is
-    /// dropped.
-    pub fn spawn(core: Core, config: EngineConfig) -> EngineHandle {
+    /// dropped. It applies nothing until its output is connected to a log
+    /// ([`replication::start`]).
+    pub fn spawn(core: Core, config: EngineConfig) -> (EngineHandle, EngineOutput) {
         let (tx, rx) = mpsc::channel(4096);
+        let (log, proposals) = mpsc::unbounded_channel();
+        let (audit_out, audit) = mpsc::unbounded_channel();
         let agents = core.directory().agents().len();
         let groups = core.directory().groups().len();
         let engine = Engine {
@@ -263,7 +269,7 @@ impl Engine {
             visitors: HashMap::new(),
             visitor_tokens: HashMap::new(),
             node: config.node,
-            log: config.log,
+            log,
             pending: HashMap::new(),
             next_req: 1,
             last_now: 0,
@@ -272,11 +278,12 @@ impl Engine {
             webhooks: config.webhooks,
             recent: recent::RecentPushes::new(config.resume_capacity),
             auto_away_ms: config.auto_away_ms,
-            audit_out: config.audit_out,
+            audit_out,
+            audit_every_entry: config.audit_every_entry,
             last_activity: vec![0; agents],
         };
         tokio::spawn(engine.run(rx));
-        EngineHandle { tx }
+        (EngineHandle { tx }, EngineOutput { proposals, audit })
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {

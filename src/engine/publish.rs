@@ -119,7 +119,8 @@ impl Engine {
                         },
                     );
                     self.push_to_receivers(&item, &f);
-                    self.webhooks.item_queued(&self.core, &item);
+                    self.webhooks
+                        .item_queued(&item, || item_json(&self.core, &item));
                     changed_groups.push(item.group);
                     if item.channel == Channel::Chat {
                         self.visitor_moved(item.id, item.group);
@@ -156,7 +157,8 @@ impl Engine {
                             reason: reason.as_str(),
                         },
                     );
-                    self.webhooks.item_changed(&self.core, &item, reason);
+                    self.webhooks
+                        .item_changed(reason, || item_json(&self.core, &item));
                     super::stats::item_changed(&item, reason);
                     if item.channel == Channel::Chat
                         && matches!(
@@ -280,4 +282,9 @@ impl Engine {
             self.handle_disconnect(session);
         }
     }
+}
+
+/// An item's protocol JSON, as webhooks carry it.
+fn item_json(core: &crate::domain::Core, item: &crate::domain::Item) -> serde_json::Value {
+    serde_json::to_value(super::views::item(core, item)).unwrap_or(serde_json::Value::Null)
 }

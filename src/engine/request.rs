@@ -292,7 +292,7 @@ pub enum Request {
         /// Its position in the log.
         id: String,
         /// The entry.
-        entry: super::submit::LogEntry,
+        entry: crate::domain::LogEntry,
     },
     /// The replicated state after the last applied entry, to store as the
     /// cluster's snapshot.

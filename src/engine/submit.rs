@@ -1,20 +1,21 @@
 //! One path for every state change: `submit` a domain command with what to
 //! do once it is applied (`After`) and whom to answer (`Pending`).
 //!
-//! In memory mode the command is applied at once. In cluster mode it is
-//! appended to the shared log in Redis, and applied, on this node as on every
-//! other, when it comes back from the log in log order
-//! ([`Engine::apply_logged`]): the log order is the one order every replica
-//! applies, so a take that wins on one node wins on all of them, and only the
-//! node that proposed it answers the client.
+//! The command is appended to the log (in memory, embedded or Redis), and
+//! applied, on this node as on every other, when it comes back from the log
+//! in log order ([`Engine::apply_logged`]): the log order is the one order
+//! every replica applies, so a take that wins on one node wins on all of
+//! them, and only the node that proposed it answers the client. There is no
+//! other way to change the state.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::outbox::OutboxSender;
 use super::{Answer, Engine, now_ms};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::domain::{AgentIx, Channel, Command, DomainError, GroupIx, ItemId, Millis, Reply};
+use crate::domain::{
+    AgentIx, Channel, Command, DomainError, GroupIx, ItemId, LogEntry, LogOp, Millis, Reply,
+};
 
 /// What a request handler decided.
 pub(super) enum Step {
@@ -73,46 +74,6 @@ pub(super) fn item_step(cmd: Command) -> Step {
     Step::Submit(cmd, After::Item)
 }
 
-/// One entry of the shared log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LogEntry {
-    /// The node that proposed it (only it answers).
-    pub origin: u32,
-    /// The proposing node's request number.
-    pub req: u64,
-    /// The proposer's clock; replicas use the largest seen so far, so time
-    /// never runs backwards whatever the nodes' clocks.
-    pub now: Millis,
-    /// What to apply.
-    pub op: LogOp,
-}
-
-/// What a log entry applies.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum LogOp {
-    /// A domain command.
-    Command(Command),
-    /// Fire the core's due timers (grace, hand-offs, ring timeouts). Any node
-    /// may append one; applying it twice changes nothing more.
-    Tick,
-    /// A node stopped heartbeating: close every session it held.
-    DropNode(u32),
-    /// A login token (by digest) was logged out: every node closes the
-    /// sessions it opened (see `engine/accounts.rs`).
-    CloseLogin(String),
-    /// A visitor's new chat, so that the visitor may connect to any node.
-    VisitorJoined(super::visitors::VisitorJoin),
-    /// A chat message (from the chat's agent, or its visitor when `None`).
-    ChatMessage {
-        /// The chat.
-        item: ItemId,
-        /// The writing agent; `None` for the visitor.
-        from_agent: Option<AgentIx>,
-        /// The text.
-        text: String,
-    },
-}
-
 impl Engine {
     /// A session id unique across nodes: the node in the high 32 bits.
     pub(super) fn new_session_id(&mut self) -> u64 {
@@ -132,31 +93,15 @@ impl Engine {
         }
     }
 
-    /// Applies a command now (memory) or appends it to the shared log
-    /// (cluster) and answers once it is applied.
+    /// Proposes a command to the log; it is applied, and answered, when it
+    /// comes back ([`Engine::apply_logged`]).
     pub(super) fn submit(&mut self, cmd: Command, after: After, pending: Pending) {
-        if self.log.is_none() {
-            let result = self.core.apply(now_ms(), cmd);
-            self.publish();
-            self.finish(result, after, pending);
-            return;
-        }
         self.submit_op(LogOp::Command(cmd), after, pending);
     }
 
-    /// Applies a log operation now (memory) or appends it to the shared log
-    /// (cluster) and answers once it is applied.
+    /// Proposes a log operation; it is applied, and answered, when it comes
+    /// back from the log.
     pub(super) fn submit_op(&mut self, op: LogOp, after: After, pending: Pending) {
-        let Some(log) = &self.log else {
-            match op {
-                LogOp::Command(cmd) => self.submit(cmd, after, pending),
-                other => {
-                    let result = self.apply_engine_op(other, now_ms());
-                    finish_op(result, after, pending);
-                }
-            }
-            return;
-        };
         let req = self.next_req;
         self.next_req += 1;
         let entry = LogEntry {
@@ -165,8 +110,8 @@ impl Engine {
             now: now_ms(),
             op,
         };
-        if log.send(entry).is_err() {
-            let err = ApiError::new(ErrorCode::Unavailable, "the shared store is unavailable");
+        if self.log.send(entry).is_err() {
+            let err = ApiError::new(ErrorCode::Unavailable, "the log is unavailable");
             answer_error(pending, err);
             return;
         }
@@ -181,10 +126,10 @@ impl Engine {
         self.webhooks.mute(!mine);
         self.apply_logged_op(entry);
         self.webhooks.mute(false);
-        if mine && let Some(out) = &self.audit_out {
+        if mine || self.audit_every_entry {
             let records = self.audit.since(audit_mark);
             if !records.is_empty() {
-                let _ = out.send(super::AuditBatch {
+                let _ = self.audit_out.send(super::AuditBatch {
                     entry: id.clone(),
                     records,
                 });
@@ -353,14 +298,9 @@ impl Engine {
         }
     }
 
-    /// The core's next deadline passed: fire it here (memory) or ask the log
-    /// to (cluster), one request at a time.
+    /// The core's next deadline passed: ask the log to fire it (a `Tick`
+    /// entry), one at a time.
     pub(super) fn timers_due(&mut self) {
-        let Some(log) = &self.log else {
-            self.core.handle_timeout(now_ms());
-            self.publish();
-            return;
-        };
         if self.tick_in_flight {
             return;
         }
@@ -371,7 +311,7 @@ impl Engine {
             now: now_ms(),
             op: LogOp::Tick,
         };
-        if log.send(entry).is_err() {
+        if self.log.send(entry).is_err() {
             self.tick_in_flight = false;
         }
     }

@@ -8,7 +8,7 @@
 //!
 //! # Several nodes
 //! A chat's visitor and its messages are replicated like commands: joining
-//! ([`VisitorJoin`]) and each message are log entries (`LogOp::VisitorJoined`,
+//! ([`VisitorJoin`](crate::domain::VisitorJoin)) and each message are log entries (`LogOp::VisitorJoined`,
 //! `LogOp::ChatMessage`) that every replica applies in log order, so the
 //! visitor may connect to any node and the agent may sit on any other. The
 //! token itself never leaves the node that made it: replicas know its
@@ -22,9 +22,9 @@ use serde_json::{Value, json};
 
 use super::Engine;
 use super::outbox::{Frame, OutboxSender};
-use super::submit::{After, LogOp, Step};
+use super::submit::{After, Step};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::domain::{AgentIx, Channel, GroupIx, ItemId, ItemState, Millis};
+use crate::domain::{AgentIx, Channel, GroupIx, ItemId, ItemState, LogOp, Millis, VisitorJoin};
 
 /// Most messages kept with one chat; older ones are dropped.
 pub const MAX_MESSAGES: usize = 200;
@@ -59,16 +59,6 @@ pub struct VisitorChat {
     outbox: Option<OutboxSender>,
     messages: VecDeque<ChatMessage>,
     told_position: Option<usize>,
-}
-
-/// A visitor joins its new chat: what every replica records.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct VisitorJoin {
-    item: ItemId,
-    group: GroupIx,
-    token_sha256: String,
-    name: String,
-    first: String,
 }
 
 /// A chat as a snapshot keeps it (without this node's socket).

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::{LogId, SharedLog, StoreError};
-use crate::engine::LogEntry;
+use crate::domain::LogEntry;
 
 #[derive(Debug, Default)]
 struct State {

@@ -1,5 +1,5 @@
-//! Shared storage for several nodes: the ordered command log, node
-//! heartbeats and the directory.
+//! Storage: the ordered command log every replica applies, node
+//! heartbeats, snapshots, the audit stream and the directory.
 //!
 //! # The contract ([`SharedLog`])
 //! - `append` adds entries at the end of one totally ordered log, atomically
@@ -27,19 +27,23 @@
 //! - `directory(proposed)` stores the directory once (the first node's) and
 //!   returns the one every node must use.
 //!
-//! [`memory::MemoryLog`] and [`redis::RedisLog`] implement it and pass the
-//! same contract tests (`tests/store_contract.rs`). [`cluster`] runs a node's
-//! engine as a replica over any of them.
+//! [`memory::MemoryLog`] (in-process, not durable), [`sqlite::SqliteLog`]
+//! (embedded, durable: one node's data directory) and [`redis::RedisLog`]
+//! (shared by several nodes) implement it and pass the same contract tests
+//! (`tests/store_contract.rs`). The engine's replication tasks
+//! (`engine::replication`) run a node's engine as a replica over any of
+//! them: every mode applies commands the same way, from the log.
 
-pub mod cluster;
 pub mod memory;
 pub mod redis;
 pub mod snapshot_codec;
+pub mod sqlite;
+pub mod tokens;
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::engine::LogEntry;
+use crate::domain::LogEntry;
 
 /// Why the shared store failed a call.
 #[derive(Debug, thiserror::Error)]

@@ -29,7 +29,7 @@ use redis::streams::StreamReadReply;
 use tokio::sync::Mutex;
 
 use super::{LogId, SharedLog, StoreError};
-use crate::engine::LogEntry;
+use crate::domain::LogEntry;
 use std::sync::Arc;
 
 const LOG: &str = "{sb}:log";

@@ -1,12 +1,13 @@
 // Test harness for the browser tests: starts the real Switchboard server on a
-// free port (in memory, built-in demo directory), launches Debian's chromium
+// free port (a fresh data directory, built-in demo directory), launches Debian's chromium
 // through playwright-core, and offers small helpers for the HTTP API.
 //
 // Assumes `cargo build` has produced target/debug/switchboard (override with
 // SWITCHBOARD_BIN) and chromium is at /usr/bin/chromium (override with CHROMIUM).
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,7 +65,11 @@ export class Server {
     this.apiKey = API_KEY;
     this.output = '';
     this.exited = null;
-    this.proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--api-key', API_KEY, '--grace', grace, ...extraArgs], {
+    // Each server gets a fresh data directory (the default, durable mode), so
+    // no test sees another's state.
+    this.dataDir = mkdtempSync(path.join(os.tmpdir(), 'sb-browser-data-'));
+    this.proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--api-key', API_KEY, '--grace', grace,
+      '--data-dir', this.dataDir, ...extraArgs], {
       cwd: ROOT, // the server serves static/ relative to the repo root
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
@@ -95,11 +100,13 @@ export class Server {
   }
 
   async stop() {
-    if (this.exited) return;
-    this.proc.kill('SIGTERM');
-    const t = setTimeout(() => { if (!this.exited) this.proc.kill('SIGKILL'); }, 3000);
-    await this.exitPromise;
-    clearTimeout(t);
+    if (!this.exited) {
+      this.proc.kill('SIGTERM');
+      const t = setTimeout(() => { if (!this.exited) this.proc.kill('SIGKILL'); }, 3000);
+      await this.exitPromise;
+      clearTimeout(t);
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
   }
 
   url(p) { return `${this.baseUrl}${p}`; }

@@ -13,11 +13,13 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use switchboard::directory_file;
 use switchboard::domain::CoreConfig;
-use switchboard::server::{ServerConfig, run};
+use switchboard::server::{ServerConfig, Storage, run};
 use switchboard::transport::TransportConfig;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub mod binary;
 
 pub const API_KEY: &str = "test-api-key-0123456789";
 pub const PASSWORD: &str = "pw";
@@ -516,7 +518,7 @@ pub fn base_config(directory: &str, grace: Duration) -> ServerConfig {
         token_ttl: Duration::from_secs(3600),
         transport: TransportConfig::default(),
         shutdown_timeout: Duration::from_secs(2),
-        redis_url: None,
+        storage: Storage::Memory,
         heartbeat_ttl: Duration::from_secs(15),
         snapshot_interval: Duration::from_secs(60),
         auto_away: None,
@@ -643,7 +645,7 @@ impl TestServer {
         adjust(&mut config);
         config.transport.login_attempts_per_ip_per_min = 0;
         config.transport.login_attempts_per_username_per_min = 0;
-        config.redis_url = Some(redis_url.to_string());
+        config.storage = Storage::Redis(redis_url.to_string());
         config.heartbeat_ttl = Duration::from_secs(2);
         let s = Self::spawn(config).await;
         for _ in 0..100 {

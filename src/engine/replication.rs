@@ -1,4 +1,11 @@
-//! Running a node's engine as a replica of the shared log.
+//! Running a node's engine as a replica of the log, in every mode.
+//!
+//! # One apply path
+//! The engine never applies a command where it is proposed: it proposes it,
+//! and applies it when it comes back from the log. The log is an in-process
+//! [`MemoryLog`](crate::store::memory::MemoryLog) (`--memory`), the embedded
+//! database of a single node (the default) or Redis shared by several nodes;
+//! the engine cannot tell them apart.
 //!
 //! # Who owns what
 //! The log (in the [`SharedLog`]) is the truth. Each node's engine owns a
@@ -38,9 +45,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{AUDIT_PER_ENTRY, LogId, SharedLog, StoreError, log_id_key};
+use super::EngineOutput;
+
+use super::{AuditBatch, AuditRecord, EngineHandle, LogEntry, ReplicaSnapshot, Request};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::engine::{AuditBatch, AuditRecord, EngineHandle, LogEntry, ReplicaSnapshot, Request};
+use crate::store::{AUDIT_PER_ENTRY, LogId, SharedLog, StoreError, log_id_key, snapshot_codec};
 
 /// Entries read per call.
 const BATCH: usize = 512;
@@ -87,7 +96,7 @@ async fn restore_stored<L: SharedLog>(
     })?;
     let parse_at = at.clone();
     let snapshot: ReplicaSnapshot = tokio::task::spawn_blocking(move || {
-        let json = super::snapshot_codec::decode(&data)?;
+        let json = snapshot_codec::decode(&data)?;
         serde_json::from_str(&json)
             .map_err(|e| StoreError::Corrupt(format!("snapshot after {parse_at}: {e}")))
     })
@@ -124,15 +133,6 @@ pub struct NodeSettings {
     pub heartbeat_ttl: Duration,
     /// How often one node snapshots and trims the log.
     pub snapshot_every: Duration,
-}
-
-/// What a node's engine sends out in cluster mode.
-#[derive(Debug)]
-pub struct EngineOutput {
-    /// Commands to append to the log.
-    pub proposals: mpsc::UnboundedReceiver<LogEntry>,
-    /// Audit records of this node's entries, for the shared audit stream.
-    pub audit: mpsc::UnboundedReceiver<AuditBatch>,
 }
 
 /// Starts the proposer, tailer, audit writer, heartbeat and snapshotter
@@ -275,8 +275,8 @@ async fn heartbeat<L: SharedLog>(
                         .map(|n| LogEntry {
                             origin: node,
                             req: 0,
-                            now: crate::engine::now_ms(),
-                            op: crate::engine::LogOp::DropNode(n),
+                            now: crate::clock::now_ms(),
+                            op: crate::domain::LogOp::DropNode(n),
                         })
                         .collect();
                     if !entries.is_empty() {
@@ -331,8 +331,7 @@ async fn snapshot_and_trim<L: SharedLog>(
         return Ok(None);
     }
     let (data, json_bytes) = tokio::task::spawn_blocking(move || {
-        serde_json::to_string(&snapshot)
-            .map(|json| (super::snapshot_codec::encode(&json), json.len()))
+        serde_json::to_string(&snapshot).map(|json| (snapshot_codec::encode(&json), json.len()))
     })
     .await
     .map_err(|e| StoreError::Corrupt(e.to_string()))?

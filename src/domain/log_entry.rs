@@ -1,0 +1,67 @@
+//! The entries of the replicated log: what every replica applies, in log
+//! order, to compute the same state.
+//!
+//! They live in the domain because they are plain data every layer above
+//! shares: the stores keep and return them without looking inside, and the
+//! engine applies them. Keeping them here means no store ever imports the
+//! engine.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AgentIx, Command, GroupIx, ItemId, Millis};
+
+/// One entry of the log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The node that proposed it (only it answers).
+    pub origin: u32,
+    /// The proposing node's request number.
+    pub req: u64,
+    /// The proposer's clock; replicas use the largest seen so far, so time
+    /// never runs backwards whatever the nodes' clocks.
+    pub now: Millis,
+    /// What to apply.
+    pub op: LogOp,
+}
+
+/// What a log entry applies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LogOp {
+    /// A domain command.
+    Command(Command),
+    /// Fire the core's due timers (grace, hand-offs, ring timeouts). Any node
+    /// may append one; applying it twice changes nothing more.
+    Tick,
+    /// A node stopped heartbeating: close every session it held.
+    DropNode(u32),
+    /// A login token (by digest) was logged out: every node closes the
+    /// sessions it opened.
+    CloseLogin(String),
+    /// A visitor's new chat, so that the visitor may connect to any node.
+    VisitorJoined(VisitorJoin),
+    /// A chat message (from the chat's agent, or its visitor when `None`).
+    ChatMessage {
+        /// The chat.
+        item: ItemId,
+        /// The writing agent; `None` for the visitor.
+        from_agent: Option<AgentIx>,
+        /// The text.
+        text: String,
+    },
+}
+
+/// A visitor joins its new chat: what every replica records. The token
+/// itself never enters the log, only its SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VisitorJoin {
+    /// The chat.
+    pub item: ItemId,
+    /// Its group.
+    pub group: GroupIx,
+    /// SHA-256 (hex) of the visitor's token.
+    pub token_sha256: String,
+    /// The visitor's name.
+    pub name: String,
+    /// The visitor's first message.
+    pub first: String,
+}
