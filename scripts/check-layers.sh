@@ -3,7 +3,7 @@
 # module may use (`crate::x`, `super::x` at the top, `use switchboard::x`)
 # only modules of a rank no higher than its own. Comment lines are skipped.
 #   0  domain, clock, api_error, integrations   (pure data and helpers)
-#   1  store, auth, webhooks, metrics, directory_file
+#   1  store, replica, auth, webhooks, metrics, directory_file
 #   2  engine
 #   3  transport, demo
 #   4  server, cli
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 declare -A rank=(
   [domain]=0 [clock]=0 [api_error]=0 [integrations]=0
-  [store]=1 [auth]=1 [webhooks]=1 [metrics]=1 [directory_file]=1
+  [store]=1 [replica]=1 [auth]=1 [webhooks]=1 [metrics]=1 [directory_file]=1
   [engine]=2
   [transport]=3 [demo]=3
   [server]=4 [cli]=4

@@ -18,6 +18,8 @@
 //!   - [`webhooks`]: signed outbound item events.
 //!   - [`metrics`]: the Prometheus exporter and metric names.
 //!   - [`directory_file`]: reading the TOML directory of agents and groups.
+//!   - [`replica`]: the replicated state machine (the core, the event
+//!     sequence, visitor chats, the audit), pure, fed log entries.
 //! - Layer 2: [`engine`], the single task that owns the core and this node's
 //!   sessions, a replica of the log in every mode.
 //! - Layer 3: [`transport`], the HTTP API and WebSockets; [`demo`], the
@@ -34,6 +36,7 @@ pub mod domain;
 pub mod engine;
 pub mod integrations;
 pub mod metrics;
+pub mod replica;
 pub mod server;
 pub mod store;
 pub mod transport;

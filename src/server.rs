@@ -59,10 +59,13 @@ pub struct ServerConfig {
 }
 
 /// Where a node keeps its state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Storage {
     /// In this process's memory only: lost at exit (tests, throwaway demos).
     Memory,
+    /// An in-process log shared with other nodes of this process: several
+    /// nodes in one test, on paused time.
+    Shared(MemoryLog),
     /// In an embedded database in this data directory: a single node that
     /// loses nothing acknowledged across restarts and crashes.
     Embedded(std::path::PathBuf),
@@ -105,6 +108,7 @@ async fn start_engine(
 ) -> Result<Started, StartError> {
     match &config.storage {
         Storage::Memory => start_replica(MemoryLog::default(), config, ready, true).await,
+        Storage::Shared(log) => start_replica(log.clone(), config, ready, false).await,
         Storage::Embedded(dir) => {
             let log = SqliteLog::open(dir)?;
             tracing::info!(database = %log.path().display(), "keeping state in the data directory");

@@ -1,5 +1,5 @@
-//! Several nodes sharing one Redis (issue: Redis, several nodes). Every test
-//! starts its own redis-server on a free port.
+//! Several nodes sharing one log: in Redis (every such test starts its own
+//! redis-server on a free port), and, for timers, in-process on paused time.
 
 mod common;
 
@@ -108,13 +108,21 @@ async fn fifty_takers_on_three_nodes_exactly_one_wins_and_everyone_is_told() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Three nodes over one in-process log, on paused time: the grace is a
+/// timer of the replicated core, fired through the log, whichever node's
+/// tab closed last.
+#[tokio::test(start_paused = true)]
 async fn tabs_on_two_nodes_log_out_only_after_the_last_closes_plus_the_grace() {
-    let redis = TestRedis::start();
-    let nodes = three_nodes(&redis).await;
+    let log = switchboard::store::memory::MemoryLog::default();
+    let dir = cluster_directory();
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(TestServer::start_shared(&log, &dir, GRACE).await);
+    }
+    // In-process nodes keep login tokens each in its own memory (Redis
+    // shares them): a login per node.
     let token_a = nodes[0].login("w01").await;
-    // One login: the token works on any node (no sticky sessions needed).
-    let token_b = token_a.clone();
+    let token_b = nodes[1].login("w01").await;
     let tab_a = Client::connect(nodes[0].addr, &token_a).await;
     let tab_b = Client::connect(nodes[1].addr, &token_b).await;
     let boss = nodes[2].login("boss").await;

@@ -417,7 +417,7 @@ async fn a_client_that_never_reads_is_cut_off_and_memory_stays_bounded() {
 
 // 7. Tokens -----------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn expired_tokens_are_refused_on_http_and_websocket() {
     let s = TestServer::start_config(GRACE, |c| c.token_ttl = Duration::from_millis(300)).await;
     let tok = s.login("alice").await;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 const GRACE: Duration = Duration::from_millis(300);
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_call_rings_one_agent_times_out_then_rings_the_next_who_answers() {
     let s = TestServer::start(GRACE).await;
     let c1 = s.console("c1").await;
@@ -60,7 +60,7 @@ async fn a_call_rings_one_agent_times_out_then_rings_the_next_who_answers() {
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_chat_not_accepted_in_time_moves_to_the_next_agent_and_keeps_its_wait() {
     let s = TestServer::start(GRACE).await;
     let mut h1 = s.console("h1").await;
@@ -85,7 +85,7 @@ async fn a_chat_not_accepted_in_time_moves_to_the_next_agent_and_keeps_its_wait(
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_dead_tab_is_handed_off_after_the_limit_not_before() {
     let s = TestServer::start(GRACE).await;
     let h1 = s.console("h1").await;
@@ -381,7 +381,7 @@ async fn an_agent_without_manage_own_status_is_refused_but_its_manager_may() {
     s.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn auto_away_fires_only_when_enabled_and_is_audited_as_the_systems() {
     // Off by default: an idle agent stays available.
     let s = TestServer::start(GRACE).await;

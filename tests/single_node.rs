@@ -244,7 +244,7 @@ async fn logouts_of(s: &TestServer, manager_token: &str, agent: &str) -> usize {
         .count()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn reload_within_the_grace_is_not_a_logout_and_past_it_is() {
     let s = TestServer::start(GRACE).await;
     let mgr = s.login("mgr").await;

@@ -50,7 +50,8 @@ impl Engine {
             )
         })?;
         let target = self
-            .core
+            .state
+            .core()
             .directory()
             .agent_ix(agent)
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no agent {agent:?}")))?;

@@ -35,16 +35,16 @@ impl Engine {
     /// groups, a new one otherwise.
     pub(super) fn board_snapshot(&mut self, groups: &[GroupIx]) -> Arc<str> {
         if let Some(s) = &self.board.last
-            && s.seq == self.seq
+            && s.seq == self.state.seq()
             && s.groups == groups
         {
             return s.json.clone();
         }
-        let json: Arc<str> = serde_json::to_string(&views::watch(&self.core, groups))
+        let json: Arc<str> = serde_json::to_string(&views::watch(self.state.core(), groups))
             .unwrap_or_default()
             .into();
         self.board.last = Some(Snapshot {
-            seq: self.seq,
+            seq: self.state.seq(),
             groups: groups.to_vec(),
             json: json.clone(),
         });

@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use super::accounts::account_disabled;
-use super::audit::AuditQuery;
 use super::outbox::{CloseReason, OutboxSender};
 use super::request::{Caller, CellSpec, HttpOp, Request, SessionOp};
 use super::scope;
@@ -14,6 +13,7 @@ use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
     Actor, AgentIx, CellChange, Channel, Command, DomainError, GroupIx, ItemId, Verdict,
 };
+use crate::replica::audit::AuditQuery;
 
 fn to_value(v: impl serde::Serialize) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
@@ -62,7 +62,7 @@ impl Engine {
             }
             Request::Replicated { id, entry } => self.apply_logged(id, entry),
             Request::Snapshot { answer } => {
-                let _ = answer.send(self.take_snapshot());
+                let _ = answer.send(self.state.snapshot());
             }
             Request::Restore {
                 snapshot,
@@ -71,7 +71,7 @@ impl Engine {
             } => {
                 let restored = self.restore_snapshot(*snapshot);
                 if restored.is_ok() {
-                    self.audit.replace(audit);
+                    self.state.replace_audit(audit);
                 }
                 let _ = answer.send(restored);
             }
@@ -99,14 +99,16 @@ impl Engine {
     }
 
     fn agent_ix(&self, id: &str) -> Result<AgentIx, ApiError> {
-        self.core
+        self.state
+            .core()
             .directory()
             .agent_ix(id)
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no agent {id:?}")))
     }
 
     fn group_ix(&self, id: &str) -> Result<GroupIx, ApiError> {
-        self.core
+        self.state
+            .core()
             .directory()
             .group_ix(id)
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no group {id:?}")))
@@ -114,7 +116,7 @@ impl Engine {
 
     /// Puts a domain refusal into words, with names instead of indices.
     pub(super) fn domain_error(&self, e: DomainError) -> ApiError {
-        let dir = self.core.directory();
+        let dir = self.state.core().directory();
         match e {
             DomainError::NoSuchItem(id) => {
                 ApiError::new(ErrorCode::NotFound, format!("no open item {id}"))
@@ -176,14 +178,14 @@ impl Engine {
     }
 
     pub(super) fn item_value(&self, id: ItemId) -> Value {
-        match self.core.item(id) {
-            Some(item) => to_value(views::item(&self.core, item)),
+        match self.state.core().item(id) {
+            Some(item) => to_value(views::item(self.state.core(), item)),
             None => json!({ "id": id, "state": "closed" }),
         }
     }
 
     pub(super) fn status_value(&self, a: AgentIx) -> Value {
-        to_value(views::agent_status(&self.core, a, None))
+        to_value(views::agent_status(self.state.core(), a, None))
     }
 
     fn handle_connect(
@@ -220,7 +222,7 @@ impl Engine {
         let idle: Vec<AgentIx> = (0..self.agent_sessions.len())
             .map(|i| AgentIx(i as u32))
             .filter(|a| {
-                let p = self.core.presence(*a);
+                let p = self.state.core().presence(*a);
                 p.available
                     && !self.agent_sessions[a.0 as usize].is_empty()
                     && p.sessions.iter().all(|s| (s >> 32) as u32 == node)
@@ -245,10 +247,13 @@ impl Engine {
         resume: Option<u64>,
         login: String,
     ) {
-        let missed = resume.and_then(|seen| self.recent.missed(&self.core, a, seen, self.seq));
+        let missed = resume.and_then(|seen| {
+            self.recent
+                .missed(self.state.core(), a, seen, self.state.seq())
+        });
         match missed {
             Some(frames) => {
-                let head = json!({ "type": "resumed", "seq": self.seq, "session": session,
+                let head = json!({ "type": "resumed", "seq": self.state.seq(), "session": session,
                     "missed": frames.len() });
                 outbox.push(head.to_string().into());
                 for f in frames {
@@ -256,7 +261,7 @@ impl Engine {
                 }
             }
             None => {
-                let welcome = views::welcome(&self.core, a, session, self.seq);
+                let welcome = views::welcome(self.state.core(), a, session, self.state.seq());
                 let frame = serde_json::to_string(&welcome).unwrap_or_default();
                 outbox.push(frame.into());
             }
@@ -401,9 +406,14 @@ impl Engine {
                 }))
             }
             SessionOp::Explain { item } => {
-                let g = self.core.item(item).map(|i| i.group).ok_or_else(|| {
-                    ApiError::new(ErrorCode::NotFound, format!("no open item {item}"))
-                })?;
+                let g = self
+                    .state
+                    .core()
+                    .item(item)
+                    .map(|i| i.group)
+                    .ok_or_else(|| {
+                        ApiError::new(ErrorCode::NotFound, format!("no open item {item}"))
+                    })?;
                 if !self.may_watch(actor, g) {
                     return Err(forbidden(
                         "explanations are for managers of the item's group",
@@ -454,7 +464,7 @@ impl Engine {
 
     /// Whether `a` may watch `g`: a manager or admin who is a member.
     fn may_watch(&self, a: AgentIx, g: GroupIx) -> bool {
-        let dir = self.core.directory();
+        let dir = self.state.core().directory();
         let roles = dir.agent(a).roles;
         (roles.manager || roles.admin) && dir.member(a, g).is_some()
     }
@@ -472,7 +482,7 @@ impl Engine {
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "session is closed"))?
             .agent;
         self.last_activity[actor.0 as usize] = super::now_ms();
-        let dir = self.core.directory();
+        let dir = self.state.core().directory();
         let groups: Vec<GroupIx> = match group {
             Some(id) => {
                 let g = self.group_ix(&id)?;
@@ -517,7 +527,7 @@ impl Engine {
         let (caller_ix, integration) = match &caller {
             Caller::Agent(id) => {
                 let a = self.agent_ix(id)?;
-                if self.core.is_disabled(a) {
+                if self.state.core().is_disabled(a) {
                     return Err(account_disabled(id));
                 }
                 (Some(a), None)
@@ -537,7 +547,7 @@ impl Engine {
                 }
                 let g = self.group_ix(&group)?;
                 scope::check_group(integration, &group)?;
-                if !self.core.directory().group(g).channels[channel.index()].enabled {
+                if !self.state.core().directory().group(g).channels[channel.index()].enabled {
                     return Err(ApiError::new(
                         ErrorCode::InvalidField,
                         format!("{} is not enabled in group {group}", channel.as_str()),
@@ -563,30 +573,30 @@ impl Engine {
                 let g = self.group_ix(&group)?;
                 scope::check_group(integration, &group)?;
                 if let Some(a) = caller_ix
-                    && self.core.directory().member(a, g).is_none()
+                    && self.state.core().directory().member(a, g).is_none()
                 {
                     return Err(forbidden(format!("not a member of group {group}")));
                 }
                 let items: Vec<_> = Channel::ALL
                     .into_iter()
-                    .flat_map(|c| self.core.queue(g, c))
-                    .map(|i| views::item(&self.core, i))
+                    .flat_map(|c| self.state.core().queue(g, c))
+                    .map(|i| views::item(self.state.core(), i))
                     .collect();
                 Ok(Step::Now(Ok(json!({ "group": group, "items": items }))))
             }
             HttpOp::GroupStatus { group } => {
                 let g = self.group_ix(&group)?;
-                let waiting = self.core.queue_len(g, Channel::Chat);
+                let waiting = self.state.core().queue_len(g, Channel::Chat);
                 Ok(Step::Now(Ok(json!({
                     "group": group,
-                    "online": self.core.is_chat_online(g),
-                    "queue_when_offline": self.core.directory().settings(g).queue_when_offline,
+                    "online": self.state.core().is_chat_online(g),
+                    "queue_when_offline": self.state.core().directory().settings(g).queue_when_offline,
                     "queue_length": waiting,
                     "expected_wait_ms": self.expected_wait_ms(g, waiting),
                 }))))
             }
             HttpOp::Explain { item } => {
-                let i = self.core.item(item).ok_or_else(|| {
+                let i = self.state.core().item(item).ok_or_else(|| {
                     ApiError::new(ErrorCode::NotFound, format!("no open item {item}"))
                 })?;
                 if let Some(a) = caller_ix
@@ -596,7 +606,10 @@ impl Engine {
                         "explanations are for managers of the item's group",
                     ));
                 }
-                scope::check_group(integration, &self.core.directory().group(i.group).id)?;
+                scope::check_group(
+                    integration,
+                    &self.state.core().directory().group(i.group).id,
+                )?;
                 Ok(Step::Now(Ok(self.explain_value(item))))
             }
             HttpOp::AgentStatus { agent } => {
@@ -606,7 +619,7 @@ impl Engine {
                 {
                     return Err(forbidden(format!("you may not see agent {agent}")));
                 }
-                scope::check_agent(integration, self.core.directory(), target)?;
+                scope::check_agent(integration, self.state.core().directory(), target)?;
                 Ok(Step::Now(Ok(self.status_value(target))))
             }
             HttpOp::SetEnabled { agent, enabled } => {
@@ -625,7 +638,7 @@ impl Engine {
                     limit,
                 };
                 let viewer = caller_ix.ok_or_else(|| forbidden("the audit is for managers"))?;
-                let dir = self.core.directory();
+                let dir = self.state.core().directory();
                 let roles = dir.agent(viewer).roles;
                 if !roles.admin {
                     if !roles.manager {
@@ -642,7 +655,7 @@ impl Engine {
                         return Err(forbidden("you do not manage that agent"));
                     }
                 }
-                let mut entries = self.audit.query(dir, &query);
+                let mut entries = self.state.audit().query(dir, &query);
                 if !roles.admin && query.agent.is_none() && query.group.is_none() {
                     entries.retain(|e| {
                         let a = e.agent_id();
@@ -658,9 +671,10 @@ impl Engine {
     /// For each member of the item's group, the verdict of the eligibility
     /// rules (docs/protocol.md, explain).
     fn explain_value(&self, item: ItemId) -> Value {
-        let dir = self.core.directory();
+        let dir = self.state.core().directory();
         let members: Vec<Value> = self
-            .core
+            .state
+            .core()
             .explain(item)
             .unwrap_or_default()
             .into_iter()
@@ -680,12 +694,12 @@ impl Engine {
     /// of the group waited for an agent, times the chats already waiting plus
     /// one; `null` before any chat was assigned.
     fn expected_wait_ms(&self, g: GroupIx, waiting: usize) -> Option<u64> {
-        self.chat_wait_ewma_ms[g.0 as usize].map(|mean| (mean * (waiting as f64 + 1.0)) as u64)
+        self.state.expected_chat_wait(g, waiting)
     }
 
     /// Self, an admin, or a manager of a group the agent belongs to.
     fn may_see_agent(&self, viewer: AgentIx, target: AgentIx) -> bool {
-        let dir = self.core.directory();
+        let dir = self.state.core().directory();
         viewer == target
             || dir.agent(viewer).roles.admin
             || dir

@@ -31,7 +31,6 @@
 //! `ok` therefore always means the command is in the log.
 
 mod accounts;
-mod audit;
 mod board;
 mod busy;
 mod handlers;
@@ -53,14 +52,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::clock::now_ms;
-pub use audit::{AuditBatch, AuditLog, AuditQuery, AuditRecord};
+pub use crate::replica::audit::{AuditBatch, AuditLog, AuditQuery, AuditRecord};
+pub use crate::replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
 pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
-pub use replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
 pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};
 
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{AgentIx, Core, GroupIx, LogEntry, Millis};
+use crate::replica::StateMachine;
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -116,24 +116,27 @@ struct SessionEntry {
 }
 
 /// The state owner. Built by [`Engine::spawn`], driven by its own task.
+///
+/// Each field says who owns it and why it is here: the replicated state is
+/// one value ([`StateMachine`]) changed only by applying log entries; every
+/// other field is this node's own and never enters a snapshot.
 #[derive(Debug)]
 pub struct Engine {
-    core: Core,
+    /// Replicated: what every replica computes alike from the log.
+    state: StateMachine,
+    /// Local sessions by id: whose, where pushes go, what they watch.
     sessions: HashMap<u64, SessionEntry>,
+    /// Per agent: its local sessions (pushes to an agent).
     agent_sessions: Vec<Vec<u64>>,
+    /// Per group: the local sessions watching its board.
     watchers: Vec<Vec<u64>>,
     /// The last `watch` snapshot, reused while nothing changed.
     board: board::BoardCache,
-    audit: AuditLog,
-    seq: u64,
+    /// Number of this node's next session (low 32 bits of its id).
     next_session: u64,
-    /// Per group: moving mean of how long chats waited before an agent got
-    /// them (for the expected wait a website shows).
-    chat_wait_ewma_ms: Vec<Option<f64>>,
-    /// Visitors of chats created through the API, by item.
-    visitors: HashMap<crate::domain::ItemId, visitors::VisitorChat>,
-    /// Visitor token → item.
-    visitor_tokens: HashMap<String, crate::domain::ItemId>,
+    /// Visitors connected to this node, by chat: their sockets and the last
+    /// queue position they were told.
+    visitor_sockets: HashMap<crate::domain::ItemId, visitors::VisitorSocket>,
     /// This node's id.
     node: u32,
     /// The log's appender: every change goes through it.
@@ -142,10 +145,6 @@ pub struct Engine {
     pending: HashMap<u64, (submit::After, submit::Pending)>,
     /// Number of this node's next proposal.
     next_req: u64,
-    /// Largest `now` applied so far (cluster time never runs backwards).
-    last_now: Millis,
-    /// The id of the last log entry applied.
-    applied: String,
     /// A `Tick` of this node is on its way through the log.
     tick_in_flight: bool,
     /// Outbound webhooks of item events (never blocks).
@@ -158,7 +157,8 @@ pub struct Engine {
     audit_out: mpsc::UnboundedSender<AuditBatch>,
     /// See [`EngineConfig::audit_every_entry`].
     audit_every_entry: bool,
-    /// Per agent: when one of its local sessions last sent a request.
+    /// Per agent: when one of its local sessions last sent a request
+    /// (auto-away judges only this node's sessions).
     last_activity: Vec<Millis>,
 }
 
@@ -257,23 +257,17 @@ impl Engine {
         let agents = core.directory().agents().len();
         let groups = core.directory().groups().len();
         let engine = Engine {
-            core,
+            state: StateMachine::new(core, config.audit_capacity),
             sessions: HashMap::new(),
             agent_sessions: vec![Vec::new(); agents],
             watchers: vec![Vec::new(); groups],
             board: board::BoardCache::default(),
-            audit: AuditLog::new(config.audit_capacity),
-            seq: 0,
             next_session: 1,
-            chat_wait_ewma_ms: vec![None; groups],
-            visitors: HashMap::new(),
-            visitor_tokens: HashMap::new(),
+            visitor_sockets: HashMap::new(),
             node: config.node,
             log,
             pending: HashMap::new(),
             next_req: 1,
-            last_now: 0,
-            applied: "0-0".to_string(),
             tick_in_flight: false,
             webhooks: config.webhooks,
             recent: recent::RecentPushes::new(config.resume_capacity),
@@ -296,7 +290,7 @@ impl Engine {
             let deadline = if self.tick_in_flight {
                 None
             } else {
-                self.core.poll_timeout()
+                self.state.core().poll_timeout()
             };
             let sleep = deadline.map(|at| {
                 let wait = at.saturating_sub(now_ms());
@@ -318,7 +312,7 @@ impl Engine {
                 }
                 _ = census.tick() => {
                     let started = Instant::now();
-                    stats::census(&self.core);
+                    stats::census(self.state.core());
                     busy.record("census", started);
                 }
                 _ = away_check.tick(), if self.auto_away_ms.is_some() => {

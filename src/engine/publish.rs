@@ -1,4 +1,4 @@
-//! Turning the core's events into audit records and pushes.
+//! Turning what an applied entry did ([`Effect`]s) into pushes.
 //!
 //! Who is told what (docs/protocol.md §2.2):
 //! - a presence change or a load change of agent A: one `agent_status` per
@@ -14,13 +14,14 @@
 use serde::Serialize;
 
 use super::Engine;
-use super::audit::{AuditRecord, actor_name};
 use super::outbox::{CloseReason, Frame};
 use super::recent::Audience;
 use super::views::{self, ChangeView};
 use crate::domain::{
     Actor, AgentIx, Channel, Event, GroupIx, Handling, Item, ItemReason, PresenceWhat,
 };
+use crate::replica::Effect;
+use crate::replica::audit::actor_name;
 
 #[derive(Serialize)]
 struct Push<T: Serialize> {
@@ -77,68 +78,73 @@ fn presence_word(what: &PresenceWhat) -> &'static str {
 }
 
 impl Engine {
-    /// Drains the core's events: audits them, pushes them, then sends one
-    /// status per changed agent and group.
-    pub(super) fn publish(&mut self) {
-        let events: Vec<Event> = self.core.drain_events().collect();
-        if events.is_empty() {
+    /// Publishes what applying one log entry did: pushes each event to the
+    /// sessions it concerns, then one status per changed agent and group.
+    /// It changes no replicated state (the state machine did that).
+    pub(super) fn publish(&mut self, effects: Vec<Effect>) {
+        if effects.is_empty() {
             return;
         }
         let mut changed_agents: Vec<(AgentIx, &'static str, Actor)> = Vec::new();
         let mut changed_groups: Vec<GroupIx> = Vec::new();
-        for event in events {
-            self.seq += 1;
+        for effect in effects {
+            let (seq, event) = match effect {
+                Effect::Event { seq, event } => (seq, event),
+                Effect::Message {
+                    seq,
+                    item,
+                    message,
+                    assignee,
+                } => {
+                    self.relay_message(seq, item, &message, assignee);
+                    continue;
+                }
+                Effect::CloseLogin(login) => {
+                    self.close_login_sessions(&login);
+                    continue;
+                }
+            };
             match event {
                 Event::Presence {
-                    at,
-                    by,
-                    agent,
-                    what,
+                    by, agent, what, ..
                 } => {
                     if let PresenceWhat::Enabled { new: false, .. } = what {
                         self.revoke_agent_sessions(agent);
                     }
                     changed_agents.retain(|(a, _, _)| *a != agent);
                     changed_agents.push((agent, presence_word(&what), by));
-                    self.audit.push(AuditRecord {
-                        at,
-                        by,
-                        agent,
-                        what,
-                    });
                 }
                 Event::Queued { item, sound } => {
+                    let core = self.state.core();
                     let f = frame(
                         "queue",
-                        self.seq,
+                        seq,
                         QueueBody {
                             op: "added",
-                            item: views::item(&self.core, &item),
+                            item: views::item(core, &item),
                             sound: Some(sound),
                             reason: None,
                         },
                     );
-                    self.push_to_receivers(&item, &f);
-                    self.webhooks
-                        .item_queued(&item, || item_json(&self.core, &item));
+                    self.webhooks.item_queued(&item, || item_json(core, &item));
+                    self.push_to_receivers(seq, &item, &f);
                     changed_groups.push(item.group);
                     if item.channel == Channel::Chat {
-                        self.visitor_moved(item.id, item.group);
                         self.visitors_queue_changed(item.group);
                     }
                 }
                 Event::Dequeued { item, reason } => {
                     let f = frame(
                         "queue",
-                        self.seq,
+                        seq,
                         QueueBody {
                             op: "removed",
-                            item: views::item(&self.core, &item),
+                            item: views::item(self.state.core(), &item),
                             sound: None,
                             reason: Some(reason.as_str()),
                         },
                     );
-                    self.push_to_receivers(&item, &f);
+                    self.push_to_receivers(seq, &item, &f);
                     changed_groups.push(item.group);
                     if item.channel == Channel::Chat {
                         self.visitors_queue_changed(item.group);
@@ -149,41 +155,31 @@ impl Engine {
                     reason,
                     previous,
                 } => {
+                    let core = self.state.core();
                     let f = frame(
                         "item",
-                        self.seq,
+                        seq,
                         ItemBody {
-                            item: views::item(&self.core, &item),
+                            item: views::item(core, &item),
                             reason: reason.as_str(),
                         },
                     );
                     self.webhooks
-                        .item_changed(reason, || item_json(&self.core, &item));
+                        .item_changed(reason, || item_json(core, &item));
                     super::stats::item_changed(&item, reason);
-                    if item.channel == Channel::Chat
-                        && matches!(
-                            reason,
-                            ItemReason::Routed | ItemReason::Drained | ItemReason::Taken
-                        )
-                        && let Some(at) = item.assigned_at
-                    {
-                        let waited = at.saturating_sub(item.created_at) as f64;
-                        let slot = &mut self.chat_wait_ewma_ms[item.group.0 as usize];
-                        *slot = Some(slot.map_or(waited, |m| 0.8 * m + 0.2 * waited));
-                    }
                     match reason {
                         ItemReason::Accepted => {
                             let name = item
                                 .assignee
-                                .map(|a| self.core.directory().agent(a).name.clone())
+                                .map(|a| core.directory().agent(a).name.clone())
                                 .unwrap_or_default();
                             self.visitor_agent_joined(item.id, &name);
                         }
                         ItemReason::Closed => self.visitor_closed(item.id),
-                        _ => self.visitor_moved(item.id, item.group),
+                        _ => {}
                     }
                     for a in item.assignee.into_iter().chain(previous) {
-                        self.push_to_agent(a, &f);
+                        self.push_to_agent(seq, a, &f);
                         if reason != ItemReason::Accepted
                             && !changed_agents.iter().any(|(x, _, _)| *x == a)
                         {
@@ -199,15 +195,15 @@ impl Engine {
         changed_groups.sort();
         changed_groups.dedup();
         for g in changed_groups {
-            super::stats::queue_changed(&self.core, g);
+            super::stats::queue_changed(self.state.core(), g);
             if self.watchers[g.0 as usize].is_empty() {
                 continue;
             }
             let f = frame(
                 "group_status",
-                self.seq,
+                self.state.seq(),
                 GroupBody {
-                    group: views::group_status(&self.core, g),
+                    group: views::group_status(self.state.core(), g),
                 },
             );
             for s in self.watchers[g.0 as usize].clone() {
@@ -217,13 +213,15 @@ impl Engine {
     }
 
     fn push_status(&mut self, agent: AgentIx, what: &'static str, by: Actor) {
-        let dir = self.core.directory();
+        let seq = self.state.seq();
+        let core = self.state.core();
+        let dir = core.directory();
         let f = frame(
             "agent_status",
-            self.seq,
+            seq,
             StatusBody {
                 status: views::agent_status(
-                    &self.core,
+                    core,
                     agent,
                     Some(ChangeView {
                         what,
@@ -238,7 +236,7 @@ impl Engine {
         }
         targets.sort_unstable();
         targets.dedup();
-        self.recent.record(self.seq, Audience::Agent(agent), &f);
+        self.recent.record(seq, Audience::Agent(agent), &f);
         for s in targets {
             self.push_to_session(s, &f);
         }
@@ -246,10 +244,10 @@ impl Engine {
 
     /// Every logged-in member of the item's group who is not excluded from
     /// its channel.
-    fn push_to_receivers(&mut self, item: &Item, f: &Frame) {
+    fn push_to_receivers(&mut self, seq: u64, item: &Item, f: &Frame) {
         self.recent
-            .record(self.seq, Audience::Receivers(item.group, item.channel), f);
-        let dir = self.core.directory();
+            .record(seq, Audience::Receivers(item.group, item.channel), f);
+        let dir = self.state.core().directory();
         let mut targets = Vec::new();
         for &m in dir.members_of(item.group) {
             let ms = dir.membership(m);
@@ -262,8 +260,8 @@ impl Engine {
         }
     }
 
-    fn push_to_agent(&mut self, a: AgentIx, f: &Frame) {
-        self.recent.record(self.seq, Audience::Agent(a), f);
+    pub(super) fn push_to_agent(&mut self, seq: u64, a: AgentIx, f: &Frame) {
+        self.recent.record(seq, Audience::Agent(a), f);
         for s in self.agent_sessions[a.0 as usize].clone() {
             self.push_to_session(s, f);
         }

@@ -298,13 +298,13 @@ pub enum Request {
     /// cluster's snapshot.
     Snapshot {
         /// The snapshot.
-        answer: oneshot::Sender<super::replica::ReplicaSnapshot>,
+        answer: oneshot::Sender<crate::replica::ReplicaSnapshot>,
     },
     /// Replace the replicated state with a stored snapshot (at start, or
     /// after falling behind a trimmed log).
     Restore {
         /// The snapshot.
-        snapshot: Box<super::replica::ReplicaSnapshot>,
+        snapshot: Box<crate::replica::ReplicaSnapshot>,
         /// The audit history up to the snapshot, oldest first.
         audit: Vec<super::AuditRecord>,
         /// Refused when the snapshot does not fit this build or directory.

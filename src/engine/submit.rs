@@ -14,8 +14,9 @@ use super::outbox::OutboxSender;
 use super::{Answer, Engine, now_ms};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
-    AgentIx, Channel, Command, DomainError, GroupIx, ItemId, LogEntry, LogOp, Millis, Reply,
+    AgentIx, Channel, Command, DomainError, GroupIx, ItemId, LogEntry, LogOp, Reply,
 };
+use crate::replica::Outcome;
 
 /// What a request handler decided.
 pub(super) enum Step {
@@ -118,112 +119,44 @@ impl Engine {
         self.pending.insert(req, (after, pending));
     }
 
-    /// A command came back from the shared log: apply it like every replica
-    /// does, and answer if this node proposed it.
+    /// An entry came back from the log: apply it like every replica does,
+    /// publish what happened, and answer if this node proposed it.
     pub(super) fn apply_logged(&mut self, id: String, entry: LogEntry) {
         let mine = entry.origin == self.node;
-        let audit_mark = self.audit.pushed();
+        let req = entry.req;
+        let opened = match &entry.op {
+            LogOp::Command(Command::OpenSession { agent, session }) => Some((*agent, *session)),
+            _ => None,
+        };
+        let tick = matches!(entry.op, LogOp::Tick);
+        let applied = self.state.apply(&id, entry);
         self.webhooks.mute(!mine);
-        self.apply_logged_op(entry);
+        self.publish(applied.effects);
         self.webhooks.mute(false);
-        if mine || self.audit_every_entry {
-            let records = self.audit.since(audit_mark);
-            if !records.is_empty() {
-                let _ = self.audit_out.send(super::AuditBatch {
-                    entry: id.clone(),
-                    records,
-                });
-            }
+        if (mine || self.audit_every_entry) && !applied.audit.is_empty() {
+            let _ = self.audit_out.send(super::AuditBatch {
+                entry: id,
+                records: applied.audit,
+            });
         }
-        self.applied = id;
-    }
-
-    fn apply_logged_op(&mut self, entry: LogEntry) {
-        self.last_now = self.last_now.max(entry.now);
-        let now = self.last_now;
-        let mine = entry.origin == self.node;
-        match entry.op {
-            LogOp::Command(cmd) => {
-                let opened = match cmd {
-                    Command::OpenSession { agent, session } => Some((agent, session)),
-                    _ => None,
-                };
-                let result = self.core.apply(now, cmd);
-                self.publish();
-                if mine {
-                    match self.pending.remove(&entry.req) {
-                        Some((after, pending)) => self.finish(result, after, pending),
-                        None => {
-                            if let Some((agent, session)) = opened {
-                                self.close_if_orphan(agent, session);
-                            }
-                        }
-                    }
-                }
-            }
-            LogOp::Tick => {
-                self.core.handle_timeout(now);
-                self.publish();
-                if mine {
-                    self.tick_in_flight = false;
-                }
-            }
-            LogOp::DropNode(node) => {
-                for (agent, session) in self.sessions_of_node(node) {
-                    let _ = self
-                        .core
-                        .apply(now, Command::CloseSession { agent, session });
-                }
-                self.publish();
-            }
-            op @ (LogOp::VisitorJoined(_) | LogOp::ChatMessage { .. } | LogOp::CloseLogin(_)) => {
-                let result = self.apply_engine_op(op, now);
-                if mine && let Some((after, pending)) = self.pending.remove(&entry.req) {
-                    finish_op(result, after, pending);
+        if !mine {
+            return;
+        }
+        if tick {
+            self.tick_in_flight = false;
+        }
+        match self.pending.remove(&req) {
+            Some((after, pending)) => match applied.outcome {
+                Outcome::Command(result) => self.finish(result, after, pending),
+                Outcome::Value(result) => finish_op(result, after, pending),
+                Outcome::Done => {}
+            },
+            None => {
+                if let Some((agent, session)) = opened {
+                    self.close_if_orphan(agent, session);
                 }
             }
         }
-    }
-
-    /// Applies an entry that is the engine's, not the core's (a visitor's
-    /// chat, a message, a logout); a message gives the stored message.
-    fn apply_engine_op(&mut self, op: LogOp, now: Millis) -> Result<Value, ApiError> {
-        match op {
-            LogOp::CloseLogin(login) => {
-                self.close_login_sessions(&login);
-                Ok(json!({}))
-            }
-            LogOp::VisitorJoined(join) => {
-                self.visitor_joined(join, now);
-                Ok(json!({}))
-            }
-            LogOp::ChatMessage {
-                item,
-                from_agent,
-                text,
-            } => self.add_chat_message(item, from_agent, text, now),
-            other => Err(ApiError::new(
-                ErrorCode::Internal,
-                format!("not an engine entry: {other:?}"),
-            )),
-        }
-    }
-
-    /// Every session the core holds that node `node` opened (the node is in
-    /// a session id's high 32 bits), with its agent.
-    pub(super) fn sessions_of_node(&self, node: u32) -> Vec<(AgentIx, u64)> {
-        (0..self.core.directory().agents().len())
-            .flat_map(|i| {
-                let a = AgentIx(i as u32);
-                self.core
-                    .presence(a)
-                    .sessions
-                    .iter()
-                    .filter(|&&s| (s >> 32) as u32 == node)
-                    .map(move |&s| (a, s))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
     }
 
     /// The log could not take a proposal: tell whoever waits.
@@ -279,7 +212,7 @@ impl Engine {
                     return answer_error(pending, ApiError::new(ErrorCode::Internal, "no item"));
                 };
                 let mut body = json!({ "item": self.item_value(id) });
-                if channel == Channel::Chat && self.core.item(id).is_some() {
+                if channel == Channel::Chat && self.state.core().item(id).is_some() {
                     let name = visitor.unwrap_or_else(|| "Visitor".to_string());
                     let (token, join) = Engine::new_visitor(id, group, name, first);
                     body["visitor_token"] = json!(token);

@@ -630,6 +630,20 @@ impl TestServer {
     }
 
     /// A node sharing state through Redis, with the given directory.
+    /// A node of an in-process cluster: its log is `log`, shared with the
+    /// other nodes started over it (paused-time tests of several nodes).
+    pub async fn start_shared(
+        log: &switchboard::store::memory::MemoryLog,
+        directory: &str,
+        grace: Duration,
+    ) -> TestServer {
+        let mut config = base_config(directory, grace);
+        config.storage = Storage::Shared(log.clone());
+        config.transport.login_attempts_per_ip_per_min = 0;
+        config.transport.login_attempts_per_username_per_min = 0;
+        Self::spawn(config).await
+    }
+
     pub async fn start_node(redis_url: &str, directory: &str, grace: Duration) -> TestServer {
         Self::start_node_with(redis_url, directory, grace, |_| {}).await
     }

@@ -1,9 +1,9 @@
-//! The audit log of presence changes: who, whom, what, old,
-//! new, when. Owned by the engine task; bounded so that memory stays flat.
+//! The audit log of presence changes: who, whom, what, old, new, when.
+//! Part of the replicated state; bounded so that memory stays flat.
 //!
-//! In cluster mode every replica derives the same records from the log, and
-//! the node that proposed an entry also appends that entry's records to the
-//! capped Redis stream `{sb}:audit` (see `store::cluster`), from which a node
+//! Every replica derives the same records from the log. The records of each
+//! entry also go to the store's audit stream (by the node that proposed the
+//! entry; by the only node in memory and embedded modes), from which a node
 //! that starts from a snapshot reloads the history before it.
 
 use std::collections::VecDeque;
@@ -25,8 +25,8 @@ pub struct AuditRecord {
     pub what: PresenceWhat,
 }
 
-/// The audit records one log entry produced on the node that proposed it,
-/// on their way to the shared audit stream (cluster mode).
+/// The audit records one log entry produced, on their way to the store's
+/// audit stream.
 #[derive(Debug, Clone)]
 pub struct AuditBatch {
     /// The log entry's id: it orders the records in the stream and makes a
@@ -71,7 +71,7 @@ impl AuditEntryView<'_> {
 }
 
 /// The bounded, in-order audit log.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AuditLog {
     records: VecDeque<AuditRecord>,
     capacity: usize,

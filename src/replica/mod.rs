@@ -1,0 +1,304 @@
+//! The replicated state machine: everything every replica of the log must
+//! compute alike, in one pure type.
+//!
+//! Like openraft's `RaftStateMachine`, a [`StateMachine`] is fed committed
+//! log entries one at a time ([`StateMachine::apply`]) and owns its
+//! snapshot ([`StateMachine::snapshot`], [`StateMachine::restore`]): the
+//! snapshot is part of the state machine, not something taken from outside
+//! it. What it holds:
+//! - the domain [`Core`] (presence, cells, items, queues, timers);
+//! - the event sequence number (consoles resume on any node by it);
+//! - the largest `now` applied (time never runs backwards across nodes);
+//! - per group, the moving mean of chat waits (the expected wait a website
+//!   shows);
+//! - the visitors' chats and their messages ([`chats`]);
+//! - the audit of presence changes ([`audit`]);
+//! - the id of the last entry applied.
+//!
+//! It does no I/O, reads no clock and knows nothing of sessions or sockets:
+//! `apply` returns what happened ([`Applied`]: the answer for the proposer
+//! and the numbered effects) and the engine turns that into pushes. So two
+//! replicas fed the same entries are equal, which the three-replica property
+//! test (`tests/replicas.rs`) checks after every step.
+
+pub mod audit;
+pub mod chats;
+mod snapshot;
+
+use serde_json::{Value, json};
+
+pub use snapshot::{RestoreError, SNAPSHOT_FORMAT, Snapshot as ReplicaSnapshot};
+
+use self::audit::{AuditLog, AuditRecord};
+use self::chats::{ChatMessage, Chats};
+use crate::api_error::ApiError;
+use crate::domain::{
+    AgentIx, Channel, Command, Core, DomainError, Event, GroupIx, ItemId, ItemReason, LogEntry,
+    LogOp, Millis, Reply,
+};
+
+/// The replicated state of a node: see the module docs.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    core: Core,
+    seq: u64,
+    last_now: Millis,
+    chat_wait_ewma_ms: Vec<Option<f64>>,
+    chats: Chats,
+    audit: AuditLog,
+    applied: String,
+}
+
+/// What applying one entry gave.
+#[derive(Debug)]
+pub struct Applied {
+    /// The answer for the node that proposed the entry.
+    pub outcome: Outcome,
+    /// What happened, in order, for this node's sessions and webhooks.
+    pub effects: Vec<Effect>,
+    /// The audit records the entry produced, for the store's audit stream.
+    pub audit: Vec<AuditRecord>,
+}
+
+/// The result of an entry, as its proposer is answered.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A domain command's reply or refusal.
+    Command(Result<Reply, DomainError>),
+    /// An engine entry's answer (a visitor's chat, a message, a logout).
+    Value(Result<Value, ApiError>),
+    /// Nothing to answer (timers fired, a node's sessions dropped).
+    Done,
+}
+
+/// One thing that happened while applying an entry.
+#[derive(Debug)]
+pub enum Effect {
+    /// An event of the core, with its sequence number.
+    Event {
+        /// Its number.
+        seq: u64,
+        /// What happened.
+        event: Event,
+    },
+    /// A chat message was added.
+    Message {
+        /// The sequence number it is pushed with.
+        seq: u64,
+        /// The chat.
+        item: ItemId,
+        /// The message.
+        message: ChatMessage,
+        /// The chat's agent, if any.
+        assignee: Option<AgentIx>,
+    },
+    /// A login token (by digest) was logged out: every node closes the
+    /// sessions it opened.
+    CloseLogin(String),
+}
+
+impl StateMachine {
+    /// The state before the first entry, over `core`, keeping the newest
+    /// `audit_capacity` audit records.
+    pub fn new(core: Core, audit_capacity: usize) -> Self {
+        let groups = core.directory().groups().len();
+        StateMachine {
+            core,
+            seq: 0,
+            last_now: 0,
+            chat_wait_ewma_ms: vec![None; groups],
+            chats: Chats::default(),
+            audit: AuditLog::new(audit_capacity),
+            applied: "0-0".to_string(),
+        }
+    }
+
+    /// The domain core.
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// The sequence number of the last event.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The id of the last entry applied (`"0-0"` before the first).
+    pub fn applied(&self) -> &str {
+        &self.applied
+    }
+
+    /// The visitors' chats.
+    pub fn chats(&self) -> &Chats {
+        &self.chats
+    }
+
+    /// The audit.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Replaces the audit with the history before a restored snapshot.
+    pub fn replace_audit(&mut self, records: Vec<AuditRecord>) {
+        self.audit.replace(records);
+    }
+
+    /// The expected wait of a new chat in `group` with `waiting` chats ahead
+    /// of it, from the moving mean of recent waits (`None` before the first).
+    pub fn expected_chat_wait(&self, group: GroupIx, waiting: usize) -> Option<u64> {
+        self.chat_wait_ewma_ms[group.0 as usize].map(|mean| (mean * (waiting as f64 + 1.0)) as u64)
+    }
+
+    /// Every session the core holds that node `node` opened (the node is in
+    /// a session id's high 32 bits), with its agent.
+    pub fn sessions_of_node(&self, node: u32) -> Vec<(AgentIx, u64)> {
+        (0..self.core.directory().agents().len())
+            .flat_map(|i| {
+                let a = AgentIx(i as u32);
+                self.core
+                    .presence(a)
+                    .sessions
+                    .iter()
+                    .filter(|&&s| (s >> 32) as u32 == node)
+                    .map(move |&s| (a, s))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Applies the log entry `id`.
+    pub fn apply(&mut self, id: &str, entry: LogEntry) -> Applied {
+        self.last_now = self.last_now.max(entry.now);
+        let now = self.last_now;
+        let audit_mark = self.audit.pushed();
+        let mut effects = Vec::new();
+        let outcome = match entry.op {
+            LogOp::Command(cmd) => Outcome::Command(self.core.apply(now, cmd)),
+            LogOp::Tick => {
+                self.core.handle_timeout(now);
+                Outcome::Done
+            }
+            LogOp::DropNode(node) => {
+                for (agent, session) in self.sessions_of_node(node) {
+                    let _ = self
+                        .core
+                        .apply(now, Command::CloseSession { agent, session });
+                }
+                Outcome::Done
+            }
+            LogOp::CloseLogin(login) => {
+                effects.push(Effect::CloseLogin(login));
+                Outcome::Value(Ok(json!({})))
+            }
+            LogOp::VisitorJoined(join) => {
+                self.chats.join(&self.core, join, now);
+                Outcome::Value(Ok(json!({})))
+            }
+            LogOp::ChatMessage {
+                item,
+                from_agent,
+                text,
+            } => Outcome::Value(
+                self.chats
+                    .add_message(&self.core, item, from_agent, text, now)
+                    .map(|message| {
+                        let answer = json!({ "item": item, "message": message });
+                        effects.push(Effect::Message {
+                            seq: self.seq,
+                            item,
+                            message,
+                            assignee: self.core.item(item).and_then(|i| i.assignee),
+                        });
+                        answer
+                    }),
+            ),
+        };
+        self.number_events(&mut effects);
+        self.applied = id.to_string();
+        Applied {
+            outcome,
+            effects,
+            audit: self.audit.since(audit_mark),
+        }
+    }
+
+    /// Numbers the core's events and records what they change here (the
+    /// audit, chat waits, where a visitor's chat is).
+    fn number_events(&mut self, effects: &mut Vec<Effect>) {
+        let events: Vec<Event> = self.core.drain_events().collect();
+        for event in events {
+            self.seq += 1;
+            match &event {
+                Event::Presence {
+                    at,
+                    by,
+                    agent,
+                    what,
+                } => self.audit.push(AuditRecord {
+                    at: *at,
+                    by: *by,
+                    agent: *agent,
+                    what: what.clone(),
+                }),
+                Event::Queued { item, .. } => {
+                    if item.channel == Channel::Chat {
+                        self.chats.moved(item.id, item.group);
+                    }
+                }
+                Event::Dequeued { .. } => {}
+                Event::ItemChanged { item, reason, .. } => {
+                    if item.channel == Channel::Chat
+                        && matches!(
+                            reason,
+                            ItemReason::Routed | ItemReason::Drained | ItemReason::Taken
+                        )
+                        && let Some(at) = item.assigned_at
+                    {
+                        let waited = at.saturating_sub(item.created_at) as f64;
+                        let slot = &mut self.chat_wait_ewma_ms[item.group.0 as usize];
+                        *slot = Some(slot.map_or(waited, |m| 0.8 * m + 0.2 * waited));
+                    }
+                    match reason {
+                        ItemReason::Closed => self.chats.closed(item.id),
+                        ItemReason::Accepted => {}
+                        _ => self.chats.moved(item.id, item.group),
+                    }
+                }
+            }
+            effects.push(Effect::Event {
+                seq: self.seq,
+                event,
+            });
+        }
+    }
+
+    /// The state after the last applied entry.
+    pub fn snapshot(&self) -> ReplicaSnapshot {
+        ReplicaSnapshot {
+            format: SNAPSHOT_FORMAT,
+            after: self.applied.clone(),
+            core: self.core.snapshot(),
+            seq: self.seq,
+            last_now: self.last_now,
+            chat_wait_ewma_ms: self.chat_wait_ewma_ms.clone(),
+            visitors: self.chats.snapshot(),
+        }
+    }
+
+    /// Replaces the state with a snapshot's (the directory and the core's
+    /// settings stay this one's). The audit is kept: replace it with the
+    /// history before the snapshot ([`StateMachine::replace_audit`]).
+    pub fn restore(&mut self, snap: ReplicaSnapshot) -> Result<(), RestoreError> {
+        if snap.format != SNAPSHOT_FORMAT {
+            return Err(RestoreError::Format(snap.format));
+        }
+        let dir = self.core.directory().clone();
+        self.core = Core::restore(dir, self.core.config(), snap.core)?;
+        self.seq = snap.seq;
+        self.last_now = snap.last_now;
+        self.chat_wait_ewma_ms = snap.chat_wait_ewma_ms;
+        self.chats = Chats::restore(snap.visitors);
+        self.applied = snap.after;
+        Ok(())
+    }
+}

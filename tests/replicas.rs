@@ -1,0 +1,480 @@
+//! The deterministic multi-replica harness: three replicas of the
+//! [`StateMachine`] over one in-process log, driven by a proptest seed.
+//!
+//! Each step the seed picks one of: a node proposes an entry (a console's
+//! or an integration's command, a timer tick, a chat message, a node
+//! dropped, a logout), a replica applies the next few entries it has not
+//! applied, a snapshot is stored and the log trimmed before the least
+//! position any replica reached, or a replica restarts from the stored
+//! snapshot. After every step each replica must equal, snapshot for
+//! snapshot, a reference replica that applied the same prefix of the log
+//! once and in order; and no item may ever be held by two agents or be both
+//! queued and assigned. This is the property the whole cluster rests on:
+//! replicas that apply the same entries compute the same state, whatever
+//! their pace, restarts and trims.
+
+use proptest::prelude::*;
+use switchboard::directory_file;
+use switchboard::domain::{
+    Actor, AgentIx, CellChange, Channel, Command, Core, CoreConfig, GroupIx, ItemState, LogEntry,
+    LogOp, VisitorJoin,
+};
+use switchboard::replica::{ReplicaSnapshot, StateMachine};
+
+const DIRECTORY: &str = r#"
+[[agents]]
+id = "a0"
+name = "A0"
+roles = ["agent", "manager"]
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uR1Bz2S7q2dYx8bNQ8c4C0oB8fJ2b2bC7mRjK1gGJ8U"
+chat_cap = 2
+
+[[agents]]
+id = "a1"
+name = "A1"
+roles = ["agent"]
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uR1Bz2S7q2dYx8bNQ8c4C0oB8fJ2b2bC7mRjK1gGJ8U"
+chat_cap = 1
+
+[[agents]]
+id = "a2"
+name = "A2"
+roles = ["agent"]
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uR1Bz2S7q2dYx8bNQ8c4C0oB8fJ2b2bC7mRjK1gGJ8U"
+
+[[groups]]
+id = "g0"
+name = "G0"
+chat = { enabled = true }
+ticket = { enabled = true }
+voice = { enabled = true }
+queue_when_offline = true
+no_response_timeout = "2s"
+disconnect_timeout = "1s"
+ring_timeout = "1s"
+
+[[groups]]
+id = "g1"
+name = "G1"
+chat = { enabled = true, distribution = "pull" }
+ticket = { enabled = true }
+queue_when_offline = true
+
+[[memberships]]
+agent = "a0"
+group = "g0"
+
+[[memberships]]
+agent = "a1"
+group = "g0"
+
+[[memberships]]
+agent = "a2"
+group = "g0"
+
+[[memberships]]
+agent = "a0"
+group = "g1"
+
+[[memberships]]
+agent = "a2"
+group = "g1"
+ticket_cap = 2
+"#;
+
+const AGENTS: u32 = 3;
+const GROUPS: u32 = 2;
+const CHANNELS: [Channel; 3] = [Channel::Chat, Channel::Ticket, Channel::Voice];
+
+fn core() -> Core {
+    let dir = directory_file::parse(DIRECTORY).expect("the test directory");
+    Core::new(dir.directory, CoreConfig { grace_ms: 1_500 })
+}
+
+/// What the seed asks of the harness in one step.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Node `node` proposes an entry made from `op`, `ms` after the last.
+    Propose { node: u32, ms: u64, op: Op },
+    /// Replica `replica` applies up to `n` entries it has not applied yet.
+    Apply { replica: usize, n: usize },
+    /// Replica `replica` stores a snapshot of its state; the log is trimmed
+    /// before the least position any replica reached.
+    SnapshotAndTrim { replica: usize },
+    /// Replica `replica` restarts from the stored snapshot.
+    Restart { replica: usize },
+}
+
+/// An operation, with small numbers the harness resolves against the
+/// directory and the items created so far.
+#[derive(Debug, Clone)]
+enum Op {
+    Open {
+        agent: u32,
+        session: u8,
+    },
+    Close {
+        agent: u32,
+        session: u8,
+    },
+    Availability {
+        agent: u32,
+        available: bool,
+    },
+    Cell {
+        agent: u32,
+        group: u32,
+        channel: usize,
+        on: bool,
+    },
+    Create {
+        group: u32,
+        channel: usize,
+        priority: i32,
+    },
+    Take {
+        agent: u32,
+        item: u8,
+    },
+    Accept {
+        agent: u32,
+        item: u8,
+    },
+    Decline {
+        agent: u32,
+        item: u8,
+    },
+    CloseItem {
+        agent: u32,
+        item: u8,
+    },
+    Transfer {
+        agent: u32,
+        item: u8,
+        group: u32,
+    },
+    TakeOver {
+        item: u8,
+    },
+    Tick,
+    DropNode {
+        node: u32,
+    },
+    Visitor {
+        item: u8,
+    },
+    Message {
+        item: u8,
+        agent: Option<u32>,
+    },
+    Logout,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let agent = 0..AGENTS;
+    let group = 0..GROUPS;
+    let item = any::<u8>();
+    prop_oneof![
+        3 => (agent.clone(), 0..2u8).prop_map(|(agent, session)| Op::Open { agent, session }),
+        1 => (agent.clone(), 0..2u8).prop_map(|(agent, session)| Op::Close { agent, session }),
+        1 => (agent.clone(), any::<bool>()).prop_map(|(agent, available)| Op::Availability { agent, available }),
+        1 => (agent.clone(), group.clone(), 0..3usize, any::<bool>())
+            .prop_map(|(agent, group, channel, on)| Op::Cell { agent, group, channel, on }),
+        4 => (group.clone(), 0..3usize, -1..2i32)
+            .prop_map(|(group, channel, priority)| Op::Create { group, channel, priority }),
+        2 => (agent.clone(), item).prop_map(|(agent, item)| Op::Take { agent, item }),
+        2 => (agent.clone(), item).prop_map(|(agent, item)| Op::Accept { agent, item }),
+        1 => (agent.clone(), item).prop_map(|(agent, item)| Op::Decline { agent, item }),
+        2 => (agent.clone(), item).prop_map(|(agent, item)| Op::CloseItem { agent, item }),
+        1 => (agent.clone(), item, group).prop_map(|(agent, item, group)| Op::Transfer { agent, item, group }),
+        1 => item.prop_map(|item| Op::TakeOver { item }),
+        3 => Just(Op::Tick),
+        1 => (1..4u32).prop_map(|node| Op::DropNode { node }),
+        1 => item.prop_map(|item| Op::Visitor { item }),
+        1 => (item, proptest::option::of(agent)).prop_map(|(item, agent)| Op::Message { item, agent }),
+        1 => Just(Op::Logout),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (1..4u32, 0..3_000u64, op()).prop_map(|(node, ms, op)| Step::Propose { node, ms, op }),
+        4 => (0..3usize, 1..6usize).prop_map(|(replica, n)| Step::Apply { replica, n }),
+        1 => (0..3usize).prop_map(|replica| Step::SnapshotAndTrim { replica }),
+        1 => (0..3usize).prop_map(|replica| Step::Restart { replica }),
+    ]
+}
+
+/// The in-process log: entries from position `trimmed + 1` on (positions
+/// count from 1, ids are `"<n>-0"`), the stored snapshot, and the reference
+/// replica's state after every position still needed.
+struct Log {
+    entries: Vec<LogEntry>,
+    trimmed: usize,
+    snapshot: Option<ReplicaSnapshot>,
+    now: u64,
+    /// Items created so far (ids are given by the core: 1, 2, …).
+    items: u64,
+}
+
+impl Log {
+    fn len(&self) -> usize {
+        self.trimmed + self.entries.len()
+    }
+
+    fn entry(&self, position: usize) -> LogEntry {
+        self.entries[position - self.trimmed - 1].clone()
+    }
+}
+
+/// A replica and how far it applied the log.
+struct Replica {
+    state: StateMachine,
+    at: usize,
+}
+
+fn position(id: &str) -> usize {
+    id.split('-').next().unwrap().parse().unwrap()
+}
+
+fn item_id(log: &Log, n: u8) -> u64 {
+    1 + u64::from(n) % log.items.max(1)
+}
+
+fn command(log: &Log, op: &Op) -> LogOp {
+    let a = |n: u32| AgentIx(n);
+    let session = |agent: u32, s: u8| (u64::from(agent) << 8) | u64::from(s) | (1 << 32);
+    LogOp::Command(match op {
+        Op::Open { agent, session: s } => Command::OpenSession {
+            agent: a(*agent),
+            session: session(*agent, *s),
+        },
+        Op::Close { agent, session: s } => Command::CloseSession {
+            agent: a(*agent),
+            session: session(*agent, *s),
+        },
+        Op::Availability { agent, available } => Command::SetAvailability {
+            agent: a(*agent),
+            available: *available,
+        },
+        Op::Cell {
+            agent,
+            group,
+            channel,
+            on,
+        } => Command::SetActive {
+            actor: a(*agent),
+            agent: a(*agent),
+            change: CellChange::Cells(vec![(GroupIx(*group), CHANNELS[*channel], *on)]),
+        },
+        Op::Create {
+            group,
+            channel,
+            priority,
+        } => Command::CreateWork {
+            group: GroupIx(*group),
+            channel: CHANNELS[*channel],
+            priority: *priority,
+            title: "work".into(),
+        },
+        Op::Take { agent, item } => Command::Take {
+            actor: a(*agent),
+            item: item_id(log, *item),
+        },
+        Op::Accept { agent, item } => Command::Accept {
+            actor: a(*agent),
+            item: item_id(log, *item),
+        },
+        Op::Decline { agent, item } => Command::Decline {
+            actor: a(*agent),
+            item: item_id(log, *item),
+        },
+        Op::CloseItem { agent, item } => Command::Close {
+            actor: Actor::Agent(a(*agent)),
+            item: item_id(log, *item),
+        },
+        Op::Transfer { agent, item, group } => Command::Transfer {
+            actor: a(*agent),
+            item: item_id(log, *item),
+            group: GroupIx(*group),
+            agent: None,
+            note: String::new(),
+        },
+        Op::TakeOver { item } => Command::TakeOver {
+            actor: a(0),
+            item: item_id(log, *item),
+        },
+        Op::Tick => return LogOp::Tick,
+        Op::DropNode { node } => return LogOp::DropNode(*node),
+        Op::Visitor { item } => {
+            return LogOp::VisitorJoined(VisitorJoin {
+                item: item_id(log, *item),
+                group: GroupIx(0),
+                token_sha256: format!("token-{item}"),
+                name: "Visitor".into(),
+                first: "hello".into(),
+            });
+        }
+        Op::Message { item, agent } => {
+            return LogOp::ChatMessage {
+                item: item_id(log, *item),
+                from_agent: agent.map(a),
+                text: "a message".into(),
+            };
+        }
+        Op::Logout => return LogOp::CloseLogin("digest".into()),
+    })
+}
+
+fn json(s: &ReplicaSnapshot) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+/// No item is held by two agents, none is both queued and held, and every
+/// queued item is in its queue exactly once.
+fn check_items(state: &StateMachine) {
+    let core = state.core();
+    let mut queued = Vec::new();
+    for g in 0..GROUPS {
+        for c in CHANNELS {
+            queued.extend(core.queue(GroupIx(g), c).map(|i| i.id));
+        }
+    }
+    let before = queued.len();
+    queued.sort_unstable();
+    queued.dedup();
+    assert_eq!(before, queued.len(), "an item is queued twice");
+    for item in core.items() {
+        let in_queue = queued.binary_search(&item.id).is_ok();
+        match item.state {
+            ItemState::Queued => {
+                assert!(in_queue, "item {} queued but in no queue", item.id);
+                assert!(item.assignee.is_none(), "item {} queued and held", item.id);
+            }
+            _ => {
+                assert!(!in_queue, "item {} held and queued", item.id);
+            }
+        }
+    }
+}
+
+fn run(steps: Vec<Step>) {
+    let mut log = Log {
+        entries: Vec::new(),
+        trimmed: 0,
+        snapshot: None,
+        now: 1_700_000_000_000,
+        items: 0,
+    };
+    let mut reference = StateMachine::new(core(), 1_000);
+    // The reference's snapshot after each position (index 0: before any).
+    let mut expected: Vec<String> = vec![json(&reference.snapshot())];
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|_| Replica {
+            state: StateMachine::new(core(), 1_000),
+            at: 0,
+        })
+        .collect();
+    for step in steps {
+        match step {
+            Step::Propose { node, ms, op } => {
+                log.now += ms;
+                let entry = LogEntry {
+                    origin: node,
+                    req: log.len() as u64 + 1,
+                    now: log.now,
+                    op: command(&log, &op),
+                };
+                if matches!(op, Op::Create { .. }) {
+                    log.items += 1;
+                }
+                log.entries.push(entry.clone());
+                let id = format!("{}-0", log.len());
+                reference.apply(&id, entry);
+                check_items(&reference);
+                expected.push(json(&reference.snapshot()));
+            }
+            Step::Apply { replica, n } => {
+                let r = &mut replicas[replica];
+                if r.at < log.trimmed {
+                    continue;
+                }
+                for _ in 0..n {
+                    if r.at == log.len() {
+                        break;
+                    }
+                    r.at += 1;
+                    let entry = log.entry(r.at);
+                    r.state.apply(&format!("{}-0", r.at), entry);
+                }
+            }
+            Step::SnapshotAndTrim { replica } => {
+                let snap = replicas[replica].state.snapshot();
+                let at = position(&snap.after);
+                if log
+                    .snapshot
+                    .as_ref()
+                    .is_none_or(|s| position(&s.after) < at)
+                {
+                    log.snapshot = Some(snap);
+                }
+                let least = replicas.iter().map(|r| r.at).min().unwrap();
+                let keep_from = least.min(log.snapshot.as_ref().map_or(0, |s| position(&s.after)));
+                if keep_from > log.trimmed {
+                    log.entries.drain(..keep_from - log.trimmed);
+                    log.trimmed = keep_from;
+                }
+            }
+            Step::Restart { replica } => {
+                let mut state = StateMachine::new(core(), 1_000);
+                let at = match &log.snapshot {
+                    Some(snap) => {
+                        state.restore(snap.clone()).expect("restore");
+                        position(&snap.after)
+                    }
+                    None if log.trimmed == 0 => 0,
+                    None => unreachable!("the log is trimmed only after a snapshot"),
+                };
+                replicas[replica] = Replica { state, at };
+            }
+        }
+        for (i, r) in replicas.iter().enumerate() {
+            assert_eq!(
+                json(&r.state.snapshot()),
+                expected[r.at],
+                "replica {i} at position {} differs from the reference",
+                r.at
+            );
+            check_items(&r.state);
+        }
+    }
+    // Every replica catches up and ends equal to the reference.
+    for r in &mut replicas {
+        if r.at < log.trimmed {
+            let snap = log.snapshot.clone().expect("trimmed after a snapshot");
+            r.at = position(&snap.after);
+            r.state.restore(snap).expect("restore");
+        }
+        while r.at < log.len() {
+            r.at += 1;
+            let entry = log.entry(r.at);
+            r.state.apply(&format!("{}-0", r.at), entry);
+        }
+        assert_eq!(json(&r.state.snapshot()), json(&reference.snapshot()));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/replicas.txt"),
+        )),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn three_replicas_compute_the_same_state(steps in proptest::collection::vec(step(), 1..200)) {
+        run(steps);
+    }
+}
