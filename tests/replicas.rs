@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use switchboard::directory_file;
 use switchboard::domain::{
     Actor, AgentIx, CellChange, Channel, Command, Core, CoreConfig, GroupIx, ItemState, LogEntry,
-    LogOp, VisitorJoin,
+    LogOp, NewVisitor, VisitorJoin,
 };
 use switchboard::replica::{ReplicaSnapshot, StateMachine};
 
@@ -271,12 +271,26 @@ fn command(log: &Log, op: &Op) -> LogOp {
             group,
             channel,
             priority,
-        } => Command::CreateWork {
-            group: GroupIx(*group),
-            channel: CHANNELS[*channel],
-            priority: *priority,
-            title: "work".into(),
-        },
+        } => {
+            let command = Command::CreateWork {
+                group: GroupIx(*group),
+                channel: CHANNELS[*channel],
+                priority: *priority,
+                title: "work".into(),
+            };
+            if CHANNELS[*channel] != Channel::Chat {
+                command
+            } else {
+                return LogOp::NewChat {
+                    command,
+                    visitor: NewVisitor {
+                        token_sha256: format!("token-{}", log.items + 1),
+                        name: "Visitor".into(),
+                        first: "hello".into(),
+                    },
+                };
+            }
+        }
         Op::Take { agent, item } => Command::Take {
             actor: a(*agent),
             item: item_id(log, *item),

@@ -37,7 +37,17 @@ pub enum LogOp {
     /// A login token (by digest) was logged out: every node closes the
     /// sessions it opened.
     CloseLogin(String),
-    /// A visitor's new chat, so that the visitor may connect to any node.
+    /// New chat work and its visitor, in one entry: the chat never exists
+    /// without its visitor, whatever happens between two entries.
+    NewChat {
+        /// The `CreateWork` command.
+        command: Command,
+        /// Who is waiting for it.
+        visitor: NewVisitor,
+    },
+    /// A visitor's chat recorded after its item (written by the previous
+    /// release, which created a chat and its visitor in two entries; still
+    /// applied so that such a log replays).
     VisitorJoined(VisitorJoin),
     /// A chat message (from the chat's agent, or its visitor when `None`).
     ChatMessage {
@@ -50,8 +60,20 @@ pub enum LogOp {
     },
 }
 
-/// A visitor joins its new chat: what every replica records. The token
-/// itself never enters the log, only its SHA-256.
+/// The visitor of a new chat. The token itself never enters the log, only
+/// its SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewVisitor {
+    /// SHA-256 (hex) of the visitor's token.
+    pub token_sha256: String,
+    /// The visitor's name.
+    pub name: String,
+    /// The visitor's first message.
+    pub first: String,
+}
+
+/// A visitor joins its chat: what every replica records. The token itself
+/// never enters the log, only its SHA-256.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VisitorJoin {
     /// The chat.

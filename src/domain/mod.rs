@@ -46,7 +46,7 @@ pub use eligibility::KeptOut;
 pub use error::DomainError;
 pub use event::{DequeueReason, Event, ItemReason, PresenceWhat};
 pub use item::{HandOff, HistoryEntry, Item, ItemId, ItemState};
-pub use log_entry::{LogEntry, LogOp, VisitorJoin};
+pub use log_entry::{LogEntry, LogOp, NewVisitor, VisitorJoin};
 pub use snapshot::{CoreSnapshot, SnapshotError};
 pub use time::Millis;
 

@@ -11,7 +11,7 @@ use super::views;
 use super::{Engine, SessionEntry};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
-    Actor, AgentIx, CellChange, Channel, Command, DomainError, GroupIx, ItemId, Verdict,
+    Actor, AgentIx, CellChange, Channel, Command, DomainError, GroupIx, ItemId, LogOp, Verdict,
 };
 use crate::replica::audit::AuditQuery;
 
@@ -554,18 +554,26 @@ impl Engine {
                     ));
                 }
                 let first = title.clone();
-                Ok(Step::Submit(
-                    Command::CreateWork {
-                        group: g,
-                        channel,
-                        priority,
-                        title,
-                    },
+                let command = Command::CreateWork {
+                    group: g,
+                    channel,
+                    priority,
+                    title,
+                };
+                if channel != Channel::Chat {
+                    return Ok(Step::Submit(
+                        command,
+                        After::Created {
+                            visitor_token: None,
+                        },
+                    ));
+                }
+                let name = visitor.unwrap_or_else(|| "Visitor".to_string());
+                let (token, visitor) = Engine::new_visitor(name, first);
+                Ok(Step::Op(
+                    LogOp::NewChat { command, visitor },
                     After::Created {
-                        group: g,
-                        channel,
-                        visitor,
-                        first,
+                        visitor_token: Some(token),
                     },
                 ))
             }

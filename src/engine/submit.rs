@@ -13,9 +13,7 @@ use serde_json::{Value, json};
 use super::outbox::OutboxSender;
 use super::{Answer, Engine, now_ms};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::domain::{
-    AgentIx, Channel, Command, DomainError, GroupIx, ItemId, LogEntry, LogOp, Reply,
-};
+use crate::domain::{AgentIx, Command, DomainError, ItemId, LogEntry, LogOp, Reply};
 use crate::replica::Outcome;
 
 /// What a request handler decided.
@@ -48,15 +46,8 @@ pub(super) enum After {
         resume: Option<u64>,
         login: String,
     },
-    /// Answer this body once the visitor's chat is recorded.
-    VisitorToken(Value),
-    /// Answer `{"item"}` (and a visitor token for a chat).
-    Created {
-        group: GroupIx,
-        channel: Channel,
-        visitor: Option<String>,
-        first: String,
-    },
+    /// Answer `{"item"}`, and for a chat the visitor's token.
+    Created { visitor_token: Option<String> },
 }
 
 /// Who waits for the answer.
@@ -148,7 +139,7 @@ impl Engine {
         match self.pending.remove(&req) {
             Some((after, pending)) => match applied.outcome {
                 Outcome::Command(result) => self.finish(result, after, pending),
-                Outcome::Value(result) => finish_op(result, after, pending),
+                Outcome::Value(result) => finish_op(result, pending),
                 Outcome::Done => {}
             },
             None => {
@@ -202,26 +193,18 @@ impl Engine {
                 }
                 return;
             }
-            After::Created {
-                group,
-                channel,
-                visitor,
-                first,
-            } => {
+            After::Created { visitor_token } => {
                 let Some(id) = item_id else {
                     return answer_error(pending, ApiError::new(ErrorCode::Internal, "no item"));
                 };
                 let mut body = json!({ "item": self.item_value(id) });
-                if channel == Channel::Chat && self.state.core().item(id).is_some() {
-                    let name = visitor.unwrap_or_else(|| "Visitor".to_string());
-                    let (token, join) = Engine::new_visitor(id, group, name, first);
+                if let Some(token) = visitor_token
+                    && self.state.chats().get(id).is_some()
+                {
                     body["visitor_token"] = json!(token);
-                    let op = LogOp::VisitorJoined(join);
-                    return self.submit_op(op, After::VisitorToken(body), pending);
                 }
                 body
             }
-            After::VisitorToken(body) => body,
         };
         match pending {
             Pending::Value(answer) => {
@@ -250,13 +233,8 @@ impl Engine {
     }
 }
 
-/// Answers a visitor chat entry: the body waiting for it, or what the entry
-/// gave.
-fn finish_op(result: Result<Value, ApiError>, after: After, pending: Pending) {
-    let result = match after {
-        After::VisitorToken(body) => result.map(|_| body),
-        _ => result,
-    };
+/// Answers an engine entry (a chat message, a logout) with what it gave.
+fn finish_op(result: Result<Value, ApiError>, pending: Pending) {
     match (result, pending) {
         (Ok(v), Pending::Value(answer)) => {
             let _ = answer.send(Ok(v));

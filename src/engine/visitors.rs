@@ -2,10 +2,11 @@
 //!
 //! # Ownership
 //! A visitor's chat (its token digest, group and messages) is replicated
-//! state ([`crate::replica::chats`]): joining and each message are log
-//! entries (`LogOp::VisitorJoined`, `LogOp::ChatMessage`) that every replica
+//! state ([`crate::replica::chats`]): the chat with its visitor and each
+//! message are log entries (`LogOp::NewChat`, `LogOp::ChatMessage`) that every replica
 //! applies in log order, so the visitor may connect to any node and the
-//! agent may sit on any other. The token itself never leaves the node that
+//! agent may sit on any other. A new chat and its visitor are one entry
+//! (`LogOp::NewChat`). The token itself never leaves the node that
 //! made it: replicas know its SHA-256. What the engine owns here is only
 //! this node's side: the visitor's socket outbox and the last queue position
 //! it was told.
@@ -17,7 +18,7 @@ use super::outbox::{Frame, OutboxSender};
 use super::submit::{After, Step};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::auth::token_digest;
-use crate::domain::{AgentIx, Channel, GroupIx, ItemId, ItemState, LogOp, VisitorJoin};
+use crate::domain::{AgentIx, Channel, GroupIx, ItemId, ItemState, LogOp, NewVisitor};
 use crate::replica::chats::ChatMessage;
 
 /// A visitor connected to this node.
@@ -32,23 +33,16 @@ fn frame(v: serde_json::Value) -> Frame {
 }
 
 impl Engine {
-    /// A new chat's visitor: a fresh token for the visitor, and the join
-    /// every replica records (with the token's digest only).
-    pub(super) fn new_visitor(
-        item: ItemId,
-        group: GroupIx,
-        name: String,
-        first: String,
-    ) -> (String, VisitorJoin) {
+    /// A new chat's visitor: a fresh token for the visitor, and what every
+    /// replica records of it (the token's digest only).
+    pub(super) fn new_visitor(name: String, first: String) -> (String, NewVisitor) {
         let token = crate::auth::random_secret();
-        let join = VisitorJoin {
-            item,
-            group,
+        let visitor = NewVisitor {
             token_sha256: token_digest(&token),
             name,
             first,
         };
-        (token, join)
+        (token, visitor)
     }
 
     /// After a restore: sockets of chats the restored state no longer has

@@ -34,7 +34,7 @@ use self::chats::{ChatMessage, Chats};
 use crate::api_error::ApiError;
 use crate::domain::{
     AgentIx, Channel, Command, Core, DomainError, Event, GroupIx, ItemId, ItemReason, LogEntry,
-    LogOp, Millis, Reply,
+    LogOp, Millis, Reply, VisitorJoin,
 };
 
 /// The replicated state of a node: see the module docs.
@@ -174,6 +174,22 @@ impl StateMachine {
         let mut effects = Vec::new();
         let outcome = match entry.op {
             LogOp::Command(cmd) => Outcome::Command(self.core.apply(now, cmd)),
+            LogOp::NewChat { command, visitor } => {
+                let result = self.core.apply(now, command);
+                if let Ok(Reply::Item(id)) = result
+                    && let Some(group) = self.core.item(id).map(|i| i.group)
+                {
+                    let join = VisitorJoin {
+                        item: id,
+                        group,
+                        token_sha256: visitor.token_sha256,
+                        name: visitor.name,
+                        first: visitor.first,
+                    };
+                    self.chats.join(&self.core, join, now);
+                }
+                Outcome::Command(result)
+            }
             LogOp::Tick => {
                 self.core.handle_timeout(now);
                 Outcome::Done
