@@ -22,16 +22,23 @@ pub struct GroupIx(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MemberIx(pub u32);
 
-/// The three kinds of work.
+/// The three kinds of work. Serde uses the wire names (`"chat"`,
+/// `"ticket"`, `"voice"`), so requests deserialize straight into domain
+/// types; the capitalised names of logs and snapshots written by the
+/// previous release are still read.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
+#[serde(rename_all = "lowercase")]
 pub enum Channel {
     /// Live chat: gated by availability and the chat cap.
+    #[serde(alias = "Chat")]
     Chat,
     /// Tickets: not gated by availability; optional cap per membership.
+    #[serde(alias = "Ticket")]
     Ticket,
     /// Voice calls: one at a time per agent.
+    #[serde(alias = "Voice")]
     Voice,
 }
 

@@ -2349,3 +2349,18 @@ fn directory_rejects_duplicates_and_unknowns() {
         Some(DirectoryError::DuplicateMembership("x".into(), "g".into()))
     );
 }
+
+/// Channels serialise with their wire names, and the capitalised names of
+/// logs and snapshots written by the previous release still read.
+#[test]
+fn channels_use_wire_names_and_read_the_old_ones() {
+    for c in Channel::ALL {
+        let wire = serde_json::to_string(&c).unwrap();
+        assert_eq!(wire, format!("\"{}\"", c.as_str()));
+        let old = format!("{c:?}");
+        assert_eq!(
+            serde_json::from_str::<Channel>(&format!("\"{old}\"")).unwrap(),
+            c
+        );
+    }
+}

@@ -402,7 +402,7 @@ impl Engine {
                     item,
                     group,
                     agent,
-                    note,
+                    note: note.unwrap_or_default(),
                 }))
             }
             SessionOp::Explain { item } => {
@@ -426,8 +426,9 @@ impl Engine {
                 actor: Actor::Agent(actor),
                 item,
             })),
-            // The WebSocket asks with `Request::Watch` and gets the text; a
-            // `Value` of it only for another caller of `SessionOp::Watch`.
+            SessionOp::Ping => now(Ok(json!({ "now": super::now_ms() }))),
+            // The WebSocket asks with `Request::Watch` and gets the text
+            // itself, without a `Value` in between.
             SessionOp::Watch { group } => now(self
                 .watch(session, group)
                 .map(|text| serde_json::from_str(&text).unwrap_or(Value::Null))),

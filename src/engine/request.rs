@@ -1,7 +1,9 @@
 //! What the transport asks the engine, with string ids as they came off the
 //! wire; the engine resolves them against its directory.
 
+use serde::Deserialize;
 use serde_json::Value;
+use strum::IntoStaticStr;
 use tokio::sync::oneshot;
 
 use super::outbox::OutboxSender;
@@ -12,7 +14,8 @@ use crate::domain::{Channel, Millis};
 pub type Answer<T> = oneshot::Sender<Result<T, ApiError>>;
 
 /// One cell of a `set_active` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CellSpec {
     /// Group id.
     pub group: String,
@@ -22,9 +25,15 @@ pub struct CellSpec {
     pub active: bool,
 }
 
-/// A request made on a console session (a WebSocket frame).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request made on a console session: exactly the wire's request frame
+/// (docs/protocol.md), deserialized straight from it. `type` names the
+/// variant in snake case; the frame's `id` is taken off before.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, IntoStaticStr)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[strum(serialize_all = "snake_case")]
 pub enum SessionOp {
+    /// Liveness check, answered with the server's clock.
+    Ping,
     /// Switch one's own availability.
     SetAvailability {
         /// The new value.
@@ -60,7 +69,8 @@ pub enum SessionOp {
         /// The item.
         item: u64,
     },
-    /// First response.
+    /// First response (`answer` for a ringing call is the same request).
+    #[serde(alias = "answer")]
     Accept {
         /// The item.
         item: u64,
@@ -88,8 +98,8 @@ pub enum SessionOp {
         group: String,
         /// A named member, or routing by the group's rules.
         agent: Option<String>,
-        /// Why, for the receiving side.
-        note: String,
+        /// Why, for the receiving side (`null` or absent: none).
+        note: Option<String>,
     },
     /// Why an item went where it went, or still waits.
     Explain {
@@ -118,22 +128,7 @@ pub enum SessionOp {
 impl SessionOp {
     /// The wire name of the request, for logs and metrics.
     pub fn name(&self) -> &'static str {
-        match self {
-            SessionOp::SetAvailability { .. } => "set_availability",
-            SessionOp::SetActive { .. } => "set_active",
-            SessionOp::SetActiveColumn { .. } => "set_active_column",
-            SessionOp::SetActiveRow { .. } => "set_active_row",
-            SessionOp::Take { .. } => "take",
-            SessionOp::Accept { .. } => "accept",
-            SessionOp::Close { .. } => "close",
-            SessionOp::Decline { .. } => "decline",
-            SessionOp::TakeOver { .. } => "take_over",
-            SessionOp::Transfer { .. } => "transfer",
-            SessionOp::Explain { .. } => "explain",
-            SessionOp::Message { .. } => "message",
-            SessionOp::Watch { .. } => "watch",
-            SessionOp::Unwatch { .. } => "unwatch",
-        }
+        self.into()
     }
 }
 

@@ -39,7 +39,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::AppState;
-use super::frames::{ClientRequest, parse_frame};
+use super::frames::parse_frame;
 use super::limits::ConnectionSlot;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::engine::{
@@ -499,8 +499,8 @@ async fn read_loop(
             (Ok(frame), Some(e)) => answer_frame(frame.id, Err(e)),
             (Ok(frame), None) => {
                 let result = match frame.request {
-                    ClientRequest::Ping => Ok(json!({ "now": now_ms() })),
-                    ClientRequest::Op(SessionOp::Watch { group }) => {
+                    SessionOp::Ping => Ok(json!({ "now": now_ms() })),
+                    SessionOp::Watch { group } => {
                         let span = tracing::debug_span!("command", op = "watch");
                         let snapshot = state
                             .engine
@@ -519,7 +519,7 @@ async fn read_loop(
                             Err(e) => Err(e),
                         }
                     }
-                    ClientRequest::Op(op) => {
+                    op => {
                         let span = tracing::debug_span!("command", op = op.name());
                         state
                             .engine
