@@ -88,6 +88,25 @@ pub struct CellView<'a> {
     group: &'a str,
     channel: &'static str,
     state: &'static str,
+    /// Present (true) only when one more item of this channel would exceed
+    /// the agent's cap here, so the board can count who is at cap per group
+    /// and channel without the snapshot growing by a field per cell.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    at_cap: bool,
+}
+
+/// Whether one more item of `c` would exceed a cap of membership `m`: the
+/// chat cap, the group's ticket cap, one call at a time. The same rule the
+/// core routes by, read from what the core exposes.
+fn at_cap(core: &Core, m: crate::domain::MemberIx, c: Channel) -> bool {
+    let dir = core.directory();
+    let ms = dir.membership(m);
+    let load = core.presence(ms.agent).load[c.index()];
+    match c {
+        Channel::Chat => load >= dir.agent(ms.agent).chat_cap,
+        Channel::Ticket => ms.ticket_cap.is_some_and(|cap| core.tickets_held(m) >= cap),
+        Channel::Voice => load > 0,
+    }
 }
 
 /// What caused an `agent_status` push.
@@ -139,10 +158,12 @@ pub fn agent_status<'a>(
     for &m in dir.memberships_of(a) {
         let group = &dir.group(dir.membership(m).group).id;
         for c in Channel::ALL {
+            let state = cell_state(core, m, c);
             cells.push(CellView {
                 group,
                 channel: c.as_str(),
-                state: cell_state(core, m, c),
+                state,
+                at_cap: state != "na" && at_cap(core, m, c),
             });
         }
     }
