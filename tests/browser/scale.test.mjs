@@ -1,9 +1,11 @@
-// The supervisor board at contact-centre scale, against the real server with a
+// The consoles at contact-centre scale, against the real server with a
 // generated directory of 2,000 agents in 40 groups (`switchboard-loadtest
-// directory`): after a churn of a few hundred presence and active-cell changes
-// every row on screen shows the last status the server sent, only the rows in
-// view are in the DOM, the filters, the search and the agent-focused view
-// apply, and the User Dashboard edit still works.
+// directory`). The board: after a churn of a few hundred presence and
+// active-cell changes every row on screen shows the last status the server
+// sent, only the rows in view are in the DOM, the filters, the search and the
+// agent-focused view apply, and the User Dashboard edit still works. The agent
+// console: with 1,000 items queued only the rows in view are in the DOM, and
+// ticking waits leave the list alone.
 //
 // Functional assertions only, with generous waits: how fast the board is, is
 // measured by loadtest/board-bench.mjs, not asserted here.
@@ -16,7 +18,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ROOT, startServer, launchBrowser, newPage, loginThroughForm, missingPrerequisite,
+  ROOT, startServer, launchBrowser, newPage, loginThroughForm, missingPrerequisite, waitForFrame,
 } from './harness.mjs';
 
 const LOADTEST = process.env.SWITCHBOARD_LOADTEST_BIN || path.join(ROOT, 'target', 'debug', 'switchboard-loadtest');
@@ -296,6 +298,79 @@ test('board with 2,000 agents: rows follow a churn, filters apply, the User Dash
     await expectRowsMatch(sup, 'rows after leaving the focused view');
     assert.deepEqual(sup.errors_, []);
     await driver.evaluate(() => { for (const a of window.__churn || []) a.ws.close(); });
+  } catch (e) {
+    for (const p of pages) if (p.errors_.length) t.diagnostic(`page errors: ${p.errors_.join(' | ')}`);
+    t.diagnostic(`server output (tail):\n${server.output.slice(-4000)}`);
+    throw e;
+  } finally {
+    for (const p of pages) await p.context().close().catch(() => {});
+    await server.stop();
+  }
+});
+
+test('agent console with 1,000 queued items: only the rows in view are in the DOM, ticking leaves the list alone, take works', { skip: skipReason || false, timeout: 240000 }, async (t) => {
+  const server = await startServer({
+    grace: '30s',
+    extraArgs: ['--directory', path.join(dir, 'directory.toml'), '--login-attempts-per-ip=0', '--login-attempts-per-user=0'],
+  });
+  const pages = [];
+  try {
+    // p0001 is a pull group: what is created there waits in its queue. a00001 is one of its members.
+    const QUEUED = 1000;
+    const created = [];
+    for (let i = 0; i < QUEUED; i += 25) {
+      const batch = [];
+      for (let j = i; j < Math.min(QUEUED, i + 25); j += 1) {
+        batch.push(server.createWork({ group: 'p0001', channel: 'ticket', title: `Queued ticket ${String(j).padStart(4, '0')}` }));
+      }
+      created.push(...await Promise.all(batch));
+    }
+    assert.ok(created.every((it) => it.state === 'queued'));
+    const page = await newPage(browser);
+    pages.push(page);
+    await page.goto(server.url('/index.html'));
+    await loginThroughForm(page, 'a00001', PASSWORD);
+    await waitForFrame(page, (f) => f.type === 'welcome', { timeout: 30000 });
+    await page.locator('dialog[data-role=active-groups][open]').waitFor();
+    await page.keyboard.press('Escape');
+    const section = page.locator('.queue-group[data-group=p0001]');
+    await section.locator('[data-role=queue-count]', { hasText: `(${QUEUED} waiting)` }).waitFor({ timeout: 30000 });
+    const inDom = () => section.locator('li[data-item]').count();
+    const first = await inDom();
+    t.diagnostic(`${first} of ${QUEUED} queued items in the DOM`);
+    assert.ok(first > 0 && first < 100, `${first} rows in the DOM`);
+    // Queue order: same priority, oldest first.
+    const oldest = [...created].sort((a, b) => a.created_at - b.created_at || a.id - b.id)[0];
+    assert.equal(await section.locator('li[data-item]').first().getAttribute('data-item'), String(oldest.id));
+
+    // Two ticks with nothing queued or taken: the timers change, the list's rows do not.
+    const watched = await page.evaluate(() => {
+      const list = document.querySelector('.queue-group[data-group=p0001] ul.items');
+      window.__listMutations = 0;
+      new MutationObserver((m) => { window.__listMutations += m.length; }).observe(list, { childList: true });
+      return document.querySelector('.queue-group[data-group=p0001] li[data-item] .timer').textContent;
+    });
+    await page.waitForFunction((before) => {
+      const now = document.querySelector('.queue-group[data-group=p0001] li[data-item] .timer')?.textContent;
+      return now && now !== before;
+    }, watched, { timeout: 10000 });
+    await page.waitForTimeout(1200);
+    assert.equal(await page.evaluate(() => window.__listMutations), 0, 'ticks re-rendered the list');
+
+    // Scrolled to the end: the newest item is there, still only a window of rows, and it can be taken.
+    await page.evaluate(() => { const s = document.querySelector('.queue-group[data-group=p0001] .queue-scroll'); s.scrollTop = s.scrollHeight; });
+    const last = [...created].sort((a, b) => a.created_at - b.created_at || a.id - b.id).pop();
+    const lastRow = section.locator(`li[data-item="${last.id}"]`);
+    await lastRow.waitFor({ timeout: 10000 });
+    assert.ok(await inDom() < 100);
+    await lastRow.locator('[data-action=take]').click();
+    await page.locator(`#my-work [data-item="${last.id}"]`).waitFor({ timeout: 10000 });
+    await section.locator('[data-role=queue-count]', { hasText: `(${QUEUED - 1} waiting)` }).waitFor();
+    // A new arrival while scrolled to the end shows up at the end.
+    const added = await server.createWork({ group: 'p0001', channel: 'ticket', title: 'The latest arrival' });
+    await section.locator(`li[data-item="${added.id}"]`).waitFor({ timeout: 10000 });
+    await section.locator('[data-role=queue-count]', { hasText: `(${QUEUED} waiting)` }).waitFor();
+    assert.deepEqual(page.errors_, []);
   } catch (e) {
     for (const p of pages) if (p.errors_.length) t.diagnostic(`page errors: ${p.errors_.join(' | ')}`);
     t.diagnostic(`server output (tail):\n${server.output.slice(-4000)}`);
