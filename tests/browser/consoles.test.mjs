@@ -610,6 +610,17 @@ test('m2. visitor page without ?group says what it needs', { skip: skipReason ||
   });
 });
 
+test('m3. visitor page with an unknown group offers no form at all', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const v = await open('visitor.html?group=no-such-group');
+    await v.waitForFunction(() => document.querySelector('#group-status')?.dataset.online === 'unknown'
+      && !document.querySelector('[data-role=status-text]').textContent.startsWith('Checking'));
+    assert.match(await v.locator('[data-role=status-text]').textContent(), /not set up/);
+    assert.equal(await v.locator('#chat-form').isVisible(), false);
+    assert.equal(await v.locator('#ticket-form').isVisible(), false);
+  });
+});
+
 // ------------------------------------------------------------------ n
 
 test('n. a dropped socket reconnects with the same token within the grace: no logout', { skip: skipReason || false }, async (t) => {
