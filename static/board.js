@@ -46,6 +46,10 @@ const state = {
   dirtyGroups: new Set(), // group ids whose card must be redrawn at the next frame
   rowsStale: false, // the set of rows (not only their content) changed
   frame: 0, // requestAnimationFrame handle, 0 when none is scheduled
+  watching: null, // while a `watch` is answered: {agents, pieces, early pushes}
+  snapSeq: -1, // the seq the last snapshot was built at
+  agentSeq: new Map(), // agent id -> seq of the push shown, when newer than the snapshot
+  groupSeq: new Map(), // group id -> the same for group_status
   selected: null, // agent id
   focus: null, // agent id of the agent-focused view, or null
   dialog: null, // {agent, api}
@@ -130,13 +134,14 @@ function start(session) {
   client.onState(setConn);
   // Every (re)connection starts with a welcome: (re)subscribe then.
   client.on('welcome', () => watch());
-  client.on('agent_status', ({ status }) => applyStatus(status));
-  client.on('group_status', ({ group }) => {
-    state.groups.set(group.id, group);
-    if (state.openQueues.has(group.id)) scheduleQueueFetch(group.id);
-    state.dirtyGroups.add(group.id);
-    schedule();
+  client.on('agent_status', onStatusPush);
+  client.on('agent_status_batch', ({ pushes }) => { for (const p of pushes || []) onStatusPush(p); });
+  client.on('watch_agents', ({ agents }) => {
+    if (!state.watching) return;
+    state.watching.pieces += 1;
+    for (const a of agents || []) state.watching.agents.push(a);
   });
+  client.on('group_status', onGroupPush);
   client.on('unauthorized', () => {
     stop();
     clearSession();
@@ -145,19 +150,75 @@ function start(session) {
   client.connect();
 }
 
+/**
+ * Asks for the board in pieces (docs/protocol.md, "Watching in pieces"): the
+ * agents come in `watch_agents` frames before the `ok`, and pushes that
+ * arrive meanwhile wait until the snapshot is in. A server that does not know
+ * pieces refuses the field; then the whole snapshot comes in the `ok`.
+ */
 async function watch() {
+  state.watching = { agents: [], pieces: 0, early: [] };
   try {
-    const snap = await state.client.request('watch', {});
-    loadSnapshot(snap);
+    let snap;
+    try {
+      snap = await state.client.request('watch', { pieces: true });
+    } catch (e) {
+      if (e.code !== 'invalid_field') throw e;
+      state.watching.agents = [];
+      snap = await state.client.request('watch', {});
+    }
+    const { agents, pieces, early } = state.watching;
+    if (snap.pieces != null && pieces !== snap.pieces) {
+      throw new Error(`The board arrived incomplete (${pieces} of ${snap.pieces} pieces); reload the page.`);
+    }
+    state.watching = null;
+    loadSnapshot({ ...snap, agents: snap.pieces != null ? agents : snap.agents });
+    for (const f of early) {
+      if (f.type === 'group_status') onGroupPush(f);
+      else onStatusPush(f);
+    }
     document.body.dataset.watching = 'true';
   } catch (e) {
+    state.watching = null;
     showError(e.message);
   }
+}
+
+/**
+ * An `agent_status` (alone or from a batch). Applied only when newer than
+ * what the board shows of that agent: a push the snapshot already includes,
+ * or one overtaken by a later one, changes nothing.
+ */
+function onStatusPush(f) {
+  if (!f?.status) return;
+  if (state.watching) { state.watching.early.push(f); return; }
+  if (typeof f.seq === 'number') {
+    if (f.seq <= (state.agentSeq.get(f.status.agent) ?? state.snapSeq)) return;
+    state.agentSeq.set(f.status.agent, f.seq);
+  }
+  applyStatus(f.status);
+}
+
+function onGroupPush(f) {
+  const { group } = f;
+  if (!group) return;
+  if (state.watching) { state.watching.early.push(f); return; }
+  if (typeof f.seq === 'number') {
+    if (f.seq <= (state.groupSeq.get(group.id) ?? state.snapSeq)) return;
+    state.groupSeq.set(group.id, f.seq);
+  }
+  state.groups.set(group.id, group);
+  if (state.openQueues.has(group.id)) scheduleQueueFetch(group.id);
+  state.dirtyGroups.add(group.id);
+  schedule();
 }
 
 /** Replaces the whole state with a `watch` snapshot and renders the page once. */
 function loadSnapshot(snap) {
   const firstLoad = state.groups.size === 0;
+  state.snapSeq = typeof snap.seq === 'number' ? snap.seq : -1;
+  state.agentSeq = new Map();
+  state.groupSeq = new Map();
   state.groups = new Map((snap.groups || []).map((g) => [g.id, g]));
   state.agents = new Map((snap.agents || []).map((a) => [a.agent, a]));
   state.order = [...state.agents.values()].sort(byName).map((a) => a.agent);

@@ -211,24 +211,22 @@ pub fn group_status(core: &Core, g: GroupIx) -> GroupStatusView<'_> {
     }
 }
 
-/// The `data` of the `ok` answering `watch` (docs/protocol.md §2.3): the
-/// watched groups' queues and the status of every member of them.
+/// The `data` of the `ok` answering `watch` (docs/protocol.md §2.3) as JSON
+/// text: the sequence number it was built at, the watched groups' queues and
+/// the status of every member of them (each listed once, in agent order).
 ///
-/// Serialised straight to JSON text, never through a `serde_json::Value`:
-/// with 100 groups of 1,000 agents and managers in all of them it is ~2 MB,
-/// and a `Value` tree of it cost a `BTreeMap` and owned strings per object
-/// (seconds of engine time and a GB of heap for 100 supervisors logging in).
-/// The same JSON as before; keys now come in the structs' order (as in the
-/// `agent_status` and `group_status` pushes) rather than sorted.
-#[derive(Debug, Serialize)]
-pub struct WatchView<'a> {
-    agents: Vec<AgentStatusView<'a>>,
-    groups: Vec<GroupStatusView<'a>>,
-}
-
-/// Builds the `watch` answer for `groups` (members listed once each, in
-/// agent order).
-pub fn watch<'a>(core: &'a Core, groups: &[GroupIx]) -> WatchView<'a> {
+/// Written straight to text, never through a `serde_json::Value`: with 100
+/// groups of 1,000 agents and managers in all of them it is ~2 MB, and a
+/// `Value` tree of it cost a `BTreeMap` and owned strings per object (seconds
+/// of engine time and a GB of heap for 100 supervisors logging in).
+///
+/// The layout is fixed so that the WebSocket layer can cut it into bounded
+/// pieces without parsing it: the head `{"seq":S,"groups":[…],"agents":[` on
+/// the first line, then one agent status per line (each but the last followed
+/// by a comma), then `]}`. Compact JSON never holds a raw newline (strings
+/// escape it), so every newline is one of these separators, and the whole is
+/// still one valid JSON object for the clients that read it at once.
+pub fn watch_text(core: &Core, groups: &[GroupIx], seq: u64) -> String {
     let dir = core.directory();
     let mut agents: Vec<AgentIx> = groups
         .iter()
@@ -236,13 +234,20 @@ pub fn watch<'a>(core: &'a Core, groups: &[GroupIx]) -> WatchView<'a> {
         .collect();
     agents.sort_unstable();
     agents.dedup();
-    WatchView {
-        agents: agents
-            .into_iter()
-            .map(|a| agent_status(core, a, None))
-            .collect(),
-        groups: groups.iter().map(|&g| group_status(core, g)).collect(),
+    let group_views: Vec<GroupStatusView<'_>> =
+        groups.iter().map(|&g| group_status(core, g)).collect();
+    let mut out = format!("{{\"seq\":{seq},\"groups\":").into_bytes();
+    let _ = serde_json::to_writer(&mut out, &group_views);
+    out.extend_from_slice(b",\"agents\":[");
+    for (i, &a) in agents.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'\n');
+        let _ = serde_json::to_writer(&mut out, &agent_status(core, a, None));
     }
+    out.extend_from_slice(b"\n]}");
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// One row of the Active Groups view.

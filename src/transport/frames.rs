@@ -18,6 +18,14 @@ pub enum ClientRequest {
     Ping,
     /// Everything the engine answers.
     Op(SessionOp),
+    /// `watch` with `"pieces": true`: the engine answers the same snapshot,
+    /// the transport sends it in bounded pieces and from then on batches
+    /// this session's `agent_status` pushes (docs/protocol.md, "Watching in
+    /// pieces").
+    WatchInPieces {
+        /// One group id, or every group the agent may watch.
+        group: Option<String>,
+    },
 }
 
 /// A parsed frame.
@@ -100,6 +108,8 @@ enum WireRequest {
     },
     Watch {
         group: Option<String>,
+        #[serde(default)]
+        pieces: bool,
     },
     Unwatch {
         group: Option<String>,
@@ -283,7 +293,14 @@ fn to_op(wire: WireRequest) -> Result<ClientRequest, ApiError> {
         }
         WireRequest::Explain { item } => SessionOp::Explain { item },
         WireRequest::Message { item, text } => SessionOp::Message { item, text },
-        WireRequest::Watch { group } => SessionOp::Watch { group },
+        WireRequest::Watch {
+            group,
+            pieces: true,
+        } => return Ok(ClientRequest::WatchInPieces { group }),
+        WireRequest::Watch {
+            group,
+            pieces: false,
+        } => SessionOp::Watch { group },
         WireRequest::Unwatch { group } => SessionOp::Unwatch { group },
     }))
 }

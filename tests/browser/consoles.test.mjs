@@ -335,7 +335,8 @@ test('d. a reload of the agent console within the grace does not log the agent o
     assert.equal(entries.filter((e) => e.what === 'logout').length, 0, JSON.stringify(entries));
     assert.equal(entries.filter((e) => e.what === 'login').length, 1, JSON.stringify(entries));
     assert.equal(await row().getAttribute('data-logged-in'), 'true');
-    assert.ok(!sup.frames_.some((f) => f.type === 'agent_status' && f.status.agent === me && f.status.logged_in === false),
+    const statuses = sup.frames_.flatMap((f) => (f.type === 'agent_status' ? [f] : f.type === 'agent_status_batch' ? f.pushes : []));
+    assert.ok(!statuses.some((f) => f.status.agent === me && f.status.logged_in === false),
       'the board never saw the agent logged out');
     assert.deepEqual(page.errors_, []);
   });

@@ -60,19 +60,37 @@ async function waitUntil(fn, { timeout = 30000, what = 'condition' } = {}) {
 }
 
 /**
- * The last status of every agent the board's page received: the `watch`
- * snapshot, then each `agent_status` push in order.
+ * The `watch` snapshot the board's page received: its `ok` (seq, groups) and
+ * its agents, from the `watch_agents` pieces before it (or from the `ok`
+ * itself when the whole came at once).
  */
-function lastSent(page) {
-  const last = new Map();
+function snapshotOf(page) {
+  const pieces = [];
   for (const f of page.frames_) {
-    if (f.type === 'ok' && Array.isArray(f.data?.agents) && Array.isArray(f.data?.groups)) {
-      for (const a of f.data.agents) last.set(a.agent, a);
-    } else if (f.type === 'agent_status') {
-      last.set(f.status.agent, f.status);
+    if (f.type === 'watch_agents') pieces.push(...f.agents);
+    if (f.type === 'ok' && Array.isArray(f.data?.groups) && Array.isArray(f.data?.agents)) {
+      return { seq: f.data.seq, groups: f.data.groups, pieces: f.data.pieces, agents: f.data.pieces != null ? pieces : f.data.agents };
     }
   }
-  return last;
+  return null;
+}
+
+/**
+ * The last status of every agent the board's page received: the snapshot,
+ * then per agent the push with the highest `seq` (alone or in a batch).
+ */
+function lastSent(page) {
+  const snap = snapshotOf(page);
+  const last = new Map(snap.agents.map((a) => [a.agent, { seq: snap.seq, status: a }]));
+  const offer = (p) => {
+    const had = last.get(p.status.agent);
+    if (!had || p.seq > had.seq) last.set(p.status.agent, { seq: p.seq, status: p.status });
+  };
+  for (const f of page.frames_) {
+    if (f.type === 'agent_status') offer(f);
+    if (f.type === 'agent_status_batch') f.pushes.forEach(offer);
+  }
+  return new Map([...last].map(([id, v]) => [id, v.status]));
 }
 
 /** What the grid's rows in the DOM show: agent, session, availability and every cell. */
@@ -195,8 +213,9 @@ test('board with 2,000 agents: rows follow a churn, filters apply, the User Dash
     await sup.goto(server.url('/board.html'));
     await loginThroughForm(sup, SUPERVISOR.username, SUPERVISOR.password);
     await sup.locator('body[data-watching=true]').waitFor({ timeout: 60000 });
-    const snapshot = sup.frames_.find((f) => f.type === 'ok' && Array.isArray(f.data?.agents));
-    assert.equal(snapshot.data.agents.length, AGENTS + 1, 'every agent and the supervisor');
+    const snapshot = snapshotOf(sup);
+    assert.ok(snapshot.pieces > 1, `the board came in ${snapshot.pieces} pieces`);
+    assert.equal(snapshot.agents.length, AGENTS + 1, 'every agent and the supervisor');
 
     // A sensible default: one department's groups, not all 41 groups × 3 channels.
     const cardGroups = await sup.locator('#group-cards .group-card').evaluateAll((n) => n.map((x) => x.dataset.group));
@@ -205,7 +224,7 @@ test('board with 2,000 agents: rows follow a churn, filters apply, the User Dash
     assert.equal(headGroups, cardGroups.length);
     // Virtualized: far fewer rows in the DOM than the filter matches.
     const inDom = await sup.locator('#agent-grid tbody tr[data-agent]').count();
-    const matching = snapshot.data.agents.filter((a) => a.cells.some((c) => cardGroups.includes(c.group))).length;
+    const matching = snapshot.agents.filter((a) => a.cells.some((c) => cardGroups.includes(c.group))).length;
     t.diagnostic(`${inDom} rows in the DOM for ${matching} matching agents`);
     assert.ok(inDom > 0 && inDom < matching && inDom < 100, `${inDom} rows in the DOM, ${matching} match`);
 
@@ -213,15 +232,25 @@ test('board with 2,000 agents: rows follow a churn, filters apply, the User Dash
     const driver = await newPage(browser);
     pages.push(driver);
     await driver.goto(server.url('/healthz'));
-    const members = new Set(snapshot.data.agents.filter((a) => a.cells.some((c) => c.group === cardGroups[0])).map((a) => a.agent));
+    const members = new Set(snapshot.agents.filter((a) => a.cells.some((c) => c.group === cardGroups[0])).map((a) => a.agent));
     const ids = [...members].filter((id) => id.startsWith('a')).slice(0, CHURNERS / 2)
-      .concat(snapshot.data.agents.map((a) => a.agent).filter((id) => id.startsWith('a') && !members.has(id)).slice(0, CHURNERS / 2));
+      .concat(snapshot.agents.map((a) => a.agent).filter((id) => id.startsWith('a') && !members.has(id)).slice(0, CHURNERS / 2));
     const counts = await churn(driver, ids, CHANGES);
     t.diagnostic(`churn answers: ${JSON.stringify(counts)}`);
     assert.equal(counts.ok, CHANGES, JSON.stringify(counts));
-    // Every change reached the board (one push per login and per change).
-    await waitUntil(() => (sup.frames_.filter((f) => f.type === 'agent_status').length >= ids.length + CHANGES ? true : undefined),
-      { what: 'all pushes received' });
+    // Every change reached the board: the last status it got of each churned
+    // agent is the server's (batched pushes keep only the latest per agent).
+    const { token } = await server.login(SUPERVISOR.username, SUPERVISOR.password);
+    const truth = new Map();
+    for (const id of ids) truth.set(id, await server.http('GET', `/api/agents/${id}`, { token }));
+    const same = (a, b) => a && a.logged_in === b.logged_in && a.available === b.available
+      && JSON.stringify(a.cells.map((c) => c.state)) === JSON.stringify(b.cells.map((c) => c.state));
+    await waitUntil(() => {
+      const last = lastSent(sup);
+      return ids.every((id) => same(last.get(id), truth.get(id))) ? true : undefined;
+    }, { what: 'the last status of every churned agent received' });
+    const batches = sup.frames_.filter((f) => f.type === 'agent_status_batch').length;
+    t.diagnostic(`${batches} agent_status_batch frames for ${ids.length + CHANGES} changes`);
     const rows = await expectRowsMatch(sup, 'rows at the top after the churn');
     assert.ok(rows.some((r) => ids.includes(r.agent) && r.loggedIn), 'some churned agent is on screen');
 
@@ -240,7 +269,7 @@ test('board with 2,000 agents: rows follow a churn, filters apply, the User Dash
     const g7 = await expectRowsMatch(sup, 'rows of group g0007');
     assert.ok(g7.every((r) => Object.keys(r.cells).length === 3 && Object.keys(r.cells).every((k) => k.startsWith('g0007|'))));
     assert.ok(g7.every((r) => r.cells['g0007|chat'] !== 'none'), 'only members of g0007');
-    const g7members = snapshot.data.agents.filter((a) => a.cells.some((c) => c.group === 'g0007')).length;
+    const g7members = snapshot.agents.filter((a) => a.cells.some((c) => c.group === 'g0007')).length;
     assert.match(await sup.locator('[data-role=row-count]').textContent(), new RegExp(`^${g7members} agents of`));
 
     // The per group and channel counts agree with the statuses sent.
@@ -288,7 +317,6 @@ test('board with 2,000 agents: rows follow a churn, filters apply, the User Dash
     await dlg.waitFor({ state: 'detached' });
     const after = before === 'on' ? 'off' : 'on';
     await sup.locator(`#agent-grid tr[data-agent="${target.agent}"] td[data-cell="g0007|chat"][data-state=${after}]`).waitFor({ timeout: 30000 });
-    const { token } = await server.login(SUPERVISOR.username, SUPERVISOR.password);
     const status = await server.http('GET', `/api/agents/${target.agent}`, { token });
     assert.equal(status.cells.find((c) => c.group === 'g0007' && c.channel === 'chat').state, after);
 
