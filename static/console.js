@@ -400,44 +400,114 @@ function workRow(it) {
   );
 }
 
+/** Queue rows rendered above and below the ones scrolled into view. */
+const QUEUE_OVERSCAN = 6;
+
+/**
+ * The queue lists on the page: per group its section, its scroll box and its
+ * list, kept across renders so that a push redraws only the rows in view and
+ * a list keeps its scroll position. `key` names the groups the sections were
+ * built for (a welcome may change them).
+ */
+const queueView = { frame: 0, key: '', groups: new Map() };
+
+/**
+ * The queues changed: the title count now (a hidden tab shows it), the lists
+ * at the next animation frame, once however many pushes arrived meanwhile.
+ */
 function renderQueues() {
+  updateTitle();
+  if (!queueView.frame) queueView.frame = requestAnimationFrame(drawQueues);
+}
+
+function drawQueues() {
+  queueView.frame = 0;
   const root = $('[data-role=queue-groups]');
   // Drop expired "Taken by" notices.
   const now = Date.now();
   for (const [id, n] of state.takeNotices) if (n.until <= now) state.takeNotices.delete(id);
   const focusedKey = document.activeElement?.dataset?.focusKey;
-  root.replaceChildren();
   $('[data-role=queues-empty]').hidden = state.groups.length > 0;
-  for (const g of sortedGroups()) {
-    const items = [...queueOf(g.id).values()].sort(queueOrder);
-    const headingId = `q-${cssId(g.id)}`;
-    const list = el('ul', { class: 'items', 'aria-labelledby': headingId });
-    for (const it of items) list.append(queueRow(it, g));
-    for (const n of state.takeNotices.values()) {
-      if (n.item.group !== g.id) continue;
-      list.append(el('li', { class: 'item taken', 'data-item': n.item.id },
-        el('div', { class: 'item-main' },
-          el('span', { class: `chan chan-${n.item.channel}`, text: CHANNEL_NOUNS[n.item.channel] }),
-          el('span', { class: 'item-title', text: n.item.title || `#${n.item.id}` }),
-          el('span', { class: 'item-meta', 'data-role': 'taken-by', text: n.text })),
-      ));
+  const groups = sortedGroups();
+  const key = groups.map((g) => g.id).join('\n');
+  if (key !== queueView.key) {
+    queueView.key = key;
+    queueView.groups.clear();
+    root.replaceChildren();
+    for (const g of groups) {
+      const v = queueSection(g);
+      queueView.groups.set(g.id, v);
+      root.append(v.section);
     }
-    const section = el('section', { class: 'queue-group', 'data-group': g.id, 'aria-labelledby': headingId },
-      el('div', { class: 'queue-head' },
-        el('h3', { id: headingId },
-          g.name || g.id,
-          el('span', { class: 'dept', text: g.department ? ` · ${g.department}` : '' }),
-          el('span', { class: 'count', 'data-role': 'queue-count', text: ` (${items.length} waiting)` })),
-        cellChips(g)),
-      items.length || [...state.takeNotices.values()].some((n) => n.item.group === g.id)
-        ? list
-        : el('p', { class: 'empty small', text: 'No one waiting.' }),
-    );
-    root.append(section);
   }
-  if (focusedKey) root.querySelector(`[data-focus-key="${focusedKey}"]`)?.focus();
+  for (const g of groups) drawQueueGroup(g, queueView.groups.get(g.id));
+  if (focusedKey && !document.activeElement?.isConnected) {
+    root.querySelector(`[data-focus-key="${focusedKey}"]`)?.focus();
+  }
   updateTitle();
-  tickTimers();
+}
+
+function queueSection(g) {
+  const headingId = `q-${cssId(g.id)}`;
+  const count = el('span', { class: 'count', 'data-role': 'queue-count' });
+  const list = el('ul', { class: 'items', 'aria-labelledby': headingId });
+  const scroller = el('div', { class: 'queue-scroll' }, list);
+  const empty = el('p', { class: 'empty small', text: 'No one waiting.' });
+  const section = el('section', { class: 'queue-group', 'data-group': g.id, 'aria-labelledby': headingId },
+    el('div', { class: 'queue-head' },
+      el('h3', { id: headingId },
+        g.name || g.id,
+        el('span', { class: 'dept', text: g.department ? ` · ${g.department}` : '' }),
+        count),
+      cellChips(g)),
+    scroller,
+    empty);
+  const v = { section, count, scroller, list, empty, rowH: 0 };
+  scroller.addEventListener('scroll', () => {
+    if (!v.scrollFrame) v.scrollFrame = requestAnimationFrame(() => { v.scrollFrame = 0; drawQueueGroup(v.group, v); });
+  }, { passive: true });
+  return v;
+}
+
+/**
+ * Redraws one group's list: the "Taken by" notices, then of the queued items
+ * only those scrolled into view (plus {@link QUEUE_OVERSCAN}), between two
+ * spacers that keep the scroll height of the whole queue.
+ */
+function drawQueueGroup(g, v) {
+  v.group = g;
+  const items = [...queueOf(g.id).values()].sort(queueOrder);
+  const notices = [...state.takeNotices.values()].filter((n) => n.item.group === g.id);
+  v.count.textContent = ` (${items.length} waiting)`;
+  v.section.querySelector('.chips').replaceWith(cellChips(g));
+  const any = items.length > 0 || notices.length > 0;
+  v.scroller.hidden = !any;
+  v.empty.hidden = any;
+  const rowH = v.rowH || 56;
+  const first = Math.max(0, Math.floor(v.scroller.scrollTop / rowH) - QUEUE_OVERSCAN);
+  const count = Math.ceil((v.scroller.clientHeight || 480) / rowH) + 2 * QUEUE_OVERSCAN;
+  const shown = items.slice(first, first + count);
+  const rows = shown.map((it) => queueRow(it, g));
+  const above = el('li', { class: 'spacer', 'aria-hidden': 'true' });
+  const below = el('li', { class: 'spacer', 'aria-hidden': 'true' });
+  above.style.height = `${first * rowH}px`;
+  below.style.height = `${Math.max(0, items.length - first - shown.length) * rowH}px`;
+  v.list.replaceChildren(
+    ...notices.map((n) => el('li', { class: 'item taken', 'data-item': n.item.id },
+      el('div', { class: 'item-main' },
+        el('span', { class: `chan chan-${n.item.channel}`, text: CHANNEL_NOUNS[n.item.channel] }),
+        el('span', { class: 'item-title', text: n.item.title || `#${n.item.id}` }),
+        el('span', { class: 'item-meta', 'data-role': 'taken-by', text: n.text })))),
+    above,
+    ...rows,
+    below);
+  tickTimers(v.list);
+  // The row pitch (height and gap), measured once rows are laid out.
+  if (rows.length > 1 && !v.rowH && v.scroller.offsetParent) {
+    const pitch = (rows[rows.length - 1].getBoundingClientRect().top - rows[0].getBoundingClientRect().top) / (rows.length - 1);
+    v.rowH = Math.max(24, pitch);
+    if (Math.abs(v.rowH - rowH) > 1) drawQueueGroup(g, v);
+  }
 }
 
 function renderQueueHeads() {
@@ -483,9 +553,10 @@ function queueRow(it, g) {
   );
 }
 
-function tickTimers() {
+/** Updates the wait timers in the DOM under `root`: only the rows on screen exist there. */
+function tickTimers(root = document) {
   const now = state.client ? state.client.now() : Date.now();
-  for (const node of document.querySelectorAll('[data-since]')) {
+  for (const node of root.querySelectorAll('[data-since]')) {
     const ms = now - Number(node.dataset.since);
     node.textContent = formatDuration(ms);
     node.setAttribute('aria-label', spokenDuration(ms));

@@ -21,6 +21,9 @@ const BACKOFF_MAX_MS = 8000;
 
 const group = new URLSearchParams(location.search).get('group');
 let online = null;
+// The server answered that the group does not exist: neither a chat nor a
+// ticket can be created there, so no form is offered at all.
+let unknownGroup = false;
 let lastStatus = null; // last answer of the status endpoint
 let chat = null; // {token, item, group, name}
 let socket = null;
@@ -62,6 +65,7 @@ async function refreshStatus() {
   try {
     const s = await api(`/api/groups/${encodeURIComponent(group)}/status`);
     lastStatus = s;
+    unknownGroup = false;
     online = !!s.online;
     const wait = online && s.expected_wait_ms > 0 ? ` Expected wait about ${formatWait(s.expected_wait_ms)}.` : '';
     const queue = online && s.queue_length > 0 ? ` ${s.queue_length} ${s.queue_length === 1 ? 'person' : 'people'} waiting.` : '';
@@ -70,7 +74,8 @@ async function refreshStatus() {
     if (lastPosition) showPosition(lastPosition);
   } catch (e) {
     online = null;
-    if (e.code === 'not_found') setStatus(null, 'This contact form is not set up (unknown group).');
+    unknownGroup = e.code === 'not_found';
+    if (unknownGroup) setStatus(null, 'This contact form is not set up (unknown group).');
     else if (e.status === 404) setStatus(null, 'Live status is not available yet.'); // the endpoint itself is missing
     else setStatus(null, 'Cannot reach the help desk right now.');
     if (e.status !== 404 && e.code !== 'network') $('#page-error').textContent = e.message;
@@ -88,7 +93,7 @@ function showForm() {
   if (chat || !$('#sent').hidden) return; // in a chat, or done
   // When the status cannot be read, offer the message form: it never promises a live answer.
   $('#chat-form').hidden = online !== true;
-  $('#ticket-form').hidden = online === true;
+  $('#ticket-form').hidden = online === true || unknownGroup;
   $('#ticket-form [data-role=offline-note]').hidden = online !== false;
 }
 

@@ -68,3 +68,111 @@ async fn watch_answers_echo_any_request_id() {
     assert_eq!(refused["code"], "forbidden");
     s.stop().await;
 }
+
+/// The test directory with `extra` more agents (x0001…) in g1, so that a
+/// board snapshot of g1 takes several pieces.
+fn directory_with(extra: usize) -> String {
+    let mut d = common::test_directory();
+    let hash = common::cheap_hash("pw");
+    for i in 1..=extra {
+        d.push_str(&format!(
+            "\n[[agents]]\nid = \"x{i:04}\"\nname = \"Extra Agent With A Long Name {i:04}\"\nroles = [\"agent\"]\npassword_hash = \"{hash}\"\n\n[[memberships]]\nagent = \"x{i:04}\"\ngroup = \"g1\"\nactive = [\"chat\"]\n"
+        ));
+    }
+    d
+}
+
+/// Reads frames until the `ok` answering `id`, returning the `watch_agents`
+/// pieces before it (as text lengths and values) and the `ok`.
+async fn pieces_until_ok(c: &mut common::Client, id: u64) -> (Vec<(usize, Value)>, Value) {
+    let mut pieces = Vec::new();
+    loop {
+        let (len, f) = c
+            .next_text_within(Duration::from_secs(5))
+            .await
+            .expect("a frame before the timeout");
+        if f["type"] == "watch_agents" {
+            assert_eq!(f["id"], id, "{f}");
+            pieces.push((len, f));
+        } else if f["type"] == "ok" && f["id"] == id {
+            return (pieces, f);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_watch_in_pieces_sends_the_same_board_in_bounded_frames() {
+    let s = TestServer::start_directory(&directory_with(400), GRACE, |_| {}).await;
+    let mut whole = s.console("mgr").await;
+    let plain = whole.request("watch", json!({ "group": "g1" })).await;
+    assert_eq!(plain["type"], "ok", "{plain}");
+    let seq = plain["data"]["seq"]
+        .as_u64()
+        .expect("the snapshot says its seq");
+
+    let mut board = s.console("mgr").await;
+    board
+        .send_raw(r#"{"id":1,"type":"watch","group":"g1","pieces":true}"#)
+        .await;
+    let (pieces, ok) = pieces_until_ok(&mut board, 1).await;
+    assert!(pieces.len() >= 3, "{} pieces", pieces.len());
+    for (len, _) in &pieces {
+        assert!(*len <= 40 * 1024, "a piece of {len} bytes");
+    }
+    assert_eq!(ok["data"]["pieces"], pieces.len());
+    assert_eq!(ok["data"]["agents"], json!([]));
+    assert_eq!(ok["data"]["groups"], plain["data"]["groups"]);
+    assert!(ok["data"]["seq"].as_u64().unwrap() >= seq);
+    let agents: Vec<Value> = pieces
+        .iter()
+        .flat_map(|(_, p)| p["agents"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(Value::Array(agents), plain["data"]["agents"]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_board_watching_in_pieces_gets_statuses_batched_and_always_the_last_one() {
+    let s = TestServer::start(GRACE).await;
+    let mut alice = s.console("alice").await;
+    let mut board = s.console("mgr").await;
+    board
+        .send_raw(r#"{"id":1,"type":"watch","group":"g1","pieces":true}"#)
+        .await;
+    pieces_until_ok(&mut board, 1).await;
+    let mut available = alice.welcome["agent"]["available"].as_bool().unwrap();
+    const CHANGES: usize = 40;
+    for _ in 0..CHANGES {
+        available = !available;
+        let a = alice
+            .request("set_availability", json!({ "available": available }))
+            .await;
+        assert_eq!(a["type"], "ok", "{a}");
+    }
+    // Batches until none comes for a while (one is due every 100 ms at most);
+    // never a lone agent_status, and the last one says alice's last state.
+    let mut frames = 0;
+    let mut last_seen = None;
+    while let Some((_, f)) = board.next_text_within(Duration::from_millis(600)).await {
+        assert_ne!(
+            f["type"], "agent_status",
+            "a batching board gets no single status: {f}"
+        );
+        if f["type"] != "agent_status_batch" {
+            continue;
+        }
+        frames += 1;
+        let mut seqs = Vec::new();
+        for p in f["pushes"].as_array().unwrap() {
+            assert_eq!(p["type"], "agent_status", "{p}");
+            seqs.push(p["seq"].as_u64().unwrap());
+            if p["status"]["agent"] == "alice" {
+                last_seen = Some(p["status"]["available"].as_bool().unwrap());
+            }
+        }
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in seq order: {f}");
+    }
+    assert_eq!(last_seen, Some(available), "the last state is never lost");
+    assert!(frames < CHANGES, "{frames} batches for {CHANGES} changes");
+    s.stop().await;
+}

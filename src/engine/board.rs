@@ -1,6 +1,6 @@
 //! The supervisors' board snapshot that answers `watch`, as JSON text.
 //!
-//! Built from the views straight to text ([`views::WatchView`]), once per
+//! Built from the views straight to text ([`views::watch_text`]), once per
 //! state of the core: supervisors log in together (a shift starts) and watch
 //! the same groups, so the last snapshot is kept with the sequence number it
 //! was built at and handed out again, shared, until the next event.
@@ -40,9 +40,7 @@ impl Engine {
         {
             return s.json.clone();
         }
-        let json: Arc<str> = serde_json::to_string(&views::watch(self.state.core(), groups))
-            .unwrap_or_default()
-            .into();
+        let json: Arc<str> = views::watch_text(self.state.core(), groups, self.state.seq()).into();
         self.board.last = Some(Snapshot {
             seq: self.state.seq(),
             groups: groups.to_vec(),

@@ -429,7 +429,7 @@ impl Engine {
             SessionOp::Ping => now(Ok(json!({ "now": super::now_ms() }))),
             // The WebSocket asks with `Request::Watch` and gets the text
             // itself, without a `Value` in between.
-            SessionOp::Watch { group } => now(self
+            SessionOp::Watch { group, .. } => now(self
                 .watch(session, group)
                 .map(|text| serde_json::from_str(&text).unwrap_or(Value::Null))),
             SessionOp::Unwatch { group } => {

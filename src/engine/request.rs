@@ -117,6 +117,10 @@ pub enum SessionOp {
     Watch {
         /// The group, or all.
         group: Option<String>,
+        /// Send the snapshot in bounded pieces and batch the session's
+        /// `agent_status` pushes from then on (the transport does both).
+        #[serde(default)]
+        pieces: bool,
     },
     /// Stop watching.
     Unwatch {

@@ -88,6 +88,25 @@ pub struct CellView<'a> {
     group: &'a str,
     channel: &'static str,
     state: &'static str,
+    /// Present (true) only when one more item of this channel would exceed
+    /// the agent's cap here, so the board can count who is at cap per group
+    /// and channel without the snapshot growing by a field per cell.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    at_cap: bool,
+}
+
+/// Whether one more item of `c` would exceed a cap of membership `m`: the
+/// chat cap, the group's ticket cap, one call at a time. The same rule the
+/// core routes by, read from what the core exposes.
+fn at_cap(core: &Core, m: crate::domain::MemberIx, c: Channel) -> bool {
+    let dir = core.directory();
+    let ms = dir.membership(m);
+    let load = core.presence(ms.agent).load[c.index()];
+    match c {
+        Channel::Chat => load >= dir.agent(ms.agent).chat_cap,
+        Channel::Ticket => ms.ticket_cap.is_some_and(|cap| core.tickets_held(m) >= cap),
+        Channel::Voice => load > 0,
+    }
 }
 
 /// What caused an `agent_status` push.
@@ -139,10 +158,12 @@ pub fn agent_status<'a>(
     for &m in dir.memberships_of(a) {
         let group = &dir.group(dir.membership(m).group).id;
         for c in Channel::ALL {
+            let state = cell_state(core, m, c);
             cells.push(CellView {
                 group,
                 channel: c.as_str(),
-                state: cell_state(core, m, c),
+                state,
+                at_cap: state != "na" && at_cap(core, m, c),
             });
         }
     }
@@ -190,24 +211,22 @@ pub fn group_status(core: &Core, g: GroupIx) -> GroupStatusView<'_> {
     }
 }
 
-/// The `data` of the `ok` answering `watch` (docs/protocol.md §2.3): the
-/// watched groups' queues and the status of every member of them.
+/// The `data` of the `ok` answering `watch` (docs/protocol.md §2.3) as JSON
+/// text: the sequence number it was built at, the watched groups' queues and
+/// the status of every member of them (each listed once, in agent order).
 ///
-/// Serialised straight to JSON text, never through a `serde_json::Value`:
-/// with 100 groups of 1,000 agents and managers in all of them it is ~2 MB,
-/// and a `Value` tree of it cost a `BTreeMap` and owned strings per object
-/// (seconds of engine time and a GB of heap for 100 supervisors logging in).
-/// The same JSON as before; keys now come in the structs' order (as in the
-/// `agent_status` and `group_status` pushes) rather than sorted.
-#[derive(Debug, Serialize)]
-pub struct WatchView<'a> {
-    agents: Vec<AgentStatusView<'a>>,
-    groups: Vec<GroupStatusView<'a>>,
-}
-
-/// Builds the `watch` answer for `groups` (members listed once each, in
-/// agent order).
-pub fn watch<'a>(core: &'a Core, groups: &[GroupIx]) -> WatchView<'a> {
+/// Written straight to text, never through a `serde_json::Value`: with 100
+/// groups of 1,000 agents and managers in all of them it is ~2 MB, and a
+/// `Value` tree of it cost a `BTreeMap` and owned strings per object (seconds
+/// of engine time and a GB of heap for 100 supervisors logging in).
+///
+/// The layout is fixed so that the WebSocket layer can cut it into bounded
+/// pieces without parsing it: the head `{"seq":S,"groups":[…],"agents":[` on
+/// the first line, then one agent status per line (each but the last followed
+/// by a comma), then `]}`. Compact JSON never holds a raw newline (strings
+/// escape it), so every newline is one of these separators, and the whole is
+/// still one valid JSON object for the clients that read it at once.
+pub fn watch_text(core: &Core, groups: &[GroupIx], seq: u64) -> String {
     let dir = core.directory();
     let mut agents: Vec<AgentIx> = groups
         .iter()
@@ -215,13 +234,20 @@ pub fn watch<'a>(core: &'a Core, groups: &[GroupIx]) -> WatchView<'a> {
         .collect();
     agents.sort_unstable();
     agents.dedup();
-    WatchView {
-        agents: agents
-            .into_iter()
-            .map(|a| agent_status(core, a, None))
-            .collect(),
-        groups: groups.iter().map(|&g| group_status(core, g)).collect(),
+    let group_views: Vec<GroupStatusView<'_>> =
+        groups.iter().map(|&g| group_status(core, g)).collect();
+    let mut out = format!("{{\"seq\":{seq},\"groups\":").into_bytes();
+    let _ = serde_json::to_writer(&mut out, &group_views);
+    out.extend_from_slice(b",\"agents\":[");
+    for (i, &a) in agents.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'\n');
+        let _ = serde_json::to_writer(&mut out, &agent_status(core, a, None));
     }
+    out.extend_from_slice(b"\n]}");
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// One row of the Active Groups view.

@@ -6,6 +6,15 @@
 //! the answers to this session's own requests, pushes first, so that pushes
 //! caused by a request reach the client before the request's `ok`.
 //!
+//! A board that asked for its snapshot in pieces (`watch` with `"pieces":
+//! true`) gets it as `watch_agents` frames of at most [`PIECE_BYTES`] of
+//! statuses each, then the `ok`; from then on the writer holds that session's
+//! `agent_status` pushes for up to [`BATCH_EVERY`], keeps only the latest per
+//! agent, and writes them as `agent_status_batch` frames. A supervisor's
+//! socket then never buffers a frame as large as the whole board, and a burst
+//! of presence changes costs it a few frames a second instead of one per
+//! change; the last status of every agent is always written.
+//!
 //! A [`SessionGuard`] owned by the task tells the engine the session is gone
 //! when the task ends, however it ends (close, error, panic), so presence can
 //! never leak a session.
@@ -21,8 +30,10 @@
 //! cannot pin a task and its buffers, even after the engine has cut it off as
 //! a slow consumer.
 
-use std::collections::VecDeque;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -59,6 +70,23 @@ const MAX_BATCH: usize = 64;
 
 /// Most answers queued between a session's reader and its writer.
 const ANSWERS_CAP: usize = 64;
+
+/// Most bytes fed to the socket before one flush: the write buffer of a
+/// session whose client reads slowly stays about this size (plus one frame)
+/// instead of growing to a whole burst and keeping that capacity.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// Most bytes of agent statuses in one `watch_agents` piece or one
+/// `agent_status_batch` frame (a single status larger than this goes alone).
+const PIECE_BYTES: usize = 32 * 1024;
+
+/// How long a batching session's `agent_status` pushes are held, at most,
+/// before they are written: at most one batch per this period.
+const BATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// How every `agent_status` push starts (the `Push` struct of
+/// `engine/publish.rs` writes `type` first).
+const AGENT_STATUS_PREFIX: &str = "{\"type\":\"agent_status\",";
 
 /// The answers to a session's own requests, from its reader to its writer.
 ///
@@ -123,6 +151,136 @@ impl Answers {
             self.ready.notified().await;
         }
     }
+}
+
+/// The `agent_status` pushes a batching session's writer holds back: the
+/// latest frame per agent, and when the oldest one held must go out.
+///
+/// Lives in the session's one task (the writer); `on` is set by the reader
+/// once the session watched in pieces. Empty sessions hold no allocation.
+struct StatusBatch<'a> {
+    on: &'a AtomicBool,
+    held: Option<Box<Held>>,
+}
+
+struct Held {
+    /// Agent id -> (seq, the agent's latest `agent_status` frame).
+    latest: HashMap<String, (u64, Frame)>,
+    due: tokio::time::Instant,
+}
+
+/// The fields of an `agent_status` push the batching reads.
+#[derive(Deserialize)]
+struct StatusHead<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    status: StatusAgent<'a>,
+}
+
+#[derive(Deserialize)]
+struct StatusAgent<'a> {
+    #[serde(borrow)]
+    agent: Cow<'a, str>,
+}
+
+impl<'a> StatusBatch<'a> {
+    fn new(on: &'a AtomicBool) -> Self {
+        StatusBatch { on, held: None }
+    }
+
+    /// Takes a frame from the outbox: `Some` to write it now, `None` when
+    /// it is held (an `agent_status` of a batching session).
+    fn offer(&mut self, frame: Frame) -> Option<Frame> {
+        if !self.on.load(Ordering::Relaxed) || !frame.as_str().starts_with(AGENT_STATUS_PREFIX) {
+            return Some(frame);
+        }
+        let Ok(head) = serde_json::from_str::<StatusHead<'_>>(frame.as_str()) else {
+            return Some(frame);
+        };
+        let agent = head.status.agent.into_owned();
+        let held = self.held.get_or_insert_with(|| {
+            Box::new(Held {
+                latest: HashMap::new(),
+                due: tokio::time::Instant::now() + BATCH_EVERY,
+            })
+        });
+        held.latest.insert(agent, (head.seq, frame));
+        None
+    }
+
+    /// When the held statuses must be written, if any are held.
+    fn due(&self) -> Option<tokio::time::Instant> {
+        self.held.as_ref().map(|h| h.due)
+    }
+
+    /// The held statuses as `agent_status_batch` frames of at most about
+    /// [`PIECE_BYTES`] each, in `seq` order; nothing is held afterwards.
+    fn take_frames(&mut self) -> Vec<Frame> {
+        let Some(held) = self.held.take() else {
+            return Vec::new();
+        };
+        let mut pushes: Vec<(u64, Frame)> = held.latest.into_values().collect();
+        pushes.sort_unstable_by_key(|(seq, _)| *seq);
+        let mut frames = Vec::new();
+        let mut out = String::new();
+        for (_, push) in pushes {
+            if !out.is_empty() && out.len() + push.len() > PIECE_BYTES {
+                out.push_str("]}");
+                frames.push(std::mem::take(&mut out).into());
+            }
+            if out.is_empty() {
+                out.push_str("{\"type\":\"agent_status_batch\",\"pushes\":[");
+            } else {
+                out.push(',');
+            }
+            out.push_str(push.as_str());
+        }
+        if !out.is_empty() {
+            out.push_str("]}");
+            frames.push(out.into());
+        }
+        frames
+    }
+}
+
+/// Sends a `watch` snapshot (the layout of `views::watch_text`: the head on
+/// the first line, one agent status per line, `]}` last) as `watch_agents`
+/// frames of at most about [`PIECE_BYTES`] of statuses each, then the `ok`
+/// with the head: `seq`, `groups`, an empty `agents` and the count of
+/// `pieces`. Each piece is cut from the shared snapshot text as it is sent,
+/// so the session never holds a second copy of the whole.
+async fn send_pieces(answers: &Answers, id: &Value, text: &str) {
+    let id_text = serde_json::to_string(id).unwrap_or_else(|_| "null".into());
+    let mut lines = text.split('\n');
+    let head = lines.next().unwrap_or_default();
+    let mut pieces = 0usize;
+    let mut out = String::new();
+    for line in lines {
+        let status = line.strip_suffix(',').unwrap_or(line);
+        if !status.starts_with('{') {
+            continue;
+        }
+        if !out.is_empty() && out.len() + status.len() > PIECE_BYTES {
+            out.push_str("]}");
+            answers.send(std::mem::take(&mut out).into()).await;
+            pieces += 1;
+        }
+        if out.is_empty() {
+            out.push_str("{\"type\":\"watch_agents\",\"id\":");
+            out.push_str(&id_text);
+            out.push_str(",\"agents\":[");
+        } else {
+            out.push(',');
+        }
+        out.push_str(status);
+    }
+    if !out.is_empty() {
+        out.push_str("]}");
+        answers.send(out.into()).await;
+        pieces += 1;
+    }
+    let data = format!("{head}],\"pieces\":{pieces}}}");
+    answers.send(ok_with_json(id, &data)).await;
 }
 
 /// Query of the upgrade request.
@@ -312,10 +470,17 @@ async fn serve_session(
     let write_timeout = state.config.write_timeout;
     let (mut sink, stream) = socket.split();
     let answers = Answers::new();
+    let batching = AtomicBool::new(false);
     let limiter = state.limits.session_limiter();
     let ended = {
-        let writer = write_loop(&mut sink, outbox_rx, &answers, write_timeout);
-        let reader = read_loop(stream, &state, session, &answers, limiter);
+        let writer = write_loop(
+            &mut sink,
+            outbox_rx,
+            &answers,
+            StatusBatch::new(&batching),
+            write_timeout,
+        );
+        let reader = read_loop(stream, &state, session, &answers, &batching, limiter);
         tokio::select! {
             () = writer => None,
             end = reader => Some(end),
@@ -352,26 +517,38 @@ async fn send_within(
 }
 
 /// Writes `first` and whatever else is queued already (pushes before
-/// answers, as [`write_loop`] takes them), at most [`MAX_BATCH`] frames, then
-/// flushes once: when a burst of pushes is waiting, the frames share the
-/// socket's write buffer and go out in a few syscalls instead of one each.
+/// answers, as [`write_loop`] takes them), at most [`MAX_BATCH`] frames and
+/// about [`MAX_BATCH_BYTES`], then flushes once: when a burst of pushes is
+/// waiting, the frames share the socket's write buffer and go out in a few
+/// syscalls instead of one each. Statuses the batching holds are skipped.
 /// Gives up after `limit` like [`send_within`].
 async fn send_batch(
     sink: &mut SplitSink<WebSocket, Message>,
     first: Frame,
     outbox: &mut OutboxReceiver,
     answers: &Answers,
+    batch: &mut StatusBatch<'_>,
     limit: Duration,
 ) -> Result<(), ()> {
     let write = async {
+        let mut bytes = first.len();
         sink.feed(Message::Text(first)).await?;
         for _ in 1..MAX_BATCH {
-            if outbox.close_reason() == Some(CloseReason::SlowConsumer) {
+            if outbox.close_reason() == Some(CloseReason::SlowConsumer) || bytes >= MAX_BATCH_BYTES
+            {
                 break;
             }
-            let Some(next) = outbox.try_recv().or_else(|| answers.try_recv()) else {
-                break;
+            let next = match outbox.try_recv() {
+                Some(f) => match batch.offer(f) {
+                    Some(f) => f,
+                    None => continue,
+                },
+                None => match answers.try_recv() {
+                    Some(f) => f,
+                    None => break,
+                },
             };
+            bytes += next.len();
             sink.feed(Message::Text(next)).await?;
         }
         sink.flush().await
@@ -387,10 +564,24 @@ async fn send_batch(
     }
 }
 
+/// Writes the statuses the batching held, flushing after each frame (each
+/// is at most about [`PIECE_BYTES`]).
+async fn send_held(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: &mut StatusBatch<'_>,
+    limit: Duration,
+) -> Result<(), ()> {
+    for frame in batch.take_frames() {
+        send_within(sink, Message::Text(frame), limit).await?;
+    }
+    Ok(())
+}
+
 async fn write_loop(
     sink: &mut SplitSink<WebSocket, Message>,
     mut outbox: OutboxReceiver,
     answers: &Answers,
+    mut batch: StatusBatch<'_>,
     write_timeout: Duration,
 ) {
     loop {
@@ -399,15 +590,25 @@ async fn write_loop(
         if outbox.close_reason() == Some(CloseReason::SlowConsumer) {
             break;
         }
+        let due = batch.due();
         let frame = tokio::select! {
             biased;
+            () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                if send_held(sink, &mut batch, write_timeout).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             f = outbox.recv() => match f {
-                Some(f) => f,
+                Some(f) => match batch.offer(f) {
+                    Some(f) => f,
+                    None => continue,
+                },
                 None => break,
             },
             f = answers.recv() => f,
         };
-        if send_batch(sink, frame, &mut outbox, answers, write_timeout)
+        if send_batch(sink, frame, &mut outbox, answers, &mut batch, write_timeout)
             .await
             .is_err()
         {
@@ -470,6 +671,7 @@ async fn read_loop(
     state: &AppState,
     session: u64,
     answers: &Answers,
+    batching: &AtomicBool,
     limiter: Option<DefaultDirectRateLimiter>,
 ) -> ReadEnd {
     while let Some(msg) = stream.next().await {
@@ -500,7 +702,33 @@ async fn read_loop(
             (Ok(frame), None) => {
                 let result = match frame.request {
                     SessionOp::Ping => Ok(json!({ "now": now_ms() })),
-                    SessionOp::Watch { group } => {
+                    SessionOp::Watch {
+                        group,
+                        pieces: true,
+                    } => {
+                        let span = tracing::debug_span!("command", op = "watch");
+                        let snapshot = state
+                            .engine
+                            .call(|answer| Request::Watch {
+                                session,
+                                group,
+                                answer,
+                            })
+                            .instrument(span)
+                            .await;
+                        match snapshot {
+                            Ok(text) => {
+                                batching.store(true, Ordering::Relaxed);
+                                send_pieces(answers, &frame.id, &text).await;
+                                continue;
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    SessionOp::Watch {
+                        group,
+                        pieces: false,
+                    } => {
                         let span = tracing::debug_span!("command", op = "watch");
                         let snapshot = state
                             .engine

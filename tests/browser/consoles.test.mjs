@@ -335,7 +335,8 @@ test('d. a reload of the agent console within the grace does not log the agent o
     assert.equal(entries.filter((e) => e.what === 'logout').length, 0, JSON.stringify(entries));
     assert.equal(entries.filter((e) => e.what === 'login').length, 1, JSON.stringify(entries));
     assert.equal(await row().getAttribute('data-logged-in'), 'true');
-    assert.ok(!sup.frames_.some((f) => f.type === 'agent_status' && f.status.agent === me && f.status.logged_in === false),
+    const statuses = sup.frames_.flatMap((f) => (f.type === 'agent_status' ? [f] : f.type === 'agent_status_batch' ? f.pushes : []));
+    assert.ok(!statuses.some((f) => f.status.agent === me && f.status.logged_in === false),
       'the board never saw the agent logged out');
     assert.deepEqual(page.errors_, []);
   });
@@ -605,6 +606,17 @@ test('m2. visitor page without ?group says what it needs', { skip: skipReason ||
   await withServer(t, async (server, open) => {
     const v = await open('visitor.html');
     await v.locator('#no-group:not([hidden])').waitFor();
+    assert.equal(await v.locator('#chat-form').isVisible(), false);
+    assert.equal(await v.locator('#ticket-form').isVisible(), false);
+  });
+});
+
+test('m3. visitor page with an unknown group offers no form at all', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const v = await open('visitor.html?group=no-such-group');
+    await v.waitForFunction(() => document.querySelector('#group-status')?.dataset.online === 'unknown'
+      && !document.querySelector('[data-role=status-text]').textContent.startsWith('Checking'));
+    assert.match(await v.locator('[data-role=status-text]').textContent(), /not set up/);
     assert.equal(await v.locator('#chat-form').isVisible(), false);
     assert.equal(await v.locator('#ticket-form').isVisible(), false);
   });

@@ -442,6 +442,21 @@ impl Client {
         }
     }
 
+    /// The next text frame read within `d` (buffered ones aside), with the
+    /// length of its text: for tests that bound frame sizes.
+    pub async fn next_text_within(&mut self, d: Duration) -> Option<(usize, Value)> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Some((t.len(), serde_json::from_str(t.as_str()).unwrap()));
+                }
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
