@@ -142,7 +142,13 @@ async fn start_replica<L: SharedLog>(
         }
         tracing::warn!("using the directory already stored in Redis, not this node's");
     }
-    let directory = crate::directory_file::parse(&text)?;
+    // The same text as given: reuse its parse rather than build a second
+    // copy of a directory of thousands of agents.
+    let directory = if text == config.directory.source {
+        config.directory.clone()
+    } else {
+        crate::directory_file::parse(&text)?
+    };
     let node = log.new_node().await?;
     // "0-0": until it has caught up, this node holds back any trim.
     log.beat(node, config.heartbeat_ttl, "0-0").await?;

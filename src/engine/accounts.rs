@@ -81,7 +81,8 @@ impl Engine {
     pub(super) fn close_login_sessions(&mut self, login: &str) {
         let key = crate::auth::login_key(login);
         let mine: Vec<u64> = self
-            .sessions
+            .local
+            .by_id
             .iter()
             .filter(|(_, e)| e.login == key)
             .map(|(&s, _)| s)
@@ -96,12 +97,12 @@ impl Engine {
     /// its sessions on this node (`revoked`). The core already dropped them
     /// from presence, so it is not told again.
     pub(super) fn revoke_agent_sessions(&mut self, agent: AgentIx) {
-        let sessions = std::mem::take(&mut self.agent_sessions[agent.0 as usize]);
+        let sessions = std::mem::take(&mut self.local.of_agent[agent.0 as usize]);
         for session in sessions {
             self.say_closing(session, CloseReason::Revoked);
-            if let Some(entry) = self.sessions.remove(&session) {
+            if let Some(entry) = self.local.by_id.remove(&session) {
                 for g in entry.watching {
-                    self.watchers[g.0 as usize].retain(|&s| s != session);
+                    self.local.watchers[g.0 as usize].retain(|&s| s != session);
                 }
             }
         }
@@ -110,7 +111,7 @@ impl Engine {
     /// Pushes the `closing` frame and marks why the session ends; the
     /// socket task sends the close frame once the engine drops the sender.
     fn say_closing(&self, session: u64, reason: CloseReason) {
-        if let Some(entry) = self.sessions.get(&session) {
+        if let Some(entry) = self.local.by_id.get(&session) {
             let frame = json!({ "type": "closing", "reason": reason.as_str() });
             entry.outbox.push(frame.to_string().into());
             entry.outbox.close(reason);

@@ -2,13 +2,14 @@
 
 use serde_json::{Value, json};
 
+use super::Engine;
 use super::accounts::account_disabled;
+use super::local::SessionEntry;
 use super::outbox::{CloseReason, OutboxSender};
 use super::request::{Caller, CellSpec, HttpOp, Request, SessionOp};
 use super::scope;
 use super::submit::{After, Pending, Step, item_step};
 use super::views;
-use super::{Engine, SessionEntry};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
     Actor, AgentIx, CellChange, Channel, Command, DomainError, GroupIx, ItemId, LogOp, Verdict,
@@ -60,7 +61,11 @@ impl Engine {
                 let step = self.handle_http(caller, op);
                 self.run_step(step, answer);
             }
-            Request::Replicated { id, entry } => self.apply_logged(id, entry),
+            Request::Replicated { entries } => {
+                for (id, entry) in entries {
+                    self.apply_logged(id, entry);
+                }
+            }
             Request::Snapshot { answer } => {
                 let _ = answer.send(self.state.snapshot());
             }
@@ -93,7 +98,7 @@ impl Engine {
                 let _ = answer.send(());
             }
             Request::SessionCount { answer } => {
-                let _ = answer.send(self.sessions.len());
+                let _ = answer.send(self.local.by_id.len());
             }
         }
     }
@@ -219,19 +224,19 @@ impl Engine {
         };
         let now = super::now_ms();
         let node = self.node;
-        let idle: Vec<AgentIx> = (0..self.agent_sessions.len())
+        let idle: Vec<AgentIx> = (0..self.local.of_agent.len())
             .map(|i| AgentIx(i as u32))
             .filter(|a| {
                 let p = self.state.core().presence(*a);
                 p.available
-                    && !self.agent_sessions[a.0 as usize].is_empty()
+                    && !self.local.of_agent[a.0 as usize].is_empty()
                     && p.sessions.iter().all(|s| (s >> 32) as u32 == node)
-                    && now.saturating_sub(self.last_activity[a.0 as usize]) >= limit
+                    && now.saturating_sub(self.local.last_activity[a.0 as usize]) >= limit
             })
             .collect();
         for agent in idle {
             // Not again until the agent is active again.
-            self.last_activity[agent.0 as usize] = now;
+            self.local.last_activity[agent.0 as usize] = now;
             self.submit(Command::AutoAway { agent }, After::Nothing, Pending::None);
         }
     }
@@ -266,8 +271,8 @@ impl Engine {
                 outbox.push(frame.into());
             }
         }
-        self.last_activity[a.0 as usize] = super::now_ms();
-        self.sessions.insert(
+        self.local.last_activity[a.0 as usize] = super::now_ms();
+        self.local.by_id.insert(
             session,
             SessionEntry {
                 agent: a,
@@ -276,18 +281,18 @@ impl Engine {
                 watching: Vec::new(),
             },
         );
-        self.agent_sessions[a.0 as usize].push(session);
+        self.local.of_agent[a.0 as usize].push(session);
     }
 
     /// Forgets a local session; the core starts the agent's grace if it was
     /// the last one.
     pub(super) fn handle_disconnect(&mut self, session: u64) {
-        let Some(entry) = self.sessions.remove(&session) else {
+        let Some(entry) = self.local.by_id.remove(&session) else {
             return;
         };
-        self.agent_sessions[entry.agent.0 as usize].retain(|&s| s != session);
+        self.local.of_agent[entry.agent.0 as usize].retain(|&s| s != session);
         for g in entry.watching {
-            self.watchers[g.0 as usize].retain(|&s| s != session);
+            self.local.watchers[g.0 as usize].retain(|&s| s != session);
         }
         self.submit(
             Command::CloseSession {
@@ -310,13 +315,13 @@ impl Engine {
         let frame: super::Frame = json!({ "type": "closing", "reason": reason.as_str() })
             .to_string()
             .into();
-        for entry in self.sessions.values() {
+        for entry in self.local.by_id.values() {
             entry.outbox.push(frame.clone());
             entry.outbox.close(reason);
         }
-        self.sessions.clear();
-        self.agent_sessions.iter_mut().for_each(Vec::clear);
-        self.watchers.iter_mut().for_each(Vec::clear);
+        self.local.by_id.clear();
+        self.local.of_agent.iter_mut().for_each(Vec::clear);
+        self.local.watchers.iter_mut().for_each(Vec::clear);
     }
 
     fn resolve_target(&self, actor: AgentIx, agent: Option<String>) -> Result<AgentIx, ApiError> {
@@ -335,11 +340,12 @@ impl Engine {
 
     fn session_step(&mut self, session: u64, op: SessionOp) -> Result<Step, ApiError> {
         let actor = self
-            .sessions
+            .local
+            .by_id
             .get(&session)
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "session is closed"))?
             .agent;
-        self.last_activity[actor.0 as usize] = super::now_ms();
+        self.local.last_activity[actor.0 as usize] = super::now_ms();
         let now = |v: Result<Value, ApiError>| v.map(|v| Step::Now(Ok(v)));
         match op {
             SessionOp::SetAvailability { available } => Ok(Step::Submit(
@@ -436,14 +442,15 @@ impl Engine {
                 let groups = match group {
                     Some(id) => vec![self.group_ix(&id)?],
                     None => self
-                        .sessions
+                        .local
+                        .by_id
                         .get(&session)
                         .map(|e| e.watching.clone())
                         .unwrap_or_default(),
                 };
                 for g in groups {
-                    self.watchers[g.0 as usize].retain(|&s| s != session);
-                    if let Some(e) = self.sessions.get_mut(&session) {
+                    self.local.watchers[g.0 as usize].retain(|&s| s != session);
+                    if let Some(e) = self.local.by_id.get_mut(&session) {
                         e.watching.retain(|&w| w != g);
                     }
                 }
@@ -478,11 +485,12 @@ impl Engine {
         group: Option<String>,
     ) -> Result<std::sync::Arc<str>, ApiError> {
         let actor = self
-            .sessions
+            .local
+            .by_id
             .get(&session)
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "session is closed"))?
             .agent;
-        self.last_activity[actor.0 as usize] = super::now_ms();
+        self.local.last_activity[actor.0 as usize] = super::now_ms();
         let dir = self.state.core().directory();
         let groups: Vec<GroupIx> = match group {
             Some(id) => {
@@ -507,11 +515,11 @@ impl Engine {
                 all
             }
         };
-        let entry = self.sessions.get_mut(&session).expect("checked above");
+        let entry = self.local.by_id.get_mut(&session).expect("checked above");
         for &g in &groups {
             if !entry.watching.contains(&g) {
                 entry.watching.push(g);
-                self.watchers[g.0 as usize].push(session);
+                self.local.watchers[g.0 as usize].push(session);
             }
         }
         Ok(self.board_snapshot(&groups))

@@ -34,7 +34,9 @@ mod accounts;
 mod board;
 mod busy;
 mod handlers;
+mod local;
 mod outbox;
+mod proposals;
 mod publish;
 mod recent;
 mod replica;
@@ -59,7 +61,7 @@ pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
 pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};
 
 use crate::api_error::{ApiError, ErrorCode};
-use crate::domain::{AgentIx, Core, GroupIx, LogEntry, Millis};
+use crate::domain::{Core, LogEntry, Millis};
 use crate::replica::StateMachine;
 
 /// How the engine runs.
@@ -105,16 +107,6 @@ pub struct EngineOutput {
     pub audit: mpsc::UnboundedReceiver<AuditBatch>,
 }
 
-/// A local session: whose it is, where its pushes go, what it watches.
-#[derive(Debug)]
-struct SessionEntry {
-    agent: AgentIx,
-    /// Digest of the login token that opened it: logging out closes it.
-    login: [u8; 32],
-    outbox: OutboxSender,
-    watching: Vec<GroupIx>,
-}
-
 /// The state owner. Built by [`Engine::spawn`], driven by its own task.
 ///
 /// Each field says who owns it and why it is here: the replicated state is
@@ -124,29 +116,17 @@ struct SessionEntry {
 pub struct Engine {
     /// Replicated: what every replica computes alike from the log.
     state: StateMachine,
-    /// Local sessions by id: whose, where pushes go, what they watch.
-    sessions: HashMap<u64, SessionEntry>,
-    /// Per agent: its local sessions (pushes to an agent).
-    agent_sessions: Vec<Vec<u64>>,
-    /// Per group: the local sessions watching its board.
-    watchers: Vec<Vec<u64>>,
+    /// This node's sessions: whose, where pushes go, what they watch.
+    local: local::LocalSessions,
+    /// This node's proposals on their way through the log.
+    proposals: proposals::Proposals,
     /// The last `watch` snapshot, reused while nothing changed.
     board: board::BoardCache,
-    /// Number of this node's next session (low 32 bits of its id).
-    next_session: u64,
     /// Visitors connected to this node, by chat: their sockets and the last
     /// queue position they were told.
     visitor_sockets: HashMap<crate::domain::ItemId, visitors::VisitorSocket>,
     /// This node's id.
     node: u32,
-    /// The log's appender: every change goes through it.
-    log: mpsc::UnboundedSender<LogEntry>,
-    /// Proposals of this node waiting to come back from the log.
-    pending: HashMap<u64, (submit::After, submit::Pending)>,
-    /// Number of this node's next proposal.
-    next_req: u64,
-    /// A `Tick` of this node is on its way through the log.
-    tick_in_flight: bool,
     /// Outbound webhooks of item events (never blocks).
     webhooks: crate::webhooks::WebhookSender,
     /// Recent agent pushes, for consoles that resume after a reconnect.
@@ -157,9 +137,6 @@ pub struct Engine {
     audit_out: mpsc::UnboundedSender<AuditBatch>,
     /// See [`EngineConfig::audit_every_entry`].
     audit_every_entry: bool,
-    /// Per agent: when one of its local sessions last sent a request
-    /// (auto-away judges only this node's sessions).
-    last_activity: Vec<Millis>,
 }
 
 /// A cheap, cloneable way to talk to the engine task.
@@ -258,23 +235,16 @@ impl Engine {
         let groups = core.directory().groups().len();
         let engine = Engine {
             state: StateMachine::new(core, config.audit_capacity),
-            sessions: HashMap::new(),
-            agent_sessions: vec![Vec::new(); agents],
-            watchers: vec![Vec::new(); groups],
+            local: local::LocalSessions::new(agents, groups),
+            proposals: proposals::Proposals::new(log),
             board: board::BoardCache::default(),
-            next_session: 1,
             visitor_sockets: HashMap::new(),
             node: config.node,
-            log,
-            pending: HashMap::new(),
-            next_req: 1,
-            tick_in_flight: false,
             webhooks: config.webhooks,
             recent: recent::RecentPushes::new(config.resume_capacity),
             auto_away_ms: config.auto_away_ms,
             audit_out,
             audit_every_entry: config.audit_every_entry,
-            last_activity: vec![0; agents],
         };
         tokio::spawn(engine.run(rx));
         (EngineHandle { tx }, EngineOutput { proposals, audit })
@@ -287,7 +257,7 @@ impl Engine {
         away_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let busy = busy::BusyClock::new();
         loop {
-            let deadline = if self.tick_in_flight {
+            let deadline = if self.proposals.tick_in_flight {
                 None
             } else {
                 self.state.core().poll_timeout()

@@ -196,7 +196,7 @@ impl Engine {
         changed_groups.dedup();
         for g in changed_groups {
             super::stats::queue_changed(self.state.core(), g);
-            if self.watchers[g.0 as usize].is_empty() {
+            if self.local.watchers[g.0 as usize].is_empty() {
                 continue;
             }
             let f = frame(
@@ -206,7 +206,7 @@ impl Engine {
                     group: views::group_status(self.state.core(), g),
                 },
             );
-            for s in self.watchers[g.0 as usize].clone() {
+            for s in self.local.watchers[g.0 as usize].clone() {
                 self.push_to_session(s, &f);
             }
         }
@@ -230,9 +230,9 @@ impl Engine {
                 ),
             },
         );
-        let mut targets = self.agent_sessions[agent.0 as usize].clone();
+        let mut targets = self.local.of_agent[agent.0 as usize].clone();
         for &m in dir.memberships_of(agent) {
-            targets.extend_from_slice(&self.watchers[dir.membership(m).group.0 as usize]);
+            targets.extend_from_slice(&self.local.watchers[dir.membership(m).group.0 as usize]);
         }
         targets.sort_unstable();
         targets.dedup();
@@ -252,7 +252,7 @@ impl Engine {
         for &m in dir.members_of(item.group) {
             let ms = dir.membership(m);
             if ms.handling[item.channel.index()] != Handling::Excluded {
-                targets.extend_from_slice(&self.agent_sessions[ms.agent.0 as usize]);
+                targets.extend_from_slice(&self.local.of_agent[ms.agent.0 as usize]);
             }
         }
         for s in targets {
@@ -262,7 +262,7 @@ impl Engine {
 
     pub(super) fn push_to_agent(&mut self, seq: u64, a: AgentIx, f: &Frame) {
         self.recent.record(seq, Audience::Agent(a), f);
-        for s in self.agent_sessions[a.0 as usize].clone() {
+        for s in self.local.of_agent[a.0 as usize].clone() {
             self.push_to_session(s, f);
         }
     }
@@ -270,7 +270,7 @@ impl Engine {
     /// Queues a frame for a session; a session whose outbox is full is cut
     /// off as a slow consumer.
     pub(super) fn push_to_session(&mut self, session: u64, f: &Frame) {
-        let Some(entry) = self.sessions.get(&session) else {
+        let Some(entry) = self.local.by_id.get(&session) else {
             return;
         };
         if !entry.outbox.push(f.clone()) {

@@ -30,7 +30,7 @@ impl Engine {
             .restore(snap)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         self.drop_local_sessions(CloseReason::ServerGoingAway);
-        for (_, (_, pending)) in self.pending.drain() {
+        for (_, (_, pending)) in self.proposals.pending.drain() {
             super::submit::answer_error(
                 pending,
                 ApiError::new(
@@ -39,7 +39,7 @@ impl Engine {
                 ),
             );
         }
-        self.tick_in_flight = false;
+        self.proposals.tick_in_flight = false;
         self.forget_closed_visitor_sockets();
         self.recent.reset(self.state.seq());
         self.board = Default::default();
@@ -55,7 +55,7 @@ impl Engine {
             .state
             .sessions_of_node(self.node)
             .into_iter()
-            .filter(|(_, s)| !self.sessions.contains_key(s))
+            .filter(|(_, s)| !self.local.by_id.contains_key(s))
             .collect();
         for (agent, session) in orphans {
             self.submit(
@@ -70,7 +70,7 @@ impl Engine {
     /// it (its proposer's answer was lost, or the node resynchronised): close
     /// it, so that it does not keep its agent logged in for ever.
     pub(super) fn close_if_orphan(&mut self, agent: AgentIx, session: u64) {
-        if !self.sessions.contains_key(&session) {
+        if !self.local.by_id.contains_key(&session) {
             self.submit(
                 Command::CloseSession { agent, session },
                 After::Nothing,

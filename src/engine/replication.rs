@@ -74,13 +74,11 @@ pub async fn replay<L: SharedLog>(
             }
             other => other?,
         };
-        if batch.is_empty() {
+        let Some((id, _)) = batch.last() else {
             return Ok(last);
-        }
-        for (id, entry) in batch {
-            last = id.clone();
-            engine.send(Request::Replicated { id, entry }).await;
-        }
+        };
+        last = id.clone();
+        engine.send(Request::Replicated { entries: batch }).await;
     }
 }
 
@@ -222,9 +220,9 @@ async fn tail<L: SharedLog>(
                 if !ready.swap(true, Ordering::Relaxed) {
                     tracing::info!(after = %last, "shared log reachable again; resumed");
                 }
-                for (id, entry) in batch {
+                if let Some((id, _)) = batch.last() {
                     last = id.clone();
-                    engine.send(Request::Replicated { id, entry }).await;
+                    engine.send(Request::Replicated { entries: batch }).await;
                 }
                 *applied.lock().expect("applied lock") = last.clone();
             }

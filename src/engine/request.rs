@@ -286,12 +286,12 @@ pub enum Request {
         /// The stored message.
         answer: Answer<Value>,
     },
-    /// An entry of the shared log, in log order (cluster mode).
+    /// Entries of the log, in log order, with their positions: applied one
+    /// after the other in this one request, so a batch read from the log
+    /// costs one message to the engine, not one per entry.
     Replicated {
-        /// Its position in the log.
-        id: String,
-        /// The entry.
-        entry: crate::domain::LogEntry,
+        /// The entries and their positions.
+        entries: Vec<(String, crate::domain::LogEntry)>,
     },
     /// The replicated state after the last applied entry, to store as the
     /// cluster's snapshot.

@@ -69,8 +69,8 @@ pub(super) fn item_step(cmd: Command) -> Step {
 impl Engine {
     /// A session id unique across nodes: the node in the high 32 bits.
     pub(super) fn new_session_id(&mut self) -> u64 {
-        let id = (u64::from(self.node) << 32) | (self.next_session & 0xffff_ffff);
-        self.next_session += 1;
+        let id = (u64::from(self.node) << 32) | (self.local.next_id & 0xffff_ffff);
+        self.local.next_id += 1;
         id
     }
 
@@ -94,20 +94,20 @@ impl Engine {
     /// Proposes a log operation; it is applied, and answered, when it comes
     /// back from the log.
     pub(super) fn submit_op(&mut self, op: LogOp, after: After, pending: Pending) {
-        let req = self.next_req;
-        self.next_req += 1;
+        let req = self.proposals.next_req;
+        self.proposals.next_req += 1;
         let entry = LogEntry {
             origin: self.node,
             req,
             now: now_ms(),
             op,
         };
-        if self.log.send(entry).is_err() {
+        if self.proposals.log.send(entry).is_err() {
             let err = ApiError::new(ErrorCode::Unavailable, "the log is unavailable");
             answer_error(pending, err);
             return;
         }
-        self.pending.insert(req, (after, pending));
+        self.proposals.pending.insert(req, (after, pending));
     }
 
     /// An entry came back from the log: apply it like every replica does,
@@ -134,9 +134,9 @@ impl Engine {
             return;
         }
         if tick {
-            self.tick_in_flight = false;
+            self.proposals.tick_in_flight = false;
         }
-        match self.pending.remove(&req) {
+        match self.proposals.pending.remove(&req) {
             Some((after, pending)) => match applied.outcome {
                 Outcome::Command(result) => self.finish(result, after, pending),
                 Outcome::Value(result) => finish_op(result, pending),
@@ -152,11 +152,11 @@ impl Engine {
 
     /// The log could not take a proposal: tell whoever waits.
     pub(super) fn proposal_failed(&mut self, req: u64, error: ApiError) {
-        if let Some((_, pending)) = self.pending.remove(&req) {
+        if let Some((_, pending)) = self.proposals.pending.remove(&req) {
             answer_error(pending, error);
         }
         if req == u64::MAX {
-            self.tick_in_flight = false;
+            self.proposals.tick_in_flight = false;
         }
     }
 
@@ -217,18 +217,18 @@ impl Engine {
     /// The core's next deadline passed: ask the log to fire it (a `Tick`
     /// entry), one at a time.
     pub(super) fn timers_due(&mut self) {
-        if self.tick_in_flight {
+        if self.proposals.tick_in_flight {
             return;
         }
-        self.tick_in_flight = true;
+        self.proposals.tick_in_flight = true;
         let entry = LogEntry {
             origin: self.node,
             req: u64::MAX,
             now: now_ms(),
             op: LogOp::Tick,
         };
-        if self.log.send(entry).is_err() {
-            self.tick_in_flight = false;
+        if self.proposals.log.send(entry).is_err() {
+            self.proposals.tick_in_flight = false;
         }
     }
 }

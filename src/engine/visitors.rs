@@ -140,7 +140,7 @@ impl Engine {
             socket.outbox.push(f.clone());
         }
         if let Some(a) = assignee {
-            for s in self.agent_sessions[a.0 as usize].clone() {
+            for s in self.local.of_agent[a.0 as usize].clone() {
                 self.push_to_session(s, &f);
             }
         }
