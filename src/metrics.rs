@@ -20,6 +20,11 @@ use crate::api_error::ErrorCode;
 
 /// Histogram: seconds the engine spent applying one request or timer round.
 pub const ENGINE_BUSY: &str = "switchboard_engine_busy_seconds";
+/// Histogram: seconds one append of a batch of proposals to the log took
+/// (memory, embedded with its fsync, or Redis).
+pub const LOG_APPEND: &str = "switchboard_log_append_seconds";
+/// Histogram: proposals per append (group commit: more under load).
+pub const LOG_APPEND_ENTRIES: &str = "switchboard_log_append_entries";
 /// Gauge: open console WebSocket sessions.
 pub const SESSIONS_OPEN: &str = "switchboard_sessions_open";
 /// Counter: WebSocket upgrades refused before the upgrade, by `reason`.
@@ -90,6 +95,16 @@ fn describe() {
     describe_counter!(
         OUTBOX_DROPS,
         "Sessions cut off because their outbox was full (slow consumers)."
+    );
+    describe_histogram!(
+        LOG_APPEND,
+        metrics::Unit::Seconds,
+        "Time one append of a batch of proposals to the log took (an fsync in the embedded store)."
+    );
+    describe_histogram!(
+        LOG_APPEND_ENTRIES,
+        metrics::Unit::Count,
+        "Proposals per append to the log (they group under load)."
     );
     describe_histogram!(
         ENGINE_BUSY,

@@ -181,11 +181,16 @@ async fn propose<L: SharedLog>(
     ready: Arc<AtomicBool>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
+    let took = metrics::histogram!(crate::metrics::LOG_APPEND);
+    let sizes = metrics::histogram!(crate::metrics::LOG_APPEND_ENTRIES);
     while proposals.recv_many(&mut batch, BATCH).await > 0 {
         let reqs: Vec<u64> = batch.iter().map(|e| e.req).collect();
         let entries = std::mem::take(&mut batch);
         metrics::counter!("switchboard_redis_round_trips_total").increment(1);
+        sizes.record(reqs.len() as f64);
+        let started = std::time::Instant::now();
         let appended = log.append(entries).await;
+        took.record(started.elapsed().as_secs_f64());
         if appended.is_ok() {
             ready.store(true, Ordering::Relaxed);
         }
