@@ -54,6 +54,20 @@ use crate::store::{AUDIT_PER_ENTRY, LogId, SharedLog, StoreError, log_id_key, sn
 /// Entries read per call.
 const BATCH: usize = 512;
 
+/// Entries per message to the engine: a big batch read after a delay is
+/// handed over in slices, so that requests of consoles and integrations
+/// queued meanwhile get their turn between them.
+const SLICE: usize = 32;
+
+/// Hands `batch` to the engine in slices of [`SLICE`], in order.
+async fn feed(engine: &EngineHandle, batch: Vec<(LogId, LogEntry)>) {
+    let mut entries = batch.into_iter().peekable();
+    while entries.peek().is_some() {
+        let slice: Vec<_> = entries.by_ref().take(SLICE).collect();
+        engine.send(Request::Replicated { entries: slice }).await;
+    }
+}
+
 /// Brings a fresh engine up to the end of the log before the node serves
 /// anything (the stored snapshot, then the entries after it), so a node that
 /// starts joins with the full state. Returns the last id applied.
@@ -78,7 +92,7 @@ pub async fn replay<L: SharedLog>(
             return Ok(last);
         };
         last = id.clone();
-        engine.send(Request::Replicated { entries: batch }).await;
+        feed(engine, batch).await;
     }
 }
 
@@ -227,7 +241,7 @@ async fn tail<L: SharedLog>(
                 }
                 if let Some((id, _)) = batch.last() {
                     last = id.clone();
-                    engine.send(Request::Replicated { entries: batch }).await;
+                    feed(&engine, batch).await;
                 }
                 *applied.lock().expect("applied lock") = last.clone();
             }
