@@ -22,7 +22,7 @@
 //
 // Usage (build the server in release first: cargo build --release --workspace):
 //   node loadtest/board-bench.mjs --agents 2000 --groups 40 --rate 20 --duration 30
-//   node loadtest/board-bench.mjs ... --static-from main   # board of another git revision
+//   node loadtest/board-bench.mjs ... --static-from eabe5f2   # the board of another git revision
 // Options: --bin PATH (default target/release/switchboard), --loadtest PATH
 // (default target/release/switchboard-loadtest, else target/debug), --churners N
 // (default 200; Chromium opens at most 255 WebSockets), --chromium PATH (default /usr/bin/chromium), --json.

@@ -40,6 +40,7 @@ const state = {
   stats: new Map(), // group id -> {chat|ticket|voice: counts}, see addStats
   history: new Map(), // group id -> [{at, depth, wait}] oldest first, the last hour
   rows: [], // agent ids the grid shows now, in order (filters applied)
+  gridGroups: [], // the groups whose columns the grid shows now
   rowEls: new Map(), // agent id -> <tr> in the DOM now (the visible window only)
   rowH: 0, // measured height of a grid row, px
   dirtyRows: new Set(), // agent ids whose row must be redrawn at the next frame

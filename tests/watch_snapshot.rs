@@ -117,7 +117,7 @@ async fn a_watch_in_pieces_sends_the_same_board_in_bounded_frames() {
     let (pieces, ok) = pieces_until_ok(&mut board, 1).await;
     assert!(pieces.len() >= 3, "{} pieces", pieces.len());
     for (len, _) in &pieces {
-        assert!(*len <= 40 * 1024, "a piece of {len} bytes");
+        assert!(*len <= 20 * 1024, "a piece of {len} bytes");
     }
     assert_eq!(ok["data"]["pieces"], pieces.len());
     assert_eq!(ok["data"]["agents"], json!([]));

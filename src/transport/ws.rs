@@ -78,7 +78,14 @@ const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// Most bytes of agent statuses in one `watch_agents` piece or one
 /// `agent_status_batch` frame (a single status larger than this goes alone).
-const PIECE_BYTES: usize = 32 * 1024;
+/// The socket's write buffer keeps the capacity of the largest frame it
+/// wrote, so this bounds what a supervisor's session holds after its
+/// snapshot.
+const PIECE_BYTES: usize = 16 * 1024;
+
+/// Most snapshot pieces queued for the writer at once: a session never holds
+/// more than these (and the one being written) of its snapshot.
+const PIECES_AHEAD: usize = 2;
 
 /// How long a batching session's `agent_status` pushes are held, at most,
 /// before they are written: at most one batch per this period.
@@ -114,10 +121,16 @@ impl Answers {
 
     /// Queues an answer, waiting while [`ANSWERS_CAP`] are already queued.
     async fn send(&self, frame: Frame) {
+        self.send_below(frame, ANSWERS_CAP).await;
+    }
+
+    /// Queues an answer, waiting while `limit` are already queued: the pieces
+    /// of a snapshot go out at the socket's pace instead of piling up.
+    async fn send_below(&self, frame: Frame, limit: usize) {
         loop {
             {
                 let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-                if q.len() < ANSWERS_CAP {
+                if q.len() < limit {
                     q.push_back(frame);
                     drop(q);
                     self.ready.notify_one();
@@ -262,7 +275,9 @@ async fn send_pieces(answers: &Answers, id: &Value, text: &str) {
         }
         if !out.is_empty() && out.len() + status.len() > PIECE_BYTES {
             out.push_str("]}");
-            answers.send(std::mem::take(&mut out).into()).await;
+            answers
+                .send_below(std::mem::take(&mut out).into(), PIECES_AHEAD)
+                .await;
             pieces += 1;
         }
         if out.is_empty() {
@@ -276,7 +291,7 @@ async fn send_pieces(answers: &Answers, id: &Value, text: &str) {
     }
     if !out.is_empty() {
         out.push_str("]}");
-        answers.send(out.into()).await;
+        answers.send_below(out.into(), PIECES_AHEAD).await;
         pieces += 1;
     }
     let data = format!("{head}],\"pieces\":{pieces}}}");

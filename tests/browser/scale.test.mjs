@@ -6,6 +6,7 @@
 // agent-focused view apply, and the User Dashboard edit still works. The agent
 // console: with 1,000 items queued only the rows in view are in the DOM, and
 // ticking waits leave the list alone.
+// Rewrites docs/img/board-2000.png (the board after the churn).
 //
 // Functional assertions only, with generous waits: how fast the board is, is
 // measured by loadtest/board-bench.mjs, not asserted here.
@@ -253,6 +254,9 @@ test('board with 2,000 agents: rows follow a churn, filters apply, the User Dash
     t.diagnostic(`${batches} agent_status_batch frames for ${ids.length + CHANGES} changes`);
     const rows = await expectRowsMatch(sup, 'rows at the top after the churn');
     assert.ok(rows.some((r) => ids.includes(r.agent) && r.loggedIn), 'some churned agent is on screen');
+    await sup.evaluate(() => document.querySelector('#agents-title').scrollIntoView());
+    await sup.screenshot({ path: path.join(ROOT, 'docs', 'img', 'board-2000.png') });
+    await sup.evaluate(() => window.scrollTo(0, 0));
 
     // Scrolled to the middle and to the end: the rows there are right too.
     for (const where of [0.5, 1]) {
