@@ -7,7 +7,7 @@
 R=$(cd "$(dirname "$0")" && pwd)
 SB=/tmp/bench/sb-s1; LT=/tmp/bench/lt-s1
 W=/tmp/bench/s1; rm -rf $W; mkdir -p $W
-stamp() { echo "== $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg) $*" >> $R/storage.log; }
+stamp() { echo "== $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg) $*" >> $R/storage-steps.txt; }
 C="compare --switchboard-bin $SB --scenario chats --agents 10000 --groups 100 --rate 500 --ramp 20s --duration 30s"
 stamp start
 stamp memory;   $LT $C --work-dir $W/memory --server-arg=--memory > $R/chats-memory.txt 2>&1

@@ -7,7 +7,7 @@
 R=$(cd "$(dirname "$0")" && pwd)
 OLD=/tmp/bench/sb-old; SB=/tmp/bench/sb-s2; LT=/tmp/bench/lt-s2
 W=/tmp/bench/s2; rm -rf $W; mkdir -p $W/redis
-stamp() { echo "== $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg) $*" >> $R/storage2.log; }
+stamp() { echo "== $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg) $*" >> $R/storage2-steps.txt; }
 C="compare --scenario chats --agents 10000 --groups 100 --rate 500 --ramp 20s --duration 30s"
 stamp start
 stamp old-memory;   $LT $C --switchboard-bin $OLD --work-dir $W/old-memory > $R/s2-chats-old-memory.txt 2>&1
