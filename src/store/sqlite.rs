@@ -89,8 +89,10 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE INDEX IF NOT EXISTS tokens_by_agent ON tokens (agent);
 ";
 
-/// How often the checkpointer copies the WAL into the database.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How often the checkpointer copies the WAL into the database. Measured at
+/// 500 chats/s: every second, its fsyncs of the database file made stalls of
+/// 100-200 ms in the appends' fsyncs (p99 43 ms); every 10 s, p99 2.4-2.9 ms.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 /// Appended entries kept in memory for the tailer (about a minute and a
 /// half at 500 chats/s).
