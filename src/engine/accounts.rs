@@ -9,8 +9,8 @@
 //!   sessions it holds locally (close reason `revoked`). No node has to know
 //!   another's sessions.
 //! - **Logout** is about one token, which the domain knows nothing of, so it
-//!   travels as the log entry `LogOp::CloseLogin(digest)` (cluster mode) or
-//!   is applied at once (memory mode). Each session remembers the digest of
+//!   travels as the log entry `LogOp::CloseLogin(digest)`, in every mode.
+//!   Each session remembers the digest of
 //!   the token that opened it; each node closes its own sessions with that
 //!   digest (close reason `logged_out`) and tells the core they closed, as
 //!   for any closed tab, so the agent gets the usual reconnect grace from
@@ -65,8 +65,8 @@ impl Engine {
         ))
     }
 
-    /// A token was revoked: close the sessions it opened here now (memory
-    /// mode), or on every node once the log brings `CloseLogin` back.
+    /// A token was revoked: close the sessions it opened, on every node,
+    /// once the log brings `CloseLogin` back.
     pub(super) fn handle_logout(&mut self, login: String, answer: super::Answer<Value>) {
         self.submit_op(
             LogOp::CloseLogin(login),

@@ -224,8 +224,8 @@ pub enum Request {
     Logout {
         /// The token's digest.
         login: String,
-        /// Answered once the close is applied here (and, in cluster mode,
-        /// appended for the other nodes).
+        /// Answered once the close came back from the log and was applied
+        /// here (every node applies it).
         answer: Answer<Value>,
     },
     /// A console session closed.
