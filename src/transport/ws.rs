@@ -40,7 +40,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{Sink, Stream};
 use futures_util::{SinkExt, StreamExt};
 use governor::DefaultDirectRateLimiter;
 use governor::clock::{Clock, DefaultClock};
@@ -469,13 +469,17 @@ async fn run_session(
     // KiB per idle session).
     tokio::spawn(close_if_logged_out(state.clone(), token));
     let span = tracing::info_span!("session", session, agent = %agent);
-    serve_session(socket, state, session, outbox_rx)
+    let (sink, stream) = socket.split();
+    serve_session(sink, stream, state, session, outbox_rx)
         .instrument(span)
         .await;
 }
 
-async fn serve_session(
-    socket: WebSocket,
+/// Serves one registered session over any socket: the halves of a
+/// WebSocket, or in a test in-memory channels (no network).
+pub(crate) async fn serve_session(
+    mut sink: impl ConsoleSink,
+    stream: impl ConsoleStream,
     state: AppState,
     session: u64,
     outbox_rx: OutboxReceiver,
@@ -483,7 +487,6 @@ async fn serve_session(
     tracing::debug!("session opened");
     let _guard = SessionGuard::new(session, state.engine.clone());
     let write_timeout = state.config.write_timeout;
-    let (mut sink, stream) = socket.split();
     let answers = Answers::new();
     let batching = AtomicBool::new(false);
     let limiter = state.limits.session_limiter();
@@ -515,11 +518,18 @@ async fn serve_session(
 }
 
 /// Sends one message, giving up after `limit` (the client does not read).
-async fn send_within(
-    sink: &mut SplitSink<WebSocket, Message>,
-    msg: Message,
-    limit: Duration,
-) -> Result<(), ()> {
+/// The writing half of a console socket.
+pub(crate) trait ConsoleSink: Sink<Message, Error = axum::Error> + Unpin + Send {}
+impl<T: Sink<Message, Error = axum::Error> + Unpin + Send> ConsoleSink for T {}
+
+/// The reading half of a console socket.
+pub(crate) trait ConsoleStream:
+    Stream<Item = Result<Message, axum::Error>> + Unpin + Send
+{
+}
+impl<T: Stream<Item = Result<Message, axum::Error>> + Unpin + Send> ConsoleStream for T {}
+
+async fn send_within(sink: &mut impl ConsoleSink, msg: Message, limit: Duration) -> Result<(), ()> {
     match tokio::time::timeout(limit, sink.send(msg)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(()),
@@ -538,7 +548,7 @@ async fn send_within(
 /// syscalls instead of one each. Statuses the batching holds are skipped.
 /// Gives up after `limit` like [`send_within`].
 async fn send_batch(
-    sink: &mut SplitSink<WebSocket, Message>,
+    sink: &mut impl ConsoleSink,
     first: Frame,
     outbox: &mut OutboxReceiver,
     answers: &Answers,
@@ -582,7 +592,7 @@ async fn send_batch(
 /// Writes the statuses the batching held, flushing after each frame (each
 /// is at most about [`PIECE_BYTES`]).
 async fn send_held(
-    sink: &mut SplitSink<WebSocket, Message>,
+    sink: &mut impl ConsoleSink,
     batch: &mut StatusBatch<'_>,
     limit: Duration,
 ) -> Result<(), ()> {
@@ -593,7 +603,7 @@ async fn send_held(
 }
 
 async fn write_loop(
-    sink: &mut SplitSink<WebSocket, Message>,
+    sink: &mut impl ConsoleSink,
     mut outbox: OutboxReceiver,
     answers: &Answers,
     mut batch: StatusBatch<'_>,
@@ -682,7 +692,7 @@ fn over_rate(limiter: Option<&DefaultDirectRateLimiter>) -> Option<ApiError> {
 }
 
 async fn read_loop(
-    mut stream: SplitStream<WebSocket>,
+    mut stream: impl ConsoleStream,
     state: &AppState,
     session: u64,
     answers: &Answers,
@@ -781,4 +791,152 @@ async fn read_loop(
         answers.send(answer).await;
     }
     ReadEnd::Closed
+}
+
+#[cfg(test)]
+mod tests {
+    //! A console session served over in-memory channels instead of a
+    //! socket, on paused time: the session loop is the one the WebSocket
+    //! runs, with no network in the way.
+
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use tokio::sync::mpsc;
+
+    use super::{Message, serve_session};
+    use crate::auth::Auth;
+    use crate::domain::{Core, CoreConfig};
+    use crate::engine::replication::{self, NodeSettings};
+    use crate::engine::{Engine, EngineConfig, Request, outbox};
+    use crate::store::memory::MemoryLog;
+    use crate::transport::limits::Limits;
+    use crate::transport::{AppState, TransportConfig};
+
+    const DIRECTORY: &str = r#"
+[[agents]]
+id = "alice"
+name = "Alice"
+roles = ["agent"]
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uR1Bz2S7q2dYx8bNQ8c4C0oB8fJ2b2bC7mRjK1gGJ8U"
+
+[[groups]]
+id = "g"
+name = "G"
+chat = { enabled = true }
+
+[[memberships]]
+agent = "alice"
+group = "g"
+"#;
+
+    /// A node over an in-process log, as `serve` starts one.
+    fn node() -> AppState {
+        let dir = crate::directory_file::parse(DIRECTORY).unwrap();
+        let (engine, output) = Engine::spawn(
+            Core::new(dir.directory, CoreConfig { grace_ms: 10_000 }),
+            EngineConfig {
+                node: 1,
+                audit_every_entry: true,
+                ..EngineConfig::default()
+            },
+        );
+        let ready = Arc::new(AtomicBool::new(true));
+        replication::start(
+            MemoryLog::default(),
+            engine.clone(),
+            output,
+            1,
+            "0-0".into(),
+            NodeSettings {
+                audit_capacity: 1_000,
+                heartbeat_ttl: Duration::from_secs(15),
+                snapshot_every: Duration::from_secs(60),
+            },
+            ready.clone(),
+        );
+        let config = TransportConfig::default();
+        AppState {
+            engine,
+            auth: Arc::new(Auth::new(dir.password_hashes, "key", 3_600_000)),
+            limits: Arc::new(Limits::new(&config)),
+            ready,
+            config: Arc::new(config),
+        }
+    }
+
+    async fn next(rx: &mut mpsc::UnboundedReceiver<Message>) -> Value {
+        loop {
+            match rx.recv().await.expect("a frame") {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                _ => continue,
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_runs_over_in_memory_channels() {
+        let state = node();
+        let (outbox_tx, outbox_rx) = outbox(64);
+        let session = state
+            .engine
+            .call(|answer| Request::Connect {
+                agent: "alice".into(),
+                outbox: outbox_tx,
+                resume: None,
+                login: "login".into(),
+                answer,
+            })
+            .await
+            .unwrap();
+        let (to_server, from_client) = mpsc::unbounded_channel::<Message>();
+        let (to_client, mut from_server) = mpsc::unbounded_channel::<Message>();
+        let stream = Box::pin(futures_util::stream::unfold(from_client, |mut rx| async {
+            rx.recv().await.map(|m| (Ok(m), rx))
+        }));
+        let sink = Box::pin(futures_util::sink::unfold(
+            to_client,
+            |tx, m: Message| async move {
+                tx.send(m).map_err(axum::Error::new)?;
+                Ok::<_, axum::Error>(tx)
+            },
+        ));
+        let served = tokio::spawn(serve_session(
+            sink,
+            stream,
+            state.clone(),
+            session,
+            outbox_rx,
+        ));
+        let welcome = next(&mut from_server).await;
+        assert_eq!(welcome["type"], "welcome");
+        assert_eq!(welcome["agent"]["id"], "alice");
+        let frame = |v: Value| Message::Text(v.to_string().into());
+        to_server
+            .send(frame(json!({ "id": 1, "type": "ping" })))
+            .unwrap();
+        let pong = next(&mut from_server).await;
+        assert_eq!(
+            (pong["type"].as_str(), pong["id"].as_u64()),
+            (Some("ok"), Some(1))
+        );
+        to_server
+            .send(frame(
+                json!({ "id": 2, "type": "set_availability", "available": false }),
+            ))
+            .unwrap();
+        let answer = loop {
+            let f = next(&mut from_server).await;
+            if f["type"] == "ok" {
+                break f;
+            }
+        };
+        assert_eq!(answer["id"], 2);
+        assert_eq!(answer["data"]["available"], false);
+        // The client goes away: the session loop ends.
+        drop(to_server);
+        served.await.unwrap();
+    }
 }
