@@ -10,7 +10,6 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::binary::BinaryNode;
 use common::{API_KEY, Client};
@@ -123,10 +122,11 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_item_and_routes_none_twice(
     // 2,000 creates from 16 concurrent clients; the node dies once about
     // half are acknowledged. Every 201 is recorded.
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let one_more = Arc::new(tokio::sync::Notify::new());
     let url = node.url("/api/work");
     let mut senders = Vec::new();
     for c in 0..16 {
-        let (acknowledged, url) = (acknowledged.clone(), url.clone());
+        let (acknowledged, url, one_more) = (acknowledged.clone(), url.clone(), one_more.clone());
         senders.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             for i in 0..125 {
@@ -145,11 +145,12 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_item_and_routes_none_twice(
                 };
                 let id = body["item"]["id"].as_u64().unwrap();
                 acknowledged.lock().unwrap().push(id);
+                one_more.notify_one();
             }
         }));
     }
     while acknowledged.lock().unwrap().len() < 1_000 {
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        one_more.notified().await;
     }
     node.kill_9();
     for s in senders {

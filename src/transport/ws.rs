@@ -727,10 +727,7 @@ async fn read_loop(
             (Ok(frame), None) => {
                 let result = match frame.request {
                     SessionOp::Ping => Ok(json!({ "now": now_ms() })),
-                    SessionOp::Watch {
-                        group,
-                        pieces: true,
-                    } => {
+                    SessionOp::Watch { group, pieces } => {
                         let span = tracing::debug_span!("command", op = "watch");
                         let snapshot = state
                             .engine
@@ -742,29 +739,11 @@ async fn read_loop(
                             .instrument(span)
                             .await;
                         match snapshot {
-                            Ok(text) => {
+                            Ok(text) if pieces => {
                                 batching.store(true, Ordering::Relaxed);
                                 send_pieces(answers, &frame.id, &text).await;
                                 continue;
                             }
-                            Err(e) => Err(e),
-                        }
-                    }
-                    SessionOp::Watch {
-                        group,
-                        pieces: false,
-                    } => {
-                        let span = tracing::debug_span!("command", op = "watch");
-                        let snapshot = state
-                            .engine
-                            .call(|answer| Request::Watch {
-                                session,
-                                group,
-                                answer,
-                            })
-                            .instrument(span)
-                            .await;
-                        match snapshot {
                             Ok(text) => {
                                 answers.send(ok_with_json(&frame.id, &text)).await;
                                 continue;
