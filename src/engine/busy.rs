@@ -53,6 +53,7 @@ impl Request {
             Request::Disconnect { .. } => "disconnect",
             Request::Session { .. } => "session",
             Request::Watch { .. } => "watch",
+            Request::WatchPiece { .. } => "watch_piece",
             Request::Http { .. } => "http",
             Request::VisitorConnect { .. } => "visitor_connect",
             Request::VisitorDisconnect { .. } => "visitor_disconnect",

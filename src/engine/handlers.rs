@@ -53,9 +53,25 @@ impl Engine {
             Request::Watch {
                 session,
                 group,
+                pieces,
                 answer,
             } => {
-                let _ = answer.send(self.watch(session, group));
+                let board = self.watch(session, group).map(|groups| {
+                    if pieces {
+                        self.board_head(groups)
+                    } else {
+                        super::WatchAnswer::Whole(self.board_snapshot(&groups))
+                    }
+                });
+                let _ = answer.send(board);
+            }
+            Request::WatchPiece {
+                cursor,
+                out,
+                limit,
+                answer,
+            } => {
+                let _ = answer.send(Ok(self.board_piece(cursor, out, limit)));
             }
             Request::Http { caller, op, answer } => {
                 let step = self.handle_http(caller, op);
@@ -435,9 +451,9 @@ impl Engine {
             SessionOp::Ping => now(Ok(json!({ "now": super::now_ms() }))),
             // The WebSocket asks with `Request::Watch` and gets the text
             // itself, without a `Value` in between.
-            SessionOp::Watch { group, .. } => now(self
-                .watch(session, group)
-                .map(|text| serde_json::from_str(&text).unwrap_or(Value::Null))),
+            SessionOp::Watch { group, .. } => now(self.watch(session, group).map(|groups| {
+                serde_json::from_str(&self.board_snapshot(&groups)).unwrap_or(Value::Null)
+            })),
             SessionOp::Unwatch { group } => {
                 let groups = match group {
                     Some(id) => vec![self.group_ix(&id)?],
@@ -478,12 +494,8 @@ impl Engine {
     }
 
     /// Registers `session` as a watcher of `group` (or of every group its
-    /// agent may watch) and returns the board snapshot's JSON text.
-    fn watch(
-        &mut self,
-        session: u64,
-        group: Option<String>,
-    ) -> Result<std::sync::Arc<str>, ApiError> {
+    /// agent may watch) and returns the groups its board shows.
+    fn watch(&mut self, session: u64, group: Option<String>) -> Result<Vec<GroupIx>, ApiError> {
         let actor = self
             .local
             .by_id
@@ -522,7 +534,7 @@ impl Engine {
                 self.local.watchers[g.0 as usize].push(session);
             }
         }
-        Ok(self.board_snapshot(&groups))
+        Ok(groups)
     }
 
     fn handle_http(&mut self, caller: Caller, op: HttpOp) -> Step {

@@ -56,6 +56,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::clock::now_ms;
 pub use crate::replica::audit::{AuditBatch, AuditLog, AuditQuery, AuditRecord};
 pub use crate::replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
+pub use board::{BoardCursor, BoardPiece, WatchAnswer};
 pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
 pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};

@@ -6,6 +6,7 @@ use serde_json::Value;
 use strum::IntoStaticStr;
 use tokio::sync::oneshot;
 
+use super::board::{BoardCursor, BoardPiece, WatchAnswer};
 use super::outbox::OutboxSender;
 use crate::api_error::ApiError;
 use crate::domain::{Channel, Millis};
@@ -243,16 +244,32 @@ pub enum Request {
         answer: Answer<Value>,
     },
     /// A session's `watch`: registers it as a watcher and answers the
-    /// board snapshot as JSON text (the `data` of its `ok`), not as a
-    /// `Value`, because it can be megabytes and is shared between
-    /// supervisors asking for the same one (see `engine/board.rs`).
+    /// board: the whole snapshot as JSON text (the `data` of its `ok`), not
+    /// as a `Value`, because it can be megabytes and is shared between
+    /// supervisors asking for the same one (see `engine/board.rs`); or, in
+    /// pieces, only its head and where its agents start.
     Watch {
         /// The session.
         session: u64,
         /// One group id, or every group the session's agent may watch.
         group: Option<String>,
-        /// The snapshot's JSON text.
-        answer: Answer<std::sync::Arc<str>>,
+        /// Whether the session reads the agents in pieces
+        /// ([`Request::WatchPiece`]).
+        pieces: bool,
+        /// The board.
+        answer: Answer<WatchAnswer>,
+    },
+    /// The next piece of the agents of a board watched in pieces, read from
+    /// the state as it is now.
+    WatchPiece {
+        /// Where the piece starts.
+        cursor: BoardCursor,
+        /// The statuses are appended to this text (the frame's start).
+        out: String,
+        /// Most bytes `out` holds after it (one status alone may exceed it).
+        limit: usize,
+        /// The piece, and where the next one starts.
+        answer: Answer<BoardPiece>,
     },
     /// An HTTP API call.
     Http {

@@ -220,34 +220,69 @@ pub fn group_status(core: &Core, g: GroupIx) -> GroupStatusView<'_> {
 /// `Value` tree of it cost a `BTreeMap` and owned strings per object (seconds
 /// of engine time and a GB of heap for 100 supervisors logging in).
 ///
-/// The layout is fixed so that the WebSocket layer can cut it into bounded
-/// pieces without parsing it: the head `{"seq":S,"groups":[…],"agents":[` on
-/// the first line, then one agent status per line (each but the last followed
-/// by a comma), then `]}`. Compact JSON never holds a raw newline (strings
-/// escape it), so every newline is one of these separators, and the whole is
-/// still one valid JSON object for the clients that read it at once.
+/// A client that watches in pieces never gets this text: its session reads
+/// the head ([`watch_head`]) and then the agents a piece at a time
+/// ([`watch_agents_piece`]) from the state as the socket drains.
 pub fn watch_text(core: &Core, groups: &[GroupIx], seq: u64) -> String {
-    let dir = core.directory();
-    let mut agents: Vec<AgentIx> = groups
-        .iter()
-        .flat_map(|&g| dir.members_of(g).iter().map(|&m| dir.membership(m).agent))
-        .collect();
-    agents.sort_unstable();
-    agents.dedup();
+    let mut out = watch_head(core, groups, seq);
+    out.push_str(",\"agents\":[");
+    watch_agents_piece(core, groups, 0, &mut out, usize::MAX);
+    out.push_str("]}");
+    out
+}
+
+/// The start of a `watch` answer's `data`, up to the agents:
+/// `{"seq":S,"groups":[GroupStatus…]`.
+pub fn watch_head(core: &Core, groups: &[GroupIx], seq: u64) -> String {
     let group_views: Vec<GroupStatusView<'_>> =
         groups.iter().map(|&g| group_status(core, g)).collect();
     let mut out = format!("{{\"seq\":{seq},\"groups\":").into_bytes();
     let _ = serde_json::to_writer(&mut out, &group_views);
-    out.extend_from_slice(b",\"agents\":[");
-    for (i, &a) in agents.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.push(b'\n');
-        let _ = serde_json::to_writer(&mut out, &agent_status(core, a, None));
-    }
-    out.extend_from_slice(b"\n]}");
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends to `out`, comma separated, the statuses of the agents a board of
+/// `groups` shows (every member of one of them, once, in agent order),
+/// starting at the agent of index `from`, while `out` stays within `limit`
+/// bytes (the first status goes in whatever its size). Returns the index to
+/// start the next piece at, or `None` when the list is done.
+///
+/// Reads the state as it is now: a board built piece by piece shows each
+/// agent as it was when its piece was read.
+pub fn watch_agents_piece(
+    core: &Core,
+    groups: &[GroupIx],
+    from: u32,
+    out: &mut String,
+    limit: usize,
+) -> Option<u32> {
+    let dir = core.directory();
+    let count = u32::try_from(dir.agents().len()).unwrap_or(u32::MAX);
+    let mut bytes = std::mem::take(out).into_bytes();
+    let mut wrote = false;
+    let mut next = None;
+    for a in from..count {
+        let shown = dir
+            .memberships_of(AgentIx(a))
+            .iter()
+            .any(|&m| groups.contains(&dir.membership(m).group));
+        if !shown {
+            continue;
+        }
+        let before = bytes.len();
+        if wrote {
+            bytes.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut bytes, &agent_status(core, AgentIx(a), None));
+        if wrote && bytes.len() > limit {
+            bytes.truncate(before);
+            next = Some(a);
+            break;
+        }
+        wrote = true;
+    }
+    *out = String::from_utf8(bytes).unwrap_or_default();
+    next
 }
 
 /// One row of the Active Groups view.

@@ -8,12 +8,14 @@
 //!
 //! A board that asked for its snapshot in pieces (`watch` with `"pieces":
 //! true`) gets it as `watch_agents` frames of at most [`PIECE_BYTES`] of
-//! statuses each, then the `ok`; from then on the writer holds that session's
-//! `agent_status` pushes for up to [`BATCH_EVERY`], keeps only the latest per
-//! agent, and writes them as `agent_status_batch` frames. A supervisor's
-//! socket then never buffers a frame as large as the whole board, and a burst
-//! of presence changes costs it a few frames a second instead of one per
-//! change; the last status of every agent is always written.
+//! statuses each, each read from the engine's state only when the socket
+//! has room for it (no whole snapshot is built), then the `ok`; from then on
+//! the writer holds that session's `agent_status` pushes for up to
+//! [`BATCH_EVERY`], keeps only the latest per agent, and writes them as
+//! `agent_status_batch` frames. A supervisor's socket then never buffers a
+//! frame as large as the whole board, and a burst of presence changes costs
+//! it a few frames a second instead of one per change; the last status of
+//! every agent is always written.
 //!
 //! A [`SessionGuard`] owned by the task tells the engine the session is gone
 //! when the task ends, however it ends (close, error, panic), so presence can
@@ -54,7 +56,8 @@ use super::frames::parse_frame;
 use super::limits::ConnectionSlot;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::engine::{
-    CloseReason, EngineHandle, Frame, OutboxReceiver, Request, SessionOp, now_ms, outbox,
+    BoardCursor, CloseReason, EngineHandle, Frame, OutboxReceiver, Request, SessionOp, WatchAnswer,
+    now_ms, outbox,
 };
 use crate::metrics as m;
 
@@ -256,45 +259,50 @@ impl<'a> StatusBatch<'a> {
     }
 }
 
-/// Sends a `watch` snapshot (the layout of `views::watch_text`: the head on
-/// the first line, one agent status per line, `]}` last) as `watch_agents`
-/// frames of at most about [`PIECE_BYTES`] of statuses each, then the `ok`
-/// with the head: `seq`, `groups`, an empty `agents` and the count of
-/// `pieces`. Each piece is cut from the shared snapshot text as it is sent,
-/// so the session never holds a second copy of the whole.
-async fn send_pieces(answers: &Answers, id: &Value, text: &str) {
+/// Sends the agents of a board watched in pieces as `watch_agents` frames of
+/// at most about [`PIECE_BYTES`] each, then the `ok` with the head (`seq`,
+/// `groups`), an empty `agents` and the count of `pieces`. Each piece is
+/// read from the engine's state when the one before it is queued for the
+/// writer with fewer than [`PIECES_AHEAD`] ahead of it: the session never
+/// holds more of its board than those pieces.
+async fn send_pieces(
+    engine: &EngineHandle,
+    answers: &Answers,
+    id: &Value,
+    head: &str,
+    cursor: BoardCursor,
+) {
     let id_text = serde_json::to_string(id).unwrap_or_else(|_| "null".into());
-    let mut lines = text.split('\n');
-    let head = lines.next().unwrap_or_default();
+    let start = format!("{{\"type\":\"watch_agents\",\"id\":{id_text},\"agents\":[");
     let mut pieces = 0usize;
-    let mut out = String::new();
-    for line in lines {
-        let status = line.strip_suffix(',').unwrap_or(line);
-        if !status.starts_with('{') {
-            continue;
-        }
-        if !out.is_empty() && out.len() + status.len() > PIECE_BYTES {
-            out.push_str("]}");
-            answers
-                .send_below(std::mem::take(&mut out).into(), PIECES_AHEAD)
-                .await;
+    let mut cursor = Some(cursor);
+    while let Some(at) = cursor.take() {
+        let mut out = String::with_capacity(PIECE_BYTES + 64);
+        out.push_str(&start);
+        let piece = engine
+            .call(|answer| Request::WatchPiece {
+                cursor: at,
+                out,
+                limit: PIECE_BYTES,
+                answer,
+            })
+            .await;
+        let piece = match piece {
+            Ok(piece) => piece,
+            Err(e) => {
+                answers.send(answer_frame(id.clone(), Err(e))).await;
+                return;
+            }
+        };
+        cursor = piece.rest;
+        if piece.any {
+            let mut text = piece.text;
+            text.push_str("]}");
+            answers.send_below(text.into(), PIECES_AHEAD).await;
             pieces += 1;
         }
-        if out.is_empty() {
-            out.push_str("{\"type\":\"watch_agents\",\"id\":");
-            out.push_str(&id_text);
-            out.push_str(",\"agents\":[");
-        } else {
-            out.push(',');
-        }
-        out.push_str(status);
     }
-    if !out.is_empty() {
-        out.push_str("]}");
-        answers.send_below(out.into(), PIECES_AHEAD).await;
-        pieces += 1;
-    }
-    let data = format!("{head}],\"pieces\":{pieces}}}");
+    let data = format!("{head},\"agents\":[],\"pieces\":{pieces}}}");
     answers.send(ok_with_json(id, &data)).await;
 }
 
@@ -729,22 +737,23 @@ async fn read_loop(
                     SessionOp::Ping => Ok(json!({ "now": now_ms() })),
                     SessionOp::Watch { group, pieces } => {
                         let span = tracing::debug_span!("command", op = "watch");
-                        let snapshot = state
+                        let board = state
                             .engine
                             .call(|answer| Request::Watch {
                                 session,
                                 group,
+                                pieces,
                                 answer,
                             })
                             .instrument(span)
                             .await;
-                        match snapshot {
-                            Ok(text) if pieces => {
+                        match board {
+                            Ok(WatchAnswer::Pieces { head, cursor }) => {
                                 batching.store(true, Ordering::Relaxed);
-                                send_pieces(answers, &frame.id, &text).await;
+                                send_pieces(&state.engine, answers, &frame.id, &head, cursor).await;
                                 continue;
                             }
-                            Ok(text) => {
+                            Ok(WatchAnswer::Whole(text)) => {
                                 answers.send(ok_with_json(&frame.id, &text)).await;
                                 continue;
                             }
@@ -813,7 +822,12 @@ group = "g"
 
     /// A node over an in-process log, as `serve` starts one.
     fn node() -> AppState {
-        let dir = crate::directory_file::parse(DIRECTORY).unwrap();
+        node_over(DIRECTORY)
+    }
+
+    /// The same over another directory.
+    fn node_over(directory: &str) -> AppState {
+        let dir = crate::directory_file::parse(directory).unwrap();
         let (engine, output) = Engine::spawn(
             Core::new(dir.directory, CoreConfig { grace_ms: 10_000 }),
             EngineConfig {
@@ -855,14 +869,13 @@ group = "g"
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_session_runs_over_in_memory_channels() {
-        let state = node();
-        let (outbox_tx, outbox_rx) = outbox(64);
+    /// Registers a session of `agent` with the engine (no socket).
+    async fn connect(state: &AppState, agent: &str) -> (u64, crate::engine::OutboxReceiver) {
+        let (outbox_tx, outbox_rx) = outbox(1024);
         let session = state
             .engine
             .call(|answer| Request::Connect {
-                agent: "alice".into(),
+                agent: agent.into(),
                 outbox: outbox_tx,
                 resume: None,
                 login: "login".into(),
@@ -870,6 +883,168 @@ group = "g"
             })
             .await
             .unwrap();
+        (session, outbox_rx)
+    }
+
+    /// The test directory with a manager of `g` and `extra` more agents in it
+    /// (x0001…), so that its board takes many pieces.
+    fn board_directory(extra: usize) -> String {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uR1Bz2S7q2dYx8bNQ8c4C0oB8fJ2b2bC7mRjK1gGJ8U";
+        let mut d = format!(
+            "{DIRECTORY}\n[[agents]]\nid = \"mgr\"\nname = \"Manager\"\nroles = [\"manager\"]\npassword_hash = \"{hash}\"\n\n[[memberships]]\nagent = \"mgr\"\ngroup = \"g\"\n"
+        );
+        for i in 1..=extra {
+            d.push_str(&format!(
+                "\n[[agents]]\nid = \"x{i:04}\"\nname = \"Extra Agent With A Long Name {i:04}\"\nroles = [\"agent\"]\npassword_hash = \"{hash}\"\n\n[[memberships]]\nagent = \"x{i:04}\"\ngroup = \"g\"\nactive = [\"chat\"]\n"
+            ));
+        }
+        d
+    }
+
+    /// A board read in pieces while agents change: the pieces plus the
+    /// pushes the protocol says to apply (a `seq` above the snapshot's and
+    /// above the last applied for that agent) equal the board as it is
+    /// afterwards, for an agent whose piece was sent before its change as
+    /// for one whose piece was read after it. The client reads one frame at
+    /// a time (a sink of one slot), so most pieces are read from the state
+    /// only after the changes.
+    #[tokio::test(start_paused = true)]
+    async fn changes_made_while_a_board_is_sent_in_pieces_are_not_lost() {
+        const EXTRA: usize = 600;
+        let state = node_over(&board_directory(EXTRA));
+        let (board, outbox_rx) = connect(&state, "mgr").await;
+        let (to_server, from_client) = mpsc::unbounded_channel::<Message>();
+        let (to_client, mut from_server) = mpsc::channel::<Message>(1);
+        let stream = Box::pin(futures_util::stream::unfold(from_client, |mut rx| async {
+            rx.recv().await.map(|m| (Ok(m), rx))
+        }));
+        let sink = Box::pin(futures_util::sink::unfold(
+            to_client,
+            |tx, m: Message| async move {
+                tx.send(m).await.map_err(axum::Error::new)?;
+                Ok::<_, axum::Error>(tx)
+            },
+        ));
+        let served = tokio::spawn(serve_session(sink, stream, state.clone(), board, outbox_rx));
+        let text = |m: Message| match m {
+            Message::Text(t) => serde_json::from_str::<Value>(t.as_str()).unwrap(),
+            other => panic!("not text: {other:?}"),
+        };
+        assert_eq!(text(from_server.recv().await.unwrap())["type"], "welcome");
+        to_server
+            .send(Message::Text(
+                json!({ "id": 1, "type": "watch", "pieces": true })
+                    .to_string()
+                    .into(),
+            ))
+            .unwrap();
+        let mut frames = vec![text(from_server.recv().await.unwrap())];
+        assert_eq!(frames[0]["type"], "watch_agents", "{}", frames[0]);
+        // x0001 is in the piece already read, x0600 in the last one: both log
+        // in and turn unavailable now.
+        let mut others = Vec::new();
+        for agent in ["x0001", &format!("x{EXTRA:04}")] {
+            let (session, rx) = connect(&state, agent).await;
+            let ok = state
+                .engine
+                .call(|answer| Request::Session {
+                    session,
+                    op: crate::engine::SessionOp::SetAvailability { available: false },
+                    answer,
+                })
+                .await
+                .unwrap();
+            assert_eq!(ok["available"], false, "{ok}");
+            others.push(rx);
+        }
+        // Everything the board gets until it has been quiet for a second.
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_secs(1), from_server.recv()).await
+        {
+            frames.push(text(m));
+        }
+        let ok = frames
+            .iter()
+            .find(|f| f["type"] == "ok" && f["id"] == 1)
+            .expect("the ok answering watch");
+        let seq = ok["data"]["seq"].as_u64().unwrap();
+        let pieces: Vec<&Value> = frames
+            .iter()
+            .filter(|f| f["type"] == "watch_agents")
+            .collect();
+        assert_eq!(ok["data"]["pieces"], pieces.len());
+        assert!(
+            pieces.len() > 6,
+            "{} pieces: too few to be read after the changes",
+            pieces.len()
+        );
+        let mut agents: Vec<Value> = pieces
+            .iter()
+            .flat_map(|p| p["agents"].as_array().unwrap().clone())
+            .collect();
+        let mut applied: std::collections::HashMap<String, u64> = Default::default();
+        for push in frames
+            .iter()
+            .filter(|f| f["type"] == "agent_status_batch")
+            .flat_map(|f| f["pushes"].as_array().unwrap())
+        {
+            let at = push["seq"].as_u64().unwrap();
+            let mut status = push["status"].clone();
+            let id = status["agent"].as_str().unwrap().to_owned();
+            if at <= *applied.get(&id).unwrap_or(&seq) {
+                continue;
+            }
+            applied.insert(id.clone(), at);
+            status.as_object_mut().unwrap().remove("change");
+            let row = agents
+                .iter_mut()
+                .find(|a| a["agent"] == id.as_str())
+                .expect("a listed agent");
+            *row = status;
+        }
+        assert!(
+            applied.contains_key("x0001"),
+            "the change of an agent already sent came as a push"
+        );
+        let now = match state
+            .engine
+            .call(|answer| Request::Watch {
+                session: board,
+                group: None,
+                pieces: false,
+                answer,
+            })
+            .await
+            .unwrap()
+        {
+            crate::engine::WatchAnswer::Whole(text) => {
+                serde_json::from_str::<Value>(&text).unwrap()
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(Value::Array(agents), now["agents"]);
+        for (i, agent) in ["x0001", &format!("x{EXTRA:04}")].into_iter().enumerate() {
+            let row = now["agents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["agent"] == agent)
+                .unwrap();
+            assert_eq!(
+                (row["logged_in"].as_bool(), row["available"].as_bool()),
+                (Some(true), Some(false)),
+                "{i}: {row}"
+            );
+        }
+        drop(to_server);
+        drop(from_server);
+        served.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_runs_over_in_memory_channels() {
+        let state = node();
+        let (session, outbox_rx) = connect(&state, "alice").await;
         let (to_server, from_client) = mpsc::unbounded_channel::<Message>();
         let (to_client, mut from_server) = mpsc::unbounded_channel::<Message>();
         let stream = Box::pin(futures_util::stream::unfold(from_client, |mut rx| async {
