@@ -12,8 +12,12 @@
 //   the first frame the board painted after it received that change (changes
 //   the server coalesced away, or that never reached the page, are not
 //   counted: `changes_not_received`);
-// - JS heap used after a garbage collection, after the first render and at the
-//   end of the churn.
+// - JS heap used after a garbage collection, after the first render, every
+//   --heap-every seconds during the churn (0: never) and at its end. The
+//   tool's own record of what the page received does not stay in the page: it
+//   is drained to this process every --drain-every seconds (default 5), so the
+//   heap figures are the board's own (plus the hook's few records not yet
+//   drained).
 //
 // The churn comes from a driver page in the same browser (its own context):
 // --churners agents log in and open their console sockets, then send
@@ -23,6 +27,8 @@
 // Usage (build the server in release first: cargo build --release --workspace):
 //   node loadtest/board-bench.mjs --agents 2000 --groups 40 --rate 20 --duration 30
 //   node loadtest/board-bench.mjs ... --static-from eabe5f2   # the board of another git revision
+//   node loadtest/board-bench.mjs ... --all-groups            # the board opened on every group (board.html?dept=*)
+//   node loadtest/board-bench.mjs ... --duration 600 --heap-every 60   # the heap over ten minutes
 // Options: --bin PATH (default target/release/switchboard), --loadtest PATH
 // (default target/release/switchboard-loadtest, else target/debug), --churners N
 // (default 200; Chromium opens at most 255 WebSockets), --chromium PATH (default /usr/bin/chromium), --json.
@@ -42,6 +48,7 @@ const PASSWORD = 'loadtest-pw';
 function args() {
   const a = {
     agents: 2000, groups: 40, rate: 20, duration: 30, churners: 200, staticFrom: null, json: false,
+    allGroups: false, heapEvery: 0, drainEvery: 5,
     bin: path.join(ROOT, 'target', 'release', 'switchboard'),
     loadtest: [path.join(ROOT, 'target', 'release', 'switchboard-loadtest'), path.join(ROOT, 'target', 'debug', 'switchboard-loadtest')]
       .find((p) => existsSync(p)),
@@ -61,6 +68,9 @@ function args() {
     else if (k === '--loadtest') a.loadtest = v();
     else if (k === '--chromium') a.chromium = v();
     else if (k === '--json') a.json = true;
+    else if (k === '--all-groups') a.allGroups = true;
+    else if (k === '--heap-every') a.heapEvery = Number(v());
+    else if (k === '--drain-every') a.drainEvery = Number(v());
     else { console.error(`unknown option ${k}`); process.exit(2); }
   }
   return a;
@@ -89,6 +99,19 @@ function percentile(sorted, p) {
 function boardHook() {
   const b = { okAt: null, firstPaintAt: null, statuses: [], longtasks: [] };
   window.__bench = b;
+  // Hands the records over to the tool and forgets them, so that they do not
+  // grow the page's heap: all of them at the end, else those painted (or
+  // received more than 10 s ago and still not painted, which stay so).
+  b.drain = (all) => {
+    const now = Date.now();
+    const out = [];
+    const keep = [];
+    for (const s of b.statuses) (all || s.painted != null || now - s.at > 10000 ? out : keep).push(s);
+    b.statuses = keep;
+    const longtasks = b.longtasks;
+    b.longtasks = [];
+    return { statuses: out.map((s) => [s.agent, s.available, s.at, s.painted]), longtasks };
+  };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) b.longtasks.push([performance.timeOrigin + e.startTime, e.duration]);
   }).observe({ type: 'longtask', buffered: true });
@@ -146,7 +169,8 @@ async function main() {
     }
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    server = spawn(a.bin, ['serve', '--listen', `127.0.0.1:${port}`, '--directory', dirFile, '--api-key', API_KEY, '--grace', '120s',
+    server = spawn(a.bin, ['serve', '--listen', `127.0.0.1:${port}`, '--directory', dirFile, '--data-dir', path.join(tmp, 'data'),
+      '--api-key', API_KEY, '--grace', '120s',
       '--login-attempts-per-ip=0', '--login-attempts-per-user=0'], { cwd, stdio: 'ignore', env: { ...process.env, RUST_LOG: 'warn' } });
     for (let i = 0; ; i += 1) {
       try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
@@ -185,7 +209,7 @@ async function main() {
     const board = await context.newPage();
     await board.addInitScript(boardHook);
     const cdp = await context.newCDPSession(board);
-    await board.goto(`${base}/board.html`);
+    await board.goto(`${base}/board.html${a.allGroups ? '?dept=*' : ''}`);
     await board.fill('#username', 's0001');
     await board.fill('#password', PASSWORD);
     await board.click('#login-form button[type=submit]');
@@ -197,10 +221,21 @@ async function main() {
       return (await cdp.send('Runtime.getHeapUsage')).usedSize;
     })());
     const heapStart = rendered ? await heap() : null;
+    const statuses = [];
+    const longtasks = [];
+    let drainFailed = false;
+    const drain = async (all) => {
+      const got = await within(30000, board.evaluate((x) => window.__bench.drain(x), all));
+      if (!got) { drainFailed = true; return; }
+      for (const [agent, available, at, painted] of got.statuses) statuses.push({ agent, available, at, painted });
+      longtasks.push(...got.longtasks);
+    };
 
     // The churn, from the driver: toggles at the rate, round robin.
     const t0 = Date.now();
-    const sends = await driver.evaluate(async ({ rate, durationMs }) => {
+    const heapSamples = [];
+    let churning = true;
+    const churn = driver.evaluate(async ({ rate, durationMs }) => {
       const agents = window.__agents;
       const log = [];
       const start = Date.now();
@@ -221,13 +256,29 @@ async function main() {
         }, 5);
       });
       return log;
-    }, { rate: a.rate, durationMs: a.duration * 1000 });
+    }, { rate: a.rate, durationMs: a.duration * 1000 }).finally(() => { churning = false; });
+    // Meanwhile: drain the page's records, sample its heap.
+    let lastDrain = Date.now();
+    let lastHeap = Date.now();
+    while (churning && rendered) {
+      await Promise.race([churn.catch(() => {}), new Promise((r) => setTimeout(r, 250))]);
+      if (!churning) break;
+      if (a.drainEvery > 0 && !drainFailed && Date.now() - lastDrain >= a.drainEvery * 1000) {
+        lastDrain = Date.now();
+        await drain(false);
+      }
+      if (a.heapEvery > 0 && !drainFailed && Date.now() - lastHeap >= a.heapEvery * 1000) {
+        lastHeap = Date.now();
+        const used = await heap();
+        heapSamples.push([Math.round((Date.now() - t0) / 1000), used == null ? null : Number((used / 1048576).toFixed(2))]);
+      }
+    }
+    const sends = await churn;
     const t1 = Date.now();
     // Let the last changes arrive and paint.
     await new Promise((r) => setTimeout(r, 2000));
-    const b = await within(30000, board.evaluate(() => ({
-      statuses: window.__bench.statuses, longtasks: window.__bench.longtasks,
-    })));
+    if (rendered) await drain(true);
+    const b = rendered && !drainFailed ? { statuses, longtasks } : null;
     const heapEnd = await heap();
 
     let busy = null;
@@ -254,6 +305,7 @@ async function main() {
     lat.sort((x, y) => x - y);
     const result = {
       board: a.staticFrom ? `static/ of ${a.staticFrom}` : 'static/ of the working tree',
+      filter: a.allGroups ? 'all groups' : 'default',
       agents: a.agents,
       groups: a.groups,
       rate: a.rate,
@@ -266,11 +318,12 @@ async function main() {
       changes_not_received: b ? sends.length - received : null,
       change_to_paint_p50_ms: percentile(lat, 50),
       change_to_paint_p99_ms: percentile(lat, 99),
-      heap_after_render_mb: heapStart == null ? null : Number((heapStart / 1048576).toFixed(1)),
-      heap_end_mb: heapEnd == null ? null : Number((heapEnd / 1048576).toFixed(1)),
+      heap_after_render_mb: heapStart == null ? null : Number((heapStart / 1048576).toFixed(2)),
+      heap_during_churn_mb: a.heapEvery > 0 ? heapSamples : undefined,
+      heap_end_mb: heapEnd == null ? null : Number((heapEnd / 1048576).toFixed(2)),
     };
     if (a.json) console.log(JSON.stringify(result));
-    else for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(30)} ${v ?? 'n/a (the page did not answer)'}`);
+    else for (const [k, v] of Object.entries(result)) if (v !== undefined) console.log(`${k.padEnd(30)} ${Array.isArray(v) ? JSON.stringify(v) : v ?? 'n/a (the page did not answer)'}`);
   } finally {
     await browser?.close().catch(() => {});
     server?.kill('SIGTERM');

@@ -11,7 +11,7 @@
 //
 // Usage (after cargo build --release --workspace and npm ci):
 //   node loadtest/board-memory.mjs --agents 5000 --groups 50 --sessions 100 [--whole] [--concurrency 20]
-// [--watch-after-logins]
+// [--watch-after-logins] [--bin PATH] [--loadtest PATH]
 // (--concurrency: sessions opened at once; each login changes the board, so
 // each `watch` builds a snapshot of its own, held until it is sent.
 // --watch-after-logins: every supervisor logs in first, then they watch one
@@ -28,7 +28,12 @@ import { chromium } from 'playwright-core';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PASSWORD = 'loadtest-pw';
 
-const opt = { agents: 5000, groups: 50, sessions: 100, whole: false, concurrency: 20, watchAfterLogins: false };
+const opt = {
+  agents: 5000, groups: 50, sessions: 100, whole: false, concurrency: 20, watchAfterLogins: false,
+  bin: path.join(ROOT, 'target', 'release', 'switchboard'),
+  loadtest: [path.join(ROOT, 'target', 'release', 'switchboard-loadtest'), path.join(ROOT, 'target', 'debug', 'switchboard-loadtest')]
+    .find((p) => existsSync(p)),
+};
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 1) {
   if (argv[i] === '--agents') opt.agents = Number(argv[++i]);
@@ -37,11 +42,12 @@ for (let i = 0; i < argv.length; i += 1) {
   else if (argv[i] === '--whole') opt.whole = true;
   else if (argv[i] === '--concurrency') opt.concurrency = Number(argv[++i]);
   else if (argv[i] === '--watch-after-logins') opt.watchAfterLogins = true;
+  else if (argv[i] === '--bin') opt.bin = argv[++i];
+  else if (argv[i] === '--loadtest') opt.loadtest = argv[++i];
   else { console.error(`unknown option ${argv[i]}`); process.exit(2); }
 }
-const BIN = path.join(ROOT, 'target', 'release', 'switchboard');
-const LOADTEST = [path.join(ROOT, 'target', 'release', 'switchboard-loadtest'), path.join(ROOT, 'target', 'debug', 'switchboard-loadtest')]
-  .find((p) => existsSync(p));
+const BIN = opt.bin;
+const LOADTEST = opt.loadtest;
 
 function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -58,7 +64,7 @@ async function freePort() {
 const settle = () => new Promise((r) => setTimeout(r, 3000));
 
 async function main() {
-  if (!existsSync(BIN) || !LOADTEST) { console.error('build first: cargo build --release --workspace'); process.exit(2); }
+  if (!existsSync(BIN) || !LOADTEST || !existsSync(LOADTEST)) { console.error('build first: cargo build --release --workspace'); process.exit(2); }
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'sb-board-memory-'));
   let server;
   let browser;
@@ -68,7 +74,8 @@ async function main() {
       '--supervisors', String(opt.sessions), '--out', dirFile], { stdio: 'ignore' });
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--directory', dirFile, '--api-key', 'board-memory-api-key-01',
+    server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--directory', dirFile, '--data-dir', path.join(tmp, 'data'),
+      '--api-key', 'board-memory-api-key-01',
       '--login-attempts-per-ip=0', '--login-attempts-per-user=0'], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, RUST_LOG: 'warn' } });
     for (let i = 0; ; i += 1) {
       try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
