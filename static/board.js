@@ -84,12 +84,14 @@ document.addEventListener('DOMContentLoaded', () => {
     state.filterDept = e.target.value;
     state.filterGroup = '';
     state.focus = null;
+    rememberFilter();
     renderFilters();
     render();
   });
   $('#filter-group').addEventListener('change', (e) => {
     state.filterGroup = e.target.value;
     state.focus = null;
+    rememberFilter();
     render();
   });
   $('#filter-agent').addEventListener('input', (e) => {
@@ -324,18 +326,43 @@ async function doLogout() {
 // ---------------------------------------------------------------- filters
 
 /**
- * With many groups the board opens on the first department, or on the first
- * group of it when the department alone is large: all groups × 3 channels
- * would be hundreds of columns nobody can read. The filters show everything
- * on request.
+ * The filter the board opens on. The page's address may name it
+ * (`board.html?dept=Sales`, `?group=billing-l1`, `?dept=*` for every group:
+ * the filters write it there, so a reload or a bookmark keeps the view).
+ * Otherwise, with many groups the board opens on the first department, or on
+ * the first group of it when the department alone is large: all groups × 3
+ * channels would be hundreds of columns nobody can read. The filters show
+ * everything on request.
  */
 function chooseDefaultFilter() {
+  const asked = new URLSearchParams(location.search);
+  const askedGroup = asked.get('group');
+  const askedDept = asked.get('dept');
+  if (askedGroup && state.groups.has(askedGroup)) {
+    state.filterGroup = askedGroup;
+    return;
+  }
+  if (askedDept === '*') return;
+  if (askedDept && [...state.groups.values()].some((g) => g.department === askedDept)) {
+    state.filterDept = askedDept;
+    return;
+  }
   if (state.groups.size <= DEFAULT_MAX_GROUPS) return;
   const sorted = [...state.groups.values()].sort(byDeptThenName);
   const dept = sorted[0].department || '';
   const inDept = sorted.filter((g) => (g.department || '') === dept);
   if (dept && inDept.length <= DEFAULT_MAX_GROUPS) state.filterDept = dept;
   else state.filterGroup = inDept[0].id;
+}
+
+/** Writes the filter into the page's address (see {@link chooseDefaultFilter}). */
+function rememberFilter() {
+  const url = new URL(location.href);
+  url.searchParams.delete('dept');
+  url.searchParams.delete('group');
+  if (state.filterGroup) url.searchParams.set('group', state.filterGroup);
+  else url.searchParams.set('dept', state.filterDept || '*');
+  history.replaceState(history.state, '', url);
 }
 
 function byDeptThenName(a, b) {
