@@ -42,7 +42,7 @@ const state = {
   rows: [], // agent ids the grid shows now, in order (filters applied)
   gridGroups: [], // the groups whose columns the grid shows now
   rowEls: new Map(), // agent id -> <tr> in the DOM now (the visible window only)
-  rowH: 0, // measured height of a grid row, px
+  rowH: 0, // measured height of a grid row, px (0: not yet, -1: at the next frame)
   dirtyRows: new Set(), // agent ids whose row must be redrawn at the next frame
   dirtyGroups: new Set(), // group ids whose card must be redrawn at the next frame
   rowsStale: false, // the set of rows (not only their content) changed
@@ -236,7 +236,9 @@ function loadSnapshot(snap) {
   sampleQueues();
   renderFilters();
   render();
-  renderAuditChoices();
+  // The audit's choices (an option per agent: thousands) once the board is
+  // painted, not before.
+  requestAnimationFrame(() => setTimeout(renderAuditChoices, 0));
 }
 
 /** One agent_status push: state now, the page at the next frame. */
@@ -267,8 +269,11 @@ function memberSet(groupId) {
   return state.members.get(groupId);
 }
 
+/** Sorting by name: one collator, not one `localeCompare` lookup per comparison of thousands. */
+const collator = new Intl.Collator();
+
 function byName(a, b) {
-  return (a.name || a.agent).localeCompare(b.name || b.agent) || a.agent.localeCompare(b.agent);
+  return collator.compare(a.name || a.agent, b.name || b.agent) || collator.compare(a.agent, b.agent);
 }
 
 const STAT_KEYS = ['logged_in', 'receiving', 'unavailable', 'nothing', 'at_cap'];
@@ -491,7 +496,7 @@ function renderWindow() {
   const tbody = $('#agent-grid tbody');
   if (!tbody) return;
   const focusKey = document.activeElement?.dataset?.focusKey;
-  const rowH = state.rowH || 40;
+  const rowH = state.rowH > 0 ? state.rowH : 40;
   const headH = $('#agent-grid thead')?.offsetHeight || 0;
   const first = Math.max(0, Math.floor((wrap.scrollTop - headH) / rowH) - OVERSCAN);
   const count = Math.ceil((wrap.clientHeight || 600) / rowH) + 2 * OVERSCAN;
@@ -520,8 +525,16 @@ function renderWindow() {
   const bottom = spacer(tbody, 'bottom', cols);
   if (prev.nextSibling !== bottom) prev.after(bottom);
   if (ids.length && !state.rowH) {
-    state.rowH = state.rowEls.get(ids[0]).getBoundingClientRect().height || 40;
-    if (state.rowH !== rowH) { renderWindow(); return; }
+    // Measured at the next frame, once this one is laid out and painted:
+    // measuring now would lay out the whole page once more before the
+    // first paint.
+    state.rowH = -1;
+    const row0 = state.rowEls.get(ids[0]);
+    requestAnimationFrame(() => {
+      const h = row0.isConnected ? row0.getBoundingClientRect().height : 0;
+      state.rowH = h || 0;
+      if (h && h !== rowH) schedule();
+    });
   }
   top.firstChild.style.height = `${first * rowH}px`;
   bottom.firstChild.style.height = `${Math.max(0, state.rows.length - first - ids.length) * rowH}px`;
@@ -621,18 +634,23 @@ function renderGroups() {
   if (focusKey) root.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
 }
 
-/** Redraws one group's card, if it is shown. */
+/**
+ * Redraws one group's card, if it is shown. Its chart moves over as it is:
+ * it changes only with a queue sample ({@link sampleQueues}), not with the
+ * pushes that redraw a card many times a second.
+ */
 function renderCard(groupId) {
   const old = document.querySelector(`#group-cards .group-card[data-group="${CSS.escape(groupId)}"]`);
   const g = state.groups.get(groupId);
   if (!old || !g) return;
   const focusKey = old.contains(document.activeElement) ? document.activeElement.dataset?.focusKey : null;
-  const card = groupCard(g);
+  const card = groupCard(g, old.querySelector('.chart'));
   old.replaceWith(card);
   if (focusKey) card.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
 }
 
-function groupCard(g) {
+/** A group's card; `chartNode`: its chart as already drawn, or null to draw it. */
+function groupCard(g, chartNode = null) {
   const dl = el('dl');
   dl.append(el('dt', { text: '' }), el('dt', { text: 'Waiting' }), el('dt', { text: 'Longest wait' }),
     ...STAT_KEYS.map((k) => el('dt', { class: 'stat-head' }, el('abbr', { title: STAT_LABELS[k][1], text: STAT_LABELS[k][0] }))));
@@ -663,7 +681,7 @@ function groupCard(g) {
     el('h3', { text: g.name || g.id }),
     el('span', { class: 'dept', text: g.department || '' }),
     el('div', { class: 'stats-wrap' }, dl),
-    chart(g.id),
+    chartNode || chart(g.id),
     el('button', {
       type: 'button',
       class: 'link-btn queue-toggle',
@@ -892,7 +910,7 @@ function renderAuditChoices() {
   const a = agentSel.value;
   const g = groupSel.value;
   fillSelect(agentSel, 'Any agent',
-    [...state.agents.values()].sort((x, y) => (x.name || x.agent).localeCompare(y.name || y.agent)).map((x) => [x.agent, x.name || x.agent]), a);
+    state.order.map((id) => state.agents.get(id)).filter(Boolean).map((x) => [x.agent, x.name || x.agent]), a);
   fillSelect(groupSel, 'Any group',
     [...state.groups.values()].sort((x, y) => (x.name || x.id).localeCompare(y.name || y.id)).map((x) => [x.id, x.name || x.id]), g);
 }
