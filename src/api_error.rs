@@ -33,6 +33,9 @@ pub enum ErrorCode {
     AtCapacity,
     /// The group is offline for chat.
     Offline,
+    /// The id is taken, or the change would strand open work (`details`
+    /// names the items).
+    Conflict,
     /// A frame or body over the limit.
     TooLarge,
     /// Too many requests.
@@ -55,7 +58,8 @@ impl ErrorCode {
             | ErrorCode::AlreadyTaken
             | ErrorCode::InvalidState
             | ErrorCode::AtCapacity
-            | ErrorCode::Offline => 409,
+            | ErrorCode::Offline
+            | ErrorCode::Conflict => 409,
             ErrorCode::TooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::Unavailable => 503,

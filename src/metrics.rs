@@ -133,6 +133,7 @@ pub fn code_label(code: ErrorCode) -> &'static str {
         ErrorCode::InvalidState => "invalid_state",
         ErrorCode::AtCapacity => "at_capacity",
         ErrorCode::Offline => "offline",
+        ErrorCode::Conflict => "conflict",
         ErrorCode::TooLarge => "too_large",
         ErrorCode::RateLimited => "rate_limited",
         ErrorCode::Unavailable => "unavailable",

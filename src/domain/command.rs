@@ -1,5 +1,6 @@
 //! Commands: everything that can change the core's state.
 
+use super::admin::AdminChange;
 use super::directory::{AgentIx, Channel, GroupIx};
 use super::item::ItemId;
 
@@ -134,6 +135,14 @@ pub enum Command {
         agent: AgentIx,
         /// Enabled (true) or disabled (false).
         enabled: bool,
+    },
+    /// An administrator (or a manager, within its groups) changes the
+    /// directory: agents, groups, memberships.
+    Admin {
+        /// Who asks.
+        actor: Actor,
+        /// What.
+        change: AdminChange,
     },
 }
 

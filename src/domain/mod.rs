@@ -21,9 +21,11 @@
 //! command) remove the item from its queue in the same step.
 
 mod account;
+mod admin;
 mod command;
 mod core;
 mod directory;
+mod directory_edit;
 mod eligibility;
 mod error;
 mod event;
@@ -36,6 +38,10 @@ mod routing;
 mod snapshot;
 mod time;
 
+pub use admin::{
+    AdminChange, AdminRecord, AgentPatch, ChannelPatch, GroupPatch, MAX_CHAT_CAP, MAX_NAME_CHARS,
+    MAX_TIMER_MS, MemberPatch,
+};
 pub use command::{Actor, CellChange, Command, Reply};
 pub use core::{AgentPresence, Core, CoreConfig};
 pub use directory::{

@@ -77,6 +77,8 @@ impl Engine {
                 let restored = self.restore_snapshot(*snapshot);
                 if restored.is_ok() {
                     self.state.replace_audit(audit);
+                    let dir = self.state.core().directory();
+                    self.local.grow(dir.agents().len(), dir.groups().len());
                 }
                 let _ = answer.send(restored);
             }
@@ -179,6 +181,25 @@ impl Engine {
                 ApiError::new(ErrorCode::AtCapacity, format!("at the {} cap", c.as_str()))
             }
             DomainError::Disabled(a) => account_disabled(&dir.agent(a).id),
+            DomainError::NoSuchAgent(id) => {
+                ApiError::new(ErrorCode::NotFound, format!("no agent {id:?}"))
+            }
+            DomainError::NoSuchGroup(id) => {
+                ApiError::new(ErrorCode::NotFound, format!("no group {id:?}"))
+            }
+            DomainError::Invalid { field, why } => ApiError {
+                code: ErrorCode::InvalidField,
+                message: format!("{field} {why}"),
+                details: Some(json!({ "field": field })),
+            },
+            DomainError::Exists(what) => {
+                ApiError::new(ErrorCode::Conflict, format!("{what} exists already"))
+            }
+            DomainError::HasWork { what, items } => ApiError {
+                code: ErrorCode::Conflict,
+                message: format!("{what} (items {items:?})"),
+                details: Some(json!({ "items": items })),
+            },
         }
     }
 
@@ -675,8 +696,8 @@ impl Engine {
                 let mut entries = self.state.audit().query(dir, &query);
                 if !roles.admin && query.agent.is_none() && query.group.is_none() {
                     entries.retain(|e| {
-                        let a = e.agent_id();
-                        dir.agent_ix(a)
+                        e.agent_id()
+                            .and_then(|a| dir.agent_ix(a))
                             .is_some_and(|a| self.may_see_agent(viewer, a))
                     });
                 }

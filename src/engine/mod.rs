@@ -33,6 +33,7 @@
 mod accounts;
 mod board;
 mod busy;
+mod directory_push;
 mod handlers;
 mod local;
 mod outbox;

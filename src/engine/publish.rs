@@ -105,6 +105,9 @@ impl Engine {
                 }
             };
             match event {
+                Event::Directory { old, new, .. } => {
+                    self.directory_changed(seq, &old, &new);
+                }
                 Event::Presence {
                     by, agent, what, ..
                 } => {

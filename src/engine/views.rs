@@ -272,7 +272,9 @@ pub struct WelcomeAgent<'a> {
 /// The first frame of every session.
 #[derive(Debug, Serialize)]
 pub struct Welcome<'a> {
-    r#type: &'static str,
+    /// `welcome`, or `groups_changed` when pushed again after a directory
+    /// change.
+    pub(super) r#type: &'static str,
     seq: u64,
     session: u64,
     grace_ms: Millis,

@@ -29,11 +29,11 @@ use serde_json::{Value, json};
 
 pub use snapshot::{RestoreError, SNAPSHOT_FORMAT, Snapshot as ReplicaSnapshot};
 
-use self::audit::{AuditLog, AuditRecord};
+use self::audit::{AuditLog, AuditRecord, AuditWhat};
 use self::chats::{ChatMessage, Chats};
 use crate::api_error::ApiError;
 use crate::domain::{
-    AgentIx, Channel, Command, Core, DomainError, Event, GroupIx, ItemId, ItemReason, LogEntry,
+    AdminRecord, AgentIx, Channel, Command, Core, DomainError, Event, GroupIx, ItemId, ItemReason, LogEntry,
     LogOp, Millis, Reply, VisitorJoin,
 };
 
@@ -253,9 +253,35 @@ impl StateMachine {
                 } => self.audit.push(AuditRecord {
                     at: *at,
                     by: *by,
-                    agent: *agent,
-                    what: what.clone(),
+                    agent: Some(*agent),
+                    what: AuditWhat::Presence(what.clone()),
                 }),
+                Event::Directory { at, by, old, new } => {
+                    let agent = old.as_ref().or(new.as_ref()).and_then(|rec| match rec {
+                        AdminRecord::Agent(def) => self.core.directory().agent_ix(&def.id).or_else(|| {
+                            // Deleted: its id left the lookup; find its slot.
+                            self.core
+                                .directory()
+                                .agents()
+                                .iter()
+                                .rposition(|a| a.id == def.id)
+                                .map(|i| AgentIx(i as u32))
+                        }),
+                        AdminRecord::Member(m) => Some(m.agent),
+                        _ => None,
+                    });
+                    self.audit.push(AuditRecord {
+                        at: *at,
+                        by: *by,
+                        agent,
+                        what: AuditWhat::Directory {
+                            old: old.clone().map(Box::new),
+                            new: new.clone().map(Box::new),
+                        },
+                    });
+                    let groups = self.core.directory().groups().len();
+                    self.chat_wait_ewma_ms.resize(groups, None);
+                }
                 Event::Queued { item, .. } => {
                     if item.channel == Channel::Chat {
                         self.chats.moved(item.id, item.group);
@@ -301,8 +327,9 @@ impl StateMachine {
         }
     }
 
-    /// Replaces the state with a snapshot's (the directory and the core's
-    /// settings stay this one's). The audit is kept: replace it with the
+    /// Replaces the state with a snapshot's (the core's settings stay this
+    /// one's; the directory is the snapshot's, or this one's for a snapshot
+    /// written without one). The audit is kept: replace it with the
     /// history before the snapshot ([`StateMachine::replace_audit`]).
     pub fn restore(&mut self, snap: ReplicaSnapshot) -> Result<(), RestoreError> {
         if snap.format != SNAPSHOT_FORMAT {
@@ -313,6 +340,8 @@ impl StateMachine {
         self.seq = snap.seq;
         self.last_now = snap.last_now;
         self.chat_wait_ewma_ms = snap.chat_wait_ewma_ms;
+        let groups = self.core.directory().groups().len();
+        self.chat_wait_ewma_ms.resize(groups, None);
         self.chats = Chats::restore(snap.visitors);
         self.applied = snap.after;
         Ok(())
