@@ -19,6 +19,7 @@ use switchboard::domain::{
     Actor, AgentIx, CellChange, Channel, Command, Core, CoreConfig, GroupIx, ItemState, LogEntry,
     LogOp, NewVisitor, VisitorJoin,
 };
+use switchboard::replica::credentials::Credentials;
 use switchboard::replica::{ReplicaSnapshot, StateMachine};
 
 const DIRECTORY: &str = r#"
@@ -380,12 +381,12 @@ fn run(steps: Vec<Step>) {
         now: 1_700_000_000_000,
         items: 0,
     };
-    let mut reference = StateMachine::new(core(), 1_000);
+    let mut reference = StateMachine::new(core(), Credentials::default(), 1_000);
     // The reference's snapshot after each position (index 0: before any).
     let mut expected: Vec<String> = vec![json(&reference.snapshot())];
     let mut replicas: Vec<Replica> = (0..3)
         .map(|_| Replica {
-            state: StateMachine::new(core(), 1_000),
+            state: StateMachine::new(core(), Credentials::default(), 1_000),
             at: 0,
         })
         .collect();
@@ -440,7 +441,7 @@ fn run(steps: Vec<Step>) {
                 }
             }
             Step::Restart { replica } => {
-                let mut state = StateMachine::new(core(), 1_000);
+                let mut state = StateMachine::new(core(), Credentials::default(), 1_000);
                 let at = match &log.snapshot {
                     Some(snap) => {
                         state.restore(snap.clone()).expect("restore");

@@ -58,6 +58,9 @@ pub enum DomainError {
     /// No group with this id (deleted, or never existed).
     #[error("no such group {0:?}")]
     NoSuchGroup(String),
+    /// No integration with this name.
+    #[error("no such integration {0:?}")]
+    NoSuchIntegration(String),
     /// A field of an administration change is not acceptable.
     #[error("{field} {why}")]
     Invalid {

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AgentIx, Command, GroupIx, ItemId, Millis};
+use super::{Actor, AgentIx, Command, CredentialChange, GroupIx, ItemId, Millis};
 
 /// One entry of the log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +49,21 @@ pub enum LogOp {
     /// release, which created a chat and its visitor in two entries; still
     /// applied so that such a log replays).
     VisitorJoined(VisitorJoin),
+    /// A new agent and its password hash, in one entry: the account never
+    /// exists without a way to log in.
+    NewAgent {
+        /// The `Admin` command creating it.
+        command: Command,
+        /// Its argon2 PHC string.
+        password_hash: String,
+    },
+    /// A password or an integration key changed.
+    Credential {
+        /// Who asks.
+        actor: Actor,
+        /// What.
+        change: CredentialChange,
+    },
     /// A chat message (from the chat's agent, or its visitor when `None`).
     ChatMessage {
         /// The chat.

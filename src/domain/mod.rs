@@ -23,6 +23,7 @@
 mod account;
 mod admin;
 mod command;
+mod credential_change;
 mod core;
 mod directory;
 mod directory_edit;
@@ -43,6 +44,7 @@ pub use admin::{
     MAX_TIMER_MS, MemberPatch,
 };
 pub use command::{Actor, CellChange, Command, Reply};
+pub use credential_change::{CredentialChange, GroupScope};
 pub use core::{AgentPresence, Core, CoreConfig};
 pub use directory::{
     AgentDef, AgentIx, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef,

@@ -108,6 +108,16 @@ impl Engine {
         }
     }
 
+    /// An admin reset the agent's password (applied on every replica):
+    /// close its sessions on this node (`revoked`) and tell the core each
+    /// one closed, as for a logout.
+    pub(super) fn close_agent_sessions(&mut self, agent: AgentIx) {
+        for session in self.local.of_agent[agent.0 as usize].clone() {
+            self.say_closing(session, CloseReason::Revoked);
+            self.handle_disconnect(session);
+        }
+    }
+
     /// Pushes the `closing` frame and marks why the session ends; the
     /// socket task sends the close frame once the engine drops the sender.
     fn say_closing(&self, session: u64, reason: CloseReason) {

@@ -79,6 +79,7 @@ impl Engine {
                     self.state.replace_audit(audit);
                     let dir = self.state.core().directory();
                     self.local.grow(dir.agents().len(), dir.groups().len());
+                    self.publish_credentials();
                 }
                 let _ = answer.send(restored);
             }
@@ -183,6 +184,9 @@ impl Engine {
             DomainError::Disabled(a) => account_disabled(&dir.agent(a).id),
             DomainError::NoSuchAgent(id) => {
                 ApiError::new(ErrorCode::NotFound, format!("no agent {id:?}"))
+            }
+            DomainError::NoSuchIntegration(name) => {
+                ApiError::new(ErrorCode::NotFound, format!("no integration {name:?}"))
             }
             DomainError::NoSuchGroup(id) => {
                 ApiError::new(ErrorCode::NotFound, format!("no group {id:?}"))

@@ -33,6 +33,7 @@
 mod accounts;
 mod board;
 mod busy;
+mod credentials;
 mod directory_push;
 mod handlers;
 mod local;
@@ -84,6 +85,12 @@ pub struct EngineConfig {
     /// (memory and embedded modes), so that entries a previous run of the
     /// node proposed, replayed after a crash, get their records stored too.
     pub audit_every_entry: bool,
+    /// The directory's password hashes and integration keys at the start
+    /// of the log (the administered ones come from the log and snapshots).
+    pub credentials: crate::replica::credentials::Credentials,
+    /// Where this node publishes the credentials table its logins and API
+    /// keys are checked against, after every change.
+    pub credentials_out: Option<tokio::sync::watch::Sender<std::sync::Arc<crate::auth::CredentialTable>>>,
 }
 
 impl Default for EngineConfig {
@@ -95,6 +102,8 @@ impl Default for EngineConfig {
             resume_capacity: 16_384,
             auto_away_ms: None,
             audit_every_entry: false,
+            credentials: Default::default(),
+            credentials_out: None,
         }
     }
 }
@@ -138,6 +147,9 @@ pub struct Engine {
     audit_out: mpsc::UnboundedSender<AuditBatch>,
     /// See [`EngineConfig::audit_every_entry`].
     audit_every_entry: bool,
+    /// See [`EngineConfig::credentials_out`].
+    credentials_out:
+        Option<tokio::sync::watch::Sender<std::sync::Arc<crate::auth::CredentialTable>>>,
 }
 
 /// A cheap, cloneable way to talk to the engine task.
@@ -235,7 +247,8 @@ impl Engine {
         let agents = core.directory().agents().len();
         let groups = core.directory().groups().len();
         let engine = Engine {
-            state: StateMachine::new(core, config.audit_capacity),
+            state: StateMachine::new(core, config.credentials, config.audit_capacity),
+            credentials_out: config.credentials_out,
             local: local::LocalSessions::new(agents, groups),
             proposals: proposals::Proposals::new(log),
             board: board::BoardCache::default(),
@@ -247,6 +260,7 @@ impl Engine {
             audit_out,
             audit_every_entry: config.audit_every_entry,
         };
+        engine.publish_credentials();
         tokio::spawn(engine.run(rx));
         (EngineHandle { tx }, EngineOutput { proposals, audit })
     }

@@ -103,6 +103,10 @@ impl Engine {
                     self.close_login_sessions(&login);
                     continue;
                 }
+                Effect::Credentials { reset } => {
+                    self.credentials_changed(reset.as_deref());
+                    continue;
+                }
             };
             match event {
                 Event::Directory { old, new, .. } => {

@@ -23,6 +23,7 @@
 
 pub mod audit;
 pub mod chats;
+pub mod credentials;
 mod snapshot;
 
 use serde_json::{Value, json};
@@ -32,8 +33,9 @@ pub use snapshot::{RestoreError, SNAPSHOT_FORMAT, Snapshot as ReplicaSnapshot};
 use self::audit::{AuditLog, AuditRecord, AuditWhat};
 use self::chats::{ChatMessage, Chats};
 use crate::api_error::ApiError;
+use self::credentials::Credentials;
 use crate::domain::{
-    AdminRecord, AgentIx, Channel, Command, Core, DomainError, Event, GroupIx, ItemId, ItemReason, LogEntry,
+    AdminChange, AdminRecord, AgentIx, CredentialChange, Channel, Command, Core, DomainError, Event, GroupIx, ItemId, ItemReason, LogEntry,
     LogOp, Millis, Reply, VisitorJoin,
 };
 
@@ -46,6 +48,7 @@ pub struct StateMachine {
     chat_wait_ewma_ms: Vec<Option<f64>>,
     chats: Chats,
     audit: AuditLog,
+    credentials: Credentials,
     applied: String,
 }
 
@@ -95,12 +98,19 @@ pub enum Effect {
     /// A login token (by digest) was logged out: every node closes the
     /// sessions it opened.
     CloseLogin(String),
+    /// A password or an integration key changed: every node checks logins
+    /// and keys against the new table; `reset` names an agent whose
+    /// password an admin reset, whose sessions every node closes.
+    Credentials {
+        /// The agent whose password was reset.
+        reset: Option<String>,
+    },
 }
 
 impl StateMachine {
-    /// The state before the first entry, over `core`, keeping the newest
-    /// `audit_capacity` audit records.
-    pub fn new(core: Core, audit_capacity: usize) -> Self {
+    /// The state before the first entry, over `core` and the directory's
+    /// `credentials`, keeping the newest `audit_capacity` audit records.
+    pub fn new(core: Core, credentials: Credentials, audit_capacity: usize) -> Self {
         let groups = core.directory().groups().len();
         StateMachine {
             core,
@@ -109,6 +119,7 @@ impl StateMachine {
             chat_wait_ewma_ms: vec![None; groups],
             chats: Chats::default(),
             audit: AuditLog::new(audit_capacity),
+            credentials,
             applied: "0-0".to_string(),
         }
     }
@@ -131,6 +142,11 @@ impl StateMachine {
     /// The visitors' chats.
     pub fn chats(&self) -> &Chats {
         &self.chats
+    }
+
+    /// The passwords' hashes and the integrations' keys.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// The audit.
@@ -189,6 +205,41 @@ impl StateMachine {
                     self.chats.join(&self.core, join, now);
                 }
                 Outcome::Command(result)
+            }
+            LogOp::NewAgent {
+                command,
+                password_hash,
+            } => {
+                let id = match &command {
+                    Command::Admin {
+                        change: AdminChange::CreateAgent(def),
+                        ..
+                    } => Some(def.id.clone()),
+                    _ => None,
+                };
+                let result = self.core.apply(now, command);
+                if result.is_ok()
+                    && let Some(id) = id
+                {
+                    self.credentials.passwords.insert(id, password_hash);
+                    effects.push(Effect::Credentials { reset: None });
+                }
+                Outcome::Command(result)
+            }
+            LogOp::Credential { actor, change } => {
+                let reset = match &change {
+                    CredentialChange::SetPassword {
+                        agent, reset: true, ..
+                    } => Some(agent.clone()),
+                    _ => None,
+                };
+                let result = self
+                    .credentials
+                    .apply(self.core.directory(), actor, change, now);
+                if result.is_ok() {
+                    effects.push(Effect::Credentials { reset });
+                }
+                Outcome::Command(result.map(|()| Reply::Done))
             }
             LogOp::Tick => {
                 self.core.handle_timeout(now);
@@ -281,6 +332,10 @@ impl StateMachine {
                     });
                     let groups = self.core.directory().groups().len();
                     self.chat_wait_ewma_ms.resize(groups, None);
+                    if let (Some(AdminRecord::Agent(def)), None) = (old, new) {
+                        self.credentials.passwords.remove(&def.id);
+                        effects.push(Effect::Credentials { reset: None });
+                    }
                 }
                 Event::Queued { item, .. } => {
                     if item.channel == Channel::Chat {
@@ -324,6 +379,7 @@ impl StateMachine {
             last_now: self.last_now,
             chat_wait_ewma_ms: self.chat_wait_ewma_ms.clone(),
             visitors: self.chats.snapshot(),
+            credentials: Some(self.credentials.clone()),
         }
     }
 
@@ -343,6 +399,9 @@ impl StateMachine {
         let groups = self.core.directory().groups().len();
         self.chat_wait_ewma_ms.resize(groups, None);
         self.chats = Chats::restore(snap.visitors);
+        if let Some(credentials) = snap.credentials {
+            self.credentials = credentials;
+        }
         self.applied = snap.after;
         Ok(())
     }

@@ -91,7 +91,7 @@ pub(super) async fn any_caller(state: &AppState, headers: &HeaderMap) -> Result<
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .or_else(|| bearer(headers));
-    match key.and_then(|k| state.auth.check_api_key(k)) {
+    match key.and_then(|k| state.auth.check_api_key(k, now_ms())) {
         Some(integration) => Ok(Caller::Integration(integration)),
         None => agent_caller(state, headers).await.map(Caller::Agent),
     }

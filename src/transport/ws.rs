@@ -787,6 +787,7 @@ mod tests {
 
     use super::{Message, serve_session};
     use crate::auth::Auth;
+    use crate::replica::credentials::Credentials;
     use crate::domain::{Core, CoreConfig};
     use crate::engine::replication::{self, NodeSettings};
     use crate::engine::{Engine, EngineConfig, Request, outbox};
@@ -814,11 +815,14 @@ group = "g"
     /// A node over an in-process log, as `serve` starts one.
     fn node() -> AppState {
         let dir = crate::directory_file::parse(DIRECTORY).unwrap();
+        let (credentials_out, table) = tokio::sync::watch::channel(Arc::default());
         let (engine, output) = Engine::spawn(
             Core::new(dir.directory, CoreConfig { grace_ms: 10_000 }),
             EngineConfig {
                 node: 1,
                 audit_every_entry: true,
+                credentials: Credentials::from_directory(&dir.password_hashes, &dir.integrations),
+                credentials_out: Some(credentials_out),
                 ..EngineConfig::default()
             },
         );
@@ -839,7 +843,7 @@ group = "g"
         let config = TransportConfig::default();
         AppState {
             engine,
-            auth: Arc::new(Auth::new(dir.password_hashes, "key", 3_600_000)),
+            auth: Arc::new(Auth::new(table, "key", 3_600_000)),
             limits: Arc::new(Limits::new(&config)),
             ready,
             config: Arc::new(config),
