@@ -35,6 +35,7 @@ mod admin_api;
 mod board;
 mod busy;
 mod credentials;
+mod directory_io;
 mod directory_push;
 mod handlers;
 mod local;

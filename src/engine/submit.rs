@@ -50,6 +50,9 @@ pub(super) enum After {
     Created { visitor_token: Option<String> },
     /// Answer with the administered resource.
     Admin(super::admin_api::AdminView),
+    /// Answer with this value (known before the entry is applied; sent
+    /// only once it is).
+    Value(Value),
 }
 
 /// Who waits for the answer.
@@ -196,6 +199,7 @@ impl Engine {
                 return;
             }
             After::Admin(view) => self.admin_view(view),
+            After::Value(v) => v,
             After::Created { visitor_token } => {
                 let Some(id) = item_id else {
                     return answer_error(pending, ApiError::new(ErrorCode::Internal, "no item"));

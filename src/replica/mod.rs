@@ -35,8 +35,8 @@ use self::chats::{ChatMessage, Chats};
 use self::credentials::Credentials;
 use crate::api_error::ApiError;
 use crate::domain::{
-    AdminChange, AdminRecord, AgentIx, Channel, Command, Core, CredentialChange, DomainError,
-    Event, GroupIx, ItemId, ItemReason, LogEntry, LogOp, Millis, Reply, VisitorJoin,
+    AdminRecord, AgentIx, Channel, Command, Core, CredentialChange, DomainError, Event, GroupIx,
+    ItemId, ItemReason, LogEntry, LogOp, Millis, Reply, VisitorJoin,
 };
 
 /// The replicated state of a node: see the module docs.
@@ -206,22 +206,14 @@ impl StateMachine {
                 }
                 Outcome::Command(result)
             }
-            LogOp::NewAgent {
-                command,
-                password_hash,
-            } => {
-                let id = match &command {
-                    Command::Admin {
-                        change: AdminChange::CreateAgent(def),
-                        ..
-                    } => Some(def.id.clone()),
-                    _ => None,
-                };
+            LogOp::Administer { command, passwords } => {
                 let result = self.core.apply(now, command);
-                if result.is_ok()
-                    && let Some(id) = id
-                {
-                    self.credentials.passwords.insert(id, password_hash);
+                if result.is_ok() && !passwords.is_empty() {
+                    for (id, hash) in passwords {
+                        if self.core.directory().agent_ix(&id).is_some() {
+                            self.credentials.passwords.insert(id, hash);
+                        }
+                    }
                     effects.push(Effect::Credentials { reset: None });
                 }
                 Outcome::Command(result)

@@ -100,7 +100,15 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let static_files = ServeDir::new(&state.config.static_dir);
     let body_limit = state.config.max_body_bytes;
-    Router::new()
+    // A directory file of thousands of agents is larger than any other
+    // body: its one route gets its own limit.
+    let imports = Router::new()
+        .route(
+            "/api/admin/directory/import",
+            post(admin_api::import_directory),
+        )
+        .layer(RequestBodyLimitLayer::new(admin_api::MAX_DIRECTORY_BYTES));
+    let api = Router::new()
         .route("/api/login", post(http::login))
         .route("/api/logout", post(http::logout))
         .route("/api/work", post(http::create_work))
@@ -167,8 +175,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(http::readyz))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(http::metrics))
+        .route("/api/admin/directory", get(admin_api::export_directory))
         .fallback_service(static_files)
-        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit));
+    imports
+        .merge(api)
         .layer(middleware::map_response(http::json_too_large))
         .layer(middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
