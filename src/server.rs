@@ -88,8 +88,9 @@ pub enum StartError {
     /// applied to them.
     #[error(
         "the data directory {} holds the state of another directory file (agents and groups); \
-         start with the same --directory as before, or with another --data-dir \
-         (or delete that data directory to start afresh)",
+         start with the same --directory as before, then apply a changed file to the running \
+         server with `switchboard import-directory FILE --user ADMIN --apply`; or start with \
+         another --data-dir (or delete that data directory to start afresh)",
         .0.display()
     )]
     OtherDirectory(std::path::PathBuf),
