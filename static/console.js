@@ -82,6 +82,8 @@ function start(session, { fresh }) {
   state.client = client;
   client.onState((s) => setConn(s));
   client.on('welcome', onWelcome);
+  // An administrator changed this agent's groups: the whole view again.
+  client.on('groups_changed', onWelcome);
   client.on('agent_status', onAgentStatus);
   client.on('item', onItemPush);
   client.on('queue', onQueuePush);
