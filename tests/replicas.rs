@@ -16,8 +16,8 @@
 use proptest::prelude::*;
 use switchboard::directory_file;
 use switchboard::domain::{
-    Actor, AgentIx, CellChange, Channel, Command, Core, CoreConfig, GroupIx, ItemState, LogEntry,
-    LogOp, NewVisitor, VisitorJoin,
+    Actor, AdminChange, AgentIx, AgentPatch, CellChange, Channel, Command, Core, CoreConfig,
+    GroupIx, Handling, ItemState, LogEntry, LogOp, Membership, NewVisitor, VisitorJoin,
 };
 use switchboard::replica::credentials::Credentials;
 use switchboard::replica::{ReplicaSnapshot, StateMachine};
@@ -169,6 +169,17 @@ enum Op {
         agent: Option<u32>,
     },
     Logout,
+    /// An administrator adds or removes a membership.
+    Member {
+        agent: u32,
+        group: u32,
+        add: bool,
+    },
+    /// An administrator changes an agent's chat cap.
+    Cap {
+        agent: u32,
+        cap: u32,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -187,13 +198,16 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (agent.clone(), item).prop_map(|(agent, item)| Op::Accept { agent, item }),
         1 => (agent.clone(), item).prop_map(|(agent, item)| Op::Decline { agent, item }),
         2 => (agent.clone(), item).prop_map(|(agent, item)| Op::CloseItem { agent, item }),
-        1 => (agent.clone(), item, group).prop_map(|(agent, item, group)| Op::Transfer { agent, item, group }),
+        1 => (agent.clone(), item, group.clone()).prop_map(|(agent, item, group)| Op::Transfer { agent, item, group }),
         1 => item.prop_map(|item| Op::TakeOver { item }),
         3 => Just(Op::Tick),
         1 => (1..4u32).prop_map(|node| Op::DropNode { node }),
         1 => item.prop_map(|item| Op::Visitor { item }),
-        1 => (item, proptest::option::of(agent)).prop_map(|(item, agent)| Op::Message { item, agent }),
+        1 => (item, proptest::option::of(agent.clone())).prop_map(|(item, agent)| Op::Message { item, agent }),
         1 => Just(Op::Logout),
+        1 => (agent.clone(), group.clone(), any::<bool>())
+            .prop_map(|(agent, group, add)| Op::Member { agent, group, add }),
+        1 => (agent.clone(), 0..3u32).prop_map(|(agent, cap)| Op::Cap { agent, cap }),
     ]
 }
 
@@ -338,6 +352,35 @@ fn command(log: &Log, op: &Op) -> LogOp {
             };
         }
         Op::Logout => return LogOp::CloseLogin("digest".into()),
+        Op::Member { agent, group, add } => Command::Admin {
+            actor: Actor::System,
+            change: if *add {
+                AdminChange::AddMember {
+                    membership: Membership {
+                        agent: a(*agent),
+                        group: GroupIx(*group),
+                        handling: [Handling::Primary; 3],
+                        ticket_cap: None,
+                        initially_active: [true; 3],
+                    },
+                }
+            } else {
+                AdminChange::RemoveMember {
+                    agent: a(*agent),
+                    group: GroupIx(*group),
+                }
+            },
+        },
+        Op::Cap { agent, cap } => Command::Admin {
+            actor: Actor::System,
+            change: AdminChange::UpdateAgent {
+                agent: a(*agent),
+                patch: AgentPatch {
+                    chat_cap: Some(*cap),
+                    ..AgentPatch::default()
+                },
+            },
+        },
     })
 }
 
