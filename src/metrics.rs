@@ -137,6 +137,7 @@ pub fn code_label(code: ErrorCode) -> &'static str {
         ErrorCode::TooLarge => "too_large",
         ErrorCode::RateLimited => "rate_limited",
         ErrorCode::Unavailable => "unavailable",
+        ErrorCode::OutcomeUnknown => "outcome_unknown",
         ErrorCode::Internal => "internal",
     }
 }

@@ -95,8 +95,14 @@ fn core() -> Core {
 /// What the seed asks of the harness in one step.
 #[derive(Debug, Clone)]
 enum Step {
-    /// Node `node` proposes an entry made from `op`, `ms` after the last.
-    Propose { node: u32, ms: u64, op: Op },
+    /// Node `node` proposes an entry made from `op`, `ms` after the last,
+    /// with an idempotency key when `key` (a retried write reuses one).
+    Propose {
+        node: u32,
+        ms: u64,
+        op: Op,
+        key: Option<u8>,
+    },
     /// Replica `replica` applies up to `n` entries it has not applied yet.
     Apply { replica: usize, n: usize },
     /// Replica `replica` stores a snapshot of its state; the log is trimmed
@@ -213,7 +219,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => (1..4u32, 0..3_000u64, op()).prop_map(|(node, ms, op)| Step::Propose { node, ms, op }),
+        6 => (1..4u32, 0..3_000u64, op(), proptest::option::weighted(0.3, 0..4u8))
+            .prop_map(|(node, ms, op, key)| Step::Propose { node, ms, op, key }),
         4 => (0..3usize, 1..6usize).prop_map(|(replica, n)| Step::Apply { replica, n }),
         1 => (0..3usize).prop_map(|replica| Step::SnapshotAndTrim { replica }),
         1 => (0..3usize).prop_map(|replica| Step::Restart { replica }),
@@ -435,13 +442,14 @@ fn run(steps: Vec<Step>) {
         .collect();
     for step in steps {
         match step {
-            Step::Propose { node, ms, op } => {
+            Step::Propose { node, ms, op, key } => {
                 log.now += ms;
                 let entry = LogEntry {
                     origin: node,
                     req: log.len() as u64 + 1,
                     now: log.now,
                     op: command(&log, &op),
+                    key: key.map(|k| format!("a:a0:k{k}")),
                 };
                 if matches!(op, Op::Create { .. }) {
                     log.items += 1;

@@ -22,6 +22,11 @@ pub struct LogEntry {
     pub now: Millis,
     /// What to apply.
     pub op: LogOp,
+    /// The write's idempotency key, scoped to who asked (`a:AGENT:KEY`,
+    /// `i:INTEGRATION:KEY`): a later entry with the same key within the
+    /// window is not applied again, its proposer gets the first outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// What a log entry applies.

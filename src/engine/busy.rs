@@ -48,6 +48,7 @@ impl Request {
     /// The request's kind, as logged by the [`BusyClock`].
     pub fn kind(&self) -> &'static str {
         match self {
+            Request::Keyed { request, .. } => request.kind(),
             Request::Connect { .. } => "connect",
             Request::Logout { .. } => "logout",
             Request::Disconnect { .. } => "disconnect",

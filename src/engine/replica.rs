@@ -22,7 +22,8 @@ impl Engine {
     /// Used at start (no sessions yet) and when this node fell behind a
     /// trimmed log. In the second case the local consoles saw events this
     /// replica never applied, so each is told to reconnect (it gets a fresh
-    /// `welcome`), proposals in flight are refused as `unavailable`, and the
+    /// `welcome`), proposals in flight are answered `outcome_unknown` (they
+    /// may be in the log past the snapshot), and the
     /// restored sessions of this node are closed through the log like any
     /// dropped session (their agents get the reconnect grace).
     pub(super) fn restore_snapshot(&mut self, snap: ReplicaSnapshot) -> Result<(), ApiError> {
@@ -34,8 +35,9 @@ impl Engine {
             super::submit::answer_error(
                 pending,
                 ApiError::new(
-                    ErrorCode::Unavailable,
-                    "this node resynchronised; try again",
+                    ErrorCode::OutcomeUnknown,
+                    "this node resynchronised before the write came back: it may or may not \
+                     be applied; retry with the same idempotency key to learn which",
                 ),
             );
         }

@@ -200,22 +200,36 @@ async fn propose<L: SharedLog>(
     while proposals.recv_many(&mut batch, BATCH).await > 0 {
         let reqs: Vec<u64> = batch.iter().map(|e| e.req).collect();
         let entries = std::mem::take(&mut batch);
+        if !ready.load(Ordering::Relaxed) {
+            // The store was unreachable at the last try: refuse without
+            // sending, so the refusal is certain (the tailer and the
+            // heartbeat notice when it is back).
+            for req in reqs {
+                let error = ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the shared store is unreachable; nothing was changed, try again",
+                );
+                engine.send(Request::ProposalFailed { req, error }).await;
+            }
+            continue;
+        }
         metrics::counter!("switchboard_redis_round_trips_total").increment(1);
         sizes.record(reqs.len() as f64);
         let started = std::time::Instant::now();
         let appended = log.append(entries).await;
         took.record(started.elapsed().as_secs_f64());
-        if appended.is_ok() {
-            ready.store(true, Ordering::Relaxed);
-        }
         if let Err(e) = appended {
             metrics::counter!("switchboard_redis_errors_total").increment(1);
             ready.store(false, Ordering::Relaxed);
-            tracing::warn!(error = %e, "cannot append to the shared log: refusing the writes");
+            tracing::warn!(error = %e, "cannot append to the shared log: outcome unknown");
+            // The entries may have reached the store before the error (a
+            // timeout, a connection lost mid-answer): they may still be
+            // applied. Only a retry with the same idempotency key can tell.
             for req in reqs {
                 let error = ApiError::new(
-                    ErrorCode::Unavailable,
-                    "the shared store is unavailable; nothing was changed, try again",
+                    ErrorCode::OutcomeUnknown,
+                    "the shared store did not confirm the write: it may or may not be applied; \
+                     retry with the same Idempotency-Key to learn which",
                 );
                 engine.send(Request::ProposalFailed { req, error }).await;
             }
@@ -294,6 +308,7 @@ async fn heartbeat<L: SharedLog>(
                             req: 0,
                             now: crate::clock::now_ms(),
                             op: crate::domain::LogOp::DropNode(n),
+                            key: None,
                         })
                         .collect();
                     if !entries.is_empty() {

@@ -207,6 +207,15 @@ pub enum HttpOp {
 /// Everything the engine task receives, in one channel.
 #[derive(Debug)]
 pub enum Request {
+    /// A write with the client's idempotency key: the entry it proposes
+    /// carries the key, scoped to the caller, so that a retry gets the first
+    /// outcome (docs/protocol.md, idempotency).
+    Keyed {
+        /// The client's key (at most 128 bytes).
+        key: String,
+        /// The request (`Http` or `Session`).
+        request: Box<Request>,
+    },
     /// A console session opened: register it, log the agent in, push welcome.
     Connect {
         /// Agent id (already authenticated).
