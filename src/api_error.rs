@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Stable error codes of the wire protocol (docs/protocol.md §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Not JSON, not an object, or no `type`.
@@ -21,8 +21,12 @@ pub enum ErrorCode {
     Forbidden,
     /// The agent's account is disabled by an admin: no login, no session.
     AccountDisabled,
-    /// No such agent, group or item.
+    /// No such agent, group or item (or path).
     NotFound,
+    /// The path exists but not with this HTTP method.
+    MethodNotAllowed,
+    /// The request body did not arrive within the body read timeout.
+    RequestTimeout,
     /// The active cell is N/A.
     NotApplicable,
     /// Someone else took the item first.
@@ -58,6 +62,8 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials | ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden | ErrorCode::AccountDisabled => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::NotApplicable
             | ErrorCode::AlreadyTaken
             | ErrorCode::InvalidState

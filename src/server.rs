@@ -8,7 +8,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::auth::Auth;
@@ -228,12 +227,13 @@ pub async fn run(
     if transport.allowed_origins.is_empty() {
         transport.allowed_origins = default_origins(listener.local_addr()?);
     }
+    let transport = Arc::new(transport);
     let state = AppState {
         engine: engine.clone(),
         auth,
         limits: Arc::new(Limits::new(&transport)),
         ready,
-        config: Arc::new(transport),
+        config: transport.clone(),
     };
     let app = router(state);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -248,14 +248,7 @@ pub async fn run(
         tokio::time::sleep(bound).await;
         let _ = force_tx.send(());
     });
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Pushes are small frames that must leave at once: no Nagle delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+    let serve = crate::transport::connections::serve(listener, app, &transport, async {
         let _ = stop_rx.await;
     });
     tokio::select! {

@@ -1,5 +1,6 @@
-//! Parsing client frames: JSON text → request id + the engine's own
-//! request type, [`SessionOp`], deserialized straight from the frame.
+//! Parsing client frames: a console's JSON text → request id + the engine's
+//! own request type, [`SessionOp`], deserialized straight from the frame;
+//! a visitor's → [`VisitorFrame`].
 //!
 //! Parse, then apply: nothing here touches state. Every way a frame can be
 //! wrong ends in an [`ApiError`] carrying the request's id when one could be
@@ -113,6 +114,23 @@ pub fn parse_frame(text: &str) -> Result<ClientFrame, FrameError> {
         error,
     })?;
     Ok(ClientFrame { id, request })
+}
+
+/// A frame from a visitor's socket (docs/protocol.md §2.4).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VisitorFrame {
+    /// The visitor writes in its chat (the engine checks the length).
+    Message {
+        /// What the visitor wrote.
+        text: String,
+    },
+}
+
+/// Parses one text frame of a visitor's socket; anything else than a known
+/// frame is `invalid_field` with serde's words.
+pub fn parse_visitor_frame(text: &str) -> Result<VisitorFrame, ApiError> {
+    serde_json::from_str(text).map_err(|e| ApiError::new(ErrorCode::InvalidField, e.to_string()))
 }
 
 /// Limits the types cannot say: how many cells, how long a note.

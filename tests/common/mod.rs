@@ -306,6 +306,23 @@ impl TestServer {
         r.json::<Value>().await.unwrap()["item"].clone()
     }
 
+    /// Creates `n` chat items in `group` at once through the API, each with
+    /// `title`, and checks each was created.
+    pub async fn create_chats(&self, group: &str, title: &str, n: usize) {
+        let batch: Vec<_> = (0..n)
+            .map(|_| {
+                self.http
+                    .post(self.url("/api/work"))
+                    .header("x-api-key", API_KEY)
+                    .json(&json!({ "group": group, "channel": "chat", "title": title }))
+                    .send()
+            })
+            .collect();
+        for r in futures_util::future::join_all(batch).await {
+            assert_eq!(r.unwrap().status(), 201);
+        }
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         let r = self
             .http
