@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::http::{agent_caller, body};
+use super::http::{agent_caller, ask_keyed, body, idempotency_key};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
     AgentDef, AgentPatch, Channel, ChannelConfig, ChannelPatch, Distribution, GroupDef, GroupPatch,
@@ -41,14 +41,8 @@ fn field_error(field: &str, message: impl Into<String>) -> ApiError {
 
 async fn ask(state: &AppState, headers: &HeaderMap, op: AdminOp) -> Result<Value, ApiError> {
     let caller = Caller::Agent(agent_caller(state, headers).await?);
-    state
-        .engine
-        .call(|answer| Request::Http {
-            caller,
-            op: HttpOp::Admin(op),
-            answer,
-        })
-        .await
+    let key = idempotency_key(headers)?;
+    ask_keyed(state, caller, HttpOp::Admin(op), key).await
 }
 
 async fn answer(

@@ -764,12 +764,22 @@ async fn read_loop(
                     }
                     op => {
                         let span = tracing::debug_span!("command", op = op.name());
+                        let key = frame.key;
                         state
                             .engine
-                            .call(|answer| Request::Session {
-                                session,
-                                op,
-                                answer,
+                            .call(|answer| {
+                                let request = Request::Session {
+                                    session,
+                                    op,
+                                    answer,
+                                };
+                                match key {
+                                    Some(key) => Request::Keyed {
+                                        key,
+                                        request: Box::new(request),
+                                    },
+                                    None => request,
+                                }
                             })
                             .instrument(span)
                             .await

@@ -632,6 +632,18 @@ impl TestRedis {
         panic!("redis-server did not start");
     }
 
+    /// Sends a signal to the running redis-server (`STOP` hangs it, `CONT`
+    /// wakes it).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis is running").id();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal} {pid}");
+    }
+
     /// `kill -9`.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
