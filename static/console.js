@@ -91,6 +91,7 @@ function start(session, { fresh }) {
   client.on('closing', (f) => {
     if (f.reason === 'slow_consumer') showError('The server dropped the connection because it fell behind; reconnecting.');
     if (f.reason === 'server_going_away') showError('The server is restarting; reconnecting.');
+    if (f.reason === 'cut_off') showError('This server lost touch with the others; reconnecting.');
   });
   client.on('unmatched', (f) => { if (f.type === 'error') showError(f.message || f.code); });
   client.on('unauthorized', () => {

@@ -49,6 +49,8 @@ impl Request {
     pub fn kind(&self) -> &'static str {
         match self {
             Request::Keyed { request, .. } => request.kind(),
+            Request::CutOff => "cut_off",
+            Request::Rejoined { .. } => "rejoined",
             Request::Connect { .. } => "connect",
             Request::Logout { .. } => "logout",
             Request::Disconnect { .. } => "disconnect",

@@ -40,6 +40,8 @@ impl Engine {
                     let _ = answer.send(Err(e));
                 }
             },
+            Request::CutOff => self.cut_off(),
+            Request::Rejoined { old, new } => self.rejoined(old, new),
             Request::Keyed { key, request } => {
                 self.proposals.key = self.scoped_key(&request, &key);
                 self.handle(*request);
