@@ -128,6 +128,11 @@ function onWelcome(w) {
   state.work = new Map((w.work || []).map((it) => [it.id, it]));
   state.queues = new Map(state.groups.map((g) => [g.id, new Map()]));
   for (const it of w.queues || []) queueOf(it.group).set(it.id, it);
+  // A reload in the middle of a visitor chat: its conversation comes back.
+  for (const c of w.chats || []) {
+    addChatMessages(c.item, c.messages || []);
+    chatOf(c.item).loaded = true;
+  }
   state.status = {
     ...(state.status || {}),
     agent: w.agent.id,

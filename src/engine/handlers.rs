@@ -242,7 +242,8 @@ impl Engine {
                 }
             }
             None => {
-                let welcome = views::welcome(self.state.core(), a, session, self.state.seq());
+                let mut welcome = views::welcome(self.state.core(), a, session, self.state.seq());
+                welcome.chats = self.held_chats(a);
                 let frame = serde_json::to_string(&welcome).unwrap_or_default();
                 outbox.push(frame.into());
             }

@@ -280,6 +280,9 @@ impl StateMachine {
                     .add_message(&self.core, item, from_agent, text, now)
                     .map(|message| {
                         let answer = json!({ "item": item, "message": message });
+                        // Its own number: a console resuming after it
+                        // gets it replayed, never confused with an event.
+                        self.seq += 1;
                         effects.push(Effect::Message {
                             seq: self.seq,
                             item,

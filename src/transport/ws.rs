@@ -448,6 +448,7 @@ async fn run_session(
     // The session remembers its login's digest, never the token: logging
     // that token out closes it.
     let login = crate::auth::token_digest(&token);
+    let touch_login = login.clone();
     let (outbox_tx, outbox_rx) = outbox(state.config.outbox_capacity);
     let connect = state
         .engine
@@ -472,7 +473,7 @@ async fn run_session(
     tokio::spawn(close_if_logged_out(state.clone(), token));
     let span = tracing::info_span!("session", session, agent = %agent);
     let (sink, stream) = socket.split();
-    serve_session(sink, stream, state, session, outbox_rx)
+    serve_session(sink, stream, state, session, outbox_rx, touch_login)
         .instrument(span)
         .await;
 }
@@ -485,6 +486,7 @@ pub(crate) async fn serve_session(
     state: AppState,
     session: u64,
     outbox_rx: OutboxReceiver,
+    login: String,
 ) {
     tracing::debug!("session opened");
     let _guard = SessionGuard::new(session, state.engine.clone());
@@ -500,7 +502,9 @@ pub(crate) async fn serve_session(
             StatusBatch::new(&batching),
             write_timeout,
         );
-        let reader = read_loop(stream, &state, session, &answers, &batching, limiter);
+        let reader = read_loop(
+            stream, &state, session, &answers, &batching, limiter, &login,
+        );
         tokio::select! {
             () = writer => None,
             end = reader => Some(end),
@@ -703,6 +707,10 @@ fn over_rate(limiter: Option<&DefaultDirectRateLimiter>) -> Option<ApiError> {
     })
 }
 
+/// How often a console in use slides its login's expiry: at most once a
+/// minute, however many requests it sends.
+const TOUCH_LOGIN_EVERY: Duration = Duration::from_secs(60);
+
 async fn read_loop(
     mut stream: impl ConsoleStream,
     state: &AppState,
@@ -710,8 +718,18 @@ async fn read_loop(
     answers: &Answers,
     batching: &AtomicBool,
     limiter: Option<DefaultDirectRateLimiter>,
+    login: &str,
 ) -> ReadEnd {
+    let mut touched = tokio::time::Instant::now();
     while let Some(msg) = stream.next().await {
+        // A console in use keeps its login alive, as HTTP calls do, so it
+        // can reconnect after a blip however long ago its last HTTP call
+        // was; off the request's path.
+        if touched.elapsed() >= TOUCH_LOGIN_EVERY {
+            touched = tokio::time::Instant::now();
+            let (auth, login) = (state.auth.clone(), login.to_string());
+            tokio::spawn(async move { auth.touch(&login, now_ms()).await });
+        }
         let text = match msg {
             Ok(Message::Text(t)) => t,
             Ok(Message::Binary(_)) => {
@@ -913,6 +931,7 @@ group = "g"
             state.clone(),
             session,
             outbox_rx,
+            String::new(),
         ));
         let welcome = next(&mut from_server).await;
         assert_eq!(welcome["type"], "welcome");
