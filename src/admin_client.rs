@@ -56,9 +56,8 @@ async fn refused(r: reqwest::Response) -> AdminClientError {
 /// Logs in and returns the client and the token.
 async fn login(args: &AdminClientArgs) -> Result<(reqwest::Client, String), AdminClientError> {
     let http = reqwest::Client::new();
-    let url = format!("{}/api/login", args.server.trim_end_matches('/'));
     let r = http
-        .post(&url)
+        .post(url(args, "/api/login"))
         .json(&json!({ "username": args.user, "password": password()? }))
         .send()
         .await
@@ -73,23 +72,35 @@ async fn login(args: &AdminClientArgs) -> Result<(reqwest::Client, String), Admi
     Ok((http, body["token"].as_str().unwrap_or_default().to_string()))
 }
 
-/// `export-directory`.
-pub async fn export(args: ExportArgs) -> Result<(), AdminClientError> {
-    let (http, token) = login(&args.client).await?;
-    let url = format!(
-        "{}/api/admin/directory?password_hashes={}",
-        args.client.server.trim_end_matches('/'),
-        args.password_hashes
-    );
-    let r = http
-        .get(&url)
-        .bearer_auth(&token)
+/// Sends an admin's request; a refusal becomes the server's message.
+async fn send(
+    args: &AdminClientArgs,
+    req: reqwest::RequestBuilder,
+    token: &str,
+) -> Result<reqwest::Response, AdminClientError> {
+    let r = req
+        .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| AdminClientError::Unreachable(args.client.server.clone(), e))?;
+        .map_err(|e| AdminClientError::Unreachable(args.server.clone(), e))?;
     if !r.status().is_success() {
         return Err(refused(r).await);
     }
+    Ok(r)
+}
+
+fn url(args: &AdminClientArgs, path: &str) -> String {
+    format!("{}{path}", args.server.trim_end_matches('/'))
+}
+
+/// `export-directory`.
+pub async fn export(args: ExportArgs) -> Result<(), AdminClientError> {
+    let (http, token) = login(&args.client).await?;
+    let path = format!(
+        "/api/admin/directory?password_hashes={}",
+        args.password_hashes
+    );
+    let r = send(&args.client, http.get(url(&args.client, &path)), &token).await?;
     let text = r
         .text()
         .await
@@ -109,21 +120,13 @@ pub async fn import(args: ImportArgs) -> Result<(), AdminClientError> {
     let text = std::fs::read_to_string(&args.file)
         .map_err(|e| AdminClientError::File(args.file.display().to_string(), e))?;
     let (http, token) = login(&args.client).await?;
-    let url = format!(
-        "{}/api/admin/directory/import?apply={}",
-        args.client.server.trim_end_matches('/'),
-        args.apply
-    );
-    let r = http
-        .post(&url)
-        .bearer_auth(&token)
-        .body(text)
-        .send()
-        .await
-        .map_err(|e| AdminClientError::Unreachable(args.client.server.clone(), e))?;
-    if !r.status().is_success() {
-        return Err(refused(r).await);
-    }
+    let path = format!("/api/admin/directory/import?apply={}", args.apply);
+    let r = send(
+        &args.client,
+        http.post(url(&args.client, &path)).body(text),
+        &token,
+    )
+    .await?;
     let body: Value = r
         .json()
         .await

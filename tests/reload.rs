@@ -49,7 +49,9 @@ async fn a_console_that_reloads_mid_chat_gets_the_conversation_back() {
     h1.close().await;
     // A fresh console (a reload): the welcome carries the conversation.
     let again = Client::connect(s.addr, &token).await;
-    let chats = again.welcome["chats"].as_array().expect("chats in the welcome");
+    let chats = again.welcome["chats"]
+        .as_array()
+        .expect("chats in the welcome");
     let chat = chats
         .iter()
         .find(|c| c["item"] == item)
