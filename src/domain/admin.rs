@@ -316,7 +316,7 @@ impl Core {
                 self.live_group(g)?;
                 if self.dir.member(a, g).is_some() {
                     return Err(DomainError::Exists(format!(
-                        "{:?} is already a member of {:?}",
+                        "the membership of {:?} in {:?}",
                         self.dir.agent(a).id,
                         self.dir.group(g).id
                     )));
