@@ -1,5 +1,6 @@
-//! The command line: `switchboard serve`, `switchboard hash-password` and
-//! `switchboard new-api-key`.
+//! The command line: `switchboard serve`, `switchboard hash-password`,
+//! `switchboard new-api-key`, and `export-directory` / `import-directory`
+//! (clients of a running server's administration API).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +44,53 @@ pub enum Command {
         #[arg(long = "group", value_name = "GROUP_ID")]
         groups: Vec<String>,
     },
+    /// Write the live directory of a running server as a directory file
+    /// (TOML) to standard output or --out. Logs in as an admin (password
+    /// from $SWITCHBOARD_PASSWORD, or one line of standard input).
+    ExportDirectory(Box<ExportArgs>),
+    /// Compare a directory file with a running server's live directory and
+    /// print the changes it would make; with --apply, make them as one
+    /// change (all or nothing). Logs in as an admin like export-directory.
+    ImportDirectory(Box<ImportArgs>),
+}
+
+/// Where and as whom the directory commands reach a server.
+#[derive(Debug, clap::Args)]
+pub struct AdminClientArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// An admin's login name.
+    #[arg(long)]
+    pub user: String,
+}
+
+/// Flags of `export-directory`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Server and admin.
+    #[command(flatten)]
+    pub client: AdminClientArgs,
+    /// Include the agents' password hashes (argon2; treat the file as a
+    /// secret then).
+    #[arg(long)]
+    pub password_hashes: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Flags of `import-directory`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The directory file to import.
+    pub file: PathBuf,
+    /// Server and admin.
+    #[command(flatten)]
+    pub client: AdminClientArgs,
+    /// Make the changes (without it, only print them).
+    #[arg(long)]
+    pub apply: bool,
 }
 
 /// How logs are written.

@@ -169,6 +169,18 @@ fn main() -> std::process::ExitCode {
             print!("{}", toml_entry(&name, &key, &groups));
             Ok(())
         }
+        Command::ExportDirectory(args) => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(switchboard::admin_client::export(*args))
+                    .map_err(|e| e.to_string())
+            }),
+        Command::ImportDirectory(args) => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(switchboard::admin_client::import(*args))
+                    .map_err(|e| e.to_string())
+            }),
         Command::Serve(args) => tokio::runtime::Runtime::new()
             .map_err(|e| e.to_string())
             .and_then(|rt| rt.block_on(serve(*args))),

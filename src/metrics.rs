@@ -157,9 +157,11 @@ pub fn code_label(code: ErrorCode) -> &'static str {
         ErrorCode::InvalidState => "invalid_state",
         ErrorCode::AtCapacity => "at_capacity",
         ErrorCode::Offline => "offline",
+        ErrorCode::Conflict => "conflict",
         ErrorCode::TooLarge => "too_large",
         ErrorCode::RateLimited => "rate_limited",
         ErrorCode::Unavailable => "unavailable",
+        ErrorCode::OutcomeUnknown => "outcome_unknown",
         ErrorCode::Internal => "internal",
     }
 }

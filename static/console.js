@@ -82,6 +82,8 @@ function start(session, { fresh }) {
   state.client = client;
   client.onState((s) => setConn(s));
   client.on('welcome', onWelcome);
+  // An administrator changed this agent's groups: the whole view again.
+  client.on('groups_changed', onWelcome);
   client.on('agent_status', onAgentStatus);
   client.on('item', onItemPush);
   client.on('queue', onQueuePush);
@@ -89,6 +91,7 @@ function start(session, { fresh }) {
   client.on('closing', (f) => {
     if (f.reason === 'slow_consumer') showError('The server dropped the connection because it fell behind; reconnecting.');
     if (f.reason === 'server_going_away') showError('The server is restarting; reconnecting.');
+    if (f.reason === 'cut_off') showError('This server lost touch with the others; reconnecting.');
   });
   client.on('unmatched', (f) => { if (f.type === 'error') showError(f.message || f.code); });
   client.on('unauthorized', () => {

@@ -272,7 +272,9 @@ pub struct WelcomeAgent<'a> {
 /// The first frame of every session.
 #[derive(Debug, Serialize)]
 pub struct Welcome<'a> {
-    r#type: &'static str,
+    /// `welcome`, or `groups_changed` when pushed again after a directory
+    /// change.
+    pub(super) r#type: &'static str,
     seq: u64,
     session: u64,
     grace_ms: Millis,
@@ -284,17 +286,7 @@ pub struct Welcome<'a> {
 
 /// The role names of an agent.
 pub fn role_names(roles: crate::domain::Roles) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if roles.agent {
-        out.push("agent");
-    }
-    if roles.manager {
-        out.push("manager");
-    }
-    if roles.admin {
-        out.push("admin");
-    }
-    out
+    crate::replica::audit::roles_json(roles)
 }
 
 /// Builds the `welcome` frame: Active Groups, availability, work, queues.

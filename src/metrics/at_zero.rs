@@ -54,6 +54,7 @@ const COUNTERS: &[(&str, &[Values])] = &[
                 "server_going_away",
                 "revoked",
                 "logged_out",
+                "cut_off",
                 "closed",
                 "write_timeout",
                 "too_large",

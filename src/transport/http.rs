@@ -158,7 +158,7 @@ pub(super) async fn any_caller(state: &AppState, headers: &HeaderMap) -> Result<
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .or_else(|| bearer(headers));
-    match key.and_then(|k| state.auth.check_api_key(k)) {
+    match key.and_then(|k| state.auth.check_api_key(k, now_ms())) {
         Some(integration) => Ok(Caller::Integration(integration)),
         None => agent_caller(state, headers).await.map(Caller::Agent),
     }
@@ -168,6 +168,45 @@ async fn ask(state: &AppState, caller: Caller, op: HttpOp) -> Result<Value, ApiE
     state
         .engine
         .call(|answer| Request::Http { caller, op, answer })
+        .await
+}
+
+/// The request's `Idempotency-Key`, checked (1 to 128 visible ASCII
+/// characters).
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if super::frames::valid_key(k) => Ok(Some(k.to_string())),
+        _ => Err(ApiError {
+            code: ErrorCode::InvalidField,
+            message: "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
+            details: Some(json!({ "field": "Idempotency-Key" })),
+        }),
+    }
+}
+
+/// Asks the engine for a write, carrying the client's idempotency key when
+/// it gave one: a retry with the same key gets the first outcome.
+pub(super) async fn ask_keyed(
+    state: &AppState,
+    caller: Caller,
+    op: HttpOp,
+    key: Option<String>,
+) -> Result<Value, ApiError> {
+    state
+        .engine
+        .call(|answer| {
+            let request = Request::Http { caller, op, answer };
+            match key {
+                Some(key) => Request::Keyed {
+                    key,
+                    request: Box::new(request),
+                },
+                None => request,
+            }
+        })
         .await
 }
 
@@ -317,7 +356,7 @@ async fn set_enabled(
         agent: agent.clone(),
         enabled,
     };
-    let status = ask(&state, caller, op).await?;
+    let status = ask_keyed(&state, caller, op, idempotency_key(&headers)?).await?;
     if !enabled {
         // After the engine applied it: from now on every node refuses the
         // agent's tokens anyway, this only drops them from the store.
@@ -338,6 +377,7 @@ pub(super) async fn create_work(
     payload: Result<Json<WorkBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = any_caller(&state, &headers).await?;
+    let key = idempotency_key(&headers)?;
     let w = body(payload)?;
     let channel = w.check()?;
     let by = match &caller {
@@ -352,7 +392,7 @@ pub(super) async fn create_work(
         title: w.title,
         visitor: w.visitor,
     };
-    let created = ask(&state, caller, op).await;
+    let created = ask_keyed(&state, caller, op, key).await;
     match &created {
         Ok(v) => tracing::info!(integration = %by, group, item = %v["item"]["id"], "work created"),
         Err(e) => tracing::info!(integration = %by, group, code = ?e.code, "work refused"),

@@ -5,6 +5,7 @@
 //! Handlers authenticate, parse, and hand typed requests to the engine; they
 //! hold no routing state of their own. See docs/protocol.md for the wire.
 
+mod admin_api;
 pub mod bodies;
 pub mod connections;
 pub mod frames;
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::RequestBodyDeadlineLayer;
@@ -117,8 +118,16 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let static_files = ServeDir::new(&state.config.static_dir);
     let body_limit = state.config.max_body_bytes;
+    // A directory file of thousands of agents is larger than any other
+    // body: its one route gets its own limit.
+    let imports = Router::new()
+        .route(
+            "/api/admin/directory/import",
+            post(admin_api::import_directory),
+        )
+        .layer(RequestBodyLimitLayer::new(admin_api::MAX_DIRECTORY_BYTES));
     let body_deadline = state.config.body_read_timeout;
-    Router::new()
+    let api = Router::new()
         .route("/api/login", post(http::login))
         .route("/api/logout", post(http::logout))
         .route("/api/work", post(http::create_work))
@@ -129,6 +138,55 @@ pub fn router(state: AppState) -> Router {
         .route("/api/groups/{id}/status", get(routing_api::group_status))
         .route("/api/items/{id}/explain", get(routing_api::explain))
         .route("/api/audit", get(http::audit))
+        .route("/api/password", post(admin_api::change_own_password))
+        .route(
+            "/api/admin/agents",
+            get(admin_api::list_agents).post(admin_api::create_agent),
+        )
+        .route(
+            "/api/admin/agents/{id}",
+            get(admin_api::get_agent)
+                .patch(admin_api::update_agent)
+                .delete(admin_api::delete_agent),
+        )
+        .route(
+            "/api/admin/agents/{id}/password",
+            post(admin_api::reset_password),
+        )
+        .route(
+            "/api/admin/groups",
+            get(admin_api::list_groups).post(admin_api::create_group),
+        )
+        .route(
+            "/api/admin/groups/{id}",
+            get(admin_api::get_group)
+                .patch(admin_api::update_group)
+                .delete(admin_api::delete_group),
+        )
+        .route(
+            "/api/admin/memberships",
+            get(admin_api::list_members).post(admin_api::add_member),
+        )
+        .route(
+            "/api/admin/memberships/{group}/{agent}",
+            patch(admin_api::update_member).delete(admin_api::remove_member),
+        )
+        .route(
+            "/api/admin/integrations",
+            get(admin_api::list_integrations).post(admin_api::create_integration),
+        )
+        .route(
+            "/api/admin/integrations/{name}",
+            patch(admin_api::set_scope).delete(admin_api::revoke_integration),
+        )
+        .route(
+            "/api/admin/integrations/{name}/rotate",
+            post(admin_api::rotate_key),
+        )
+        .route(
+            "/api/admin/settings",
+            get(admin_api::get_settings).patch(admin_api::set_settings),
+        )
         .route("/api/visitor/chats", post(visitor::start_chat))
         .route("/api/visitor/tickets", post(visitor::leave_ticket))
         .route("/visitor", get(visitor::upgrade))
@@ -136,12 +194,15 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(http::readyz))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(http::metrics))
+        .route("/api/admin/directory", get(admin_api::export_directory))
         .fallback_service(
             tower::ServiceBuilder::new()
                 .layer(middleware::from_fn(http::no_impossible_files))
                 .service(static_files),
         )
-        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit));
+    imports
+        .merge(api)
         .layer(RequestBodyDeadlineLayer::new(body_deadline))
         .layer(middleware::map_response(http::json_errors))
         .layer(middleware::from_fn(crate::metrics::track_http))

@@ -764,12 +764,22 @@ async fn read_loop(
                     }
                     op => {
                         let span = tracing::debug_span!("command", op = op.name());
+                        let key = frame.key;
                         state
                             .engine
-                            .call(|answer| Request::Session {
-                                session,
-                                op,
-                                answer,
+                            .call(|answer| {
+                                let request = Request::Session {
+                                    session,
+                                    op,
+                                    answer,
+                                };
+                                match key {
+                                    Some(key) => Request::Keyed {
+                                        key,
+                                        request: Box::new(request),
+                                    },
+                                    None => request,
+                                }
                             })
                             .instrument(span)
                             .await
@@ -801,6 +811,7 @@ mod tests {
     use crate::domain::{Core, CoreConfig};
     use crate::engine::replication::{self, NodeSettings};
     use crate::engine::{Engine, EngineConfig, Request, outbox};
+    use crate::replica::credentials::Credentials;
     use crate::store::memory::MemoryLog;
     use crate::transport::limits::Limits;
     use crate::transport::{AppState, TransportConfig};
@@ -825,11 +836,14 @@ group = "g"
     /// A node over an in-process log, as `serve` starts one.
     fn node() -> AppState {
         let dir = crate::directory_file::parse(DIRECTORY).unwrap();
+        let (credentials_out, table) = tokio::sync::watch::channel(Arc::default());
         let (engine, output) = Engine::spawn(
             Core::new(dir.directory, CoreConfig { grace_ms: 10_000 }),
             EngineConfig {
                 node: 1,
                 audit_every_entry: true,
+                credentials: Credentials::from_directory(&dir.password_hashes, &dir.integrations),
+                credentials_out: Some(credentials_out),
                 ..EngineConfig::default()
             },
         );
@@ -850,7 +864,7 @@ group = "g"
         let config = TransportConfig::default();
         AppState {
             engine,
-            auth: Arc::new(Auth::new(dir.password_hashes, "key", 3_600_000)),
+            auth: Arc::new(Auth::new(table, "key", 3_600_000)),
             limits: Arc::new(Limits::new(&config)),
             ready,
             config: Arc::new(config),

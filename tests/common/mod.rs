@@ -565,6 +565,8 @@ pub struct TestRedis {
     pub port: u16,
     pub dir: std::path::PathBuf,
     child: Option<std::process::Child>,
+    /// The addresses it listens on (loopback, and a test's own).
+    bind: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -577,14 +579,23 @@ fn free_port() -> u16 {
 
 impl TestRedis {
     pub fn start() -> TestRedis {
+        Self::start_bound_to(&[])
+    }
+
+    /// Listening on loopback and on `extra` addresses too (a network
+    /// namespace's link).
+    pub fn start_bound_to(extra: &[&str]) -> TestRedis {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("sb-redis-{port}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        let mut bind = vec!["127.0.0.1".to_string()];
+        bind.extend(extra.iter().map(|a| a.to_string()));
         let mut r = TestRedis {
             port,
             dir,
             child: None,
+            bind,
         };
         r.restart();
         r
@@ -608,7 +619,11 @@ impl TestRedis {
     /// Starts (again) on the same port and directory: the AOF is reloaded.
     pub fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &self.port.to_string(), "--bind"])
+            .args(&self.bind)
+            // Clients from a test's own network namespace are not on
+            // loopback: let them in (the addresses are the test's own).
+            .args(["--protected-mode", if self.bind.len() > 1 { "no" } else { "yes" }])
             .args([
                 "--save",
                 "",
@@ -630,6 +645,18 @@ impl TestRedis {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("redis-server did not start");
+    }
+
+    /// Sends a signal to the running redis-server (`STOP` hangs it, `CONT`
+    /// wakes it).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis is running").id();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal} {pid}");
     }
 
     /// `kill -9`.
