@@ -623,7 +623,10 @@ impl TestRedis {
             .args(&self.bind)
             // Clients from a test's own network namespace are not on
             // loopback: let them in (the addresses are the test's own).
-            .args(["--protected-mode", if self.bind.len() > 1 { "no" } else { "yes" }])
+            .args([
+                "--protected-mode",
+                if self.bind.len() > 1 { "no" } else { "yes" },
+            ])
             .args([
                 "--save",
                 "",
