@@ -23,8 +23,8 @@
 //!     sequence, visitor chats, the audit), pure, fed log entries.
 //! - Layer 2: [`engine`], the single task that owns the core and this node's
 //!   sessions, a replica of the log in every mode.
-//! - Layer 3: [`transport`], the HTTP API and WebSockets; [`demo`], the
-//!   simulated traffic of `serve --demo`.
+//! - Layer 3: [`transport`], the HTTP API and WebSockets and the accept
+//!   loop serving them; [`demo`], the simulated traffic of `serve --demo`.
 //! - Layer 4: [`server`], starting a node over its storage and serving until
 //!   shutdown; [`cli`], the command line; [`admin_client`], the
 //!   `export-directory` and `import-directory` commands (clients of a running

@@ -316,20 +316,24 @@ async fn method_not_allowed_and_long_path_segments_answer_the_json_error() {
 
 // 4. WebSocket closes and answers --------------------------------------------
 
-/// Opens a visitor's chat in g1 and its socket, past the first `chat` frame.
-async fn visitor(s: &TestServer) -> common::VisitorSocket {
-    let r = s
-        .http
+/// Starts a visitor's chat in g1: its visitor token.
+async fn visitor_token(s: &TestServer) -> String {
+    let r = unpooled()
         .post(s.url("/api/visitor/chats"))
         .json(&json!({ "group": "g1", "name": "Vic", "text": "hello" }))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let token = r.json::<Value>().await.unwrap()["visitor_token"]
+    r.json::<Value>().await.unwrap()["visitor_token"]
         .as_str()
         .unwrap()
-        .to_string();
+        .to_string()
+}
+
+/// Opens a visitor's chat in g1 and its socket, past the first `chat` frame.
+async fn visitor(s: &TestServer) -> common::VisitorSocket {
+    let token = visitor_token(s).await;
     let mut ws = common::visitor_socket(s.addr, &token).await;
     assert_eq!(common::visitor_frame(&mut ws, "chat").await["type"], "chat");
     ws
@@ -358,13 +362,13 @@ fn raw_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Opens a console socket by hand (a raw TCP stream past the handshake),
-/// so the test can write frames no well-behaved library would.
-async fn raw_console(s: &TestServer) -> TcpStream {
-    let token = s.login("alice").await;
+/// Opens a WebSocket by hand at `target` (`/ws?token=…`): a raw TCP
+/// stream past the handshake, so the test can write frames no well-behaved
+/// library would.
+async fn raw_socket(s: &TestServer, target: &str) -> TcpStream {
     let mut tcp = TcpStream::connect(s.addr).await.unwrap();
     let req = format!(
-        "GET /ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+        "GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     );
@@ -381,6 +385,12 @@ async fn raw_console(s: &TestServer) -> TcpStream {
         String::from_utf8_lossy(&head)
     );
     tcp
+}
+
+/// A console socket of alice's, opened by hand.
+async fn raw_console(s: &TestServer) -> TcpStream {
+    let token = s.login("alice").await;
+    raw_socket(s, &format!("/ws?token={token}")).await
 }
 
 /// The close code at the end of what a raw socket receives (frames from
@@ -427,6 +437,16 @@ async fn invalid_utf8_and_protocol_violations_close_with_their_documented_codes(
     // An unknown opcode: 1002.
     let mut tcp = raw_console(&s).await;
     tcp.write_all(&raw_frame(0x83, b"{}")).await.unwrap();
+    assert_eq!(raw_close_code(&mut tcp).await, Some(1002));
+    // The visitor's socket closes the same way.
+    let token = visitor_token(&s).await;
+    let mut tcp = raw_socket(&s, &format!("/visitor?token={token}")).await;
+    tcp.write_all(&raw_frame(0x81, &[0xc3, 0x28, 0xff]))
+        .await
+        .unwrap();
+    assert_eq!(raw_close_code(&mut tcp).await, Some(1007));
+    let mut tcp = raw_socket(&s, &format!("/visitor?token={token}")).await;
+    tcp.write_all(&raw_frame(0x81 | 0x40, b"{}")).await.unwrap();
     assert_eq!(raw_close_code(&mut tcp).await, Some(1002));
     assert!(
         metric(

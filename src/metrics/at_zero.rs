@@ -33,6 +33,8 @@ const COUNTERS: &[(&str, &[Values])] = &[
         )],
     ),
     (LOGINS, &[("result", &["ok", "refused", "rate_limited"])]),
+    // Routes and statuses are open-ended: the family starts with the
+    // series the first scrape of `/metrics` will count in anyway.
     (
         HTTP_REQUESTS,
         &[("route", &["/metrics"]), ("status", &["200"])],

@@ -1,4 +1,6 @@
-//! Transport: the HTTP API, the console WebSocket and the static consoles.
+//! Transport: the HTTP API, the console WebSocket and the static consoles,
+//! served by the accept loop of [`connections`] (read timeouts, a cap per
+//! client address).
 //!
 //! Handlers authenticate, parse, and hand typed requests to the engine; they
 //! hold no routing state of their own. See docs/protocol.md for the wire.
