@@ -749,7 +749,7 @@ function membershipsTableSpec() {
         cell: (m) => {
           const h = m.handling?.[ch] || 'primary';
           const off = state.groups.get(m.group)?.channels?.[ch]?.enabled === false;
-          return el('span', { class: h === 'excluded' || off ? 'cell-na' : null, text: off ? `${HANDLING_LABELS[h]} (channel off)` : HANDLING_LABELS[h] || h });
+          return el('span', { class: h === 'excluded' || off ? 'cell-na' : null, text: off ? 'Channel off in group' : HANDLING_LABELS[h] || h });
         },
       })),
       { label: 'Ticket cap', class: 'num', cell: (m) => (m.ticket_cap == null ? 'None' : String(m.ticket_cap)) },
@@ -1164,7 +1164,7 @@ function markInvalid(form, e, errEl) {
   if (hit[0]) {
     hit[0].focus();
     const label = hit[0].labels?.[0]?.textContent || hit[0].closest('fieldset')?.querySelector('legend')?.textContent;
-    if (label) errEl.append(el('span', { class: 'field-ref', text: ` (${label.trim()})` }));
+    if (label) errEl.append(el('span', { class: 'field-ref', text: ` Check the field “${label.trim()}”.` }));
   }
   return hit[0] || null;
 }
