@@ -906,7 +906,7 @@ function integrationsTableSpec() {
 }
 
 function integrationDialog(opener) {
-  const scope = el('fieldset', { class: 'scope' }, el('legend', { text: 'May create work in' }));
+  const scope = el('fieldset', { class: 'scope', 'data-array': 'groups' }, el('legend', { text: 'May create work in' }));
   const allId = nextId('scope-all');
   const someId = nextId('scope-some');
   const all = el('input', { type: 'radio', id: allId, name: 'scope', value: 'all', 'data-field': 'groups' });
