@@ -63,7 +63,11 @@ impl CredentialTable {
             }
         }
         CredentialTable {
-            passwords: c.passwords.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            passwords: c
+                .passwords
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             api_keys,
         }
     }
@@ -259,9 +263,9 @@ impl Auth {
         let digest = sha256(key.as_bytes());
         let table = self.table.borrow();
         match table.api_keys.get(&digest) {
-            Some((integration, expires)) => {
-                expires.is_none_or(|at| now < at).then(|| integration.clone())
-            }
+            Some((integration, expires)) => expires
+                .is_none_or(|at| now < at)
+                .then(|| integration.clone()),
             None if digest == self.cli_key => Some(Integration::everywhere("cli")),
             None => None,
         }

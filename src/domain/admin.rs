@@ -304,7 +304,9 @@ impl Core {
                 (None, Some(AdminRecord::Group(group, settings)))
             }
             AdminChange::UpdateGroup { group, patch } => self.update_group(group, patch)?,
-            AdminChange::DeleteGroup { group, move_to } => self.delete_group(now, actor, group, move_to)?,
+            AdminChange::DeleteGroup { group, move_to } => {
+                self.delete_group(now, actor, group, move_to)?
+            }
             AdminChange::AddMember { membership } => {
                 let (a, g) = (membership.agent, membership.group);
                 self.live_agent(a)?;
@@ -335,7 +337,10 @@ impl Core {
                 group,
                 patch,
             } => {
-                let m = self.dir.member(agent, group).ok_or(DomainError::NotMember(group))?;
+                let m = self
+                    .dir
+                    .member(agent, group)
+                    .ok_or(DomainError::NotMember(group))?;
                 let old = self.dir.membership(m).clone();
                 let handling = patch.handling.unwrap_or(old.handling);
                 let cap = patch.ticket_cap.unwrap_or(old.ticket_cap);
@@ -345,10 +350,16 @@ impl Core {
                     self.dirty.push((group, c));
                 }
                 let new = self.dir.membership(m).clone();
-                (Some(AdminRecord::Member(old)), Some(AdminRecord::Member(new)))
+                (
+                    Some(AdminRecord::Member(old)),
+                    Some(AdminRecord::Member(new)),
+                )
             }
             AdminChange::RemoveMember { agent, group } => {
-                let m = self.dir.member(agent, group).ok_or(DomainError::NotMember(group))?;
+                let m = self
+                    .dir
+                    .member(agent, group)
+                    .ok_or(DomainError::NotMember(group))?;
                 let old = self.dir.membership(m).clone();
                 let held: Vec<ItemId> = self
                     .presence(agent)
@@ -412,7 +423,9 @@ impl Core {
                 return Err(DomainError::Forbidden("nobody may change their own roles"));
             }
             AdminChange::DeleteAgent { agent } if *agent == a => {
-                return Err(DomainError::Forbidden("you may not delete your own account"));
+                return Err(DomainError::Forbidden(
+                    "you may not delete your own account",
+                ));
             }
             _ => {}
         }
@@ -450,7 +463,9 @@ impl Core {
                 "managers may change only memberships, caps and settings of the groups they manage",
             ))
         } else {
-            Err(DomainError::Forbidden("only an admin may change the directory"))
+            Err(DomainError::Forbidden(
+                "only an admin may change the directory",
+            ))
         }
     }
 

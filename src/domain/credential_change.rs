@@ -61,4 +61,3 @@ pub enum CredentialChange {
         name: String,
     },
 }
-

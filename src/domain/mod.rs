@@ -23,8 +23,8 @@
 mod account;
 mod admin;
 mod command;
-mod credential_change;
 mod core;
+mod credential_change;
 mod directory;
 mod directory_edit;
 mod eligibility;
@@ -44,8 +44,8 @@ pub use admin::{
     MAX_TIMER_MS, MemberPatch,
 };
 pub use command::{Actor, CellChange, Command, Reply};
-pub use credential_change::{CredentialChange, GroupScope};
 pub use core::{AgentPresence, Core, CoreConfig};
+pub use credential_change::{CredentialChange, GroupScope};
 pub use directory::{
     AgentDef, AgentIx, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef,
     GroupIx, GroupSettings, Handling, MemberIx, Membership, MembershipSpec, Roles,

@@ -40,8 +40,7 @@ impl Engine {
         new: &Option<AdminRecord>,
     ) {
         let dir = self.state.core().directory();
-        self.local
-            .grow(dir.agents().len(), dir.groups().len());
+        self.local.grow(dir.agents().len(), dir.groups().len());
         let mut agents: Vec<AgentIx> = Vec::new();
         let mut groups: Vec<GroupIx> = Vec::new();
         for rec in [old, new].into_iter().flatten() {

@@ -106,7 +106,7 @@ impl Engine {
         }
     }
 
-    fn agent_ix(&self, id: &str) -> Result<AgentIx, ApiError> {
+    pub(super) fn agent_ix(&self, id: &str) -> Result<AgentIx, ApiError> {
         self.state
             .core()
             .directory()
@@ -114,7 +114,7 @@ impl Engine {
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no agent {id:?}")))
     }
 
-    fn group_ix(&self, id: &str) -> Result<GroupIx, ApiError> {
+    pub(super) fn group_ix(&self, id: &str) -> Result<GroupIx, ApiError> {
         self.state
             .core()
             .directory()
@@ -569,6 +569,12 @@ impl Engine {
             Caller::Integration(i) => (None, Some(i.as_ref())),
         };
         match op {
+            HttpOp::Admin(op) => {
+                let actor = caller_ix.ok_or_else(|| {
+                    forbidden("administration is for admins and managers, not integrations")
+                })?;
+                self.admin_step(actor, op)
+            }
             HttpOp::CreateWork {
                 group,
                 channel,

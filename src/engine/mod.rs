@@ -31,6 +31,7 @@
 //! `ok` therefore always means the command is in the log.
 
 mod accounts;
+mod admin_api;
 mod board;
 mod busy;
 mod credentials;
@@ -58,6 +59,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::clock::now_ms;
 pub use crate::replica::audit::{AuditBatch, AuditLog, AuditQuery, AuditRecord};
 pub use crate::replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
+pub use admin_api::{AdminOp, MAX_PAGE, Page, roles_from};
 pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
 pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};
@@ -90,7 +92,8 @@ pub struct EngineConfig {
     pub credentials: crate::replica::credentials::Credentials,
     /// Where this node publishes the credentials table its logins and API
     /// keys are checked against, after every change.
-    pub credentials_out: Option<tokio::sync::watch::Sender<std::sync::Arc<crate::auth::CredentialTable>>>,
+    pub credentials_out:
+        Option<tokio::sync::watch::Sender<std::sync::Arc<crate::auth::CredentialTable>>>,
 }
 
 impl Default for EngineConfig {

@@ -189,6 +189,8 @@ pub enum HttpOp {
         /// Enabled or disabled.
         enabled: bool,
     },
+    /// An administration request (admins and managers).
+    Admin(super::AdminOp),
     /// The audit report.
     Audit {
         /// Agent id filter.

@@ -48,6 +48,8 @@ pub(super) enum After {
     },
     /// Answer `{"item"}`, and for a chat the visitor's token.
     Created { visitor_token: Option<String> },
+    /// Answer with the administered resource.
+    Admin(super::admin_api::AdminView),
 }
 
 /// Who waits for the answer.
@@ -193,6 +195,7 @@ impl Engine {
                 }
                 return;
             }
+            After::Admin(view) => self.admin_view(view),
             After::Created { visitor_token } => {
                 let Some(id) = item_id else {
                     return answer_error(pending, ApiError::new(ErrorCode::Internal, "no item"));

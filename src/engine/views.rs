@@ -286,17 +286,7 @@ pub struct Welcome<'a> {
 
 /// The role names of an agent.
 pub fn role_names(roles: crate::domain::Roles) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if roles.agent {
-        out.push("agent");
-    }
-    if roles.manager {
-        out.push("manager");
-    }
-    if roles.admin {
-        out.push("admin");
-    }
-    out
+    crate::replica::audit::roles_json(roles)
 }
 
 /// Builds the `welcome` frame: Active Groups, availability, work, queues.

@@ -205,18 +205,23 @@ fn render<'a>(dir: &'a Directory, r: &AuditRecord) -> AuditEntryView<'a> {
             )
         }
         AuditWhat::Directory { old, new } => {
-            let kind = old.as_ref().or(new.as_ref()).map_or("directory", |rec| match &**rec {
-                AdminRecord::Agent(_) => "agent",
-                AdminRecord::Group(..) => "group",
-                AdminRecord::Member(_) => "membership",
-                AdminRecord::ManagersAdminister(_) => "managers_administer",
-            });
+            let kind = old
+                .as_ref()
+                .or(new.as_ref())
+                .map_or("directory", |rec| match &**rec {
+                    AdminRecord::Agent(_) => "agent",
+                    AdminRecord::Group(..) => "group",
+                    AdminRecord::Member(_) => "membership",
+                    AdminRecord::ManagersAdminister(_) => "managers_administer",
+                });
             let group = old.as_ref().or(new.as_ref()).and_then(|rec| match &**rec {
                 AdminRecord::Group(def, _) => Some(def.id.clone()),
                 AdminRecord::Member(m) => Some(dir.group(m.group).id.clone()),
                 _ => None,
             });
-            let value = |rec: &Option<Box<AdminRecord>>| rec.as_ref().map_or(Value::Null, |x| record_json(dir, x));
+            let value = |rec: &Option<Box<AdminRecord>>| {
+                rec.as_ref().map_or(Value::Null, |x| record_json(dir, x))
+            };
             (kind, group, None, value(old), value(new))
         }
     };
@@ -309,9 +314,13 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
 
 /// Roles as the wire names them.
 pub fn roles_json(r: crate::domain::Roles) -> Vec<&'static str> {
-    [(r.agent, "agent"), (r.manager, "manager"), (r.admin, "admin")]
-        .into_iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, name)| name)
-        .collect()
+    [
+        (r.agent, "agent"),
+        (r.manager, "manager"),
+        (r.admin, "admin"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| name)
+    .collect()
 }

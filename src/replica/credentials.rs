@@ -77,7 +77,10 @@ impl Credentials {
                 });
         }
         Credentials {
-            passwords: passwords.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            passwords: passwords
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             integrations,
         }
     }
@@ -116,13 +119,18 @@ impl Credentials {
                 key_sha256,
             } => {
                 if !is_admin {
-                    return Err(DomainError::Forbidden("only an admin may manage integrations"));
+                    return Err(DomainError::Forbidden(
+                        "only an admin may manage integrations",
+                    ));
                 }
                 if name.is_empty()
                     || name.len() > MAX_INTEGRATION_NAME
                     || name.chars().any(char::is_control)
                 {
-                    return Err(invalid("name", "must be 1 to 64 characters, no control characters"));
+                    return Err(invalid(
+                        "name",
+                        "must be 1 to 64 characters, no control characters",
+                    ));
                 }
                 if name == "cli" || self.integrations.contains_key(&name) {
                     return Err(DomainError::Exists(format!("integration {name:?}")));
@@ -145,7 +153,9 @@ impl Credentials {
                 overlap_ms,
             } => {
                 if !is_admin {
-                    return Err(DomainError::Forbidden("only an admin may manage integrations"));
+                    return Err(DomainError::Forbidden(
+                        "only an admin may manage integrations",
+                    ));
                 }
                 check_digest(&key_sha256)?;
                 let rec = self
@@ -164,7 +174,9 @@ impl Credentials {
             }
             CredentialChange::SetScope { name, scope } => {
                 if !is_admin {
-                    return Err(DomainError::Forbidden("only an admin may manage integrations"));
+                    return Err(DomainError::Forbidden(
+                        "only an admin may manage integrations",
+                    ));
                 }
                 let rec = self
                     .integrations
@@ -174,7 +186,9 @@ impl Credentials {
             }
             CredentialChange::RevokeIntegration { name } => {
                 if !is_admin {
-                    return Err(DomainError::Forbidden("only an admin may manage integrations"));
+                    return Err(DomainError::Forbidden(
+                        "only an admin may manage integrations",
+                    ));
                 }
                 self.integrations
                     .remove(&name)

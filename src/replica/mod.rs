@@ -32,11 +32,11 @@ pub use snapshot::{RestoreError, SNAPSHOT_FORMAT, Snapshot as ReplicaSnapshot};
 
 use self::audit::{AuditLog, AuditRecord, AuditWhat};
 use self::chats::{ChatMessage, Chats};
-use crate::api_error::ApiError;
 use self::credentials::Credentials;
+use crate::api_error::ApiError;
 use crate::domain::{
-    AdminChange, AdminRecord, AgentIx, CredentialChange, Channel, Command, Core, DomainError, Event, GroupIx, ItemId, ItemReason, LogEntry,
-    LogOp, Millis, Reply, VisitorJoin,
+    AdminChange, AdminRecord, AgentIx, Channel, Command, Core, CredentialChange, DomainError,
+    Event, GroupIx, ItemId, ItemReason, LogEntry, LogOp, Millis, Reply, VisitorJoin,
 };
 
 /// The replicated state of a node: see the module docs.
@@ -309,15 +309,17 @@ impl StateMachine {
                 }),
                 Event::Directory { at, by, old, new } => {
                     let agent = old.as_ref().or(new.as_ref()).and_then(|rec| match rec {
-                        AdminRecord::Agent(def) => self.core.directory().agent_ix(&def.id).or_else(|| {
-                            // Deleted: its id left the lookup; find its slot.
-                            self.core
-                                .directory()
-                                .agents()
-                                .iter()
-                                .rposition(|a| a.id == def.id)
-                                .map(|i| AgentIx(i as u32))
-                        }),
+                        AdminRecord::Agent(def) => {
+                            self.core.directory().agent_ix(&def.id).or_else(|| {
+                                // Deleted: its id left the lookup; find its slot.
+                                self.core
+                                    .directory()
+                                    .agents()
+                                    .iter()
+                                    .rposition(|a| a.id == def.id)
+                                    .map(|i| AgentIx(i as u32))
+                            })
+                        }
                         AdminRecord::Member(m) => Some(m.agent),
                         _ => None,
                     });

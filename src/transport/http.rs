@@ -53,7 +53,7 @@ fn unauthorized(msg: &str) -> ApiError {
 }
 
 /// Turns axum's JSON body rejections into our error shape.
-fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     payload.map(|Json(v)| v).map_err(|e| {
         let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ErrorCode::TooLarge

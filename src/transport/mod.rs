@@ -3,6 +3,7 @@
 //! Handlers authenticate, parse, and hand typed requests to the engine; they
 //! hold no routing state of their own. See docs/protocol.md for the wire.
 
+mod admin_api;
 pub mod frames;
 mod http;
 pub mod limits;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 
@@ -110,6 +111,55 @@ pub fn router(state: AppState) -> Router {
         .route("/api/groups/{id}/status", get(routing_api::group_status))
         .route("/api/items/{id}/explain", get(routing_api::explain))
         .route("/api/audit", get(http::audit))
+        .route("/api/password", post(admin_api::change_own_password))
+        .route(
+            "/api/admin/agents",
+            get(admin_api::list_agents).post(admin_api::create_agent),
+        )
+        .route(
+            "/api/admin/agents/{id}",
+            get(admin_api::get_agent)
+                .patch(admin_api::update_agent)
+                .delete(admin_api::delete_agent),
+        )
+        .route(
+            "/api/admin/agents/{id}/password",
+            post(admin_api::reset_password),
+        )
+        .route(
+            "/api/admin/groups",
+            get(admin_api::list_groups).post(admin_api::create_group),
+        )
+        .route(
+            "/api/admin/groups/{id}",
+            get(admin_api::get_group)
+                .patch(admin_api::update_group)
+                .delete(admin_api::delete_group),
+        )
+        .route(
+            "/api/admin/memberships",
+            get(admin_api::list_members).post(admin_api::add_member),
+        )
+        .route(
+            "/api/admin/memberships/{group}/{agent}",
+            patch(admin_api::update_member).delete(admin_api::remove_member),
+        )
+        .route(
+            "/api/admin/integrations",
+            get(admin_api::list_integrations).post(admin_api::create_integration),
+        )
+        .route(
+            "/api/admin/integrations/{name}",
+            patch(admin_api::set_scope).delete(admin_api::revoke_integration),
+        )
+        .route(
+            "/api/admin/integrations/{name}/rotate",
+            post(admin_api::rotate_key),
+        )
+        .route(
+            "/api/admin/settings",
+            get(admin_api::get_settings).patch(admin_api::set_settings),
+        )
         .route("/api/visitor/chats", post(visitor::start_chat))
         .route("/api/visitor/tickets", post(visitor::leave_ticket))
         .route("/visitor", get(visitor::upgrade))

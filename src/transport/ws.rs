@@ -787,10 +787,10 @@ mod tests {
 
     use super::{Message, serve_session};
     use crate::auth::Auth;
-    use crate::replica::credentials::Credentials;
     use crate::domain::{Core, CoreConfig};
     use crate::engine::replication::{self, NodeSettings};
     use crate::engine::{Engine, EngineConfig, Request, outbox};
+    use crate::replica::credentials::Credentials;
     use crate::store::memory::MemoryLog;
     use crate::transport::limits::Limits;
     use crate::transport::{AppState, TransportConfig};

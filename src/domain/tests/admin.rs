@@ -45,7 +45,12 @@ fn member_of(a: AgentIx, g: GroupIx) -> Membership {
 #[test]
 fn a_new_agent_added_to_a_group_gets_its_work_at_once() {
     let mut core = fixture();
-    admin(&mut core, 0, ADA, AdminChange::CreateAgent(newcomer("nina")));
+    admin(
+        &mut core,
+        0,
+        ADA,
+        AdminChange::CreateAgent(newcomer("nina")),
+    );
     let nina = core.directory().agent_ix("nina").expect("created");
     login(&mut core, 2, nina);
     let membership = member_of(nina, SALES);
@@ -172,7 +177,15 @@ fn lowering_a_cap_takes_nothing_away() {
         chat_cap: Some(1),
         ..AgentPatch::default()
     };
-    admin(&mut core, 3, ADA, AdminChange::UpdateAgent { agent: ALICE, patch });
+    admin(
+        &mut core,
+        3,
+        ADA,
+        AdminChange::UpdateAgent {
+            agent: ALICE,
+            patch,
+        },
+    );
     assert_eq!(core.item(a).and_then(|i| i.assignee), Some(ALICE));
     assert_eq!(core.item(b).and_then(|i| i.assignee), Some(ALICE));
     let c = create(&mut core, 4, SALES, Chat, 0);
@@ -311,13 +324,24 @@ fn a_deleted_agent_is_logged_out_its_work_rerouted_and_its_id_free() {
     let chat = create(&mut core, 1, BILLING, Chat, 0);
     let holder = core.item(chat).and_then(|i| i.assignee).expect("routed");
     let other = if holder == ALICE { BOB } else { ALICE };
-    admin(&mut core, 2, ADA, AdminChange::DeleteAgent { agent: holder });
+    admin(
+        &mut core,
+        2,
+        ADA,
+        AdminChange::DeleteAgent { agent: holder },
+    );
     assert!(!core.presence(holder).logged_in);
     assert_eq!(core.item(chat).and_then(|i| i.assignee), Some(other));
     let id = core.directory().agent(holder).id.clone();
     assert!(core.directory().agent_ix(&id).is_none());
     assert!(matches!(
-        core.apply(3, Command::OpenSession { agent: holder, session: 9 }),
+        core.apply(
+            3,
+            Command::OpenSession {
+                agent: holder,
+                session: 9
+            }
+        ),
         Err(DomainError::NoSuchAgent(_))
     ));
     admin(&mut core, 4, ADA, AdminChange::CreateAgent(newcomer(&id)));
@@ -327,7 +351,12 @@ fn a_deleted_agent_is_logged_out_its_work_rerouted_and_its_id_free() {
 #[test]
 fn a_snapshot_carries_the_changed_directory() {
     let mut core = fixture();
-    admin(&mut core, 0, ADA, AdminChange::CreateAgent(newcomer("nina")));
+    admin(
+        &mut core,
+        0,
+        ADA,
+        AdminChange::CreateAgent(newcomer("nina")),
+    );
     let nina = core.directory().agent_ix("nina").expect("created");
     admin(
         &mut core,
