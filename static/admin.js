@@ -50,6 +50,7 @@ document.addEventListener('DOMContentLoaded', () => {
   $('[data-action=new-group]').addEventListener('click', (e) => groupDialog(null, e.currentTarget));
   $('[data-action=new-membership]').addEventListener('click', (e) => membershipDialog(null, e.currentTarget));
   $('[data-action=new-integration]').addEventListener('click', (e) => integrationDialog(e.currentTarget));
+  $('#password-form').addEventListener('submit', changeOwnPassword);
   $('#settings-form').addEventListener('submit', saveSettings);
   state.tables.agents = makeTable('agents', agentsTableSpec());
   state.tables.groups = makeTable('groups', groupsTableSpec());
@@ -443,7 +444,9 @@ function agentsTableSpec() {
           const who = a.name || a.id;
           return actions(
             actionBtn('Edit', `Edit ${who}`, 'edit', (b) => agentDialog(a, b)),
-            actionBtn('Password', `Reset the password of ${who}`, 'password', (b) => passwordDialog(a, b)),
+            a.id === state.session?.agent?.id
+              ? actionBtn('Password', 'Change your own password', 'password', () => { selectTab('settings'); $('#pw-old').focus(); })
+              : actionBtn('Password', `Reset the password of ${who}`, 'password', (b) => passwordDialog(a, b)),
             a.enabled === false
               ? actionBtn('Enable', `Enable ${who}`, 'enable', (b) => enableAgent(a, b))
               : actionBtn('Disable', `Disable ${who}`, 'disable', (b) => disableDialog(a, b)),
@@ -808,7 +811,7 @@ function membershipDialog(m, opener, editing = false) {
   fields.push(handling);
   fields.push(textField({ label: 'Ticket cap', name: 'ticket_cap', type: 'number', min: 0, step: 1, value: cur.ticket_cap ?? '', hint: 'Most tickets held from this group at once; empty for no cap.' }));
   if (!editing) {
-    fields.push(checkGroup({ legend: 'Active now for', name: 'active', options: CHANNELS.map((ch) => [ch, CHANNEL_LABELS[ch]]), checked: [], hint: 'Unticked channels start inactive; the agent (or a supervisor) switches them in Active Groups.' }));
+    fields.push(checkGroup({ legend: 'Active from the start for', name: 'active', options: CHANNELS.map((ch) => [ch, CHANNEL_LABELS[ch]]), checked: [...CHANNELS], hint: 'Unticked channels start inactive; the agent (or a supervisor) switches them in Active Groups. Channels the group does not offer stay N/A.' }));
   }
   formDialog({
     title: editing ? `Edit ${agentLabel(cur.agent)} in ${groupName(cur.group)}` : 'Add a member',
@@ -835,7 +838,7 @@ function membershipDialog(m, opener, editing = false) {
         if (!v.group) throw new ProtocolError('invalid_field', 'Choose a group.', { field: 'group' }, 400);
         const payload = { agent: v.agent, group: v.group, ...body };
         if (payload.ticket_cap == null) delete payload.ticket_cap;
-        if (v.active.length) payload.active = Object.fromEntries(CHANNELS.map((ch) => [ch, v.active.includes(ch)]));
+        payload.active = Object.fromEntries(CHANNELS.map((ch) => [ch, v.active.includes(ch)]));
         await call('/api/admin/memberships', { method: 'POST', body: payload });
         showNotice(`${agentLabel(v.agent)} is now a member of ${groupName(v.group)}.`);
         announce('Member added');
@@ -889,14 +892,16 @@ function integrationsTableSpec() {
       { label: 'Name', cell: (i) => el('strong', { text: i.name }) },
       { label: 'May create work in', cell: (i) => ((i.groups || []).includes('*') ? 'All groups' : (i.groups || []).map(groupName).join(', ') || 'No group') },
       {
-        label: 'Keys',
+        label: 'Keys (digest, expiry)',
         cell: (i) => el('ul', { class: 'key-list' }, (i.keys || []).map((k) =>
-          el('li', {}, el('code', { text: `${k.prefix}…` }), ' ', el('span', { class: 'sub-inline', text: formatExpiry(k.expires_at) })))),
+          el('li', {}, el('code', { title: 'The first digits of the key’s SHA-256 digest, to tell keys apart', text: k.prefix }), ' ',
+            el('span', { class: 'sub-inline', text: formatExpiry(k.expires_at) })))),
       },
       {
         label: 'Actions',
         class: 'actions-col',
         cell: (i) => actions(
+          actionBtn('Scope', `Change where ${i.name} may create work`, 'scope', (b) => integrationDialog(b, i)),
           actionBtn('Rotate key', `Rotate the key of ${i.name}`, 'rotate', (b) => rotateDialog(i, b)),
           actionBtn('Revoke', `Revoke ${i.name}`, 'revoke', (b) => revokeDialog(i, b), 'danger'),
         ),
@@ -905,36 +910,51 @@ function integrationsTableSpec() {
   };
 }
 
-function integrationDialog(opener) {
+/** A new integration (`existing` null), or a new scope for one. */
+function integrationDialog(opener, existing = null) {
+  const current = existing?.groups || [];
+  const everywhere = current.includes('*');
   const scope = el('fieldset', { class: 'scope', 'data-array': 'groups' }, el('legend', { text: 'May create work in' }));
   const allId = nextId('scope-all');
   const someId = nextId('scope-some');
-  const all = el('input', { type: 'radio', id: allId, name: 'scope', value: 'all', 'data-field': 'groups' });
-  const some = el('input', { type: 'radio', id: someId, name: 'scope', value: 'some', checked: true, 'data-field': 'groups' });
-  const boxes = el('div', { class: 'group-checks' }, sortedGroups().map((g) => {
+  const all = el('input', { type: 'radio', id: allId, name: 'scope', value: 'all', checked: everywhere, 'data-field': 'groups' });
+  const some = el('input', { type: 'radio', id: someId, name: 'scope', value: 'some', checked: !everywhere, 'data-field': 'groups' });
+  const known = sortedGroups();
+  // Scoped groups this login cannot list still show, by id.
+  for (const id of current) if (id !== '*' && !state.groups.has(id)) known.push({ id, name: id });
+  const boxes = el('div', { class: 'group-checks' }, known.map((g) => {
     const id = nextId('scope-g');
     return el('div', { class: 'check-field' },
-      el('input', { type: 'checkbox', id, name: 'groups', value: g.id, 'data-field': 'groups' }),
+      el('input', { type: 'checkbox', id, name: 'groups', value: g.id, checked: current.includes(g.id), 'data-field': 'groups' }),
       el('label', { for: id, text: g.name }));
   }));
   const sync = () => { for (const b of $$('input[type=checkbox]', boxes)) b.disabled = all.checked; };
   all.addEventListener('change', sync);
   some.addEventListener('change', sync);
+  sync();
   scope.append(
     el('div', { class: 'check-field' }, all, el('label', { for: allId, text: 'All groups' })),
     el('div', { class: 'check-field' }, some, el('label', { for: someId, text: 'Only these groups:' })),
     boxes);
+  const fields = existing ? [scope]
+    : [textField({ label: 'Name', name: 'name', required: true, autocomplete: 'off', hint: 'e.g. the system that sends the work: crm, phone-system.' }), scope];
   formDialog({
-    title: 'New integration',
-    description: 'Its key is shown once, when it is made. Store it where the integration runs.',
-    fields: [textField({ label: 'Name', name: 'name', required: true, autocomplete: 'off', hint: 'e.g. the system that sends the work: crm, phone-system.' }), scope],
-    submitLabel: 'Create and show key',
+    title: existing ? `Where ${existing.name} may create work` : 'New integration',
+    description: existing ? 'Its keys stay as they are; the new scope applies to the next request.' : 'Its key is shown once, when it is made. Store it where the integration runs.',
+    fields,
+    submitLabel: existing ? 'Save scope' : 'Create and show key',
     opener,
-    role: 'new-integration',
+    role: existing ? 'integration-scope' : 'new-integration',
     async onSubmit(form) {
       const v = readForm(form);
       const groups = all.checked ? ['*'] : v.groups;
       if (!groups.length) throw new ProtocolError('invalid_field', 'Choose at least one group, or All groups.', { field: 'groups' }, 400);
+      if (existing) {
+        await call(`/api/admin/integrations/${enc(existing.name)}`, { method: 'PATCH', body: { groups } });
+        announce('Scope saved');
+        state.tables.integrations.reload();
+        return undefined;
+      }
       const data = await call('/api/admin/integrations', { method: 'POST', body: { name: v.name, groups } });
       state.tables.integrations.reload();
       return () => keyDialog({ name: data?.integration?.name || v.name, key: data.key, rotated: false }, opener);
@@ -1044,6 +1064,34 @@ async function saveSettings(e) {
     if (s && typeof s.managers_administer === 'boolean') $('#set-managers-administer').checked = s.managers_administer;
     saved.textContent = 'Saved.';
   } catch (ex) {
+    err.textContent = describeError(ex);
+    markInvalid(form, ex, err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** POST /api/password: one's own password, the old one asked; sessions go on. */
+async function changeOwnPassword(e) {
+  e.preventDefault();
+  const form = e.currentTarget;
+  const err = $('[data-role=form-error]', form);
+  const saved = $('[data-role=saved]', form);
+  const button = $('button[type=submit]', form);
+  err.textContent = '';
+  saved.textContent = '';
+  clearInvalid(form);
+  const v = readForm(form);
+  button.disabled = true;
+  try {
+    if (v.new_password !== v.repeat) {
+      throw new ProtocolError('invalid_field', 'The two new passwords differ.', { field: 'repeat' }, 400);
+    }
+    await call('/api/password', { method: 'POST', body: { old_password: v.old_password, new_password: v.new_password } });
+    form.reset();
+    saved.textContent = 'Your password was changed.';
+  } catch (ex) {
+    if (ex?.status === 401 && ex.code !== 'invalid_field') return;
     err.textContent = describeError(ex);
     markInvalid(form, ex, err);
   } finally {
