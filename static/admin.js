@@ -140,9 +140,11 @@ function query(params) {
 /** An error in words: the server's message, and what kind of refusal it is. */
 function describeError(e) {
   if (!(e instanceof ProtocolError)) return e?.message || String(e);
-  const msg = (e.message || '').trim();
-  const items = Array.isArray(e.details?.items) && e.details.items.length
-    ? ` In the way: ${e.details.items.join(', ')}.` : '';
+  let msg = (e.message || '').trim();
+  if (msg && !/[.!?)]$/.test(msg)) msg += '.';
+  // Items in the way, when the message does not name them already.
+  const ids = Array.isArray(e.details?.items) ? e.details.items.map(String) : [];
+  const items = ids.length && !ids.every((id) => msg.includes(id)) ? ` In the way: ${ids.join(', ')}.` : '';
   switch (e.status) {
     case 403: return `Not allowed: ${msg || 'the server refused this change for your login.'}`;
     case 404: return `Not found: ${msg || 'it may have been deleted meanwhile.'}`;
