@@ -81,6 +81,8 @@ pub struct Auth {
     /// Digest of the `--api-key` flag's key (the integration `cli`).
     cli_key: [u8; 32],
     token_ttl_ms: Millis,
+    /// In-memory tokens, by the token's digest (as the stores keep them),
+    /// so a session that keeps only the digest can slide its login.
     tokens: Mutex<HashMap<String, TokenEntry>>,
     /// With a store, the tokens live there instead (Redis or embedded).
     shared: Option<crate::store::tokens::StoredTokens>,
@@ -200,6 +202,19 @@ impl Auth {
         }
     }
 
+    /// Slides the expiry of the login whose token has digest `digest` (a
+    /// console in use keeps its login alive, as HTTP calls do); false when
+    /// it is no longer valid.
+    pub async fn touch(&self, digest: &str, now: Millis) -> bool {
+        match &self.shared {
+            None => self.slide(digest, now).is_some(),
+            Some(shared) => {
+                let ttl = std::time::Duration::from_millis(self.token_ttl_ms);
+                matches!(shared.take(digest, ttl).await, Ok(Some(_)))
+            }
+        }
+    }
+
     /// Revokes a token everywhere.
     pub async fn logout_token(&self, token: &str) -> Result<(), StoreError> {
         match &self.shared {
@@ -234,17 +249,23 @@ impl Auth {
         };
         let mut tokens = self.tokens.lock().expect("token table lock");
         tokens.retain(|_, e| e.expires_at > now);
-        tokens.insert(token.clone(), entry);
+        tokens.insert(token_digest(&token), entry);
         token
     }
 
     /// The agent a token belongs to, if it is valid; each use slides its
     /// expiry forward.
     pub fn check_token(&self, token: &str, now: Millis) -> Option<String> {
+        self.slide(&token_digest(token), now)
+    }
+
+    /// The agent of the login whose token has digest `digest`, if valid,
+    /// sliding its expiry (in-memory tokens).
+    fn slide(&self, digest: &str, now: Millis) -> Option<String> {
         let mut tokens = self.tokens.lock().expect("token table lock");
-        let entry = tokens.get_mut(token)?;
+        let entry = tokens.get_mut(digest)?;
         if entry.expires_at <= now {
-            tokens.remove(token);
+            tokens.remove(digest);
             return None;
         }
         entry.expires_at = now + self.token_ttl_ms;
@@ -253,7 +274,10 @@ impl Auth {
 
     /// Revokes a token (logout).
     pub fn revoke(&self, token: &str) {
-        self.tokens.lock().expect("token table lock").remove(token);
+        self.tokens
+            .lock()
+            .expect("token table lock")
+            .remove(&token_digest(token));
     }
 
     /// The integration a presented API key belongs to. Looks the key up by

@@ -8,7 +8,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::auth::Auth;
@@ -88,8 +87,9 @@ pub enum StartError {
     /// applied to them.
     #[error(
         "the data directory {} holds the state of another directory file (agents and groups); \
-         start with the same --directory as before, or with another --data-dir \
-         (or delete that data directory to start afresh)",
+         start with the same --directory as before, then apply a changed file to the running \
+         server with `switchboard import-directory FILE --user ADMIN --apply`; or start with \
+         another --data-dir (or delete that data directory to start afresh)",
         .0.display()
     )]
     OtherDirectory(std::path::PathBuf),
@@ -227,12 +227,13 @@ pub async fn run(
     if transport.allowed_origins.is_empty() {
         transport.allowed_origins = default_origins(listener.local_addr()?);
     }
+    let transport = Arc::new(transport);
     let state = AppState {
         engine: engine.clone(),
         auth,
         limits: Arc::new(Limits::new(&transport)),
         ready,
-        config: Arc::new(transport),
+        config: transport.clone(),
     };
     let app = router(state);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -247,14 +248,7 @@ pub async fn run(
         tokio::time::sleep(bound).await;
         let _ = force_tx.send(());
     });
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Pushes are small frames that must leave at once: no Nagle delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+    let serve = crate::transport::connections::serve(listener, app, &transport, async {
         let _ = stop_rx.await;
     });
     tokio::select! {

@@ -152,6 +152,40 @@ async fn administered_changes_survive_kill_9() {
         .unwrap_or_else(|| panic!("no audit of the rename: {audit}"));
     assert_eq!(renamed["by"], "admin");
     assert_eq!(renamed["old"]["name"], "Group One");
+    // The directory commands, against the running binary: the export holds
+    // the administered agent, and importing it back changes nothing.
+    let exported = data.path().join("exported.toml");
+    let run = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .args([
+                "--server".as_ref(),
+                node.url("").as_ref() as &std::ffi::OsStr,
+            ])
+            .args(["--user", "admin"])
+            .env("SWITCHBOARD_PASSWORD", common::PASSWORD)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "export-directory".as_ref(),
+        "--out".as_ref(),
+        exported.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(text.contains("id = \"nina\""), "{text}");
+    let out = run(&["import-directory".as_ref(), exported.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no change"));
 }
 
 #[tokio::test]
@@ -237,7 +271,13 @@ async fn a_manager_is_refused_outside_its_groups_and_a_deleted_group_with_work_i
 }
 
 async fn create_work_with_key(s: &TestServer, key: &str) -> u16 {
-    s.http
+    // A new connection each time: the test jumps the paused clock, past the
+    // server's read timeout of an idle kept-alive connection.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    fresh
         .post(s.url("/api/work"))
         .header("x-api-key", key)
         .json(&json!({ "group": "g2", "channel": "ticket", "title": "from the crm" }))
@@ -361,4 +401,92 @@ async fn on_two_nodes_an_agent_created_on_one_works_on_the_other() {
         .await;
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn the_directory_exports_and_an_import_shows_its_changes_then_applies_them_as_one() {
+    let s = TestServer::start(GRACE).await;
+    let admin = s.login("admin").await;
+    let export = s
+        .http
+        .get(s.url("/api/admin/directory"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), 200);
+    let text = export.text().await.unwrap();
+    assert!(!text.contains("argon2"), "no hashes unless asked");
+    // The export reads back as a valid directory with every agent.
+    let parsed = switchboard::directory_file::parse(&text).expect("the export parses");
+    assert!(parsed.directory.agent_ix("alice").is_some());
+    // Importing it unchanged changes nothing.
+    let import = |body: String, apply: bool| {
+        s.http
+            .post(s.url(&format!("/api/admin/directory/import?apply={apply}")))
+            .bearer_auth(&admin)
+            .body(body)
+            .send()
+    };
+    let same: Value = import(text.clone(), false)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(same["changes"], json!([]), "{same}");
+    // A changed file: a new agent, a renamed group.
+    let changed = format!(
+        "{}\n[[agents]]\nid = \"omar\"\nname = \"Omar\"\npassword_hash = \"{}\"\n\n[[memberships]]\nagent = \"omar\"\ngroup = \"g2\"\n",
+        text.replace("name = \"Group One\"", "name = \"Group Uno\""),
+        common::cheap_hash("omar-password-1")
+    );
+    let preview: Value = import(changed.clone(), false)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ops: Vec<String> = preview["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["op"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ops,
+        ["create_agent", "update_group", "add_member"],
+        "{preview}"
+    );
+    assert_eq!(preview["applied"], false);
+    let (status, _) = send(s.http.get(s.url("/api/admin/agents/omar")), &admin).await;
+    assert_eq!(status, 404, "a preview changes nothing");
+    let applied = import(changed, true).await.unwrap();
+    assert_eq!(applied.status(), 200);
+    let (_, omar) = send(s.http.get(s.url("/api/admin/agents/omar")), &admin).await;
+    assert_eq!(omar["groups"], json!(["g2"]), "{omar}");
+    assert_eq!(login_as(&s, "omar", "omar-password-1").await.0, 200);
+    let (_, g1) = send(s.http.get(s.url("/api/admin/groups/g1")), &admin).await;
+    assert_eq!(g1["name"], "Group Uno");
+    // All or nothing: a file that drops a group holding work is refused
+    // whole, even its other changes.
+    s.create_work("pullg", "ticket", 0).await;
+    let without_pullg = {
+        let mut file: toml::Table = toml::from_str(&text).unwrap();
+        let groups = file["groups"].as_array_mut().unwrap();
+        groups.retain(|g| g["id"].as_str() != Some("pullg"));
+        let members = file["memberships"].as_array_mut().unwrap();
+        members.retain(|m| m["group"].as_str() != Some("pullg"));
+        toml::to_string(&file)
+            .unwrap()
+            .replace("name = \"Group Uno\"", "name = \"Group Eins\"")
+    };
+    let refused = import(without_pullg, true).await.unwrap();
+    assert_eq!(refused.status(), 409);
+    let (_, g1) = send(s.http.get(s.url("/api/admin/groups/g1")), &admin).await;
+    assert_eq!(
+        g1["name"], "Group Uno",
+        "nothing of a refused import applied"
+    );
+    s.stop().await;
 }

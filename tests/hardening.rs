@@ -363,18 +363,7 @@ async fn a_client_that_never_reads_is_cut_off_and_memory_stays_bounded() {
     // one, so what cuts alice off is her socket backing up, not a burst.
     let cut_off = loop {
         for _ in 0..16 {
-            let batch: Vec<_> = (0..32)
-                .map(|_| {
-                    s.http
-                        .post(s.url("/api/work"))
-                        .header("x-api-key", API_KEY)
-                        .json(&json!({ "group": "g1", "channel": "chat", "title": title }))
-                        .send()
-                })
-                .collect();
-            for r in futures_util::future::join_all(batch).await {
-                assert_eq!(r.unwrap().status(), 201);
-            }
+            s.create_chats("g1", &title, 32).await;
             created += 32;
         }
         if agent_status_by_key(&s, "alice").await["logged_in"] == false {

@@ -161,6 +161,9 @@ pub enum AdminChange {
         /// Allowed.
         allowed: bool,
     },
+    /// Several changes as one: all applied, or none (a directory file
+    /// imported into a running system).
+    Batch(Vec<AdminChange>),
 }
 
 /// The directory record a change touched, before and after (for the audit
@@ -375,6 +378,7 @@ impl Core {
                 self.dir.remove_membership(m);
                 (Some(AdminRecord::Member(old)), None)
             }
+            AdminChange::Batch(changes) => return self.administer_batch(now, actor, changes),
             AdminChange::SetManagersAdminister { allowed } => {
                 let old = self.dir.managers_administer();
                 self.dir.set_managers_administer(allowed);
@@ -390,6 +394,24 @@ impl Core {
             old,
             new,
         });
+        Ok(Reply::Done)
+    }
+
+    /// All of `changes`, or none: a refused step puts everything back as
+    /// it was (a whole copy of the core, but imports are rare).
+    fn administer_batch(
+        &mut self,
+        now: Millis,
+        actor: Actor,
+        changes: Vec<AdminChange>,
+    ) -> Result<Reply, DomainError> {
+        let before = self.clone();
+        for c in changes {
+            if let Err(e) = self.administer(now, actor, c) {
+                *self = before;
+                return Err(e);
+            }
+        }
         Ok(Reply::Done)
     }
 

@@ -147,7 +147,7 @@ pub enum Command {
 }
 
 /// What a successful command returns besides its events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Reply {
     /// Nothing more to say.
     Done,

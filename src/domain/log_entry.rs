@@ -22,6 +22,11 @@ pub struct LogEntry {
     pub now: Millis,
     /// What to apply.
     pub op: LogOp,
+    /// The write's idempotency key, scoped to who asked (`a:AGENT:KEY`,
+    /// `i:INTEGRATION:KEY`): a later entry with the same key within the
+    /// window is not applied again, its proposer gets the first outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// What a log entry applies.
@@ -49,13 +54,13 @@ pub enum LogOp {
     /// release, which created a chat and its visitor in two entries; still
     /// applied so that such a log replays).
     VisitorJoined(VisitorJoin),
-    /// A new agent and its password hash, in one entry: the account never
-    /// exists without a way to log in.
-    NewAgent {
-        /// The `Admin` command creating it.
+    /// A directory change that creates agents, with their password hashes,
+    /// in one entry: an account never exists without a way to log in.
+    Administer {
+        /// The `Admin` command.
         command: Command,
-        /// Its argon2 PHC string.
-        password_hash: String,
+        /// Agent id → argon2 PHC string, for the agents it creates.
+        passwords: Vec<(String, String)>,
     },
     /// A password or an integration key changed.
     Credential {

@@ -26,13 +26,7 @@ use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::LogOp;
 use crate::domain::{AgentIx, Command};
 
-/// The refusal of anything an agent with a disabled account asks.
-pub(super) fn account_disabled(agent: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::AccountDisabled,
-        format!("the account {agent} is disabled; ask an admin"),
-    )
-}
+pub(super) use crate::replica::errors::account_disabled;
 
 impl Engine {
     /// `POST /api/agents/{id}/disable|enable`: only an admin's token (the

@@ -131,6 +131,19 @@ pub enum AdminOp {
     GetSettings,
     /// Whether managers administer the groups they manage.
     SetManagersAdminister(bool),
+    /// The live directory as a directory file.
+    ExportDirectory {
+        /// With the agents' password hashes.
+        with_hashes: bool,
+    },
+    /// The changes that make the live directory a file's, applied as one
+    /// when `apply`.
+    ImportDirectory {
+        /// The parsed file.
+        file: Box<crate::directory_file::LoadedDirectory>,
+        /// Apply (else only list them).
+        apply: bool,
+    },
 }
 
 /// What to answer once an administration entry was applied.
@@ -207,12 +220,12 @@ impl Engine {
             AdminOp::CreateAgent(def, password_hash) => {
                 let id = def.id.clone();
                 Ok(Step::Op(
-                    LogOp::NewAgent {
+                    LogOp::Administer {
                         command: Command::Admin {
                             actor: by,
                             change: AdminChange::CreateAgent(def),
                         },
-                        password_hash,
+                        passwords: vec![(id.clone(), password_hash)],
                     },
                     After::Admin(AdminView::Agent(id)),
                 ))
@@ -394,6 +407,10 @@ impl Engine {
                 AdminView::Empty,
             )),
             AdminOp::GetSettings => Ok(Step::Now(Ok(self.settings_view()))),
+            AdminOp::ExportDirectory { with_hashes } => {
+                Ok(Step::Now(self.export_directory(actor, with_hashes)))
+            }
+            AdminOp::ImportDirectory { file, apply } => self.import_directory(actor, &file, apply),
             AdminOp::SetManagersAdminister(allowed) => admin(
                 AdminChange::SetManagersAdminister { allowed },
                 AdminView::Settings,

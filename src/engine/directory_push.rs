@@ -96,6 +96,7 @@ impl Engine {
             }
             let mut view = views::welcome(self.state.core(), a, 0, seq);
             view.r#type = "groups_changed";
+            view.chats = self.held_chats(a);
             let f: Frame = serde_json::to_string(&view).unwrap_or_default().into();
             self.push_to_agent(seq, a, &f);
         }

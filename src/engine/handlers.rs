@@ -40,6 +40,13 @@ impl Engine {
                     let _ = answer.send(Err(e));
                 }
             },
+            Request::CutOff => self.cut_off(),
+            Request::Rejoined { old, new } => self.rejoined(old, new),
+            Request::Keyed { key, request } => {
+                self.proposals.key = self.scoped_key(&request, &key);
+                self.handle(*request);
+                self.proposals.key = None;
+            }
             Request::Disconnect { session } => self.handle_disconnect(session),
             Request::Logout { login, answer } => self.handle_logout(login, answer),
             Request::Session {
@@ -106,6 +113,27 @@ impl Engine {
         }
     }
 
+    /// A client's key scoped to who asks, so that two callers' keys never
+    /// meet: `a:AGENT:KEY` or `i:INTEGRATION:KEY`.
+    fn scoped_key(&self, request: &Request, key: &str) -> Option<String> {
+        match request {
+            Request::Http {
+                caller: Caller::Agent(id),
+                ..
+            } => Some(format!("a:{id}:{key}")),
+            Request::Http {
+                caller: Caller::Integration(i),
+                ..
+            } => Some(format!("i:{}:{key}", i.name)),
+            Request::Session { session, .. } => {
+                let agent = self.local.by_id.get(session)?.agent;
+                let id = &self.state.core().directory().agent(agent).id;
+                Some(format!("a:{id}:{key}"))
+            }
+            _ => None,
+        }
+    }
+
     pub(super) fn agent_ix(&self, id: &str) -> Result<AgentIx, ApiError> {
         self.state
             .core()
@@ -124,87 +152,10 @@ impl Engine {
 
     /// Puts a domain refusal into words, with names instead of indices.
     pub(super) fn domain_error(&self, e: DomainError) -> ApiError {
-        let dir = self.state.core().directory();
-        match e {
-            DomainError::NoSuchItem(id) => {
-                ApiError::new(ErrorCode::NotFound, format!("no open item {id}"))
-            }
-            DomainError::NotMember(g) => {
-                forbidden(format!("not a member of group {}", dir.group(g).id))
-            }
-            DomainError::Forbidden(msg) => forbidden(msg),
-            DomainError::NotApplicable {
-                agent,
-                group,
-                channel,
-            } => ApiError::new(
-                ErrorCode::NotApplicable,
-                format!(
-                    "{} is N/A for {} in {}",
-                    channel.as_str(),
-                    dir.agent(agent).id,
-                    dir.group(group).id
-                ),
-            ),
-            DomainError::AlreadyTaken { winner } => {
-                super::stats::take_lost();
-                let w = dir.agent(winner);
-                ApiError {
-                    code: ErrorCode::AlreadyTaken,
-                    message: format!("already taken by {}", w.name),
-                    details: Some(json!({ "winner": w.id, "winner_name": w.name })),
-                }
-            }
-            DomainError::InvalidState(state) => {
-                ApiError::new(ErrorCode::InvalidState, format!("the item is {state}"))
-            }
-            DomainError::Offline(g) => ApiError {
-                code: ErrorCode::Offline,
-                message: format!(
-                    "chat is offline in {}: nobody is available; tickets are still accepted",
-                    dir.group(g).id
-                ),
-                details: Some(json!({ "tickets_accepted": true })),
-            },
-            DomainError::ChannelDisabled(g, c) => ApiError::new(
-                ErrorCode::InvalidField,
-                format!("{} is not enabled in group {}", c.as_str(), dir.group(g).id),
-            ),
-            DomainError::TargetNotMember(a, g) => ApiError::new(
-                ErrorCode::InvalidField,
-                format!("{} is not a member of {}", dir.agent(a).id, dir.group(g).id),
-            ),
-            DomainError::TargetLoggedOut(a) => ApiError::new(
-                ErrorCode::InvalidState,
-                format!("{} is not logged in", dir.agent(a).name),
-            ),
-            DomainError::AtCapacity(c) => {
-                ApiError::new(ErrorCode::AtCapacity, format!("at the {} cap", c.as_str()))
-            }
-            DomainError::Disabled(a) => account_disabled(&dir.agent(a).id),
-            DomainError::NoSuchAgent(id) => {
-                ApiError::new(ErrorCode::NotFound, format!("no agent {id:?}"))
-            }
-            DomainError::NoSuchIntegration(name) => {
-                ApiError::new(ErrorCode::NotFound, format!("no integration {name:?}"))
-            }
-            DomainError::NoSuchGroup(id) => {
-                ApiError::new(ErrorCode::NotFound, format!("no group {id:?}"))
-            }
-            DomainError::Invalid { field, why } => ApiError {
-                code: ErrorCode::InvalidField,
-                message: format!("{field} {why}"),
-                details: Some(json!({ "field": field })),
-            },
-            DomainError::Exists(what) => {
-                ApiError::new(ErrorCode::Conflict, format!("{what} exists already"))
-            }
-            DomainError::HasWork { what, items } => ApiError {
-                code: ErrorCode::Conflict,
-                message: format!("{what} (items {items:?})"),
-                details: Some(json!({ "items": items })),
-            },
+        if matches!(e, DomainError::AlreadyTaken { .. }) {
+            super::stats::take_lost();
         }
+        crate::replica::errors::api_error(self.state.core().directory(), e)
     }
 
     pub(super) fn item_value(&self, id: ItemId) -> Value {
@@ -291,7 +242,8 @@ impl Engine {
                 }
             }
             None => {
-                let welcome = views::welcome(self.state.core(), a, session, self.state.seq());
+                let mut welcome = views::welcome(self.state.core(), a, session, self.state.seq());
+                welcome.chats = self.held_chats(a);
                 let frame = serde_json::to_string(&welcome).unwrap_or_default();
                 outbox.push(frame.into());
             }

@@ -35,6 +35,7 @@ mod admin_api;
 mod board;
 mod busy;
 mod credentials;
+mod directory_io;
 mod directory_push;
 mod handlers;
 mod local;
@@ -170,7 +171,15 @@ impl EngineHandle {
     pub async fn call<T>(&self, make: impl FnOnce(Answer<T>) -> Request) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.map_err(|_| engine_gone())?;
-        rx.await.map_err(|_| engine_gone())?
+        // Dropped unanswered: the request reached the engine, which may
+        // have proposed it before it stopped.
+        rx.await.map_err(|_| {
+            ApiError::new(
+                ErrorCode::OutcomeUnknown,
+                "the node stopped before answering: the write may or may not be applied; \
+                 retry with the same idempotency key to learn which",
+            )
+        })?
     }
 
     /// Sends a request that has no answer.

@@ -282,6 +282,18 @@ pub struct Welcome<'a> {
     groups: Vec<ActiveGroupRow<'a>>,
     work: Vec<ItemView<'a>>,
     queues: Vec<ItemView<'a>>,
+    /// The conversations of the visitor chats in `work`, so that a console
+    /// that reloads in the middle of one has it back.
+    pub(super) chats: Vec<WelcomeChat>,
+}
+
+/// A visitor chat the agent holds, with its messages so far.
+#[derive(Debug, Serialize)]
+pub struct WelcomeChat {
+    /// The chat's item id.
+    pub item: crate::domain::ItemId,
+    /// Its messages, oldest first.
+    pub messages: Vec<crate::replica::chats::ChatMessage>,
 }
 
 /// The role names of an agent.
@@ -335,5 +347,6 @@ pub fn welcome(core: &Core, a: AgentIx, session: u64, seq: u64) -> Welcome<'_> {
         groups,
         work,
         queues,
+        chats: Vec::new(),
     }
 }

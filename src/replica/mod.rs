@@ -24,6 +24,8 @@
 pub mod audit;
 pub mod chats;
 pub mod credentials;
+pub mod errors;
+pub mod idempotency;
 mod snapshot;
 
 use serde_json::{Value, json};
@@ -33,10 +35,11 @@ pub use snapshot::{RestoreError, SNAPSHOT_FORMAT, Snapshot as ReplicaSnapshot};
 use self::audit::{AuditLog, AuditRecord, AuditWhat};
 use self::chats::{ChatMessage, Chats};
 use self::credentials::Credentials;
+use self::idempotency::{FirstOutcome, Remembered};
 use crate::api_error::ApiError;
 use crate::domain::{
-    AdminChange, AdminRecord, AgentIx, Channel, Command, Core, CredentialChange, DomainError,
-    Event, GroupIx, ItemId, ItemReason, LogEntry, LogOp, Millis, Reply, VisitorJoin,
+    AdminRecord, AgentIx, Channel, Command, Core, CredentialChange, DomainError, Event, GroupIx,
+    ItemId, ItemReason, LogEntry, LogOp, Millis, Reply, VisitorJoin,
 };
 
 /// The replicated state of a node: see the module docs.
@@ -49,6 +52,7 @@ pub struct StateMachine {
     chats: Chats,
     audit: AuditLog,
     credentials: Credentials,
+    remembered: Remembered,
     applied: String,
 }
 
@@ -66,6 +70,9 @@ pub struct Applied {
 /// The result of an entry, as its proposer is answered.
 #[derive(Debug)]
 pub enum Outcome {
+    /// An entry whose idempotency key an earlier entry used: nothing was
+    /// applied; this is what the first one gave.
+    Repeated(FirstOutcome),
     /// A domain command's reply or refusal.
     Command(Result<Reply, DomainError>),
     /// An engine entry's answer (a visitor's chat, a message, a logout).
@@ -120,6 +127,7 @@ impl StateMachine {
             chats: Chats::default(),
             audit: AuditLog::new(audit_capacity),
             credentials,
+            remembered: Remembered::default(),
             applied: "0-0".to_string(),
         }
     }
@@ -186,6 +194,16 @@ impl StateMachine {
     pub fn apply(&mut self, id: &str, entry: LogEntry) -> Applied {
         self.last_now = self.last_now.max(entry.now);
         let now = self.last_now;
+        if let Some(first) = entry.key.as_ref().and_then(|k| self.remembered.get(k)) {
+            let outcome = Outcome::Repeated(first.clone());
+            self.applied = id.to_string();
+            return Applied {
+                outcome,
+                effects: Vec::new(),
+                audit: Vec::new(),
+            };
+        }
+        let key = entry.key;
         let audit_mark = self.audit.pushed();
         let mut effects = Vec::new();
         let outcome = match entry.op {
@@ -206,22 +224,14 @@ impl StateMachine {
                 }
                 Outcome::Command(result)
             }
-            LogOp::NewAgent {
-                command,
-                password_hash,
-            } => {
-                let id = match &command {
-                    Command::Admin {
-                        change: AdminChange::CreateAgent(def),
-                        ..
-                    } => Some(def.id.clone()),
-                    _ => None,
-                };
+            LogOp::Administer { command, passwords } => {
                 let result = self.core.apply(now, command);
-                if result.is_ok()
-                    && let Some(id) = id
-                {
-                    self.credentials.passwords.insert(id, password_hash);
+                if result.is_ok() && !passwords.is_empty() {
+                    for (id, hash) in passwords {
+                        if self.core.directory().agent_ix(&id).is_some() {
+                            self.credentials.passwords.insert(id, hash);
+                        }
+                    }
                     effects.push(Effect::Credentials { reset: None });
                 }
                 Outcome::Command(result)
@@ -270,6 +280,9 @@ impl StateMachine {
                     .add_message(&self.core, item, from_agent, text, now)
                     .map(|message| {
                         let answer = json!({ "item": item, "message": message });
+                        // Its own number: a console resuming after it
+                        // gets it replayed, never confused with an event.
+                        self.seq += 1;
                         effects.push(Effect::Message {
                             seq: self.seq,
                             item,
@@ -281,11 +294,30 @@ impl StateMachine {
             ),
         };
         self.number_events(&mut effects);
+        if let Some(key) = key
+            && let Some(first) = self.first_outcome(&outcome)
+        {
+            self.remembered.remember(key, now, first);
+        }
         self.applied = id.to_string();
         Applied {
             outcome,
             effects,
             audit: self.audit.since(audit_mark),
+        }
+    }
+
+    /// What a retry with the same key is answered.
+    fn first_outcome(&self, outcome: &Outcome) -> Option<FirstOutcome> {
+        match outcome {
+            Outcome::Command(Ok(reply)) => Some(FirstOutcome::Reply(*reply)),
+            Outcome::Command(Err(e)) => Some(FirstOutcome::Refused(errors::api_error(
+                self.core.directory(),
+                e.clone(),
+            ))),
+            Outcome::Value(Ok(v)) => Some(FirstOutcome::Value(v.clone())),
+            Outcome::Value(Err(e)) => Some(FirstOutcome::Refused(e.clone())),
+            Outcome::Repeated(_) | Outcome::Done => None,
         }
     }
 
@@ -382,6 +414,7 @@ impl StateMachine {
             chat_wait_ewma_ms: self.chat_wait_ewma_ms.clone(),
             visitors: self.chats.snapshot(),
             credentials: Some(self.credentials.clone()),
+            remembered: self.remembered.clone(),
         }
     }
 
@@ -404,6 +437,7 @@ impl StateMachine {
         if let Some(credentials) = snap.credentials {
             self.credentials = credentials;
         }
+        self.remembered = snap.remembered;
         self.applied = snap.after;
         Ok(())
     }

@@ -30,6 +30,9 @@ pub struct Snapshot {
     /// file's).
     #[serde(default)]
     pub(super) credentials: Option<super::credentials::Credentials>,
+    /// Idempotency keys still in their window, with their first outcomes.
+    #[serde(default)]
+    pub(super) remembered: super::idempotency::Remembered,
 }
 
 /// Why a snapshot cannot be restored.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::http::{agent_caller, body};
+use super::http::{agent_caller, ask_keyed, body, idempotency_key};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
     AgentDef, AgentPatch, Channel, ChannelConfig, ChannelPatch, Distribution, GroupDef, GroupPatch,
@@ -24,6 +24,8 @@ use crate::engine::{AdminOp, Caller, HttpOp, Page, Request, roles_from};
 pub const MIN_PASSWORD_CHARS: usize = 10;
 /// Longest password accepted (argon2 takes any length; this bounds the work).
 pub const MAX_PASSWORD_CHARS: usize = 256;
+/// Largest directory file an import takes (8 MiB: some 30,000 agents).
+pub const MAX_DIRECTORY_BYTES: usize = 8 * 1024 * 1024;
 /// Default overlap of a rotated key: one hour.
 const DEFAULT_OVERLAP_SECONDS: u64 = 3_600;
 /// Longest overlap of a rotated key: 30 days.
@@ -39,14 +41,8 @@ fn field_error(field: &str, message: impl Into<String>) -> ApiError {
 
 async fn ask(state: &AppState, headers: &HeaderMap, op: AdminOp) -> Result<Value, ApiError> {
     let caller = Caller::Agent(agent_caller(state, headers).await?);
-    state
-        .engine
-        .call(|answer| Request::Http {
-            caller,
-            op: HttpOp::Admin(op),
-            answer,
-        })
-        .await
+    let key = idempotency_key(headers)?;
+    ask_keyed(state, caller, HttpOp::Admin(op), key).await
 }
 
 async fn answer(
@@ -711,6 +707,80 @@ pub(super) async fn set_settings(
         &state,
         &headers,
         AdminOp::SetManagersAdminister(b.managers_administer),
+    )
+    .await
+}
+
+// ----- the directory file -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExportQuery {
+    #[serde(default)]
+    password_hashes: bool,
+}
+
+/// `GET /api/admin/directory[?password_hashes=true]`: the live directory
+/// as a directory file (TOML), admins only.
+pub(super) async fn export_directory(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let v = ask(
+        &state,
+        &headers,
+        AdminOp::ExportDirectory {
+            with_hashes: q.password_hashes,
+        },
+    )
+    .await?;
+    let text = v["toml"].as_str().unwrap_or_default().to_string();
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/toml; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ImportQuery {
+    #[serde(default)]
+    apply: bool,
+}
+
+/// `POST /api/admin/directory/import[?apply=true]` with a directory file
+/// (TOML) as the body: the changes it would make, applied as one when
+/// `apply`.
+pub(super) async fn import_directory(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+    text: Result<String, axum::extract::rejection::StringRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let text = text.map_err(|e| {
+        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ErrorCode::TooLarge
+        } else {
+            ErrorCode::BadRequest
+        };
+        ApiError::new(code, e.body_text())
+    })?;
+    let file = crate::directory_file::parse(&text)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidField, e.to_string()))?;
+    answer(
+        &state,
+        &headers,
+        AdminOp::ImportDirectory {
+            file: Box::new(file),
+            apply: q.apply,
+        },
     )
     .await
 }

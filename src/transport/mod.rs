@@ -4,12 +4,15 @@
 //! hold no routing state of their own. See docs/protocol.md for the wire.
 
 mod admin_api;
+pub mod bodies;
+pub mod connections;
 pub mod frames;
 mod http;
 pub mod limits;
 mod routing_api;
 mod visitor;
 mod ws;
+mod ws_close;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use axum::middleware;
 use axum::routing::{get, patch, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
+use tower_http::timeout::RequestBodyDeadlineLayer;
 
 use self::limits::Limits;
 use crate::auth::Auth;
@@ -58,6 +62,15 @@ pub struct TransportConfig {
     /// A write to a client's socket that takes longer ends the session (the
     /// client does not read).
     pub write_timeout: Duration,
+    /// A connection whose request headers are not all in after this long is
+    /// closed (slowloris); an idle keep-alive connection too.
+    pub header_read_timeout: Duration,
+    /// A request body not all in this long after its headers is refused
+    /// `408 request_timeout` and its connection closed.
+    pub body_read_timeout: Duration,
+    /// Open TCP connections one client address may hold (0: no cap). Off
+    /// behind a reverse proxy: every connection then comes from the proxy.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for TransportConfig {
@@ -76,6 +89,9 @@ impl Default for TransportConfig {
             ws_requests_per_sec: 50,
             ws_request_burst: 100,
             write_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections_per_address: 1000,
         }
     }
 }
@@ -100,7 +116,16 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let static_files = ServeDir::new(&state.config.static_dir);
     let body_limit = state.config.max_body_bytes;
-    Router::new()
+    // A directory file of thousands of agents is larger than any other
+    // body: its one route gets its own limit.
+    let imports = Router::new()
+        .route(
+            "/api/admin/directory/import",
+            post(admin_api::import_directory),
+        )
+        .layer(RequestBodyLimitLayer::new(admin_api::MAX_DIRECTORY_BYTES));
+    let body_deadline = state.config.body_read_timeout;
+    let api = Router::new()
         .route("/api/login", post(http::login))
         .route("/api/logout", post(http::logout))
         .route("/api/work", post(http::create_work))
@@ -167,9 +192,17 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(http::readyz))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(http::metrics))
-        .fallback_service(static_files)
-        .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(middleware::map_response(http::json_too_large))
+        .route("/api/admin/directory", get(admin_api::export_directory))
+        .fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn(http::no_impossible_files))
+                .service(static_files),
+        )
+        .layer(RequestBodyLimitLayer::new(body_limit));
+    imports
+        .merge(api)
+        .layer(RequestBodyDeadlineLayer::new(body_deadline))
+        .layer(middleware::map_response(http::json_errors))
         .layer(middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }
