@@ -147,8 +147,6 @@ function start(session) {
     for (const a of agents || []) state.watching.agents.push(a);
   });
   client.on('group_status', onGroupPush);
-  // The directory changed (a member added or removed, a group changed): ask for the board again.
-  client.on('board_changed', () => { clearTimeout(state.rewatch); state.rewatch = setTimeout(watch, 100); });
   client.on('unauthorized', () => {
     stop();
     clearSession();
