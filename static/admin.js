@@ -29,6 +29,9 @@ const DISTRIBUTIONS = { auto: 'Auto (pushed to agents)', pull: 'Pull (agents pic
 const PAGE_SIZES = [10, 25, 50, 100];
 const MIN_PASSWORD = 10;
 const SEARCH_DELAY_MS = 250;
+/** A write of unknown outcome is sent this many times in all, with the same key. */
+const UNKNOWN_TRIES = 3;
+const UNKNOWN_RETRY_MS = 1000;
 
 const state = {
   session: null,
@@ -115,14 +118,32 @@ async function doLogout() {
   showLogin();
 }
 
-/** An authenticated call; a refused token (401) ends the session. */
+/** A random idempotency key (a UUID where the browser has one). */
+function newKey() {
+  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/**
+ * An authenticated call; a refused token (401) ends the session. Every write
+ * carries an Idempotency-Key (docs/protocol.md §1.2): when its outcome is
+ * unknown (`outcome_unknown`, or the connection failed before the answer) it
+ * is sent again with the same key, so it is applied at most once and the
+ * answer says what happened.
+ */
 async function call(path, opts = {}) {
   if (!state.session) throw new ProtocolError('unauthorized', 'Not signed in.', null, 401);
-  try {
-    return await api(path, { ...opts, token: state.session.token });
-  } catch (e) {
-    if (e.status === 401) sessionEnded();
-    throw e;
+  const write = (opts.method || 'GET') !== 'GET';
+  const headers = write ? { ...(opts.headers || {}), 'Idempotency-Key': newKey() } : opts.headers;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await api(path, { ...opts, headers, token: state.session.token });
+    } catch (e) {
+      if (e.status === 401) sessionEnded();
+      const unknown = e.code === 'outcome_unknown' || e.code === 'network';
+      if (!write || !unknown || attempt >= UNKNOWN_TRIES) throw e;
+      await new Promise((r) => setTimeout(r, UNKNOWN_RETRY_MS * attempt));
+    }
   }
 }
 
