@@ -54,6 +54,10 @@ document.addEventListener('DOMContentLoaded', () => {
   $('[data-action=new-membership]').addEventListener('click', (e) => membershipDialog(null, e.currentTarget));
   $('[data-action=new-integration]').addEventListener('click', (e) => integrationDialog(e.currentTarget));
   $('#password-form').addEventListener('submit', changeOwnPassword);
+  $('#export-form').addEventListener('submit', exportDirectory);
+  $('#import-form').addEventListener('submit', (e) => { e.preventDefault(); importDirectory(false); });
+  $('[data-action=apply-import]').addEventListener('click', () => importDirectory(true));
+  $('[data-action=cancel-import]').addEventListener('click', () => { pendingImport = null; $('#import-preview').hidden = true; });
   $('#settings-form').addEventListener('submit', saveSettings);
   state.tables.agents = makeTable('agents', agentsTableSpec());
   state.tables.groups = makeTable('groups', groupsTableSpec());
@@ -1119,6 +1123,97 @@ async function changeOwnPassword(e) {
     markInvalid(form, ex, err);
   } finally {
     button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- directory file
+
+/** A call whose body or answer is not JSON (the directory file is TOML). */
+async function rawCall(path, { method = 'GET', body, headers = {} } = {}) {
+  if (!state.session) throw new ProtocolError('unauthorized', 'Not signed in.', null, 401);
+  let res;
+  try {
+    res = await fetch(path, { method, body, headers: { Authorization: `Bearer ${state.session.token}`, ...headers } });
+  } catch {
+    throw new ProtocolError('network', 'The server cannot be reached. Check your connection.');
+  }
+  const text = await res.text();
+  if (res.ok) return text;
+  let err = null;
+  try { err = JSON.parse(text)?.error; } catch { /* not JSON */ }
+  if (res.status === 401) sessionEnded();
+  throw new ProtocolError(err?.code || `http_${res.status}`, err?.message || `The server answered ${res.status}.`, err?.details ?? null, res.status);
+}
+
+async function exportDirectory(e) {
+  e.preventDefault();
+  const form = e.currentTarget;
+  const err = $('[data-role=form-error]', form);
+  err.textContent = '';
+  try {
+    const toml = await rawCall(`/api/admin/directory${query({ password_hashes: $('#export-hashes').checked ? 'true' : '' })}`, { headers: { Accept: 'application/toml' } });
+    const url = URL.createObjectURL(new Blob([toml], { type: 'application/toml' }));
+    const a = el('a', { href: url, download: 'switchboard-directory.toml', hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (ex) {
+    err.textContent = describeError(ex);
+  }
+}
+
+let pendingImport = null; // the text previewed, applied as it was shown
+
+const OP_WORDS = {
+  create_agent: 'Create agent', update_agent: 'Change agent', delete_agent: 'Delete agent',
+  create_group: 'Create group', update_group: 'Change group', delete_group: 'Delete group',
+  add_member: 'Add member', update_member: 'Change member', remove_member: 'Remove member',
+};
+
+async function importDirectory(apply) {
+  const form = $('#import-form');
+  const err = $('[data-role=form-error]', form);
+  const preview = $('#import-preview');
+  err.textContent = '';
+  clearInvalid(form);
+  try {
+    let text = pendingImport;
+    if (!apply) {
+      const file = $('#import-file').files?.[0];
+      if (!file) throw new ProtocolError('invalid_field', 'Choose a directory file first.', { field: 'file' }, 400);
+      text = await file.text();
+    }
+    const data = JSON.parse(await rawCall(`/api/admin/directory/import${query({ apply: apply ? 'true' : '' })}`, {
+      method: 'POST', body: text, headers: { 'Content-Type': 'application/toml', 'Idempotency-Key': newKey() },
+    }));
+    const changes = data?.changes || [];
+    const list = $('[data-role=import-changes]');
+    list.replaceChildren(...changes.map((c) => {
+      const { op, ...rest } = c;
+      return el('li', { text: `${OP_WORDS[op] || op} ${Object.values(rest).join(' in ')}` });
+    }));
+    if (data?.applied) {
+      pendingImport = null;
+      preview.hidden = false;
+      $('[data-role=import-summary]').textContent = `Applied ${changes.length} change${changes.length === 1 ? '' : 's'}.`;
+      $('[data-action=apply-import]').hidden = true;
+      $('[data-action=cancel-import]').hidden = true;
+      form.reset();
+      await loadGroups();
+      return;
+    }
+    pendingImport = changes.length ? text : null;
+    preview.hidden = false;
+    $('[data-role=import-summary]').textContent = changes.length
+      ? `${changes.length} change${changes.length === 1 ? '' : 's'} to make. Nothing is changed until you apply them.`
+      : 'The file matches the live directory: nothing to change.';
+    $('[data-action=apply-import]').hidden = !changes.length;
+    $('[data-action=cancel-import]').hidden = !changes.length;
+  } catch (ex) {
+    if (!apply) { preview.hidden = true; pendingImport = null; }
+    err.textContent = describeError(ex);
+    markInvalid(form, ex, err);
   }
 }
 
