@@ -39,6 +39,7 @@ const state = {
   groups: new Map(), // id -> group, every group this login may see (for names and choices)
   agentNames: new Map(), // id -> display name, from every agent list seen
   tables: {}, // name -> table controller
+  returnFocus: null, // {key, action}: a row's button to focus once its table is drawn again
 };
 
 let uid = 0;
@@ -97,7 +98,7 @@ function start(session) {
     note.hidden = true;
   } else if (roles.includes('manager')) {
     note.hidden = false;
-    note.textContent = 'You are signed in as a manager: you change memberships, ticket caps and settings of the groups you manage, when admins allow it. The server refuses anything else, and this page says so.';
+    note.textContent = 'You are signed in as a manager: you change memberships, caps, timers and channels of the groups you manage (not their names), when admins allow it. The server refuses anything else, and this page says so.';
   } else {
     note.hidden = false;
     note.textContent = 'The Admin page is for admins and managers. This login holds neither role, so the server will refuse what it asks.';
@@ -394,13 +395,21 @@ function makeTable(name, spec) {
     pager.hidden = t.total <= PAGE_SIZES[0] && t.offset === 0 && t.limit >= t.total;
     status.textContent = '';
     host.dataset.loaded = 'true';
+    const spot = state.returnFocus;
+    const lost = !document.activeElement || document.activeElement === document.body
+      || document.activeElement.getAttribute('role') === 'tab' || !document.activeElement.isConnected;
+    if (spot && lost && host.closest('[role=tabpanel]:not([hidden])')) {
+      const row = [...tbody.rows].find((r) => r.dataset.key === spot.key);
+      const btn = row?.querySelector(`[data-action="${spot.action}"]`) || row?.querySelector('button');
+      if (btn) { btn.focus(); state.returnFocus = null; }
+    }
   }
 
   return { reload, state: t };
 }
 
 function actions(...buttons) {
-  return el('span', { class: 'row-actions' }, buttons.filter(Boolean));
+  return el('span', { class: 'row-buttons' }, buttons.filter(Boolean));
 }
 
 function actionBtn(label, accessibleName, action, onClick, cls = '') {
@@ -1362,14 +1371,19 @@ function formDialog({ title, description, fields, submitLabel, onSubmit, opener 
   document.body.append(dialog);
   openDialogs.add(dialog);
   const back = opener || document.activeElement;
+  // A row's button is drawn anew when its table reloads: remember which it was.
+  const backRow = back?.closest?.('tr[data-key]');
+  const backSpot = backRow && back.dataset.action ? { key: backRow.dataset.key, action: back.dataset.action } : null;
 
   let busy = false;
+  let submitted = false;
   cancelBtn?.addEventListener('click', () => dialog.close());
   dialog.addEventListener('close', () => {
     openDialogs.delete(dialog);
     dialog.remove();
     if (back && back.isConnected) back.focus();
     else $('[role=tab][aria-selected=true]')?.focus();
+    state.returnFocus = submitted ? backSpot : null;
   });
   // Enter submits from any control but buttons and text areas (checkboxes and
   // selects do not submit a form on their own).
@@ -1399,6 +1413,7 @@ function formDialog({ title, description, fields, submitLabel, onSubmit, opener 
     dialog.setAttribute('aria-busy', 'true');
     try {
       const after = await onSubmit(form);
+      submitted = true;
       dialog.close();
       if (typeof after === 'function') after();
     } catch (ex) {

@@ -207,6 +207,9 @@ test('the Admin page at a phone width: no sideways scrolling, labelled rows, key
     const g = await server.http('GET', '/api/admin/groups/billing-l1', { token });
     assert.equal(g.no_response_ms, 45000, 'the new timer is saved');
     await page.locator('[data-table=groups] tr[data-key=billing-l1]', { hasText: '45 s' }).waitFor(WAIT);
+    // The focus is back on the row's Edit button, drawn anew with the saved group.
+    await page.waitForFunction(() => document.activeElement?.dataset.action === 'edit'
+      && document.activeElement.closest('tr')?.dataset.key === 'billing-l1', null, WAIT);
     await page.screenshot({ path: path.join(IMG, 'admin-phone.png') });
   });
 });
