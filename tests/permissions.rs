@@ -84,6 +84,8 @@ enum Http {
     VisitorTicket,
     Disable,
     Enable,
+    ListAgents,
+    GroupStats,
     AdminListAgents,
     AdminCreateAgent,
     AdminCapOfAlice,
@@ -162,6 +164,8 @@ impl Ctx {
                 .json(&json!({ "group": "g1", "name": "Vi", "text": "hello" })),
             Http::Disable => s.http.post(s.url("/api/agents/dora/disable")),
             Http::Enable => s.http.post(s.url("/api/agents/dora/enable")),
+            Http::ListAgents => s.http.get(s.url("/api/agents?group=g1")),
+            Http::GroupStats => s.http.get(s.url("/api/groups/g1/stats")),
             Http::AdminListAgents => s.http.get(s.url("/api/admin/agents")),
             Http::AdminCreateAgent => s.http.post(s.url("/api/admin/agents")).json(&json!({
                 "id": format!("new-{role:?}").to_lowercase(), "name": "New", "password": "a-long-password"
@@ -355,7 +359,7 @@ async fn every_role_against_every_endpoint_and_request() {
     // Roles, in order: admin, manager of g1, member of g1, agent outside
     // g1, integration scoped to g1, integration scoped to g2, no
     // credentials, a bad token.
-    let http_rows: [(&str, Http, [Want; 8]); 24] = [
+    let http_rows: [(&str, Http, [Want; 8]); 26] = [
         (
             "POST /api/work (g1)",
             Http::CreateWork,
@@ -397,6 +401,18 @@ async fn every_role_against_every_endpoint_and_request() {
             "POST /api/agents/dora/enable",
             Http::Enable,
             [A, F, F, F, F, F, U, U],
+        ),
+        // Presence: everyone sees what is theirs to see (the list is
+        // filtered); figures are for managers and scoped keys.
+        (
+            "GET /api/agents?group=g1",
+            Http::ListAgents,
+            [A, A, A, A, A, F, U, U],
+        ),
+        (
+            "GET /api/groups/g1/stats",
+            Http::GroupStats,
+            [F, A, F, F, A, F, U, U],
         ),
         // Administration: admins everything; the manager of g1 its
         // memberships, caps and settings; integrations and others nothing.

@@ -622,6 +622,27 @@ impl Engine {
                 scope::check_agent(integration, self.state.core().directory(), target)?;
                 Ok(Step::Now(Ok(self.status_value(target))))
             }
+            HttpOp::ListAgents { group, page } => {
+                let g = group.as_deref().map(|id| self.group_ix(id)).transpose()?;
+                Ok(Step::Now(self.list_agent_statuses(
+                    caller_ix,
+                    integration,
+                    g,
+                    page,
+                )))
+            }
+            HttpOp::GroupStats { group } => {
+                let g = self.group_ix(&group)?;
+                scope::check_group(integration, &group)?;
+                if let Some(a) = caller_ix
+                    && !self.may_watch(a, g)
+                {
+                    return Err(forbidden(
+                        "group figures are for managers and admins who are members of it",
+                    ));
+                }
+                Ok(Step::Now(Ok(self.group_stats(g, super::now_ms()))))
+            }
             HttpOp::SetEnabled { agent, enabled } => {
                 self.set_enabled_step(caller_ix, &agent, enabled)
             }
@@ -693,12 +714,12 @@ impl Engine {
     /// Expected wait of a new chat: the moving mean of how long recent chats
     /// of the group waited for an agent, times the chats already waiting plus
     /// one; `null` before any chat was assigned.
-    fn expected_wait_ms(&self, g: GroupIx, waiting: usize) -> Option<u64> {
+    pub(super) fn expected_wait_ms(&self, g: GroupIx, waiting: usize) -> Option<u64> {
         self.state.expected_chat_wait(g, waiting)
     }
 
     /// Self, an admin, or a manager of a group the agent belongs to.
-    fn may_see_agent(&self, viewer: AgentIx, target: AgentIx) -> bool {
+    pub(super) fn may_see_agent(&self, viewer: AgentIx, target: AgentIx) -> bool {
         let dir = self.state.core().directory();
         viewer == target
             || dir.agent(viewer).roles.admin

@@ -40,6 +40,7 @@ mod directory_push;
 mod handlers;
 mod local;
 mod outbox;
+mod presence_api;
 mod proposals;
 mod publish;
 mod recent;

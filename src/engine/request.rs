@@ -191,6 +191,18 @@ pub enum HttpOp {
     },
     /// An administration request (admins and managers).
     Admin(super::AdminOp),
+    /// Agents' statuses, paged, members of a group when given.
+    ListAgents {
+        /// Group id filter.
+        group: Option<String>,
+        /// Which rows.
+        page: super::Page,
+    },
+    /// A group's live figures per channel.
+    GroupStats {
+        /// Group id.
+        group: String,
+    },
     /// The audit report.
     Audit {
         /// Agent id filter.

@@ -98,7 +98,7 @@ pub struct CellView<'a> {
 /// Whether one more item of `c` would exceed a cap of membership `m`: the
 /// chat cap, the group's ticket cap, one call at a time. The same rule the
 /// core routes by, read from what the core exposes.
-fn at_cap(core: &Core, m: crate::domain::MemberIx, c: Channel) -> bool {
+pub(super) fn at_cap(core: &Core, m: crate::domain::MemberIx, c: Channel) -> bool {
     let dir = core.directory();
     let ms = dir.membership(m);
     let load = core.presence(ms.agent).load[c.index()];

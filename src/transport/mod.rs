@@ -134,6 +134,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/agents/{id}/disable", post(http::disable_agent))
         .route("/api/agents/{id}/enable", post(http::enable_agent))
         .route("/api/groups/{id}/status", get(routing_api::group_status))
+        .route("/api/groups/{id}/stats", get(routing_api::group_stats))
+        .route("/api/agents", get(routing_api::list_agents))
         .route("/api/items/{id}/explain", get(routing_api::explain))
         .route("/api/audit", get(http::audit))
         .route("/api/password", post(admin_api::change_own_password))
