@@ -127,6 +127,7 @@ function start(session) {
   $('#me').title = name;
   $('[data-role=me-label]').textContent = `Signed in as ${name}`;
   const roles = session.agent?.roles || [];
+  $('#admin-link').hidden = !roles.includes('manager') && !roles.includes('admin');
   if (!roles.includes('manager') && !roles.includes('admin')) {
     showError('The board is for managers and admins; this login may not watch any group.');
   }
