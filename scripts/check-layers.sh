@@ -6,7 +6,7 @@
 #   1  store, replica, auth, webhooks, metrics, directory_file
 #   2  engine
 #   3  transport, demo
-#   4  server, cli
+#   4  server, cli, admin_client
 #   5  main.rs
 # Usage: ./scripts/check-layers.sh   (exit 1 and the offending lines if any)
 set -euo pipefail
@@ -17,7 +17,7 @@ declare -A rank=(
   [store]=1 [replica]=1 [auth]=1 [webhooks]=1 [metrics]=1 [directory_file]=1
   [engine]=2
   [transport]=3 [demo]=3
-  [server]=4 [cli]=4
+  [server]=4 [cli]=4 [admin_client]=4
   [main]=5 [lib]=5
 )
 

@@ -1,10 +1,10 @@
 //! The error every boundary answers with: a stable code, a message in words,
 //! and optional details. Used by HTTP answers and WebSocket `error` frames.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Stable error codes of the wire protocol (docs/protocol.md §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Not JSON, not an object, or no `type`.
@@ -21,8 +21,12 @@ pub enum ErrorCode {
     Forbidden,
     /// The agent's account is disabled by an admin: no login, no session.
     AccountDisabled,
-    /// No such agent, group or item.
+    /// No such agent, group or item (or path).
     NotFound,
+    /// The path exists but not with this HTTP method.
+    MethodNotAllowed,
+    /// The request body did not arrive within the body read timeout.
+    RequestTimeout,
     /// The active cell is N/A.
     NotApplicable,
     /// Someone else took the item first.
@@ -33,12 +37,19 @@ pub enum ErrorCode {
     AtCapacity,
     /// The group is offline for chat.
     Offline,
+    /// The id is taken, or the change would strand open work (`details`
+    /// names the items).
+    Conflict,
     /// A frame or body over the limit.
     TooLarge,
     /// Too many requests.
     RateLimited,
-    /// The server cannot take writes now.
+    /// The server cannot take writes now: nothing was changed.
     Unavailable,
+    /// The write may or may not have been applied (it reached the log, or
+    /// may have, before the answer was lost): retry with the same
+    /// idempotency key to learn which.
+    OutcomeUnknown,
     /// A bug.
     Internal,
 }
@@ -51,21 +62,24 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials | ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden | ErrorCode::AccountDisabled => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::NotApplicable
             | ErrorCode::AlreadyTaken
             | ErrorCode::InvalidState
             | ErrorCode::AtCapacity
-            | ErrorCode::Offline => 409,
+            | ErrorCode::Offline
+            | ErrorCode::Conflict => 409,
             ErrorCode::TooLarge => 413,
             ErrorCode::RateLimited => 429,
-            ErrorCode::Unavailable => 503,
+            ErrorCode::Unavailable | ErrorCode::OutcomeUnknown => 503,
             ErrorCode::Internal => 500,
         }
     }
 }
 
 /// A refused request, ready to be written on any transport.
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{code:?}: {message}")]
 pub struct ApiError {
     /// Stable code.
@@ -73,7 +87,7 @@ pub struct ApiError {
     /// What went wrong, in words for a person.
     pub message: String,
     /// Extra data some codes carry (the winner of a take).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
 }
 

@@ -3,7 +3,9 @@
 //!
 //! # Ownership
 //! [`Auth`] is shared by every HTTP and WebSocket handler behind an `Arc`.
-//! The password hashes and the API keys' digests never change after start.
+//! The password hashes and the API keys' digests are the replicated ones:
+//! the engine publishes a new [`CredentialTable`] after every change the
+//! log brings, through a `watch` channel that checks read without waiting.
 //! The token table is a `std::sync::Mutex<HashMap>`: a lookup or insert
 //! holds it for a hash-map operation and never across an `.await`, so a
 //! blocking lock is cheaper than an async one.
@@ -23,7 +25,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::domain::Millis;
-use crate::integrations::{Integration, IntegrationKey};
+use crate::integrations::Integration;
 use crate::store::StoreError;
 
 /// Who a valid token belongs to.
@@ -33,13 +35,54 @@ struct TokenEntry {
     expires_at: Millis,
 }
 
+/// The secrets logins and API keys are checked against, as of one log
+/// position.
+#[derive(Debug, Default)]
+pub struct CredentialTable {
+    /// Agent id → argon2 PHC string.
+    passwords: HashMap<String, String>,
+    /// Digest of an API key → its integration and when the key stops
+    /// working (a rotated-out key's overlap).
+    api_keys: HashMap<[u8; 32], (Arc<Integration>, Option<Millis>)>,
+}
+
+impl CredentialTable {
+    /// The table of the replicated secrets.
+    pub fn from_credentials(c: &crate::replica::credentials::Credentials) -> Self {
+        let mut api_keys = HashMap::new();
+        for (name, rec) in &c.integrations {
+            let integration = Arc::new(Integration {
+                name: name.clone(),
+                scope: rec.scope.clone(),
+            });
+            for k in &rec.keys {
+                let mut digest = [0u8; 32];
+                if hex::decode_to_slice(&k.sha256, &mut digest).is_ok() {
+                    api_keys.insert(digest, (integration.clone(), k.expires_at));
+                }
+            }
+        }
+        CredentialTable {
+            passwords: c
+                .passwords
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            api_keys,
+        }
+    }
+}
+
 /// Checks passwords, issues and checks tokens, checks the API key.
 #[derive(Debug)]
 pub struct Auth {
-    password_hashes: HashMap<String, String>,
-    /// Digest of an API key → its integration.
-    api_keys: HashMap<[u8; 32], Arc<Integration>>,
+    /// The replicated secrets, as the engine last published them.
+    table: tokio::sync::watch::Receiver<Arc<CredentialTable>>,
+    /// Digest of the `--api-key` flag's key (the integration `cli`).
+    cli_key: [u8; 32],
     token_ttl_ms: Millis,
+    /// In-memory tokens, by the token's digest (as the stores keep them),
+    /// so a session that keeps only the digest can slide its login.
     tokens: Mutex<HashMap<String, TokenEntry>>,
     /// With a store, the tokens live there instead (Redis or embedded).
     shared: Option<crate::store::tokens::StoredTokens>,
@@ -88,20 +131,17 @@ pub fn random_secret() -> String {
 }
 
 impl Auth {
-    /// An authenticator over the directory's password hashes and one API key
-    /// (the `--api-key` flag), which acts as the integration `cli` in every
-    /// group. Add the directory's integrations with
-    /// [`Auth::with_integrations`].
+    /// An authenticator over the secrets the engine publishes on `table`,
+    /// and one API key (the `--api-key` flag), which acts as the integration
+    /// `cli` in every group.
     pub fn new(
-        password_hashes: HashMap<String, String>,
+        table: tokio::sync::watch::Receiver<Arc<CredentialTable>>,
         api_key: &str,
         token_ttl_ms: Millis,
     ) -> Self {
-        let mut api_keys = HashMap::new();
-        api_keys.insert(sha256(api_key.as_bytes()), Integration::everywhere("cli"));
         Auth {
-            password_hashes,
-            api_keys,
+            table,
+            cli_key: sha256(api_key.as_bytes()),
             token_ttl_ms,
             tokens: Mutex::new(HashMap::new()),
             shared: None,
@@ -111,7 +151,8 @@ impl Auth {
     /// Checks a username and password. Expensive (argon2): call it from a
     /// blocking thread.
     pub fn verify_password(&self, username: &str, password: &str) -> bool {
-        let stored = self.password_hashes.get(username);
+        let table = self.table.borrow().clone();
+        let stored = table.passwords.get(username);
         let phc = stored.map(String::as_str).unwrap_or(DUMMY_HASH);
         let Ok(parsed) = PasswordHash::new(phc) else {
             return false;
@@ -126,16 +167,7 @@ impl Auth {
     /// username only when it is one: an unknown "username" is often a
     /// password typed into the wrong field.
     pub fn knows(&self, username: &str) -> bool {
-        self.password_hashes.contains_key(username)
-    }
-
-    /// Accepts the directory's integration keys too. A directory key equal to
-    /// the `--api-key` replaces the `cli` integration.
-    pub fn with_integrations(mut self, keys: &[IntegrationKey]) -> Self {
-        for k in keys {
-            self.api_keys.insert(k.key_sha256, k.integration.clone());
-        }
-        self
+        self.table.borrow().passwords.contains_key(username)
     }
 
     /// Keeps tokens in a store (Redis, shared by every node; or the embedded
@@ -166,6 +198,19 @@ impl Auth {
             Some(shared) => {
                 let ttl = std::time::Duration::from_millis(self.token_ttl_ms);
                 shared.take(&token_digest(token), ttl).await.ok().flatten()
+            }
+        }
+    }
+
+    /// Slides the expiry of the login whose token has digest `digest` (a
+    /// console in use keeps its login alive, as HTTP calls do); false when
+    /// it is no longer valid.
+    pub async fn touch(&self, digest: &str, now: Millis) -> bool {
+        match &self.shared {
+            None => self.slide(digest, now).is_some(),
+            Some(shared) => {
+                let ttl = std::time::Duration::from_millis(self.token_ttl_ms);
+                matches!(shared.take(digest, ttl).await, Ok(Some(_)))
             }
         }
     }
@@ -204,17 +249,23 @@ impl Auth {
         };
         let mut tokens = self.tokens.lock().expect("token table lock");
         tokens.retain(|_, e| e.expires_at > now);
-        tokens.insert(token.clone(), entry);
+        tokens.insert(token_digest(&token), entry);
         token
     }
 
     /// The agent a token belongs to, if it is valid; each use slides its
     /// expiry forward.
     pub fn check_token(&self, token: &str, now: Millis) -> Option<String> {
+        self.slide(&token_digest(token), now)
+    }
+
+    /// The agent of the login whose token has digest `digest`, if valid,
+    /// sliding its expiry (in-memory tokens).
+    fn slide(&self, digest: &str, now: Millis) -> Option<String> {
         let mut tokens = self.tokens.lock().expect("token table lock");
-        let entry = tokens.get_mut(token)?;
+        let entry = tokens.get_mut(digest)?;
         if entry.expires_at <= now {
-            tokens.remove(token);
+            tokens.remove(digest);
             return None;
         }
         entry.expires_at = now + self.token_ttl_ms;
@@ -223,14 +274,25 @@ impl Auth {
 
     /// Revokes a token (logout).
     pub fn revoke(&self, token: &str) {
-        self.tokens.lock().expect("token table lock").remove(token);
+        self.tokens
+            .lock()
+            .expect("token table lock")
+            .remove(&token_digest(token));
     }
 
     /// The integration a presented API key belongs to. Looks the key up by
     /// its SHA-256 digest, so the time taken tells nothing about how much of
     /// a key was right.
-    pub fn check_api_key(&self, key: &str) -> Option<Arc<Integration>> {
-        self.api_keys.get(&sha256(key.as_bytes())).cloned()
+    pub fn check_api_key(&self, key: &str, now: Millis) -> Option<Arc<Integration>> {
+        let digest = sha256(key.as_bytes());
+        let table = self.table.borrow();
+        match table.api_keys.get(&digest) {
+            Some((integration, expires)) => expires
+                .is_none_or(|at| now < at)
+                .then(|| integration.clone()),
+            None if digest == self.cli_key => Some(Integration::everywhere("cli")),
+            None => None,
+        }
     }
 }
 
@@ -240,9 +302,12 @@ mod tests {
 
     #[test]
     fn passwords_tokens_and_keys() {
-        let mut hashes = HashMap::new();
-        hashes.insert("alice".to_string(), hash_password("secret"));
-        let auth = Auth::new(hashes, "key-1", 1_000);
+        let mut credentials = crate::replica::credentials::Credentials::default();
+        credentials
+            .passwords
+            .insert("alice".to_string(), hash_password("secret"));
+        let table = Arc::new(CredentialTable::from_credentials(&credentials));
+        let auth = Auth::new(tokio::sync::watch::channel(table).1, "key-1", 1_000);
         assert!(auth.verify_password("alice", "secret"));
         assert!(!auth.verify_password("alice", "wrong"));
         assert!(!auth.verify_password("nobody", "secret"));
@@ -255,8 +320,8 @@ mod tests {
         let t2 = auth.issue_token("alice", 0);
         auth.revoke(&t2);
         assert_eq!(auth.check_token(&t2, 1), None);
-        assert_eq!(auth.check_api_key("key-1").unwrap().name, "cli");
-        assert!(auth.check_api_key("key-2").is_none());
+        assert_eq!(auth.check_api_key("key-1", 0).unwrap().name, "cli");
+        assert!(auth.check_api_key("key-2", 0).is_none());
         let t3 = auth.issue_token("alice", 0);
         let t4 = auth.issue_token("bob", 0);
         futures_util::FutureExt::now_or_never(auth.revoke_agent("alice"))

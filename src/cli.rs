@@ -1,5 +1,6 @@
-//! The command line: `switchboard serve`, `switchboard hash-password` and
-//! `switchboard new-api-key`.
+//! The command line: `switchboard serve`, `switchboard hash-password`,
+//! `switchboard new-api-key`, and `export-directory` / `import-directory`
+//! (clients of a running server's administration API).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +44,53 @@ pub enum Command {
         #[arg(long = "group", value_name = "GROUP_ID")]
         groups: Vec<String>,
     },
+    /// Write the live directory of a running server as a directory file
+    /// (TOML) to standard output or --out. Logs in as an admin (password
+    /// from $SWITCHBOARD_PASSWORD, or one line of standard input).
+    ExportDirectory(Box<ExportArgs>),
+    /// Compare a directory file with a running server's live directory and
+    /// print the changes it would make; with --apply, make them as one
+    /// change (all or nothing). Logs in as an admin like export-directory.
+    ImportDirectory(Box<ImportArgs>),
+}
+
+/// Where and as whom the directory commands reach a server.
+#[derive(Debug, clap::Args)]
+pub struct AdminClientArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// An admin's login name.
+    #[arg(long)]
+    pub user: String,
+}
+
+/// Flags of `export-directory`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Server and admin.
+    #[command(flatten)]
+    pub client: AdminClientArgs,
+    /// Include the agents' password hashes (argon2; treat the file as a
+    /// secret then).
+    #[arg(long)]
+    pub password_hashes: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Flags of `import-directory`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The directory file to import.
+    pub file: PathBuf,
+    /// Server and admin.
+    #[command(flatten)]
+    pub client: AdminClientArgs,
+    /// Make the changes (without it, only print them).
+    #[arg(long)]
+    pub apply: bool,
 }
 
 /// How logs are written.
@@ -117,6 +165,23 @@ pub struct ServeArgs {
     /// Requests a console session may make in a burst above its rate.
     #[arg(long, default_value_t = 100)]
     pub ws_request_burst: u32,
+    /// Close an HTTP connection whose request headers are not all in after
+    /// this long (a "slowloris" client sending them a byte at a time would
+    /// otherwise hold a descriptor for ever). An idle keep-alive connection
+    /// is closed after the same time; clients open a new one.
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
+    pub header_read_timeout: Duration,
+    /// Refuse a request whose body is not all in this long after its headers
+    /// (`408 request_timeout`, and the connection is closed).
+    #[arg(long, default_value = "30s", value_parser = positive_duration)]
+    pub body_read_timeout: Duration,
+    /// Open TCP connections one client address may hold (HTTP and
+    /// WebSocket alike; 0: no cap). More are closed at once. Raise it when
+    /// many agents share one public address (an office NAT); set 0 behind a
+    /// reverse proxy, where every connection comes from the proxy's address
+    /// (cap per client at the proxy instead).
+    #[arg(long, default_value_t = 1000)]
+    pub max_connections_per_address: usize,
     /// How long shutdown waits for open connections to finish.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
@@ -172,4 +237,14 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// A duration over zero (`10s`, `500ms`): a zero read timeout would close
+/// every connection at once.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be over zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }

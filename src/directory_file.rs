@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AgentDef, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef,
@@ -54,7 +54,7 @@ pub enum DirectoryFileError {
     Directory(#[from] DirectoryError),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileDirectory {
     #[serde(default)]
@@ -67,7 +67,7 @@ struct FileDirectory {
     integrations: Vec<FileIntegration>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileIntegration {
     name: String,
@@ -75,14 +75,17 @@ struct FileIntegration {
     groups: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileAgent {
     id: String,
     name: String,
     #[serde(default = "default_roles")]
     roles: Vec<String>,
-    password_hash: String,
+    /// Absent: the agent has no password until an admin sets one (an
+    /// export without hashes; on import an existing agent keeps its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password_hash: Option<String>,
     #[serde(default = "default_chat_cap")]
     chat_cap: u32,
     #[serde(default = "yes")]
@@ -101,7 +104,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize, Default, Clone, Copy)]
+#[derive(Deserialize, Serialize, Default, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 struct FileChannel {
     #[serde(default = "yes")]
@@ -110,7 +113,7 @@ struct FileChannel {
     distribution: FileDistribution,
 }
 
-#[derive(Deserialize, Default, Clone, Copy)]
+#[derive(Deserialize, Serialize, Default, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 enum FileDistribution {
     #[default]
@@ -118,15 +121,18 @@ enum FileDistribution {
     Pull,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileGroup {
     id: String,
     name: String,
     #[serde(default)]
     department: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     chat: Option<FileChannel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     ticket: Option<FileChannel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     voice: Option<FileChannel>,
     #[serde(default)]
     queue_when_offline: bool,
@@ -151,7 +157,7 @@ fn duration_ms(
     }
 }
 
-#[derive(Deserialize, Clone, Copy, Default)]
+#[derive(Deserialize, Serialize, Clone, Copy, Default)]
 #[serde(rename_all = "snake_case")]
 enum FileHandling {
     #[default]
@@ -161,7 +167,7 @@ enum FileHandling {
     Excluded,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileMembership {
     agent: String,
@@ -172,6 +178,7 @@ struct FileMembership {
     ticket: FileHandling,
     #[serde(default)]
     voice: FileHandling,
+    #[serde(skip_serializing_if = "Option::is_none")]
     ticket_cap: Option<u32>,
     active: Option<Vec<String>>,
 }
@@ -222,13 +229,15 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
                 }
             }
         }
-        if argon2::PasswordHash::new(&a.password_hash).is_err() {
-            return Err(DirectoryFileError::Invalid(format!(
-                "agent {}: password_hash is not a PHC string (use `switchboard hash-password`)",
-                a.id
-            )));
+        if let Some(hash) = a.password_hash {
+            if argon2::PasswordHash::new(&hash).is_err() {
+                return Err(DirectoryFileError::Invalid(format!(
+                    "agent {}: password_hash is not a PHC string (use `switchboard hash-password`)",
+                    a.id
+                )));
+            }
+            password_hashes.insert(a.id.clone(), hash);
         }
-        password_hashes.insert(a.id.clone(), a.password_hash);
         agents.push(AgentDef {
             id: a.id,
             name: a.name,
@@ -358,6 +367,113 @@ fn integrations(
         });
     }
     Ok(out)
+}
+
+/// What an export writes besides the directory itself.
+pub struct ExportExtras<'a> {
+    /// Agent id → password hash, when the export includes them.
+    pub password_hashes: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// Integrations: name, scope and the SHA-256 (hex) of their current key.
+    pub integrations: Vec<(String, GroupScope, String)>,
+    /// Whether a member's cell is on now (exported as `active`).
+    pub active: &'a dyn Fn(crate::domain::MemberIx, Channel) -> bool,
+}
+
+/// Writes a live directory as a directory file that [`parse`] reads back
+/// to the same directory: agents, groups with their timers, memberships
+/// with their handling and current active cells, integrations.
+pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, toml::ser::Error> {
+    let file_distribution = |d: Distribution| match d {
+        Distribution::Auto => FileDistribution::Auto,
+        Distribution::Pull => FileDistribution::Pull,
+    };
+    let file_handling = |h: Handling| match h {
+        Handling::Primary => FileHandling::Primary,
+        Handling::Secondary => FileHandling::Secondary,
+        Handling::Pull => FileHandling::Pull,
+        Handling::Excluded => FileHandling::Excluded,
+    };
+    let timer = |ms: u64| {
+        Some(humantime::format_duration(std::time::Duration::from_millis(ms)).to_string())
+    };
+    let agents = dir
+        .live_agents()
+        .map(|(_, a)| FileAgent {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            roles: crate::replica::audit::roles_json(a.roles)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            password_hash: extras.password_hashes.and_then(|h| h.get(&a.id).cloned()),
+            chat_cap: a.chat_cap,
+            manage_own_status: a.manage_own_status,
+            take_assigned: a.take_assigned,
+        })
+        .collect();
+    let mut memberships = Vec::new();
+    let groups = dir
+        .live_groups()
+        .map(|(g, def)| {
+            for &m in dir.members_of(g) {
+                let ms = dir.membership(m);
+                memberships.push(FileMembership {
+                    agent: dir.agent(ms.agent).id.clone(),
+                    group: def.id.clone(),
+                    chat: file_handling(ms.handling[0]),
+                    ticket: file_handling(ms.handling[1]),
+                    voice: file_handling(ms.handling[2]),
+                    ticket_cap: ms.ticket_cap,
+                    active: Some(
+                        Channel::ALL
+                            .into_iter()
+                            .filter(|&c| (extras.active)(m, c))
+                            .map(|c| c.as_str().to_string())
+                            .collect(),
+                    ),
+                });
+            }
+            let s = dir.settings(g);
+            let channel = |c: Channel| {
+                let cfg = def.channels[c.index()];
+                Some(FileChannel {
+                    enabled: cfg.enabled,
+                    distribution: file_distribution(cfg.distribution),
+                })
+            };
+            FileGroup {
+                id: def.id.clone(),
+                name: def.name.clone(),
+                department: def.department.clone(),
+                chat: channel(Channel::Chat),
+                ticket: channel(Channel::Ticket),
+                voice: channel(Channel::Voice),
+                queue_when_offline: s.queue_when_offline,
+                ring_timeout: timer(s.ring_timeout_ms),
+                no_response_timeout: timer(s.no_response_ms),
+                disconnect_timeout: timer(s.disconnect_ms),
+            }
+        })
+        .collect();
+    let integrations = extras
+        .integrations
+        .iter()
+        .map(|(name, scope, digest)| FileIntegration {
+            name: name.clone(),
+            key_sha256: digest.clone(),
+            groups: match scope {
+                GroupScope::All => vec!["*".into()],
+                GroupScope::Only(ids) => ids.clone(),
+            },
+        })
+        .collect();
+    let file = FileDirectory {
+        agents,
+        groups,
+        memberships,
+        integrations,
+    };
+    toml::to_string(&file)
 }
 
 /// Reads and parses a directory file.

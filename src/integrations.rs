@@ -16,14 +16,7 @@ use std::sync::Arc;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-/// The groups an integration may act in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupScope {
-    /// Every group (`groups = ["*"]`).
-    All,
-    /// Only these group ids.
-    Only(Vec<String>),
-}
+pub use crate::domain::GroupScope;
 
 /// Who an API key belongs to: the name logs show and what it may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,15 +17,19 @@
 //!   - [`auth`]: passwords, login tokens (in memory or in a store).
 //!   - [`webhooks`]: signed outbound item events.
 //!   - [`metrics`]: the Prometheus exporter and metric names.
-//!   - [`directory_file`]: reading the TOML directory of agents and groups.
+//!   - [`directory_file`]: reading the TOML directory of agents and groups,
+//!     and writing the live one back (export).
 //!   - [`replica`]: the replicated state machine (the core, the event
 //!     sequence, visitor chats, the audit), pure, fed log entries.
 //! - Layer 2: [`engine`], the single task that owns the core and this node's
 //!   sessions, a replica of the log in every mode.
-//! - Layer 3: [`transport`], the HTTP API and WebSockets; [`demo`], the
-//!   simulated traffic of `serve --demo`.
+//! - Layer 3: [`transport`], the HTTP API and WebSockets and the accept
+//!   loop serving them; [`demo`], the simulated traffic of `serve --demo`.
 //! - Layer 4: [`server`], starting a node over its storage and serving until
-//!   shutdown; [`cli`], the command line.
+//!   shutdown; [`cli`], the command line; [`admin_client`], the
+//!   `export-directory` and `import-directory` commands (clients of a running
+//!   server's administration API).
+pub mod admin_client;
 pub mod api_error;
 pub mod auth;
 pub mod cli;

@@ -128,6 +128,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             login_attempts_per_username_per_min: args.login_attempts_per_user,
             ws_requests_per_sec: args.ws_requests_per_sec,
             ws_request_burst: args.ws_request_burst,
+            header_read_timeout: args.header_read_timeout,
+            body_read_timeout: args.body_read_timeout,
+            max_connections_per_address: args.max_connections_per_address,
             ..TransportConfig::default()
         },
         shutdown_timeout: args.shutdown_timeout,
@@ -166,6 +169,18 @@ fn main() -> std::process::ExitCode {
             print!("{}", toml_entry(&name, &key, &groups));
             Ok(())
         }
+        Command::ExportDirectory(args) => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(switchboard::admin_client::export(*args))
+                    .map_err(|e| e.to_string())
+            }),
+        Command::ImportDirectory(args) => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(switchboard::admin_client::import(*args))
+                    .map_err(|e| e.to_string())
+            }),
         Command::Serve(args) => tokio::runtime::Runtime::new()
             .map_err(|e| e.to_string())
             .and_then(|rt| rt.block_on(serve(*args))),

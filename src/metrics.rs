@@ -18,6 +18,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::api_error::ErrorCode;
 
+mod at_zero;
+
 /// Histogram: seconds the engine spent applying one request or timer round.
 pub const ENGINE_BUSY: &str = "switchboard_engine_busy_seconds";
 /// Histogram: seconds one append of a batch of proposals to the log took
@@ -46,6 +48,13 @@ pub const RATE_LIMITED: &str = "switchboard_rate_limited_total";
 pub const OUTBOX_DROPS: &str = "switchboard_outbox_drops_total";
 /// Counter: sessions ended by the transport, by `reason`.
 pub const SESSIONS_CLOSED: &str = "switchboard_sessions_closed_total";
+/// Gauge: open TCP connections (HTTP, and WebSockets upgraded from them).
+pub const CONNECTIONS_OPEN: &str = "switchboard_connections_open";
+/// Counter: TCP connections closed at once when accepted, by `reason`.
+pub const CONNECTIONS_REFUSED: &str = "switchboard_connections_refused_total";
+/// Counter: requests whose headers or body did not arrive in time, by
+/// `phase`.
+pub const HTTP_TIMEOUTS: &str = "switchboard_http_timeouts_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -64,6 +73,7 @@ pub fn install() -> &'static PrometheusHandle {
             tracing::warn!("another metrics recorder is installed; /metrics will stay empty");
         }
         describe();
+        at_zero::register();
         handle
     })
 }
@@ -115,6 +125,18 @@ fn describe() {
         SESSIONS_CLOSED,
         "Sessions ended by the transport, by reason."
     );
+    describe_gauge!(
+        CONNECTIONS_OPEN,
+        "Open TCP connections, WebSockets upgraded from them included."
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "TCP connections closed at once when accepted (a client address over its cap), by reason."
+    );
+    describe_counter!(
+        HTTP_TIMEOUTS,
+        "Requests whose headers or body did not arrive within the read timeout, by phase."
+    );
 }
 
 /// The wire name of an error code, as a metric label.
@@ -128,14 +150,18 @@ pub fn code_label(code: ErrorCode) -> &'static str {
         ErrorCode::Forbidden => "forbidden",
         ErrorCode::AccountDisabled => "account_disabled",
         ErrorCode::NotFound => "not_found",
+        ErrorCode::MethodNotAllowed => "method_not_allowed",
+        ErrorCode::RequestTimeout => "request_timeout",
         ErrorCode::NotApplicable => "not_applicable",
         ErrorCode::AlreadyTaken => "already_taken",
         ErrorCode::InvalidState => "invalid_state",
         ErrorCode::AtCapacity => "at_capacity",
         ErrorCode::Offline => "offline",
+        ErrorCode::Conflict => "conflict",
         ErrorCode::TooLarge => "too_large",
         ErrorCode::RateLimited => "rate_limited",
         ErrorCode::Unavailable => "unavailable",
+        ErrorCode::OutcomeUnknown => "outcome_unknown",
         ErrorCode::Internal => "internal",
     }
 }

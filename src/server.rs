@@ -8,7 +8,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::auth::Auth;
@@ -16,6 +15,7 @@ use crate::directory_file::LoadedDirectory;
 use crate::domain::{Core, CoreConfig};
 use crate::engine::replication::{self, replay};
 use crate::engine::{Engine, EngineConfig, EngineHandle};
+use crate::replica::credentials::Credentials;
 use crate::store::SharedLog;
 use crate::store::memory::MemoryLog;
 use crate::store::redis::{RedisLog, RedisTokens};
@@ -87,8 +87,9 @@ pub enum StartError {
     /// applied to them.
     #[error(
         "the data directory {} holds the state of another directory file (agents and groups); \
-         start with the same --directory as before, or with another --data-dir \
-         (or delete that data directory to start afresh)",
+         start with the same --directory as before, then apply a changed file to the running \
+         server with `switchboard import-directory FILE --user ADMIN --apply`; or start with \
+         another --data-dir (or delete that data directory to start afresh)",
         .0.display()
     )]
     OtherDirectory(std::path::PathBuf),
@@ -99,7 +100,12 @@ pub enum StartError {
 
 /// The started engine, the directory it runs with and where login tokens
 /// live (`None`: in this process's memory).
-type Started = (EngineHandle, LoadedDirectory, Option<StoredTokens>);
+type Started = (
+    EngineHandle,
+    LoadedDirectory,
+    Option<StoredTokens>,
+    tokio::sync::watch::Receiver<Arc<crate::auth::CredentialTable>>,
+);
 
 /// Starts the engine as a replica of the log in the configured storage.
 async fn start_engine(
@@ -113,14 +119,14 @@ async fn start_engine(
             let log = SqliteLog::open(dir)?;
             tracing::info!(database = %log.path().display(), "keeping state in the data directory");
             let tokens = StoredTokens::Embedded(log.tokens());
-            let (engine, directory, _) = start_replica(log, config, ready, true).await?;
-            Ok((engine, directory, Some(tokens)))
+            let (engine, directory, _, table) = start_replica(log, config, ready, true).await?;
+            Ok((engine, directory, Some(tokens), table))
         }
         Storage::Redis(url) => {
             let log = RedisLog::connect(url).await?;
             let tokens = StoredTokens::Redis(RedisTokens::new(&log));
-            let (engine, directory, _) = start_replica(log, config, ready, false).await?;
-            Ok((engine, directory, Some(tokens)))
+            let (engine, directory, _, table) = start_replica(log, config, ready, false).await?;
+            Ok((engine, directory, Some(tokens), table))
         }
     }
 }
@@ -153,10 +159,16 @@ async fn start_replica<L: SharedLog>(
     // "0-0": until it has caught up, this node holds back any trim.
     log.beat(node, config.heartbeat_ttl, "0-0").await?;
     let core = Core::new(directory.directory.clone(), config.core);
+    let (credentials_out, table) = tokio::sync::watch::channel(Arc::default());
     let (engine, output) = Engine::spawn(
         core,
         EngineConfig {
             node,
+            credentials: Credentials::from_directory(
+                &directory.password_hashes,
+                &directory.integrations,
+            ),
+            credentials_out: Some(credentials_out),
             audit_every_entry: alone,
             // Every replica publishes every event; only the node that
             // proposed an entry sends its webhooks (see `WebhookSender::mute`).
@@ -185,7 +197,7 @@ async fn start_replica<L: SharedLog>(
         },
         ready,
     );
-    Ok((engine, directory, None))
+    Ok((engine, directory, None, table))
 }
 
 /// Serves on `listener` until `shutdown` completes. On shutdown every console
@@ -200,18 +212,13 @@ pub async fn run(
     // Before the engine: what it records while replaying counts too, and
     // its busy clock registers its histogram once at start.
     crate::metrics::install();
-    let (engine, directory, shared_tokens) = start_engine(&config, ready.clone()).await?;
+    let (engine, directory, shared_tokens, table) = start_engine(&config, ready.clone()).await?;
     if config.demo {
         crate::demo::spawn(engine.clone(), &directory.directory, Duration::from_secs(4));
     }
-    let mut auth = Auth::new(
-        directory.password_hashes.clone(),
-        &config.api_key,
-        config.token_ttl.as_millis() as u64,
-    );
-    // The directory's integrations: those of the directory stored with the
-    // state, the same on every node.
-    auth = auth.with_integrations(&directory.integrations);
+    // Passwords and integration keys: the replicated ones, which start as
+    // the stored directory's and change through the log.
+    let mut auth = Auth::new(table, &config.api_key, config.token_ttl.as_millis() as u64);
     if let Some(tokens) = shared_tokens {
         auth = auth.with_shared_tokens(tokens);
     }
@@ -220,12 +227,13 @@ pub async fn run(
     if transport.allowed_origins.is_empty() {
         transport.allowed_origins = default_origins(listener.local_addr()?);
     }
+    let transport = Arc::new(transport);
     let state = AppState {
         engine: engine.clone(),
         auth,
         limits: Arc::new(Limits::new(&transport)),
         ready,
-        config: Arc::new(transport),
+        config: transport.clone(),
     };
     let app = router(state);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -240,14 +248,7 @@ pub async fn run(
         tokio::time::sleep(bound).await;
         let _ = force_tx.send(());
     });
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Pushes are small frames that must leave at once: no Nagle delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+    let serve = crate::transport::connections::serve(listener, app, &transport, async {
         let _ = stop_rx.await;
     });
     tokio::select! {

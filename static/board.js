@@ -129,6 +129,7 @@ function start(session) {
   $('#me').title = name;
   $('[data-role=me-label]').textContent = `Signed in as ${name}`;
   const roles = session.agent?.roles || [];
+  $('#admin-link').hidden = !roles.includes('manager') && !roles.includes('admin');
   if (!roles.includes('manager') && !roles.includes('admin')) {
     showError('The board is for managers and admins; this login may not watch any group.');
   }
@@ -137,6 +138,9 @@ function start(session) {
   client.onState(setConn);
   // Every (re)connection starts with a welcome: (re)subscribe then.
   client.on('welcome', () => watch());
+  // An administrator changed a watched group's members or settings: ask
+  // again, once, after a burst of changes (an import sends many).
+  client.on('board_changed', () => rewatchSoon());
   client.on('agent_status', onStatusPush);
   client.on('agent_status_batch', ({ pushes }) => { for (const p of pushes || []) onStatusPush(p); });
   client.on('watch_agents', ({ agents }) => {
@@ -159,6 +163,12 @@ function start(session) {
  * arrive meanwhile wait until the snapshot is in. A server that does not know
  * pieces refuses the field; then the whole snapshot comes in the `ok`.
  */
+let rewatchTimer = null;
+function rewatchSoon() {
+  clearTimeout(rewatchTimer);
+  rewatchTimer = setTimeout(() => (state.watching ? rewatchSoon() : watch()), 250);
+}
+
 async function watch() {
   state.watching = { agents: [], pieces: 0, early: [] };
   try {

@@ -82,6 +82,8 @@ function start(session, { fresh }) {
   state.client = client;
   client.onState((s) => setConn(s));
   client.on('welcome', onWelcome);
+  // An administrator changed this agent's groups: the whole view again.
+  client.on('groups_changed', onWelcome);
   client.on('agent_status', onAgentStatus);
   client.on('item', onItemPush);
   client.on('queue', onQueuePush);
@@ -89,6 +91,7 @@ function start(session, { fresh }) {
   client.on('closing', (f) => {
     if (f.reason === 'slow_consumer') showError('The server dropped the connection because it fell behind; reconnecting.');
     if (f.reason === 'server_going_away') showError('The server is restarting; reconnecting.');
+    if (f.reason === 'cut_off') showError('This server lost touch with the others; reconnecting.');
   });
   client.on('unmatched', (f) => { if (f.type === 'error') showError(f.message || f.code); });
   client.on('unauthorized', () => {
@@ -125,6 +128,11 @@ function onWelcome(w) {
   state.work = new Map((w.work || []).map((it) => [it.id, it]));
   state.queues = new Map(state.groups.map((g) => [g.id, new Map()]));
   for (const it of w.queues || []) queueOf(it.group).set(it.id, it);
+  // A reload in the middle of a visitor chat: its conversation comes back.
+  for (const c of w.chats || []) {
+    addChatMessages(c.item, c.messages || []);
+    chatOf(c.item).loaded = true;
+  }
   state.status = {
     ...(state.status || {}),
     agent: w.agent.id,

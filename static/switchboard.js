@@ -24,6 +24,17 @@ const REQUEST_TIMEOUT_MS = 15000;
 
 /** An error answered by the server (HTTP error body or WebSocket `error` frame),
  *  or raised locally with a code of our own (`disconnected`, `timeout`, `network`). */
+/** Requests that change nothing: sent without an idempotency key. */
+const READ_ONLY = new Set(['ping', 'watch', 'unwatch', 'explain']);
+/** Wait before sending a write of unknown outcome again with its key. */
+const UNKNOWN_RETRY_MS = 1000;
+
+/** A random idempotency key (a UUID where the browser has one). */
+function newKey() {
+  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
 export class ProtocolError extends Error {
   constructor(code, message, details = null, status = null) {
     super(message || code);
@@ -174,6 +185,17 @@ export class SwitchboardClient {
 
   /** Sends a request; resolves with its `data`, rejects with a ProtocolError. */
   request(type, fields = {}) {
+    // Every write carries an idempotency key: when the server cannot tell
+    // whether it was applied (`outcome_unknown`), it is sent once more with
+    // the same key, and the server answers what the first one did.
+    const key = READ_ONLY.has(type) ? undefined : newKey();
+    return this._request(type, fields, key).catch((e) => {
+      if (!key || e.code !== 'outcome_unknown') throw e;
+      return new Promise((r) => setTimeout(r, UNKNOWN_RETRY_MS)).then(() => this._request(type, fields, key));
+    });
+  }
+
+  _request(type, fields, key) {
     return new Promise((resolve, reject) => {
       if (!this._ws || this._ws.readyState !== WebSocket.OPEN) {
         reject(new ProtocolError('disconnected', 'Not connected to the server. Try again when the connection is back.'));
@@ -187,7 +209,7 @@ export class SwitchboardClient {
       }, REQUEST_TIMEOUT_MS);
       this._pending.set(id, { resolve, reject, timer });
       try {
-        this._ws.send(JSON.stringify({ ...fields, id, type }));
+        this._ws.send(JSON.stringify(key ? { ...fields, id, type, key } : { ...fields, id, type }));
       } catch (e) {
         clearTimeout(timer);
         this._pending.delete(id);

@@ -84,6 +84,22 @@ enum Http {
     VisitorTicket,
     Disable,
     Enable,
+    ListAgents,
+    GroupStats,
+    AdminListAgents,
+    AdminCreateAgent,
+    AdminCapOfAlice,
+    AdminDeleteAgent,
+    AdminGetGroup,
+    AdminGroupTimers,
+    AdminCreateGroup,
+    AdminAddMember,
+    AdminMemberCap,
+    AdminRemoveOutsideMember,
+    AdminIntegrations,
+    AdminRotateKey,
+    AdminGetSettings,
+    AdminSetSettings,
 }
 
 struct Ctx {
@@ -148,6 +164,43 @@ impl Ctx {
                 .json(&json!({ "group": "g1", "name": "Vi", "text": "hello" })),
             Http::Disable => s.http.post(s.url("/api/agents/dora/disable")),
             Http::Enable => s.http.post(s.url("/api/agents/dora/enable")),
+            Http::ListAgents => s.http.get(s.url("/api/agents?group=g1")),
+            Http::GroupStats => s.http.get(s.url("/api/groups/g1/stats")),
+            Http::AdminListAgents => s.http.get(s.url("/api/admin/agents")),
+            Http::AdminCreateAgent => s.http.post(s.url("/api/admin/agents")).json(&json!({
+                "id": format!("new-{role:?}").to_lowercase(), "name": "New", "password": "a-long-password"
+            })),
+            Http::AdminCapOfAlice => s
+                .http
+                .patch(s.url("/api/admin/agents/alice"))
+                .json(&json!({ "chat_cap": 3 })),
+            Http::AdminDeleteAgent => s.http.delete(s.url(&format!("/api/admin/agents/t{:02}", 11 + role as usize))),
+            Http::AdminGetGroup => s.http.get(s.url("/api/admin/groups/g1")),
+            Http::AdminGroupTimers => s
+                .http
+                .patch(s.url("/api/admin/groups/g1"))
+                .json(&json!({ "no_response_ms": 3_600_000 })),
+            Http::AdminCreateGroup => s.http.post(s.url("/api/admin/groups")).json(&json!({
+                "id": format!("new-{role:?}").to_lowercase(), "name": "New group"
+            })),
+            Http::AdminAddMember => s.http.post(s.url("/api/admin/memberships")).json(&json!({
+                "agent": format!("t{:02}", 1 + role as usize), "group": "g1"
+            })),
+            Http::AdminMemberCap => s
+                .http
+                .patch(s.url("/api/admin/memberships/g1/alice"))
+                .json(&json!({ "ticket_cap": 5 })),
+            Http::AdminRemoveOutsideMember => s.http.delete(s.url("/api/admin/memberships/g2/carol")),
+            Http::AdminIntegrations => s.http.get(s.url("/api/admin/integrations")),
+            Http::AdminRotateKey => s
+                .http
+                .post(s.url("/api/admin/integrations/crm-g2/rotate"))
+                .json(&json!({ "overlap_seconds": 3600 })),
+            Http::AdminGetSettings => s.http.get(s.url("/api/admin/settings")),
+            Http::AdminSetSettings => s
+                .http
+                .patch(s.url("/api/admin/settings"))
+                .json(&json!({ "managers_administer": true })),
         };
         let r = self.with_credentials(req, role).send().await.unwrap();
         let ok = r.status().is_success();
@@ -306,7 +359,7 @@ async fn every_role_against_every_endpoint_and_request() {
     // Roles, in order: admin, manager of g1, member of g1, agent outside
     // g1, integration scoped to g1, integration scoped to g2, no
     // credentials, a bad token.
-    let http_rows: [(&str, Http, [Want; 8]); 10] = [
+    let http_rows: [(&str, Http, [Want; 8]); 26] = [
         (
             "POST /api/work (g1)",
             Http::CreateWork,
@@ -348,6 +401,90 @@ async fn every_role_against_every_endpoint_and_request() {
             "POST /api/agents/dora/enable",
             Http::Enable,
             [A, F, F, F, F, F, U, U],
+        ),
+        // Presence: everyone sees what is theirs to see (the list is
+        // filtered); figures are for managers and scoped keys.
+        (
+            "GET /api/agents?group=g1",
+            Http::ListAgents,
+            [A, A, A, A, A, F, U, U],
+        ),
+        (
+            "GET /api/groups/g1/stats",
+            Http::GroupStats,
+            [F, A, F, F, A, F, U, U],
+        ),
+        // Administration: admins everything; the manager of g1 its
+        // memberships, caps and settings; integrations and others nothing.
+        (
+            "GET /api/admin/agents",
+            Http::AdminListAgents,
+            [A, A, F, F, U, U, U, U],
+        ),
+        (
+            "POST /api/admin/agents",
+            Http::AdminCreateAgent,
+            [A, F, F, F, U, U, U, U],
+        ),
+        (
+            "PATCH /api/admin/agents/alice (cap)",
+            Http::AdminCapOfAlice,
+            [A, A, F, F, U, U, U, U],
+        ),
+        (
+            "DELETE /api/admin/agents/{t1x}",
+            Http::AdminDeleteAgent,
+            [A, F, F, F, U, U, U, U],
+        ),
+        (
+            "GET /api/admin/groups/g1",
+            Http::AdminGetGroup,
+            [A, A, F, F, U, U, U, U],
+        ),
+        (
+            "PATCH /api/admin/groups/g1 (timer)",
+            Http::AdminGroupTimers,
+            [A, A, F, F, U, U, U, U],
+        ),
+        (
+            "POST /api/admin/groups",
+            Http::AdminCreateGroup,
+            [A, F, F, F, U, U, U, U],
+        ),
+        (
+            "POST /api/admin/memberships (g1)",
+            Http::AdminAddMember,
+            [A, A, F, F, U, U, U, U],
+        ),
+        (
+            "PATCH /api/admin/memberships/g1/alice",
+            Http::AdminMemberCap,
+            [A, A, F, F, U, U, U, U],
+        ),
+        (
+            "DELETE /api/admin/memberships/g2/carol",
+            Http::AdminRemoveOutsideMember,
+            [A, F, F, F, U, U, U, U],
+        ),
+        (
+            "GET /api/admin/integrations",
+            Http::AdminIntegrations,
+            [A, F, F, F, U, U, U, U],
+        ),
+        (
+            "POST /api/admin/integrations/crm-g2/rotate",
+            Http::AdminRotateKey,
+            [A, F, F, F, U, U, U, U],
+        ),
+        (
+            "GET /api/admin/settings",
+            Http::AdminGetSettings,
+            [A, A, F, F, U, U, U, U],
+        ),
+        (
+            "PATCH /api/admin/settings",
+            Http::AdminSetSettings,
+            [A, F, F, F, U, U, U, U],
         ),
     ];
     for (name, what, wants) in http_rows {

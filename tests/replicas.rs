@@ -16,9 +16,10 @@
 use proptest::prelude::*;
 use switchboard::directory_file;
 use switchboard::domain::{
-    Actor, AgentIx, CellChange, Channel, Command, Core, CoreConfig, GroupIx, ItemState, LogEntry,
-    LogOp, NewVisitor, VisitorJoin,
+    Actor, AdminChange, AgentIx, AgentPatch, CellChange, Channel, Command, Core, CoreConfig,
+    GroupIx, Handling, ItemState, LogEntry, LogOp, Membership, NewVisitor, VisitorJoin,
 };
+use switchboard::replica::credentials::Credentials;
 use switchboard::replica::{ReplicaSnapshot, StateMachine};
 
 const DIRECTORY: &str = r#"
@@ -94,8 +95,14 @@ fn core() -> Core {
 /// What the seed asks of the harness in one step.
 #[derive(Debug, Clone)]
 enum Step {
-    /// Node `node` proposes an entry made from `op`, `ms` after the last.
-    Propose { node: u32, ms: u64, op: Op },
+    /// Node `node` proposes an entry made from `op`, `ms` after the last,
+    /// with an idempotency key when `key` (a retried write reuses one).
+    Propose {
+        node: u32,
+        ms: u64,
+        op: Op,
+        key: Option<u8>,
+    },
     /// Replica `replica` applies up to `n` entries it has not applied yet.
     Apply { replica: usize, n: usize },
     /// Replica `replica` stores a snapshot of its state; the log is trimmed
@@ -168,6 +175,17 @@ enum Op {
         agent: Option<u32>,
     },
     Logout,
+    /// An administrator adds or removes a membership.
+    Member {
+        agent: u32,
+        group: u32,
+        add: bool,
+    },
+    /// An administrator changes an agent's chat cap.
+    Cap {
+        agent: u32,
+        cap: u32,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -186,19 +204,23 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (agent.clone(), item).prop_map(|(agent, item)| Op::Accept { agent, item }),
         1 => (agent.clone(), item).prop_map(|(agent, item)| Op::Decline { agent, item }),
         2 => (agent.clone(), item).prop_map(|(agent, item)| Op::CloseItem { agent, item }),
-        1 => (agent.clone(), item, group).prop_map(|(agent, item, group)| Op::Transfer { agent, item, group }),
+        1 => (agent.clone(), item, group.clone()).prop_map(|(agent, item, group)| Op::Transfer { agent, item, group }),
         1 => item.prop_map(|item| Op::TakeOver { item }),
         3 => Just(Op::Tick),
         1 => (1..4u32).prop_map(|node| Op::DropNode { node }),
         1 => item.prop_map(|item| Op::Visitor { item }),
-        1 => (item, proptest::option::of(agent)).prop_map(|(item, agent)| Op::Message { item, agent }),
+        1 => (item, proptest::option::of(agent.clone())).prop_map(|(item, agent)| Op::Message { item, agent }),
         1 => Just(Op::Logout),
+        1 => (agent.clone(), group.clone(), any::<bool>())
+            .prop_map(|(agent, group, add)| Op::Member { agent, group, add }),
+        1 => (agent.clone(), 0..3u32).prop_map(|(agent, cap)| Op::Cap { agent, cap }),
     ]
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => (1..4u32, 0..3_000u64, op()).prop_map(|(node, ms, op)| Step::Propose { node, ms, op }),
+        6 => (1..4u32, 0..3_000u64, op(), proptest::option::weighted(0.3, 0..4u8))
+            .prop_map(|(node, ms, op, key)| Step::Propose { node, ms, op, key }),
         4 => (0..3usize, 1..6usize).prop_map(|(replica, n)| Step::Apply { replica, n }),
         1 => (0..3usize).prop_map(|replica| Step::SnapshotAndTrim { replica }),
         1 => (0..3usize).prop_map(|replica| Step::Restart { replica }),
@@ -337,6 +359,35 @@ fn command(log: &Log, op: &Op) -> LogOp {
             };
         }
         Op::Logout => return LogOp::CloseLogin("digest".into()),
+        Op::Member { agent, group, add } => Command::Admin {
+            actor: Actor::System,
+            change: if *add {
+                AdminChange::AddMember {
+                    membership: Membership {
+                        agent: a(*agent),
+                        group: GroupIx(*group),
+                        handling: [Handling::Primary; 3],
+                        ticket_cap: None,
+                        initially_active: [true; 3],
+                    },
+                }
+            } else {
+                AdminChange::RemoveMember {
+                    agent: a(*agent),
+                    group: GroupIx(*group),
+                }
+            },
+        },
+        Op::Cap { agent, cap } => Command::Admin {
+            actor: Actor::System,
+            change: AdminChange::UpdateAgent {
+                agent: a(*agent),
+                patch: AgentPatch {
+                    chat_cap: Some(*cap),
+                    ..AgentPatch::default()
+                },
+            },
+        },
     })
 }
 
@@ -380,24 +431,25 @@ fn run(steps: Vec<Step>) {
         now: 1_700_000_000_000,
         items: 0,
     };
-    let mut reference = StateMachine::new(core(), 1_000);
+    let mut reference = StateMachine::new(core(), Credentials::default(), 1_000);
     // The reference's snapshot after each position (index 0: before any).
     let mut expected: Vec<String> = vec![json(&reference.snapshot())];
     let mut replicas: Vec<Replica> = (0..3)
         .map(|_| Replica {
-            state: StateMachine::new(core(), 1_000),
+            state: StateMachine::new(core(), Credentials::default(), 1_000),
             at: 0,
         })
         .collect();
     for step in steps {
         match step {
-            Step::Propose { node, ms, op } => {
+            Step::Propose { node, ms, op, key } => {
                 log.now += ms;
                 let entry = LogEntry {
                     origin: node,
                     req: log.len() as u64 + 1,
                     now: log.now,
                     op: command(&log, &op),
+                    key: key.map(|k| format!("a:a0:k{k}")),
                 };
                 if matches!(op, Op::Create { .. }) {
                     log.items += 1;
@@ -440,7 +492,7 @@ fn run(steps: Vec<Step>) {
                 }
             }
             Step::Restart { replica } => {
-                let mut state = StateMachine::new(core(), 1_000);
+                let mut state = StateMachine::new(core(), Credentials::default(), 1_000);
                 let at = match &log.snapshot {
                     Some(snap) => {
                         state.restore(snap.clone()).expect("restore");

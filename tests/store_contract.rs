@@ -21,6 +21,7 @@ fn entry(req: u64) -> LogEntry {
         req,
         now: 1_000 + req,
         op: LogOp::Tick,
+        key: None,
     }
 }
 

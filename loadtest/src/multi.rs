@@ -225,7 +225,8 @@ pub async fn all_workers_ready(dir: &Path, wi: usize, wk: usize, limit: Duration
 }
 
 /// Flags of `switchboard serve` that would stop a load test from one IP (login rate
-/// limits), set to "no limit" when the binary has them and they are not given already.
+/// limits, the cap on connections per address), set to "no limit" when the
+/// binary has them and they are not given already.
 pub fn load_test_server_flags(bin: &Path, given: &[String]) -> Vec<String> {
     let help = std::process::Command::new(bin)
         .args(["serve", "--help"])
@@ -233,7 +234,11 @@ pub fn load_test_server_flags(bin: &Path, given: &[String]) -> Vec<String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
         .unwrap_or_default();
     let mut v = Vec::new();
-    for f in ["--login-attempts-per-ip", "--login-attempts-per-user"] {
+    for f in [
+        "--login-attempts-per-ip",
+        "--login-attempts-per-user",
+        "--max-connections-per-address",
+    ] {
         if help.contains(f) && !given.iter().any(|g| g.starts_with(f)) {
             v.push(format!("{f}=0"));
         }

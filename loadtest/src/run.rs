@@ -145,6 +145,9 @@ struct Counters {
     work_acked: AtomicU64,
     work_refused: AtomicU64,
     work_transport_errors: AtomicU64,
+    /// Creates sent again with the same idempotency key after an answer
+    /// that did not say whether they were applied.
+    work_retried: AtomicU64,
     generator_behind: AtomicU64,
     accepts: AtomicU64,
     closes: AtomicU64,
@@ -183,6 +186,7 @@ impl Counters {
         put("work_acked", &self.work_acked);
         put("work_refused", &self.work_refused);
         put("work_transport_errors", &self.work_transport_errors);
+        put("work_retried", &self.work_retried);
         put("generator_behind", &self.generator_behind);
         put("accepts_ok", &self.accepts);
         put("closes_ok", &self.closes);
@@ -1518,6 +1522,9 @@ async fn generator(sh: Arc<Shared>, workers: usize) {
     }
 }
 
+/// How many times a create of unknown outcome is sent again.
+const MAX_CREATE_RETRIES: u64 = 5;
+
 async fn create(
     sh: &Arc<Shared>,
     http: &reqwest::Client,
@@ -1529,20 +1536,49 @@ async fn create(
     sh.c.work_attempted.fetch_add(1, Relaxed);
     let t0 = now_ns();
     let i0 = Instant::now();
-    let r = http
-        .post(format!("{server}/api/work"))
-        .header("X-Api-Key", &sh.cfg.api_key)
-        .json(&json!({"group": group, "channel": channel, "priority": 0, "title": "load"}))
-        .send()
-        .await;
+    // One key per item: a create whose outcome the server could not tell
+    // (`outcome_unknown`, or the connection lost mid-answer) is sent again
+    // with it, and the server answers the first outcome, never a second
+    // item.
+    let key = format!(
+        "lt-{}-{}-{}",
+        std::process::id(),
+        t0,
+        sh.c.work_attempted.load(Relaxed)
+    );
+    let mut tries = 0;
+    let r = loop {
+        let r = match http
+            .post(format!("{server}/api/work"))
+            .header("X-Api-Key", &sh.cfg.api_key)
+            .header("Idempotency-Key", &key)
+            .json(&json!({"group": group, "channel": channel, "priority": 0, "title": "load"}))
+            .send()
+            .await
+        {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                Ok((status, resp.json::<Value>().await.unwrap_or(Value::Null)))
+            }
+            Err(e) => Err(e),
+        };
+        let unknown = match &r {
+            Err(_) => true,
+            Ok((status, body)) => *status == 503 && body["error"]["code"] == "outcome_unknown",
+        };
+        if !unknown || tries >= MAX_CREATE_RETRIES {
+            break r;
+        }
+        tries += 1;
+        sh.c.work_retried.fetch_add(1, Relaxed);
+        tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+    };
     match r {
         Err(e) => {
             sh.c.work_transport_errors.fetch_add(1, Relaxed);
             sh.err(format!("work:transport {}", classify_reqwest(&e)));
         }
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let body: Value = resp.json().await.unwrap_or(Value::Null);
+        Ok((status, body)) => {
             if status == 201 {
                 sh.hist("work_post_answer", i0.elapsed().as_micros() as u64);
                 match body["item"]["id"].as_u64() {

@@ -63,7 +63,7 @@ impl Core {
 
     /// Closes every session of `a` and logs it out without a grace; held
     /// chats start their disconnect limit.
-    fn log_out_now(&mut self, now: Millis, a: AgentIx, by: Actor) {
+    pub(super) fn log_out_now(&mut self, now: Millis, a: AgentIx, by: Actor) {
         let agent = &mut self.agents[a.0 as usize];
         agent.sessions.clear();
         if let Some(until) = agent.grace_until.take() {

@@ -1,5 +1,6 @@
 //! Commands: everything that can change the core's state.
 
+use super::admin::AdminChange;
 use super::directory::{AgentIx, Channel, GroupIx};
 use super::item::ItemId;
 
@@ -135,10 +136,18 @@ pub enum Command {
         /// Enabled (true) or disabled (false).
         enabled: bool,
     },
+    /// An administrator (or a manager, within its groups) changes the
+    /// directory: agents, groups, memberships.
+    Admin {
+        /// Who asks.
+        actor: Actor,
+        /// What.
+        change: AdminChange,
+    },
 }
 
 /// What a successful command returns besides its events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Reply {
     /// Nothing more to say.
     Done,

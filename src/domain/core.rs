@@ -59,6 +59,21 @@ pub(super) struct MemberState {
     last_ticket_at: Millis,
 }
 
+impl MemberState {
+    /// A new membership's state with these cells on.
+    pub(super) fn with_active(active: [bool; 3]) -> Self {
+        MemberState {
+            active,
+            ..MemberState::default()
+        }
+    }
+
+    /// Switches one cell.
+    pub(super) fn set_active(&mut self, c: Channel, on: bool) {
+        self.active[c.index()] = on;
+    }
+}
+
 /// Deadlines the core asks to be woken for.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -281,6 +296,7 @@ impl Core {
                 agent,
                 enabled,
             } => self.set_enabled(now, actor, agent, enabled),
+            Command::Admin { actor, change } => self.administer(now, actor, change),
         }?;
         self.drain_dirty(now);
         Ok(reply)
@@ -290,7 +306,7 @@ impl Core {
         &mut self.agents[a.0 as usize]
     }
 
-    fn mark_agent_dirty(&mut self, a: AgentIx, channels: &[Channel]) {
+    pub(super) fn mark_agent_dirty(&mut self, a: AgentIx, channels: &[Channel]) {
         for &m in self.dir.memberships_of(a) {
             let g = self.dir.membership(m).group;
             for &c in channels {
@@ -305,6 +321,9 @@ impl Core {
         a: AgentIx,
         session: u64,
     ) -> Result<Reply, DomainError> {
+        if self.dir.is_agent_gone(a) {
+            return Err(DomainError::NoSuchAgent(self.dir.agent(a).id.clone()));
+        }
         let agent = self.agent_mut(a);
         if agent.disabled {
             return Err(DomainError::Disabled(a));
@@ -528,6 +547,9 @@ impl Core {
         priority: i32,
         title: String,
     ) -> Result<Reply, DomainError> {
+        if self.dir.is_group_gone(group) {
+            return Err(DomainError::NoSuchGroup(self.dir.group(group).id.clone()));
+        }
         if channel == Channel::Chat
             && !self.dir.settings(group).queue_when_offline
             && !self.is_chat_online(group)

@@ -1,8 +1,11 @@
-//! The directory: agents, groups and memberships, as loaded at start.
+//! The directory: agents, groups and memberships.
 //!
-//! It is immutable once built; the [`super::Core`] refers to agents, groups
-//! and memberships by dense indices ([`AgentIx`], [`GroupIx`], [`MemberIx`])
-//! so that routing walks plain vectors instead of hashing strings.
+//! The [`super::Core`] refers to agents, groups and memberships by dense
+//! indices ([`AgentIx`], [`GroupIx`], [`MemberIx`]) so that routing walks
+//! plain vectors instead of hashing strings. Administrators change it live
+//! (`directory_edit.rs`); an index is never reused, so a deleted agent,
+//! group or membership keeps its slot (marked gone) and an item or timer that
+//! still names it cannot be confused with a newcomer of the same id.
 
 use std::collections::HashMap;
 
@@ -19,7 +22,9 @@ pub struct AgentIx(pub u32);
 pub struct GroupIx(pub u32);
 
 /// Dense index of a membership in the [`Directory`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct MemberIx(pub u32);
 
 /// The three kinds of work. Serde uses the wire names (`"chat"`,
@@ -67,7 +72,8 @@ impl Channel {
 }
 
 /// How a group hands out one channel's work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Distribution {
     /// Round robin to an eligible agent; queued when nobody is eligible.
     #[default]
@@ -77,7 +83,7 @@ pub enum Distribution {
 }
 
 /// One channel's settings in a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChannelConfig {
     /// A disabled channel is N/A for every member.
     pub enabled: bool,
@@ -86,7 +92,8 @@ pub struct ChannelConfig {
 }
 
 /// How a member handles one channel of a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Handling {
     /// Served first by routing.
     #[default]
@@ -100,7 +107,7 @@ pub enum Handling {
 }
 
 /// Roles a person may hold (several at once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Roles {
     /// Works items.
     pub agent: bool,
@@ -111,7 +118,7 @@ pub struct Roles {
 }
 
 /// A person in the directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AgentDef {
     /// Stable id, also the login name.
     pub id: String,
@@ -128,7 +135,7 @@ pub struct AgentDef {
 }
 
 /// A routing group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupDef {
     /// Stable id.
     pub id: String,
@@ -141,7 +148,7 @@ pub struct GroupDef {
 }
 
 /// A group's timers and offline behaviour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupSettings {
     /// How long a call rings one agent before the next is tried.
     pub ring_timeout_ms: u64,
@@ -166,7 +173,7 @@ impl Default for GroupSettings {
 }
 
 /// An agent's membership of a group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Membership {
     /// The member.
     pub agent: AgentIx,
@@ -204,7 +211,7 @@ pub enum DirectoryError {
 }
 
 /// A membership before indices are known, as written in a directory file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MembershipSpec {
     /// Agent id.
     pub agent: String,
@@ -219,20 +226,101 @@ pub struct MembershipSpec {
 }
 
 /// Agents, groups and memberships with the lookups routing needs.
-#[derive(Debug, Clone)]
+///
+/// Serialised as its plain lists (`DirectoryData`); the lookups are rebuilt
+/// when it is read back, so a snapshot holds each fact once.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "DirectoryData", into = "DirectoryData")]
 pub struct Directory {
+    pub(super) agents: Vec<AgentDef>,
+    pub(super) groups: Vec<GroupDef>,
+    pub(super) memberships: Vec<Membership>,
+    pub(super) agent_by_id: HashMap<String, AgentIx>,
+    pub(super) group_by_id: HashMap<String, GroupIx>,
+    pub(super) member_by_pair: HashMap<(AgentIx, GroupIx), MemberIx>,
+    pub(super) members_of_group: Vec<Vec<MemberIx>>,
+    pub(super) memberships_of_agent: Vec<Vec<MemberIx>>,
+    pub(super) group_settings: Vec<GroupSettings>,
+    /// Per agent: deleted by an admin (its slot stays, its id is free).
+    pub(super) agent_gone: Vec<bool>,
+    /// Per group: deleted by an admin.
+    pub(super) group_gone: Vec<bool>,
+    /// Per membership: removed by an admin or a manager.
+    pub(super) member_gone: Vec<bool>,
+    /// Whether managers may change memberships, caps and settings of the
+    /// groups they manage (an admin may switch it off).
+    pub(super) managers_administer: bool,
+}
+
+/// What a [`Directory`] is made of, without its lookups.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DirectoryData {
     agents: Vec<AgentDef>,
     groups: Vec<GroupDef>,
     memberships: Vec<Membership>,
-    agent_by_id: HashMap<String, AgentIx>,
-    group_by_id: HashMap<String, GroupIx>,
-    member_by_pair: HashMap<(AgentIx, GroupIx), MemberIx>,
-    members_of_group: Vec<Vec<MemberIx>>,
-    memberships_of_agent: Vec<Vec<MemberIx>>,
     group_settings: Vec<GroupSettings>,
+    agent_gone: Vec<bool>,
+    group_gone: Vec<bool>,
+    member_gone: Vec<bool>,
+    managers_administer: bool,
 }
 
-fn check_id(id: &str) -> Result<(), DirectoryError> {
+impl From<Directory> for DirectoryData {
+    fn from(d: Directory) -> Self {
+        DirectoryData {
+            agents: d.agents,
+            groups: d.groups,
+            memberships: d.memberships,
+            group_settings: d.group_settings,
+            agent_gone: d.agent_gone,
+            group_gone: d.group_gone,
+            member_gone: d.member_gone,
+            managers_administer: d.managers_administer,
+        }
+    }
+}
+
+impl From<DirectoryData> for Directory {
+    fn from(d: DirectoryData) -> Self {
+        let mut dir = Directory {
+            agent_by_id: HashMap::new(),
+            group_by_id: HashMap::new(),
+            member_by_pair: HashMap::new(),
+            members_of_group: vec![Vec::new(); d.groups.len()],
+            memberships_of_agent: vec![Vec::new(); d.agents.len()],
+            agents: d.agents,
+            groups: d.groups,
+            memberships: d.memberships,
+            group_settings: d.group_settings,
+            agent_gone: d.agent_gone,
+            group_gone: d.group_gone,
+            member_gone: d.member_gone,
+            managers_administer: d.managers_administer,
+        };
+        for (i, a) in dir.agents.iter().enumerate() {
+            if !dir.agent_gone[i] {
+                dir.agent_by_id.insert(a.id.clone(), AgentIx(i as u32));
+            }
+        }
+        for (i, g) in dir.groups.iter().enumerate() {
+            if !dir.group_gone[i] {
+                dir.group_by_id.insert(g.id.clone(), GroupIx(i as u32));
+            }
+        }
+        for (i, m) in dir.memberships.iter().enumerate() {
+            if dir.member_gone[i] {
+                continue;
+            }
+            let ix = MemberIx(i as u32);
+            dir.member_by_pair.insert((m.agent, m.group), ix);
+            dir.members_of_group[m.group.0 as usize].push(ix);
+            dir.memberships_of_agent[m.agent.0 as usize].push(ix);
+        }
+        dir
+    }
+}
+
+pub(super) fn check_id(id: &str) -> Result<(), DirectoryError> {
     if id.is_empty() || id.len() > 64 {
         return Err(DirectoryError::InvalidId(id.to_string()));
     }
@@ -292,6 +380,9 @@ impl Directory {
             });
         }
         Ok(Directory {
+            agent_gone: vec![false; agents.len()],
+            group_gone: vec![false; groups.len()],
+            member_gone: vec![false; members.len()],
             agents,
             groups,
             memberships: members,
@@ -301,17 +392,54 @@ impl Directory {
             group_settings: vec![GroupSettings::default(); members_of_group.len()],
             members_of_group,
             memberships_of_agent,
+            managers_administer: true,
         })
     }
 
-    /// All agents, by index.
+    /// All agents, by index, deleted ones included (see
+    /// [`Directory::is_agent_gone`]).
     pub fn agents(&self) -> &[AgentDef] {
         &self.agents
     }
 
-    /// All groups, by index.
+    /// All groups, by index, deleted ones included (see
+    /// [`Directory::is_group_gone`]).
     pub fn groups(&self) -> &[GroupDef] {
         &self.groups
+    }
+
+    /// The agents that exist (not deleted), by index.
+    pub fn live_agents(&self) -> impl Iterator<Item = (AgentIx, &AgentDef)> {
+        self.agents
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.agent_gone[*i])
+            .map(|(i, a)| (AgentIx(i as u32), a))
+    }
+
+    /// The groups that exist (not deleted), by index.
+    pub fn live_groups(&self) -> impl Iterator<Item = (GroupIx, &GroupDef)> {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.group_gone[*i])
+            .map(|(i, g)| (GroupIx(i as u32), g))
+    }
+
+    /// Whether an admin deleted the agent.
+    pub fn is_agent_gone(&self, a: AgentIx) -> bool {
+        self.agent_gone[a.0 as usize]
+    }
+
+    /// Whether an admin deleted the group.
+    pub fn is_group_gone(&self, g: GroupIx) -> bool {
+        self.group_gone[g.0 as usize]
+    }
+
+    /// Whether managers may change memberships, caps and settings of the
+    /// groups they manage.
+    pub fn managers_administer(&self) -> bool {
+        self.managers_administer
     }
 
     /// One agent.
@@ -339,7 +467,8 @@ impl Directory {
         &self.memberships[m.0 as usize]
     }
 
-    /// Number of memberships (indices run `0..len`).
+    /// Number of membership slots, removed ones included (indices run
+    /// `0..len`).
     pub fn membership_count(&self) -> usize {
         self.memberships.len()
     }

@@ -52,4 +52,32 @@ pub enum DomainError {
     /// The agent's account is disabled: it may not open sessions.
     #[error("the account is disabled")]
     Disabled(AgentIx),
+    /// No agent with this id (deleted, or never existed).
+    #[error("no such agent {0:?}")]
+    NoSuchAgent(String),
+    /// No group with this id (deleted, or never existed).
+    #[error("no such group {0:?}")]
+    NoSuchGroup(String),
+    /// No integration with this name.
+    #[error("no such integration {0:?}")]
+    NoSuchIntegration(String),
+    /// A field of an administration change is not acceptable.
+    #[error("{field} {why}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The id is taken, or the membership exists already.
+    #[error("{0} exists already")]
+    Exists(String),
+    /// The change would strand open work: these items are in the way.
+    #[error("{what}")]
+    HasWork {
+        /// What to do about it.
+        what: &'static str,
+        /// The items.
+        items: Vec<ItemId>,
+    },
 }

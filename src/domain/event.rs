@@ -1,5 +1,6 @@
 //! Events: what happened, for the engine to push and audit.
 
+use super::admin::AdminRecord;
 use super::command::Actor;
 use super::directory::{AgentIx, Channel, GroupIx};
 use super::item::Item;
@@ -137,5 +138,17 @@ pub enum Event {
         reason: ItemReason,
         /// Who held it before, if someone else did.
         previous: Option<AgentIx>,
+    },
+    /// The directory changed (an agent, group or membership was created,
+    /// changed or deleted).
+    Directory {
+        /// When.
+        at: Millis,
+        /// Who did it.
+        by: Actor,
+        /// The record before (`None`: created).
+        old: Option<AdminRecord>,
+        /// The record after (`None`: deleted).
+        new: Option<AdminRecord>,
     },
 }

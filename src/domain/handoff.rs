@@ -69,7 +69,7 @@ impl Core {
     /// Takes an item from its holder and routes it again in `group`, never
     /// straight back to the holder; queued at its original place when nobody
     /// else is eligible.
-    fn hand_off(
+    pub(super) fn hand_off(
         &mut self,
         now: Millis,
         id: ItemId,

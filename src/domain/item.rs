@@ -52,6 +52,8 @@ pub enum HandOff {
     Transferred,
     /// Taken over by a manager.
     TakenOver,
+    /// Its holder left the group or was deleted, or its group was deleted.
+    Removed,
 }
 
 impl HandOff {
@@ -64,6 +66,7 @@ impl HandOff {
             HandOff::Declined => "declined",
             HandOff::Transferred => "transferred",
             HandOff::TakenOver => "taken_over",
+            HandOff::Removed => "removed",
         }
     }
 }

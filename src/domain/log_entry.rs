@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AgentIx, Command, GroupIx, ItemId, Millis};
+use super::{Actor, AgentIx, Command, CredentialChange, GroupIx, ItemId, Millis};
 
 /// One entry of the log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,6 +22,11 @@ pub struct LogEntry {
     pub now: Millis,
     /// What to apply.
     pub op: LogOp,
+    /// The write's idempotency key, scoped to who asked (`a:AGENT:KEY`,
+    /// `i:INTEGRATION:KEY`): a later entry with the same key within the
+    /// window is not applied again, its proposer gets the first outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// What a log entry applies.
@@ -49,6 +54,21 @@ pub enum LogOp {
     /// release, which created a chat and its visitor in two entries; still
     /// applied so that such a log replays).
     VisitorJoined(VisitorJoin),
+    /// A directory change that creates agents, with their password hashes,
+    /// in one entry: an account never exists without a way to log in.
+    Administer {
+        /// The `Admin` command.
+        command: Command,
+        /// Agent id → argon2 PHC string, for the agents it creates.
+        passwords: Vec<(String, String)>,
+    },
+    /// A password or an integration key changed.
+    Credential {
+        /// Who asks.
+        actor: Actor,
+        /// What.
+        change: CredentialChange,
+    },
     /// A chat message (from the chat's agent, or its visitor when `None`).
     ChatMessage {
         /// The chat.

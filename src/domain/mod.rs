@@ -21,9 +21,12 @@
 //! command) remove the item from its queue in the same step.
 
 mod account;
+mod admin;
 mod command;
 mod core;
+mod credential_change;
 mod directory;
+mod directory_edit;
 mod eligibility;
 mod error;
 mod event;
@@ -36,8 +39,13 @@ mod routing;
 mod snapshot;
 mod time;
 
+pub use admin::{
+    AdminChange, AdminRecord, AgentPatch, ChannelPatch, GroupPatch, MAX_CHAT_CAP, MAX_NAME_CHARS,
+    MAX_TIMER_MS, MemberPatch,
+};
 pub use command::{Actor, CellChange, Command, Reply};
 pub use core::{AgentPresence, Core, CoreConfig};
+pub use credential_change::{CredentialChange, GroupScope};
 pub use directory::{
     AgentDef, AgentIx, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef,
     GroupIx, GroupSettings, Handling, MemberIx, Membership, MembershipSpec, Roles,

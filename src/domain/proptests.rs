@@ -970,6 +970,12 @@ fn check_step(
                 );
             }
             Event::ItemChanged { .. } => {}
+            Event::Directory { .. } => {
+                prop_assert!(
+                    matches!(cmd, Some(Command::Admin { .. })),
+                    "directory changed outside an administration command"
+                );
+            }
         }
     }
     for (&(m, c), &v) in &cells {
@@ -1122,7 +1128,9 @@ fn check_reply(
         | Command::AutoAway { .. } => prop_assert!(result.is_ok()),
         // Not generated: accounts are covered by the unit tests of
         // `domain/account.rs`.
-        Command::SetEnabled { .. } => {}
+        // The property tests do not generate directory changes (the unit
+        // tests in tests/admin.rs cover them).
+        Command::SetEnabled { .. } | Command::Admin { .. } => {}
         Command::CreateWork { group, channel, .. } => {
             let offline = channel == Channel::Chat
                 && !prev.directory().settings(group).queue_when_offline

@@ -1,8 +1,10 @@
 //! A core's state as data, so that a replica can start from a snapshot
 //! instead of replaying the whole shared log (which can then be trimmed).
 //!
-//! The directory is not in the snapshot: it is stored once beside it, and a
-//! snapshot is restored over the same directory. Queues are not in it either:
+//! The directory is in the snapshot, since administrators change it live; a
+//! snapshot written before that (without one) is restored over the
+//! directory it was taken with, which the caller passes. Queues are not in
+//! it:
 //! they are exactly the queued items, so they are rebuilt from the items,
 //! which keeps one source of truth in the snapshot.
 
@@ -22,6 +24,9 @@ use super::time::Millis;
 /// replica restored from a snapshot agree with replicas that replayed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CoreSnapshot {
+    /// The directory as administered up to the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    directory: Option<Directory>,
     agents: Vec<AgentPresence>,
     members: Vec<MemberState>,
     /// Open items, by id.
@@ -54,6 +59,7 @@ impl Core {
             .collect();
         item_timers.sort_by_key(|(id, _)| *id);
         CoreSnapshot {
+            directory: Some(self.dir.clone()),
             agents: self.agents.clone(),
             members: self.members.clone(),
             items,
@@ -64,12 +70,14 @@ impl Core {
         }
     }
 
-    /// A core over `dir` in the state of `snapshot`.
+    /// A core in the state of `snapshot`, over the snapshot's directory, or
+    /// over `dir` for a snapshot written without one.
     pub fn restore(
         dir: Directory,
         config: CoreConfig,
-        snapshot: CoreSnapshot,
+        mut snapshot: CoreSnapshot,
     ) -> Result<Core, SnapshotError> {
+        let dir = snapshot.directory.take().unwrap_or(dir);
         let mismatch = |what: String| Err(SnapshotError::DirectoryMismatch(what));
         if snapshot.agents.len() != dir.agents().len() {
             return mismatch(format!(

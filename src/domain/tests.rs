@@ -7,6 +7,7 @@
 use super::*;
 
 mod accounts;
+mod admin;
 
 // ----- the test directory -----
 

@@ -26,13 +26,7 @@ use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::LogOp;
 use crate::domain::{AgentIx, Command};
 
-/// The refusal of anything an agent with a disabled account asks.
-pub(super) fn account_disabled(agent: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::AccountDisabled,
-        format!("the account {agent} is disabled; ask an admin"),
-    )
-}
+pub(super) use crate::replica::errors::account_disabled;
 
 impl Engine {
     /// `POST /api/agents/{id}/disable|enable`: only an admin's token (the
@@ -105,6 +99,16 @@ impl Engine {
                     self.local.watchers[g.0 as usize].retain(|&s| s != session);
                 }
             }
+        }
+    }
+
+    /// An admin reset the agent's password (applied on every replica):
+    /// close its sessions on this node (`revoked`) and tell the core each
+    /// one closed, as for a logout.
+    pub(super) fn close_agent_sessions(&mut self, agent: AgentIx) {
+        for session in self.local.of_agent[agent.0 as usize].clone() {
+            self.say_closing(session, CloseReason::Revoked);
+            self.handle_disconnect(session);
         }
     }
 

@@ -48,6 +48,9 @@ impl Request {
     /// The request's kind, as logged by the [`BusyClock`].
     pub fn kind(&self) -> &'static str {
         match self {
+            Request::Keyed { request, .. } => request.kind(),
+            Request::CutOff => "cut_off",
+            Request::Rejoined { .. } => "rejoined",
             Request::Connect { .. } => "connect",
             Request::Logout { .. } => "logout",
             Request::Disconnect { .. } => "disconnect",

@@ -40,6 +40,13 @@ impl Engine {
                     let _ = answer.send(Err(e));
                 }
             },
+            Request::CutOff => self.cut_off(),
+            Request::Rejoined { old, new } => self.rejoined(old, new),
+            Request::Keyed { key, request } => {
+                self.proposals.key = self.scoped_key(&request, &key);
+                self.handle(*request);
+                self.proposals.key = None;
+            }
             Request::Disconnect { session } => self.handle_disconnect(session),
             Request::Logout { login, answer } => self.handle_logout(login, answer),
             Request::Session {
@@ -93,6 +100,9 @@ impl Engine {
                 let restored = self.restore_snapshot(*snapshot);
                 if restored.is_ok() {
                     self.state.replace_audit(audit);
+                    let dir = self.state.core().directory();
+                    self.local.grow(dir.agents().len(), dir.groups().len());
+                    self.publish_credentials();
                 }
                 let _ = answer.send(restored);
             }
@@ -119,7 +129,28 @@ impl Engine {
         }
     }
 
-    fn agent_ix(&self, id: &str) -> Result<AgentIx, ApiError> {
+    /// A client's key scoped to who asks, so that two callers' keys never
+    /// meet: `a:AGENT:KEY` or `i:INTEGRATION:KEY`.
+    fn scoped_key(&self, request: &Request, key: &str) -> Option<String> {
+        match request {
+            Request::Http {
+                caller: Caller::Agent(id),
+                ..
+            } => Some(format!("a:{id}:{key}")),
+            Request::Http {
+                caller: Caller::Integration(i),
+                ..
+            } => Some(format!("i:{}:{key}", i.name)),
+            Request::Session { session, .. } => {
+                let agent = self.local.by_id.get(session)?.agent;
+                let id = &self.state.core().directory().agent(agent).id;
+                Some(format!("a:{id}:{key}"))
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn agent_ix(&self, id: &str) -> Result<AgentIx, ApiError> {
         self.state
             .core()
             .directory()
@@ -127,7 +158,7 @@ impl Engine {
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no agent {id:?}")))
     }
 
-    fn group_ix(&self, id: &str) -> Result<GroupIx, ApiError> {
+    pub(super) fn group_ix(&self, id: &str) -> Result<GroupIx, ApiError> {
         self.state
             .core()
             .directory()
@@ -137,65 +168,10 @@ impl Engine {
 
     /// Puts a domain refusal into words, with names instead of indices.
     pub(super) fn domain_error(&self, e: DomainError) -> ApiError {
-        let dir = self.state.core().directory();
-        match e {
-            DomainError::NoSuchItem(id) => {
-                ApiError::new(ErrorCode::NotFound, format!("no open item {id}"))
-            }
-            DomainError::NotMember(g) => {
-                forbidden(format!("not a member of group {}", dir.group(g).id))
-            }
-            DomainError::Forbidden(msg) => forbidden(msg),
-            DomainError::NotApplicable {
-                agent,
-                group,
-                channel,
-            } => ApiError::new(
-                ErrorCode::NotApplicable,
-                format!(
-                    "{} is N/A for {} in {}",
-                    channel.as_str(),
-                    dir.agent(agent).id,
-                    dir.group(group).id
-                ),
-            ),
-            DomainError::AlreadyTaken { winner } => {
-                super::stats::take_lost();
-                let w = dir.agent(winner);
-                ApiError {
-                    code: ErrorCode::AlreadyTaken,
-                    message: format!("already taken by {}", w.name),
-                    details: Some(json!({ "winner": w.id, "winner_name": w.name })),
-                }
-            }
-            DomainError::InvalidState(state) => {
-                ApiError::new(ErrorCode::InvalidState, format!("the item is {state}"))
-            }
-            DomainError::Offline(g) => ApiError {
-                code: ErrorCode::Offline,
-                message: format!(
-                    "chat is offline in {}: nobody is available; tickets are still accepted",
-                    dir.group(g).id
-                ),
-                details: Some(json!({ "tickets_accepted": true })),
-            },
-            DomainError::ChannelDisabled(g, c) => ApiError::new(
-                ErrorCode::InvalidField,
-                format!("{} is not enabled in group {}", c.as_str(), dir.group(g).id),
-            ),
-            DomainError::TargetNotMember(a, g) => ApiError::new(
-                ErrorCode::InvalidField,
-                format!("{} is not a member of {}", dir.agent(a).id, dir.group(g).id),
-            ),
-            DomainError::TargetLoggedOut(a) => ApiError::new(
-                ErrorCode::InvalidState,
-                format!("{} is not logged in", dir.agent(a).name),
-            ),
-            DomainError::AtCapacity(c) => {
-                ApiError::new(ErrorCode::AtCapacity, format!("at the {} cap", c.as_str()))
-            }
-            DomainError::Disabled(a) => account_disabled(&dir.agent(a).id),
+        if matches!(e, DomainError::AlreadyTaken { .. }) {
+            super::stats::take_lost();
         }
+        crate::replica::errors::api_error(self.state.core().directory(), e)
     }
 
     pub(super) fn item_value(&self, id: ItemId) -> Value {
@@ -282,7 +258,8 @@ impl Engine {
                 }
             }
             None => {
-                let welcome = views::welcome(self.state.core(), a, session, self.state.seq());
+                let mut welcome = views::welcome(self.state.core(), a, session, self.state.seq());
+                welcome.chats = self.held_chats(a);
                 let frame = serde_json::to_string(&welcome).unwrap_or_default();
                 outbox.push(frame.into());
             }
@@ -556,6 +533,12 @@ impl Engine {
             Caller::Integration(i) => (None, Some(i.as_ref())),
         };
         match op {
+            HttpOp::Admin(op) => {
+                let actor = caller_ix.ok_or_else(|| {
+                    forbidden("administration is for admins and managers, not integrations")
+                })?;
+                self.admin_step(actor, op)
+            }
             HttpOp::CreateWork {
                 group,
                 channel,
@@ -651,6 +634,27 @@ impl Engine {
                 scope::check_agent(integration, self.state.core().directory(), target)?;
                 Ok(Step::Now(Ok(self.status_value(target))))
             }
+            HttpOp::ListAgents { group, page } => {
+                let g = group.as_deref().map(|id| self.group_ix(id)).transpose()?;
+                Ok(Step::Now(self.list_agent_statuses(
+                    caller_ix,
+                    integration,
+                    g,
+                    page,
+                )))
+            }
+            HttpOp::GroupStats { group } => {
+                let g = self.group_ix(&group)?;
+                scope::check_group(integration, &group)?;
+                if let Some(a) = caller_ix
+                    && !self.may_watch(a, g)
+                {
+                    return Err(forbidden(
+                        "group figures are for managers and admins who are members of it",
+                    ));
+                }
+                Ok(Step::Now(Ok(self.group_stats(g, super::now_ms()))))
+            }
             HttpOp::SetEnabled { agent, enabled } => {
                 self.set_enabled_step(caller_ix, &agent, enabled)
             }
@@ -687,8 +691,8 @@ impl Engine {
                 let mut entries = self.state.audit().query(dir, &query);
                 if !roles.admin && query.agent.is_none() && query.group.is_none() {
                     entries.retain(|e| {
-                        let a = e.agent_id();
-                        dir.agent_ix(a)
+                        e.agent_id()
+                            .and_then(|a| dir.agent_ix(a))
                             .is_some_and(|a| self.may_see_agent(viewer, a))
                     });
                 }
@@ -722,12 +726,12 @@ impl Engine {
     /// Expected wait of a new chat: the moving mean of how long recent chats
     /// of the group waited for an agent, times the chats already waiting plus
     /// one; `null` before any chat was assigned.
-    fn expected_wait_ms(&self, g: GroupIx, waiting: usize) -> Option<u64> {
+    pub(super) fn expected_wait_ms(&self, g: GroupIx, waiting: usize) -> Option<u64> {
         self.state.expected_chat_wait(g, waiting)
     }
 
     /// Self, an admin, or a manager of a group the agent belongs to.
-    fn may_see_agent(&self, viewer: AgentIx, target: AgentIx) -> bool {
+    pub(super) fn may_see_agent(&self, viewer: AgentIx, target: AgentIx) -> bool {
         let dir = self.state.core().directory();
         viewer == target
             || dir.agent(viewer).roles.admin

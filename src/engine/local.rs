@@ -49,4 +49,15 @@ impl LocalSessions {
             last_activity: vec![0; agents],
         }
     }
+
+    /// Makes room for agents and groups an administrator added.
+    pub(super) fn grow(&mut self, agents: usize, groups: usize) {
+        if self.of_agent.len() < agents {
+            self.of_agent.resize(agents, Vec::new());
+            self.last_activity.resize(agents, 0);
+        }
+        if self.watchers.len() < groups {
+            self.watchers.resize(groups, Vec::new());
+        }
+    }
 }

@@ -31,11 +31,16 @@
 //! `ok` therefore always means the command is in the log.
 
 mod accounts;
+mod admin_api;
 mod board;
 mod busy;
+mod credentials;
+mod directory_io;
+mod directory_push;
 mod handlers;
 mod local;
 mod outbox;
+mod presence_api;
 mod proposals;
 mod publish;
 mod recent;
@@ -56,6 +61,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::clock::now_ms;
 pub use crate::replica::audit::{AuditBatch, AuditLog, AuditQuery, AuditRecord};
 pub use crate::replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
+pub use admin_api::{AdminOp, MAX_PAGE, Page, roles_from};
 pub use board::{BoardCursor, BoardPiece, WatchAnswer};
 pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
@@ -84,6 +90,13 @@ pub struct EngineConfig {
     /// (memory and embedded modes), so that entries a previous run of the
     /// node proposed, replayed after a crash, get their records stored too.
     pub audit_every_entry: bool,
+    /// The directory's password hashes and integration keys at the start
+    /// of the log (the administered ones come from the log and snapshots).
+    pub credentials: crate::replica::credentials::Credentials,
+    /// Where this node publishes the credentials table its logins and API
+    /// keys are checked against, after every change.
+    pub credentials_out:
+        Option<tokio::sync::watch::Sender<std::sync::Arc<crate::auth::CredentialTable>>>,
 }
 
 impl Default for EngineConfig {
@@ -95,6 +108,8 @@ impl Default for EngineConfig {
             resume_capacity: 16_384,
             auto_away_ms: None,
             audit_every_entry: false,
+            credentials: Default::default(),
+            credentials_out: None,
         }
     }
 }
@@ -138,6 +153,9 @@ pub struct Engine {
     audit_out: mpsc::UnboundedSender<AuditBatch>,
     /// See [`EngineConfig::audit_every_entry`].
     audit_every_entry: bool,
+    /// See [`EngineConfig::credentials_out`].
+    credentials_out:
+        Option<tokio::sync::watch::Sender<std::sync::Arc<crate::auth::CredentialTable>>>,
 }
 
 /// A cheap, cloneable way to talk to the engine task.
@@ -155,7 +173,15 @@ impl EngineHandle {
     pub async fn call<T>(&self, make: impl FnOnce(Answer<T>) -> Request) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.map_err(|_| engine_gone())?;
-        rx.await.map_err(|_| engine_gone())?
+        // Dropped unanswered: the request reached the engine, which may
+        // have proposed it before it stopped.
+        rx.await.map_err(|_| {
+            ApiError::new(
+                ErrorCode::OutcomeUnknown,
+                "the node stopped before answering: the write may or may not be applied; \
+                 retry with the same idempotency key to learn which",
+            )
+        })?
     }
 
     /// Sends a request that has no answer.
@@ -235,7 +261,8 @@ impl Engine {
         let agents = core.directory().agents().len();
         let groups = core.directory().groups().len();
         let engine = Engine {
-            state: StateMachine::new(core, config.audit_capacity),
+            state: StateMachine::new(core, config.credentials, config.audit_capacity),
+            credentials_out: config.credentials_out,
             local: local::LocalSessions::new(agents, groups),
             proposals: proposals::Proposals::new(log),
             board: board::BoardCache::default(),
@@ -247,6 +274,7 @@ impl Engine {
             audit_out,
             audit_every_entry: config.audit_every_entry,
         };
+        engine.publish_credentials();
         tokio::spawn(engine.run(rx));
         (EngineHandle { tx }, EngineOutput { proposals, audit })
     }

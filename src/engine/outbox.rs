@@ -25,6 +25,9 @@ pub enum CloseReason {
     Revoked,
     /// The login token that opened the session was logged out.
     LoggedOut,
+    /// This node lost the shared store for longer than its heartbeat lives;
+    /// reconnect (any node).
+    CutOff,
 }
 
 impl CloseReason {
@@ -35,6 +38,7 @@ impl CloseReason {
             CloseReason::ServerGoingAway => "server_going_away",
             CloseReason::Revoked => "revoked",
             CloseReason::LoggedOut => "logged_out",
+            CloseReason::CutOff => "cut_off",
         }
     }
 }

@@ -21,6 +21,9 @@ pub(super) struct Proposals {
     pub(super) next_req: u64,
     /// A `Tick` of this node is on its way through the log (one at a time).
     pub(super) tick_in_flight: bool,
+    /// The scoped idempotency key of the request being handled: the first
+    /// entry it proposes carries it.
+    pub(super) key: Option<String>,
 }
 
 impl Proposals {
@@ -31,6 +34,7 @@ impl Proposals {
             pending: HashMap::new(),
             next_req: 1,
             tick_in_flight: false,
+            key: None,
         }
     }
 }

@@ -103,8 +103,15 @@ impl Engine {
                     self.close_login_sessions(&login);
                     continue;
                 }
+                Effect::Credentials { reset } => {
+                    self.credentials_changed(reset.as_deref());
+                    continue;
+                }
             };
             match event {
+                Event::Directory { old, new, .. } => {
+                    self.directory_changed(seq, &old, &new);
+                }
                 Event::Presence {
                     by, agent, what, ..
                 } => {

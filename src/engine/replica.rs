@@ -13,7 +13,7 @@ use super::Engine;
 use super::outbox::CloseReason;
 use super::submit::{After, Pending};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::domain::{AgentIx, Command};
+use crate::domain::{AgentIx, Command, LogOp};
 use crate::replica::ReplicaSnapshot;
 
 impl Engine {
@@ -22,7 +22,8 @@ impl Engine {
     /// Used at start (no sessions yet) and when this node fell behind a
     /// trimmed log. In the second case the local consoles saw events this
     /// replica never applied, so each is told to reconnect (it gets a fresh
-    /// `welcome`), proposals in flight are refused as `unavailable`, and the
+    /// `welcome`), proposals in flight are answered `outcome_unknown` (they
+    /// may be in the log past the snapshot), and the
     /// restored sessions of this node are closed through the log like any
     /// dropped session (their agents get the reconnect grace).
     pub(super) fn restore_snapshot(&mut self, snap: ReplicaSnapshot) -> Result<(), ApiError> {
@@ -34,8 +35,9 @@ impl Engine {
             super::submit::answer_error(
                 pending,
                 ApiError::new(
-                    ErrorCode::Unavailable,
-                    "this node resynchronised; try again",
+                    ErrorCode::OutcomeUnknown,
+                    "this node resynchronised before the write came back: it may or may not \
+                     be applied; retry with the same idempotency key to learn which",
                 ),
             );
         }
@@ -45,6 +47,33 @@ impl Engine {
         self.board = Default::default();
         self.close_orphan_sessions();
         Ok(())
+    }
+
+    /// This node was cut off from the store for longer than its heartbeat
+    /// lives: no console stays connected to a node the cluster may no longer
+    /// count (it would get no work and its changes would be refused), and
+    /// whoever waits on a proposal learns its outcome is unknown.
+    pub(super) fn cut_off(&mut self) {
+        self.drop_local_sessions(CloseReason::CutOff);
+        for (_, (_, pending)) in self.proposals.pending.drain() {
+            super::submit::answer_error(
+                pending,
+                ApiError::new(
+                    ErrorCode::OutcomeUnknown,
+                    "this node lost the shared store: the write may or may not be applied; \
+                     retry with the same idempotency key to learn which",
+                ),
+            );
+        }
+        self.proposals.tick_in_flight = false;
+    }
+
+    /// Back after a cut-off, as node `new`: the sessions the log still holds
+    /// under `old` (none has a socket here any more) are closed through it,
+    /// so their agents get the usual reconnect grace.
+    pub(super) fn rejoined(&mut self, old: u32, new: u32) {
+        self.node = new;
+        self.submit_op(LogOp::DropNode(old), After::Nothing, Pending::None);
     }
 
     /// Closes, through the log, every session the core holds for this node

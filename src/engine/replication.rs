@@ -39,7 +39,7 @@
 //! timer fires when a `Tick` entry is applied; several nodes appending ticks
 //! changes nothing, because a timer fires once, at the first tick past it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -159,6 +159,9 @@ pub fn start<L: SharedLog>(
     ready: Arc<AtomicBool>,
 ) {
     let applied = Arc::new(Mutex::new(after.clone()));
+    // This node's id in the log: a new one after it was cut off for longer
+    // than its heartbeat lives (see `heartbeat`).
+    let node = Arc::new(AtomicU32::new(node));
     tokio::spawn(propose(
         log.clone(),
         engine.clone(),
@@ -180,7 +183,8 @@ pub fn start<L: SharedLog>(
     ));
     tokio::spawn(heartbeat(
         log.clone(),
-        node,
+        engine.clone(),
+        node.clone(),
         settings.heartbeat_ttl,
         applied,
         ready,
@@ -200,22 +204,36 @@ async fn propose<L: SharedLog>(
     while proposals.recv_many(&mut batch, BATCH).await > 0 {
         let reqs: Vec<u64> = batch.iter().map(|e| e.req).collect();
         let entries = std::mem::take(&mut batch);
+        if !ready.load(Ordering::Relaxed) {
+            // The store was unreachable at the last try: refuse without
+            // sending, so the refusal is certain (the tailer and the
+            // heartbeat notice when it is back).
+            for req in reqs {
+                let error = ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the shared store is unreachable; nothing was changed, try again",
+                );
+                engine.send(Request::ProposalFailed { req, error }).await;
+            }
+            continue;
+        }
         metrics::counter!("switchboard_redis_round_trips_total").increment(1);
         sizes.record(reqs.len() as f64);
         let started = std::time::Instant::now();
         let appended = log.append(entries).await;
         took.record(started.elapsed().as_secs_f64());
-        if appended.is_ok() {
-            ready.store(true, Ordering::Relaxed);
-        }
         if let Err(e) = appended {
             metrics::counter!("switchboard_redis_errors_total").increment(1);
             ready.store(false, Ordering::Relaxed);
-            tracing::warn!(error = %e, "cannot append to the shared log: refusing the writes");
+            tracing::warn!(error = %e, "cannot append to the shared log: outcome unknown");
+            // The entries may have reached the store before the error (a
+            // timeout, a connection lost mid-answer): they may still be
+            // applied. Only a retry with the same idempotency key can tell.
             for req in reqs {
                 let error = ApiError::new(
-                    ErrorCode::Unavailable,
-                    "the shared store is unavailable; nothing was changed, try again",
+                    ErrorCode::OutcomeUnknown,
+                    "the shared store did not confirm the write: it may or may not be applied; \
+                     retry with the same Idempotency-Key to learn which",
                 );
                 engine.send(Request::ProposalFailed { req, error }).await;
             }
@@ -267,19 +285,60 @@ async fn tail<L: SharedLog>(
     }
 }
 
+/// Beats this node's heartbeat, and drops the sessions of peers whose
+/// heartbeat lapsed.
+///
+/// When this node itself cannot beat for longer than its heartbeat lives,
+/// the others may have dropped its sessions (`DropNode`): it tells the
+/// engine it is cut off (every console here is told to reconnect, so none
+/// stays connected to a node the cluster no longer counts) and, once the
+/// store answers again, comes back under a new node id, so that no late
+/// `DropNode` of the old id can close a session opened since, and has the
+/// old id's sessions closed through the log.
 async fn heartbeat<L: SharedLog>(
     log: L,
-    node: u32,
+    engine: EngineHandle,
+    node: Arc<AtomicU32>,
     ttl: Duration,
     applied: Arc<Mutex<LogId>>,
     ready: Arc<AtomicBool>,
 ) {
     let every = ttl / 3;
+    let mut last_beat = tokio::time::Instant::now();
+    let mut cut_off = false;
     loop {
+        let me = node.load(Ordering::Relaxed);
         let at = applied.lock().expect("applied lock").clone();
-        let beat = log.beat(node, ttl, &at).await;
+        let beat = log.beat(me, ttl, &at).await;
+        if beat.is_ok() && cut_off {
+            match log.new_node().await {
+                Ok(fresh) => {
+                    tracing::warn!(
+                        old = me,
+                        new = fresh,
+                        "the shared store is back: rejoining as a new node"
+                    );
+                    node.store(fresh, Ordering::Relaxed);
+                    let _ = log.beat(fresh, ttl, &at).await;
+                    engine
+                        .send(Request::Rejoined {
+                            old: me,
+                            new: fresh,
+                        })
+                        .await;
+                    cut_off = false;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take a new node id yet");
+                    tokio::time::sleep(every).await;
+                    continue;
+                }
+            }
+        }
         if beat.is_ok() {
-            match log.dead_nodes(node).await {
+            last_beat = tokio::time::Instant::now();
+            let me = node.load(Ordering::Relaxed);
+            match log.dead_nodes(me).await {
                 Ok(dead) => {
                     let entries: Vec<LogEntry> = dead
                         .into_iter()
@@ -290,10 +349,11 @@ async fn heartbeat<L: SharedLog>(
                             )
                         })
                         .map(|n| LogEntry {
-                            origin: node,
+                            origin: me,
                             req: 0,
                             now: crate::clock::now_ms(),
                             op: crate::domain::LogOp::DropNode(n),
+                            key: None,
                         })
                         .collect();
                     if !entries.is_empty() {
@@ -304,6 +364,15 @@ async fn heartbeat<L: SharedLog>(
             }
         } else {
             ready.store(false, Ordering::Relaxed);
+            if !cut_off && last_beat.elapsed() >= ttl {
+                tracing::warn!(
+                    node = me,
+                    "no heartbeat for longer than its lifetime: the cluster may have dropped this \
+                     node's sessions; telling its consoles to reconnect"
+                );
+                cut_off = true;
+                engine.send(Request::CutOff).await;
+            }
         }
         tokio::time::sleep(every).await;
     }
@@ -312,13 +381,19 @@ async fn heartbeat<L: SharedLog>(
 /// Once per `every`, if this node wins the claim: stores a snapshot of its
 /// replica and trims the log before the least position a live node applied
 /// (never past the snapshot), so no live node is left behind.
-async fn snapshotter<L: SharedLog>(log: L, engine: EngineHandle, node: u32, every: Duration) {
+async fn snapshotter<L: SharedLog>(
+    log: L,
+    engine: EngineHandle,
+    node: Arc<AtomicU32>,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await;
     loop {
         tick.tick().await;
-        if !matches!(log.claim_snapshot(node, every).await, Ok(true)) {
+        let me = node.load(Ordering::Relaxed);
+        if !matches!(log.claim_snapshot(me, every).await, Ok(true)) {
             continue;
         }
         match snapshot_and_trim(&log, &engine).await {

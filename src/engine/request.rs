@@ -190,6 +190,20 @@ pub enum HttpOp {
         /// Enabled or disabled.
         enabled: bool,
     },
+    /// An administration request (admins and managers).
+    Admin(super::AdminOp),
+    /// Agents' statuses, paged, members of a group when given.
+    ListAgents {
+        /// Group id filter.
+        group: Option<String>,
+        /// Which rows.
+        page: super::Page,
+    },
+    /// A group's live figures per channel.
+    GroupStats {
+        /// Group id.
+        group: String,
+    },
     /// The audit report.
     Audit {
         /// Agent id filter.
@@ -206,6 +220,28 @@ pub enum HttpOp {
 /// Everything the engine task receives, in one channel.
 #[derive(Debug)]
 pub enum Request {
+    /// This node could not beat its heartbeat for longer than it lives: the
+    /// cluster may have dropped its sessions. Every console here is told to
+    /// reconnect (`cut_off`), proposals in flight are of unknown outcome.
+    CutOff,
+    /// The store answers again after a cut-off: this node is now `new` in
+    /// the log, and the sessions the log still holds under `old` are closed
+    /// through it.
+    Rejoined {
+        /// The id before the cut.
+        old: u32,
+        /// The id from now on.
+        new: u32,
+    },
+    /// A write with the client's idempotency key: the entry it proposes
+    /// carries the key, scoped to the caller, so that a retry gets the first
+    /// outcome (docs/protocol.md, idempotency).
+    Keyed {
+        /// The client's key (at most 128 bytes).
+        key: String,
+        /// The request (`Http` or `Session`).
+        request: Box<Request>,
+    },
     /// A console session opened: register it, log the agent in, push welcome.
     Connect {
         /// Agent id (already authenticated).

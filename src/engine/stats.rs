@@ -51,8 +51,13 @@ pub(super) fn queue_changed(core: &Core, g: GroupIx) {
 }
 
 /// Counts agents per state: logged out, logged in and receiving, logged in
-/// and receiving nothing, and (of those logged in) unavailable.
+/// and receiving nothing, and (of those logged in) unavailable; and sets
+/// every group's queue gauges, so each exists from the engine's start (the
+/// first census runs at once) rather than after its queue's first change.
 pub(super) fn census(core: &Core) {
+    for g in 0..core.directory().groups().len() {
+        queue_changed(core, GroupIx(g as u32));
+    }
     let (mut out, mut receiving, mut nothing, mut unavailable) = (0u64, 0u64, 0u64, 0u64);
     for i in 0..core.directory().agents().len() {
         let a = AgentIx(i as u32);

@@ -15,6 +15,7 @@ use super::{Answer, Engine, now_ms};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{AgentIx, Command, DomainError, ItemId, LogEntry, LogOp, Reply};
 use crate::replica::Outcome;
+use crate::replica::idempotency::FirstOutcome;
 
 /// What a request handler decided.
 pub(super) enum Step {
@@ -48,6 +49,11 @@ pub(super) enum After {
     },
     /// Answer `{"item"}`, and for a chat the visitor's token.
     Created { visitor_token: Option<String> },
+    /// Answer with the administered resource.
+    Admin(super::admin_api::AdminView),
+    /// Answer with this value (known before the entry is applied; sent
+    /// only once it is).
+    Value(Value),
 }
 
 /// Who waits for the answer.
@@ -101,6 +107,7 @@ impl Engine {
             req,
             now: now_ms(),
             op,
+            key: self.proposals.key.take(),
         };
         if self.proposals.log.send(entry).is_err() {
             let err = ApiError::new(ErrorCode::Unavailable, "the log is unavailable");
@@ -140,6 +147,7 @@ impl Engine {
             Some((after, pending)) => match applied.outcome {
                 Outcome::Command(result) => self.finish(result, after, pending),
                 Outcome::Value(result) => finish_op(result, pending),
+                Outcome::Repeated(first) => self.finish_repeated(first, after, pending),
                 Outcome::Done => {}
             },
             None => {
@@ -147,6 +155,26 @@ impl Engine {
                     self.close_if_orphan(agent, session);
                 }
             }
+        }
+    }
+
+    /// A retried write (same idempotency key) that was not applied again:
+    /// answered as the first one was, built from the state now.
+    fn finish_repeated(&mut self, first: FirstOutcome, after: After, pending: Pending) {
+        match first {
+            FirstOutcome::Reply(reply) => {
+                // A retried visitor chat must not hand out the retry's new
+                // token: only the first one's digest is stored.
+                let after = match after {
+                    After::Created { .. } => After::Created {
+                        visitor_token: None,
+                    },
+                    other => other,
+                };
+                self.finish(Ok(reply), after, pending);
+            }
+            FirstOutcome::Value(v) => finish_op(Ok(v), pending),
+            FirstOutcome::Refused(e) => answer_error(pending, e),
         }
     }
 
@@ -193,6 +221,8 @@ impl Engine {
                 }
                 return;
             }
+            After::Admin(view) => self.admin_view(view),
+            After::Value(v) => v,
             After::Created { visitor_token } => {
                 let Some(id) = item_id else {
                     return answer_error(pending, ApiError::new(ErrorCode::Internal, "no item"));
@@ -226,6 +256,7 @@ impl Engine {
             req: u64::MAX,
             now: now_ms(),
             op: LogOp::Tick,
+            key: None,
         };
         if self.proposals.log.send(entry).is_err() {
             self.proposals.tick_in_flight = false;

@@ -98,7 +98,7 @@ pub struct CellView<'a> {
 /// Whether one more item of `c` would exceed a cap of membership `m`: the
 /// chat cap, the group's ticket cap, one call at a time. The same rule the
 /// core routes by, read from what the core exposes.
-fn at_cap(core: &Core, m: crate::domain::MemberIx, c: Channel) -> bool {
+pub(super) fn at_cap(core: &Core, m: crate::domain::MemberIx, c: Channel) -> bool {
     let dir = core.directory();
     let ms = dir.membership(m);
     let load = core.presence(ms.agent).load[c.index()];
@@ -307,7 +307,9 @@ pub struct WelcomeAgent<'a> {
 /// The first frame of every session.
 #[derive(Debug, Serialize)]
 pub struct Welcome<'a> {
-    r#type: &'static str,
+    /// `welcome`, or `groups_changed` when pushed again after a directory
+    /// change.
+    pub(super) r#type: &'static str,
     seq: u64,
     session: u64,
     grace_ms: Millis,
@@ -315,21 +317,23 @@ pub struct Welcome<'a> {
     groups: Vec<ActiveGroupRow<'a>>,
     work: Vec<ItemView<'a>>,
     queues: Vec<ItemView<'a>>,
+    /// The conversations of the visitor chats in `work`, so that a console
+    /// that reloads in the middle of one has it back.
+    pub(super) chats: Vec<WelcomeChat>,
+}
+
+/// A visitor chat the agent holds, with its messages so far.
+#[derive(Debug, Serialize)]
+pub struct WelcomeChat {
+    /// The chat's item id.
+    pub item: crate::domain::ItemId,
+    /// Its messages, oldest first.
+    pub messages: Vec<crate::replica::chats::ChatMessage>,
 }
 
 /// The role names of an agent.
 pub fn role_names(roles: crate::domain::Roles) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if roles.agent {
-        out.push("agent");
-    }
-    if roles.manager {
-        out.push("manager");
-    }
-    if roles.admin {
-        out.push("admin");
-    }
-    out
+    crate::replica::audit::roles_json(roles)
 }
 
 /// Builds the `welcome` frame: Active Groups, availability, work, queues.
@@ -378,5 +382,6 @@ pub fn welcome(core: &Core, a: AgentIx, session: u64, seq: u64) -> Welcome<'_> {
         groups,
         work,
         queues,
+        chats: Vec::new(),
     }
 }

@@ -140,10 +140,27 @@ impl Engine {
             socket.outbox.push(f.clone());
         }
         if let Some(a) = assignee {
-            for s in self.local.of_agent[a.0 as usize].clone() {
-                self.push_to_session(s, &f);
-            }
+            // Recorded with the agent's pushes: a console that reconnects
+            // gets the messages it missed replayed.
+            self.push_to_agent(seq, a, &f);
         }
+    }
+
+    /// The visitor chats `a` holds, with their messages (for its welcome).
+    pub(super) fn held_chats(&self, a: AgentIx) -> Vec<super::views::WelcomeChat> {
+        self.state
+            .core()
+            .presence(a)
+            .held
+            .iter()
+            .filter_map(|&item| {
+                let chat = self.state.chats().get(item)?;
+                Some(super::views::WelcomeChat {
+                    item,
+                    messages: chat.messages(),
+                })
+            })
+            .collect()
     }
 
     /// The messages of a chat, for the agent who opens it.

@@ -1,4 +1,5 @@
-//! The audit log of presence changes: who, whom, what, old, new, when.
+//! The audit log of presence and directory changes: who, whom, what, old,
+//! new, when.
 //! Part of the replicated state; bounded so that memory stays flat.
 //!
 //! Every replica derives the same records from the log. The records of each
@@ -9,20 +10,40 @@
 use std::collections::VecDeque;
 
 use serde::Serialize;
+use serde_json::{Value, json};
 
-use crate::domain::{Actor, AgentIx, Directory, GroupIx, Millis, PresenceWhat};
+use crate::domain::{
+    Actor, AdminRecord, AgentIx, Channel, Directory, GroupIx, Millis, PresenceWhat,
+};
 
-/// One recorded presence change, stored with indices to stay small.
+/// One recorded change, stored with indices to stay small.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditRecord {
     /// When.
     pub at: Millis,
     /// Who did it.
     pub by: Actor,
-    /// Whose presence.
-    pub agent: AgentIx,
+    /// Whose presence (or which agent's directory record); `None` for a
+    /// change of a group or of a setting.
+    pub agent: Option<AgentIx>,
     /// What changed.
-    pub what: PresenceWhat,
+    pub what: AuditWhat,
+}
+
+/// What an audit record records.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum AuditWhat {
+    /// A presence change (written as the bare change, as before directory
+    /// changes were audited, so older audit streams still read).
+    Presence(PresenceWhat),
+    /// A directory record before and after (`None`: created, deleted).
+    Directory {
+        /// Before.
+        old: Option<Box<AdminRecord>>,
+        /// After.
+        new: Option<Box<AdminRecord>>,
+    },
 }
 
 /// The audit records one log entry produced, on their way to the store's
@@ -55,17 +76,17 @@ pub struct AuditQuery {
 pub struct AuditEntryView<'a> {
     at: Millis,
     by: &'a str,
-    agent: &'a str,
+    agent: Option<&'a str>,
     what: &'static str,
-    group: Option<&'a str>,
+    group: Option<String>,
     channel: Option<&'static str>,
-    old: &'static str,
-    new: &'static str,
+    old: Value,
+    new: Value,
 }
 
 impl AuditEntryView<'_> {
-    /// The id of the agent whose presence changed.
-    pub fn agent_id(&self) -> &str {
+    /// The id of the agent whose presence or record changed.
+    pub fn agent_id(&self) -> Option<&str> {
         self.agent
     }
 }
@@ -144,11 +165,18 @@ impl AuditLog {
     /// Records matching the query, oldest first, rendered with names.
     pub fn query<'a>(&'a self, dir: &'a Directory, q: &AuditQuery) -> Vec<AuditEntryView<'a>> {
         let matches = |r: &&AuditRecord| {
-            q.agent.is_none_or(|a| r.agent == a)
+            q.agent.is_none_or(|a| r.agent == Some(a))
                 && q.since.is_none_or(|s| r.at >= s)
-                && q.group.is_none_or(|g| match r.what {
-                    PresenceWhat::Active { group, .. } => group == g,
-                    _ => dir.member(r.agent, g).is_some(),
+                && q.group.is_none_or(|g| match &r.what {
+                    AuditWhat::Presence(PresenceWhat::Active { group, .. }) => *group == g,
+                    AuditWhat::Directory { old, new } => {
+                        [old, new].into_iter().flatten().any(|rec| match &**rec {
+                            AdminRecord::Group(def, _) => dir.group_ix(&def.id) == Some(g),
+                            AdminRecord::Member(m) => m.group == g,
+                            _ => false,
+                        })
+                    }
+                    _ => r.agent.is_some_and(|a| dir.member(a, g).is_some()),
                 })
         };
         let mut out: Vec<_> = self
@@ -165,7 +193,60 @@ impl AuditLog {
 }
 
 fn render<'a>(dir: &'a Directory, r: &AuditRecord) -> AuditEntryView<'a> {
-    let (what, group, channel, old, new) = match r.what {
+    let (what, group, channel, old, new) = match &r.what {
+        AuditWhat::Presence(p) => {
+            let (what, group, channel, old, new) = render_presence(dir, p);
+            (
+                what,
+                group.map(str::to_string),
+                channel,
+                Value::from(old),
+                Value::from(new),
+            )
+        }
+        AuditWhat::Directory { old, new } => {
+            let kind = old
+                .as_ref()
+                .or(new.as_ref())
+                .map_or("directory", |rec| match &**rec {
+                    AdminRecord::Agent(_) => "agent",
+                    AdminRecord::Group(..) => "group",
+                    AdminRecord::Member(_) => "membership",
+                    AdminRecord::ManagersAdminister(_) => "managers_administer",
+                });
+            let group = old.as_ref().or(new.as_ref()).and_then(|rec| match &**rec {
+                AdminRecord::Group(def, _) => Some(def.id.clone()),
+                AdminRecord::Member(m) => Some(dir.group(m.group).id.clone()),
+                _ => None,
+            });
+            let value = |rec: &Option<Box<AdminRecord>>| {
+                rec.as_ref().map_or(Value::Null, |x| record_json(dir, x))
+            };
+            (kind, group, None, value(old), value(new))
+        }
+    };
+    AuditEntryView {
+        at: r.at,
+        by: actor_name(dir, r.by),
+        agent: r.agent.map(|a| dir.agent(a).id.as_str()),
+        what,
+        group,
+        channel,
+        old,
+        new,
+    }
+}
+
+type PresenceColumns<'a> = (
+    &'static str,
+    Option<&'a str>,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+);
+
+fn render_presence<'a>(dir: &'a Directory, what: &PresenceWhat) -> PresenceColumns<'a> {
+    match *what {
         PresenceWhat::LoggedIn => ("login", None, None, "out", "in"),
         PresenceWhat::LoggedOut => ("logout", None, None, "in", "out"),
         PresenceWhat::Availability { old, new } => {
@@ -188,15 +269,58 @@ fn render<'a>(dir: &'a Directory, r: &AuditRecord) -> AuditEntryView<'a> {
             on_off(old),
             on_off(new),
         ),
-    };
-    AuditEntryView {
-        at: r.at,
-        by: actor_name(dir, r.by),
-        agent: &dir.agent(r.agent).id,
-        what,
-        group,
-        channel,
-        old,
-        new,
     }
+}
+
+/// A directory record as the audit and the admin API show it: ids, not
+/// indices.
+pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
+    match rec {
+        AdminRecord::Agent(a) => json!({
+            "id": a.id,
+            "name": a.name,
+            "roles": roles_json(a.roles),
+            "chat_cap": a.chat_cap,
+            "manage_own_status": a.manage_own_status,
+            "take_assigned": a.take_assigned,
+        }),
+        AdminRecord::Group(g, s) => json!({
+            "id": g.id,
+            "name": g.name,
+            "department": g.department,
+            "channels": Channel::ALL.iter().map(|c| {
+                let cfg = g.channels[c.index()];
+                (c.as_str().to_string(), json!({
+                    "enabled": cfg.enabled,
+                    "distribution": cfg.distribution,
+                }))
+            }).collect::<serde_json::Map<_, _>>(),
+            "ring_timeout_ms": s.ring_timeout_ms,
+            "no_response_ms": s.no_response_ms,
+            "disconnect_ms": s.disconnect_ms,
+            "queue_when_offline": s.queue_when_offline,
+        }),
+        AdminRecord::Member(m) => json!({
+            "agent": dir.agent(m.agent).id,
+            "group": dir.group(m.group).id,
+            "handling": Channel::ALL.iter().map(|c| {
+                (c.as_str().to_string(), json!(m.handling[c.index()]))
+            }).collect::<serde_json::Map<_, _>>(),
+            "ticket_cap": m.ticket_cap,
+        }),
+        AdminRecord::ManagersAdminister(v) => json!(v),
+    }
+}
+
+/// Roles as the wire names them.
+pub fn roles_json(r: crate::domain::Roles) -> Vec<&'static str> {
+    [
+        (r.agent, "agent"),
+        (r.manager, "manager"),
+        (r.admin, "admin"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| name)
+    .collect()
 }

@@ -23,18 +23,23 @@
 
 pub mod audit;
 pub mod chats;
+pub mod credentials;
+pub mod errors;
+pub mod idempotency;
 mod snapshot;
 
 use serde_json::{Value, json};
 
 pub use snapshot::{RestoreError, SNAPSHOT_FORMAT, Snapshot as ReplicaSnapshot};
 
-use self::audit::{AuditLog, AuditRecord};
+use self::audit::{AuditLog, AuditRecord, AuditWhat};
 use self::chats::{ChatMessage, Chats};
+use self::credentials::Credentials;
+use self::idempotency::{FirstOutcome, Remembered};
 use crate::api_error::ApiError;
 use crate::domain::{
-    AgentIx, Channel, Command, Core, DomainError, Event, GroupIx, ItemId, ItemReason, LogEntry,
-    LogOp, Millis, Reply, VisitorJoin,
+    AdminRecord, AgentIx, Channel, Command, Core, CredentialChange, DomainError, Event, GroupIx,
+    ItemId, ItemReason, LogEntry, LogOp, Millis, Reply, VisitorJoin,
 };
 
 /// The replicated state of a node: see the module docs.
@@ -46,6 +51,8 @@ pub struct StateMachine {
     chat_wait_ewma_ms: Vec<Option<f64>>,
     chats: Chats,
     audit: AuditLog,
+    credentials: Credentials,
+    remembered: Remembered,
     applied: String,
 }
 
@@ -63,6 +70,9 @@ pub struct Applied {
 /// The result of an entry, as its proposer is answered.
 #[derive(Debug)]
 pub enum Outcome {
+    /// An entry whose idempotency key an earlier entry used: nothing was
+    /// applied; this is what the first one gave.
+    Repeated(FirstOutcome),
     /// A domain command's reply or refusal.
     Command(Result<Reply, DomainError>),
     /// An engine entry's answer (a visitor's chat, a message, a logout).
@@ -95,12 +105,19 @@ pub enum Effect {
     /// A login token (by digest) was logged out: every node closes the
     /// sessions it opened.
     CloseLogin(String),
+    /// A password or an integration key changed: every node checks logins
+    /// and keys against the new table; `reset` names an agent whose
+    /// password an admin reset, whose sessions every node closes.
+    Credentials {
+        /// The agent whose password was reset.
+        reset: Option<String>,
+    },
 }
 
 impl StateMachine {
-    /// The state before the first entry, over `core`, keeping the newest
-    /// `audit_capacity` audit records.
-    pub fn new(core: Core, audit_capacity: usize) -> Self {
+    /// The state before the first entry, over `core` and the directory's
+    /// `credentials`, keeping the newest `audit_capacity` audit records.
+    pub fn new(core: Core, credentials: Credentials, audit_capacity: usize) -> Self {
         let groups = core.directory().groups().len();
         StateMachine {
             core,
@@ -109,6 +126,8 @@ impl StateMachine {
             chat_wait_ewma_ms: vec![None; groups],
             chats: Chats::default(),
             audit: AuditLog::new(audit_capacity),
+            credentials,
+            remembered: Remembered::default(),
             applied: "0-0".to_string(),
         }
     }
@@ -131,6 +150,11 @@ impl StateMachine {
     /// The visitors' chats.
     pub fn chats(&self) -> &Chats {
         &self.chats
+    }
+
+    /// The passwords' hashes and the integrations' keys.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// The audit.
@@ -170,6 +194,16 @@ impl StateMachine {
     pub fn apply(&mut self, id: &str, entry: LogEntry) -> Applied {
         self.last_now = self.last_now.max(entry.now);
         let now = self.last_now;
+        if let Some(first) = entry.key.as_ref().and_then(|k| self.remembered.get(k)) {
+            let outcome = Outcome::Repeated(first.clone());
+            self.applied = id.to_string();
+            return Applied {
+                outcome,
+                effects: Vec::new(),
+                audit: Vec::new(),
+            };
+        }
+        let key = entry.key;
         let audit_mark = self.audit.pushed();
         let mut effects = Vec::new();
         let outcome = match entry.op {
@@ -189,6 +223,33 @@ impl StateMachine {
                     self.chats.join(&self.core, join, now);
                 }
                 Outcome::Command(result)
+            }
+            LogOp::Administer { command, passwords } => {
+                let result = self.core.apply(now, command);
+                if result.is_ok() && !passwords.is_empty() {
+                    for (id, hash) in passwords {
+                        if self.core.directory().agent_ix(&id).is_some() {
+                            self.credentials.passwords.insert(id, hash);
+                        }
+                    }
+                    effects.push(Effect::Credentials { reset: None });
+                }
+                Outcome::Command(result)
+            }
+            LogOp::Credential { actor, change } => {
+                let reset = match &change {
+                    CredentialChange::SetPassword {
+                        agent, reset: true, ..
+                    } => Some(agent.clone()),
+                    _ => None,
+                };
+                let result = self
+                    .credentials
+                    .apply(self.core.directory(), actor, change, now);
+                if result.is_ok() {
+                    effects.push(Effect::Credentials { reset });
+                }
+                Outcome::Command(result.map(|()| Reply::Done))
             }
             LogOp::Tick => {
                 self.core.handle_timeout(now);
@@ -219,6 +280,9 @@ impl StateMachine {
                     .add_message(&self.core, item, from_agent, text, now)
                     .map(|message| {
                         let answer = json!({ "item": item, "message": message });
+                        // Its own number: a console resuming after it
+                        // gets it replayed, never confused with an event.
+                        self.seq += 1;
                         effects.push(Effect::Message {
                             seq: self.seq,
                             item,
@@ -230,11 +294,30 @@ impl StateMachine {
             ),
         };
         self.number_events(&mut effects);
+        if let Some(key) = key
+            && let Some(first) = self.first_outcome(&outcome)
+        {
+            self.remembered.remember(key, now, first);
+        }
         self.applied = id.to_string();
         Applied {
             outcome,
             effects,
             audit: self.audit.since(audit_mark),
+        }
+    }
+
+    /// What a retry with the same key is answered.
+    fn first_outcome(&self, outcome: &Outcome) -> Option<FirstOutcome> {
+        match outcome {
+            Outcome::Command(Ok(reply)) => Some(FirstOutcome::Reply(*reply)),
+            Outcome::Command(Err(e)) => Some(FirstOutcome::Refused(errors::api_error(
+                self.core.directory(),
+                e.clone(),
+            ))),
+            Outcome::Value(Ok(v)) => Some(FirstOutcome::Value(v.clone())),
+            Outcome::Value(Err(e)) => Some(FirstOutcome::Refused(e.clone())),
+            Outcome::Repeated(_) | Outcome::Done => None,
         }
     }
 
@@ -253,9 +336,41 @@ impl StateMachine {
                 } => self.audit.push(AuditRecord {
                     at: *at,
                     by: *by,
-                    agent: *agent,
-                    what: what.clone(),
+                    agent: Some(*agent),
+                    what: AuditWhat::Presence(what.clone()),
                 }),
+                Event::Directory { at, by, old, new } => {
+                    let agent = old.as_ref().or(new.as_ref()).and_then(|rec| match rec {
+                        AdminRecord::Agent(def) => {
+                            self.core.directory().agent_ix(&def.id).or_else(|| {
+                                // Deleted: its id left the lookup; find its slot.
+                                self.core
+                                    .directory()
+                                    .agents()
+                                    .iter()
+                                    .rposition(|a| a.id == def.id)
+                                    .map(|i| AgentIx(i as u32))
+                            })
+                        }
+                        AdminRecord::Member(m) => Some(m.agent),
+                        _ => None,
+                    });
+                    self.audit.push(AuditRecord {
+                        at: *at,
+                        by: *by,
+                        agent,
+                        what: AuditWhat::Directory {
+                            old: old.clone().map(Box::new),
+                            new: new.clone().map(Box::new),
+                        },
+                    });
+                    let groups = self.core.directory().groups().len();
+                    self.chat_wait_ewma_ms.resize(groups, None);
+                    if let (Some(AdminRecord::Agent(def)), None) = (old, new) {
+                        self.credentials.passwords.remove(&def.id);
+                        effects.push(Effect::Credentials { reset: None });
+                    }
+                }
                 Event::Queued { item, .. } => {
                     if item.channel == Channel::Chat {
                         self.chats.moved(item.id, item.group);
@@ -298,11 +413,14 @@ impl StateMachine {
             last_now: self.last_now,
             chat_wait_ewma_ms: self.chat_wait_ewma_ms.clone(),
             visitors: self.chats.snapshot(),
+            credentials: Some(self.credentials.clone()),
+            remembered: self.remembered.clone(),
         }
     }
 
-    /// Replaces the state with a snapshot's (the directory and the core's
-    /// settings stay this one's). The audit is kept: replace it with the
+    /// Replaces the state with a snapshot's (the core's settings stay this
+    /// one's; the directory is the snapshot's, or this one's for a snapshot
+    /// written without one). The audit is kept: replace it with the
     /// history before the snapshot ([`StateMachine::replace_audit`]).
     pub fn restore(&mut self, snap: ReplicaSnapshot) -> Result<(), RestoreError> {
         if snap.format != SNAPSHOT_FORMAT {
@@ -313,7 +431,13 @@ impl StateMachine {
         self.seq = snap.seq;
         self.last_now = snap.last_now;
         self.chat_wait_ewma_ms = snap.chat_wait_ewma_ms;
+        let groups = self.core.directory().groups().len();
+        self.chat_wait_ewma_ms.resize(groups, None);
         self.chats = Chats::restore(snap.visitors);
+        if let Some(credentials) = snap.credentials {
+            self.credentials = credentials;
+        }
+        self.remembered = snap.remembered;
         self.applied = snap.after;
         Ok(())
     }

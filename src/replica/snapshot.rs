@@ -25,6 +25,14 @@ pub struct Snapshot {
     pub(super) chat_wait_ewma_ms: Vec<Option<f64>>,
     /// Open visitor chats and their messages.
     pub(super) visitors: Vec<ChatState>,
+    /// Password hashes and integration keys (absent from snapshots written
+    /// before they were administered live: those keep the directory
+    /// file's).
+    #[serde(default)]
+    pub(super) credentials: Option<super::credentials::Credentials>,
+    /// Idempotency keys still in their window, with their first outcomes.
+    #[serde(default)]
+    pub(super) remembered: super::idempotency::Remembered,
 }
 
 /// Why a snapshot cannot be restored.

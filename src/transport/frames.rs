@@ -1,5 +1,6 @@
-//! Parsing client frames: JSON text → request id + the engine's own
-//! request type, [`SessionOp`], deserialized straight from the frame.
+//! Parsing client frames: a console's JSON text → request id + the engine's
+//! own request type, [`SessionOp`], deserialized straight from the frame;
+//! a visitor's → [`VisitorFrame`].
 //!
 //! Parse, then apply: nothing here touches state. Every way a frame can be
 //! wrong ends in an [`ApiError`] carrying the request's id when one could be
@@ -9,12 +10,15 @@ use serde_json::Value;
 
 use crate::api_error::{ApiError, ErrorCode};
 use crate::engine::SessionOp;
+use crate::replica::idempotency::MAX_KEY_BYTES;
 
 /// A parsed frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientFrame {
     /// The echoed request id (`null` when absent).
     pub id: Value,
+    /// The write's idempotency key, when the client gave one.
+    pub key: Option<String>,
     /// The request.
     pub request: SessionOp,
 }
@@ -71,6 +75,17 @@ pub fn parse_frame(text: &str) -> Result<ClientFrame, FrameError> {
             "id must be an integer or a string of at most 64 characters".into(),
         ));
     }
+    let key = match obj.remove("key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(k)) if valid_key(&k) => Some(k),
+        Some(_) => {
+            return Err(refuse(
+                id,
+                ErrorCode::InvalidField,
+                format!("key must be a string of 1 to {MAX_KEY_BYTES} visible ASCII characters"),
+            ));
+        }
+    };
     let kind = match obj.get("type") {
         Some(Value::String(t)) => t.clone(),
         Some(_) => {
@@ -112,7 +127,30 @@ pub fn parse_frame(text: &str) -> Result<ClientFrame, FrameError> {
         id: id.clone(),
         error,
     })?;
-    Ok(ClientFrame { id, request })
+    Ok(ClientFrame { id, key, request })
+}
+
+/// Whether an idempotency key is acceptable: 1 to 128 visible ASCII
+/// characters (a UUID is the usual choice).
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_BYTES && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A frame from a visitor's socket (docs/protocol.md §2.4).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VisitorFrame {
+    /// The visitor writes in its chat (the engine checks the length).
+    Message {
+        /// What the visitor wrote.
+        text: String,
+    },
+}
+
+/// Parses one text frame of a visitor's socket; anything else than a known
+/// frame is `invalid_field` with serde's words.
+pub fn parse_visitor_frame(text: &str) -> Result<VisitorFrame, ApiError> {
+    serde_json::from_str(text).map_err(|e| ApiError::new(ErrorCode::InvalidField, e.to_string()))
 }
 
 /// Limits the types cannot say: how many cells, how long a note.

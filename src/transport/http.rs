@@ -3,17 +3,19 @@
 use std::net::SocketAddr;
 
 use axum::Json;
+use axum::body::HttpBody;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::bodies::{LoginBody, WorkBody};
 use super::limits::RetryAfter;
 use crate::api_error::{ApiError, ErrorCode};
-use crate::domain::Channel;
 use crate::engine::{Caller, HttpOp, Request, now_ms};
 
 impl IntoResponse for ApiError {
@@ -33,35 +35,100 @@ pub(super) fn rate_limited(message: impl Into<String>, after: RetryAfter) -> Res
     r
 }
 
-/// Gives a `413` that a layer answered before any handler ran (the body
-/// limit) our JSON error shape.
-pub(super) async fn json_too_large(response: Response) -> Response {
+/// Gives an error that a layer or the router answered before any handler
+/// ran our JSON error shape, as docs/protocol.md promises for every HTTP
+/// error: the body limit's `413` (a text body), the router's `405` and a
+/// static file's `404` (empty bodies). The status and the other headers
+/// (`Allow` of a `405`) stay; answers with a body of their own (our JSON
+/// errors, `/readyz`'s text) pass as they are.
+pub(super) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        return ApiError::new(ErrorCode::TooLarge, "the request body is over the limit")
-            .into_response();
+    let empty = response.body().size_hint().exact() == Some(0);
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json
+        || !(empty || status == StatusCode::PAYLOAD_TOO_LARGE)
+    {
+        return response;
     }
-    response
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (ErrorCode::TooLarge, "the request body is over the limit")
+        }
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorCode::MethodNotAllowed,
+            "this path does not take this method (see the Allow header)",
+        ),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such path"),
+        StatusCode::UNAUTHORIZED => (ErrorCode::Unauthorized, "not authenticated"),
+        StatusCode::FORBIDDEN => (ErrorCode::Forbidden, "not allowed"),
+        StatusCode::TOO_MANY_REQUESTS => (ErrorCode::RateLimited, "too many requests"),
+        StatusCode::SERVICE_UNAVAILABLE => (ErrorCode::Unavailable, "unavailable now"),
+        s if s.is_client_error() => (ErrorCode::BadRequest, "the request cannot be answered"),
+        _ => (
+            ErrorCode::Internal,
+            "the server could not answer this request",
+        ),
+    };
+    let (mut parts, _) = response.into_parts();
+    let (json, body) = ApiError::new(code, message).into_response().into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(json.headers);
+    Response::from_parts(parts, body)
+}
+
+/// Longest file name (`NAME_MAX`) and path (`PATH_MAX`) of the filesystems
+/// the consoles' files are served from.
+const NAME_MAX: usize = 255;
+const PATH_MAX: usize = 4096;
+
+/// Answers `404 not_found` for a path no file can have, before the static
+/// files look it up: asking the disk for a name over `NAME_MAX` fails with
+/// `ENAMETOOLONG`, an I/O error the file service answers `500`.
+pub(super) async fn no_impossible_files(req: axum::extract::Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path.len() > PATH_MAX || path.split('/').any(|s| s.len() > NAME_MAX) {
+        return ApiError::new(ErrorCode::NotFound, "no such path").into_response();
+    }
+    next.run(req).await
 }
 
 fn unauthorized(msg: &str) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, msg)
 }
 
-/// Turns axum's JSON body rejections into our error shape.
-fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+/// Turns axum's JSON body rejections into our error shape: a body over the
+/// limit is `too_large`, one that did not arrive within the body read
+/// timeout `request_timeout`, anything else `invalid_field`.
+pub(super) fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     payload.map(|Json(v)| v).map_err(|e| {
         let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ErrorCode::TooLarge
+        } else if timed_out(&e) {
+            metrics::counter!(crate::metrics::HTTP_TIMEOUTS, "phase" => "body").increment(1);
+            ErrorCode::RequestTimeout
         } else {
             ErrorCode::InvalidField
         };
         ApiError::new(code, e.body_text())
     })
+}
+
+/// Whether the body failed because its read deadline passed (the error of
+/// tower-http's deadline layer, somewhere in the rejection's sources).
+fn timed_out(e: &JsonRejection) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -91,7 +158,7 @@ pub(super) async fn any_caller(state: &AppState, headers: &HeaderMap) -> Result<
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .or_else(|| bearer(headers));
-    match key.and_then(|k| state.auth.check_api_key(k)) {
+    match key.and_then(|k| state.auth.check_api_key(k, now_ms())) {
         Some(integration) => Ok(Caller::Integration(integration)),
         None => agent_caller(state, headers).await.map(Caller::Agent),
     }
@@ -104,6 +171,45 @@ async fn ask(state: &AppState, caller: Caller, op: HttpOp) -> Result<Value, ApiE
         .await
 }
 
+/// The request's `Idempotency-Key`, checked (1 to 128 visible ASCII
+/// characters).
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if super::frames::valid_key(k) => Ok(Some(k.to_string())),
+        _ => Err(ApiError {
+            code: ErrorCode::InvalidField,
+            message: "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
+            details: Some(json!({ "field": "Idempotency-Key" })),
+        }),
+    }
+}
+
+/// Asks the engine for a write, carrying the client's idempotency key when
+/// it gave one: a retry with the same key gets the first outcome.
+pub(super) async fn ask_keyed(
+    state: &AppState,
+    caller: Caller,
+    op: HttpOp,
+    key: Option<String>,
+) -> Result<Value, ApiError> {
+    state
+        .engine
+        .call(|answer| {
+            let request = Request::Http { caller, op, answer };
+            match key {
+                Some(key) => Request::Keyed {
+                    key,
+                    request: Box::new(request),
+                },
+                None => request,
+            }
+        })
+        .await
+}
+
 /// A login's username as logs may show it: a directory id, or a placeholder
 /// (never what someone typed that is not a username: it may be a password).
 fn loggable<'a>(state: &AppState, username: &'a str) -> &'a str {
@@ -112,13 +218,6 @@ fn loggable<'a>(state: &AppState, username: &'a str) -> &'a str {
     } else {
         "<unknown>"
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct LoginBody {
-    username: String,
-    password: String,
 }
 
 /// `POST /api/login`. Rate-limited per client IP and per username before
@@ -257,7 +356,7 @@ async fn set_enabled(
         agent: agent.clone(),
         enabled,
     };
-    let status = ask(&state, caller, op).await?;
+    let status = ask_keyed(&state, caller, op, idempotency_key(&headers)?).await?;
     if !enabled {
         // After the engine applied it: from now on every node refuses the
         // agent's tokens anyway, this only drops them from the store.
@@ -271,19 +370,6 @@ async fn set_enabled(
     Ok(Json(status))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct WorkBody {
-    group: String,
-    channel: String,
-    #[serde(default)]
-    priority: i32,
-    #[serde(default)]
-    title: String,
-    /// For a chat: the visitor's name.
-    visitor: Option<String>,
-}
-
 /// `POST /api/work`.
 pub(super) async fn create_work(
     State(state): State<AppState>,
@@ -291,19 +377,9 @@ pub(super) async fn create_work(
     payload: Result<Json<WorkBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = any_caller(&state, &headers).await?;
+    let key = idempotency_key(&headers)?;
     let w = body(payload)?;
-    let channel = Channel::parse(&w.channel).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::InvalidField,
-            format!("unknown channel {:?} (chat, ticket, voice)", w.channel),
-        )
-    })?;
-    if w.title.chars().count() > 200 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidField,
-            "title is over 200 characters",
-        ));
-    }
+    let channel = w.check()?;
     let by = match &caller {
         Caller::Integration(i) => i.name.clone(),
         Caller::Agent(id) => id.clone(),
@@ -316,7 +392,7 @@ pub(super) async fn create_work(
         title: w.title,
         visitor: w.visitor,
     };
-    let created = ask(&state, caller, op).await;
+    let created = ask_keyed(&state, caller, op, key).await;
     match &created {
         Ok(v) => tracing::info!(integration = %by, group, item = %v["item"]["id"], "work created"),
         Err(e) => tracing::info!(integration = %by, group, code = ?e.code, "work refused"),

@@ -1,14 +1,20 @@
-//! Transport: the HTTP API, the console WebSocket and the static consoles.
+//! Transport: the HTTP API, the console WebSocket and the static consoles,
+//! served by the accept loop of [`connections`] (read timeouts, a cap per
+//! client address).
 //!
 //! Handlers authenticate, parse, and hand typed requests to the engine; they
 //! hold no routing state of their own. See docs/protocol.md for the wire.
 
+mod admin_api;
+pub mod bodies;
+pub mod connections;
 pub mod frames;
 mod http;
 pub mod limits;
 mod routing_api;
 mod visitor;
 mod ws;
+mod ws_close;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,9 +22,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
+use tower_http::timeout::RequestBodyDeadlineLayer;
 
 use self::limits::Limits;
 use crate::auth::Auth;
@@ -57,6 +64,15 @@ pub struct TransportConfig {
     /// A write to a client's socket that takes longer ends the session (the
     /// client does not read).
     pub write_timeout: Duration,
+    /// A connection whose request headers are not all in after this long is
+    /// closed (slowloris); an idle keep-alive connection too.
+    pub header_read_timeout: Duration,
+    /// A request body not all in this long after its headers is refused
+    /// `408 request_timeout` and its connection closed.
+    pub body_read_timeout: Duration,
+    /// Open TCP connections one client address may hold (0: no cap). Off
+    /// behind a reverse proxy: every connection then comes from the proxy.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for TransportConfig {
@@ -75,6 +91,9 @@ impl Default for TransportConfig {
             ws_requests_per_sec: 50,
             ws_request_burst: 100,
             write_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections_per_address: 1000,
         }
     }
 }
@@ -99,7 +118,16 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let static_files = ServeDir::new(&state.config.static_dir);
     let body_limit = state.config.max_body_bytes;
-    Router::new()
+    // A directory file of thousands of agents is larger than any other
+    // body: its one route gets its own limit.
+    let imports = Router::new()
+        .route(
+            "/api/admin/directory/import",
+            post(admin_api::import_directory),
+        )
+        .layer(RequestBodyLimitLayer::new(admin_api::MAX_DIRECTORY_BYTES));
+    let body_deadline = state.config.body_read_timeout;
+    let api = Router::new()
         .route("/api/login", post(http::login))
         .route("/api/logout", post(http::logout))
         .route("/api/work", post(http::create_work))
@@ -108,8 +136,59 @@ pub fn router(state: AppState) -> Router {
         .route("/api/agents/{id}/disable", post(http::disable_agent))
         .route("/api/agents/{id}/enable", post(http::enable_agent))
         .route("/api/groups/{id}/status", get(routing_api::group_status))
+        .route("/api/groups/{id}/stats", get(routing_api::group_stats))
+        .route("/api/agents", get(routing_api::list_agents))
         .route("/api/items/{id}/explain", get(routing_api::explain))
         .route("/api/audit", get(http::audit))
+        .route("/api/password", post(admin_api::change_own_password))
+        .route(
+            "/api/admin/agents",
+            get(admin_api::list_agents).post(admin_api::create_agent),
+        )
+        .route(
+            "/api/admin/agents/{id}",
+            get(admin_api::get_agent)
+                .patch(admin_api::update_agent)
+                .delete(admin_api::delete_agent),
+        )
+        .route(
+            "/api/admin/agents/{id}/password",
+            post(admin_api::reset_password),
+        )
+        .route(
+            "/api/admin/groups",
+            get(admin_api::list_groups).post(admin_api::create_group),
+        )
+        .route(
+            "/api/admin/groups/{id}",
+            get(admin_api::get_group)
+                .patch(admin_api::update_group)
+                .delete(admin_api::delete_group),
+        )
+        .route(
+            "/api/admin/memberships",
+            get(admin_api::list_members).post(admin_api::add_member),
+        )
+        .route(
+            "/api/admin/memberships/{group}/{agent}",
+            patch(admin_api::update_member).delete(admin_api::remove_member),
+        )
+        .route(
+            "/api/admin/integrations",
+            get(admin_api::list_integrations).post(admin_api::create_integration),
+        )
+        .route(
+            "/api/admin/integrations/{name}",
+            patch(admin_api::set_scope).delete(admin_api::revoke_integration),
+        )
+        .route(
+            "/api/admin/integrations/{name}/rotate",
+            post(admin_api::rotate_key),
+        )
+        .route(
+            "/api/admin/settings",
+            get(admin_api::get_settings).patch(admin_api::set_settings),
+        )
         .route("/api/visitor/chats", post(visitor::start_chat))
         .route("/api/visitor/tickets", post(visitor::leave_ticket))
         .route("/visitor", get(visitor::upgrade))
@@ -117,9 +196,17 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(http::readyz))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(http::metrics))
-        .fallback_service(static_files)
-        .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(middleware::map_response(http::json_too_large))
+        .route("/api/admin/directory", get(admin_api::export_directory))
+        .fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn(http::no_impossible_files))
+                .service(static_files),
+        )
+        .layer(RequestBodyLimitLayer::new(body_limit));
+    imports
+        .merge(api)
+        .layer(RequestBodyDeadlineLayer::new(body_deadline))
+        .layer(middleware::map_response(http::json_errors))
         .layer(middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }

@@ -19,29 +19,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::bodies::StartBody;
+use super::frames::{VisitorFrame, parse_visitor_frame};
+use super::ws_close::ReadEnd;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::Channel;
 use crate::engine::{Caller, EngineHandle, HttpOp, Request, outbox};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct StartBody {
-    group: String,
-    name: String,
-    text: String,
-}
-
-fn check_lengths(b: &StartBody) -> Result<(), ApiError> {
-    let name = b.name.trim().chars().count();
-    let text = b.text.trim().chars().count();
-    if name == 0 || name > 80 || text == 0 || text > 2_000 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidField,
-            "name is 1 to 80 characters and text 1 to 2000",
-        ));
-    }
-    Ok(())
-}
 
 fn rate_limited(state: &AppState, addr: SocketAddr) -> Result<(), ApiError> {
     state
@@ -63,10 +46,8 @@ async fn create(
     payload: Result<Json<StartBody>, JsonRejection>,
     channel: Channel,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = payload
-        .map(|Json(b)| b)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidField, e.body_text()))?;
-    check_lengths(&body)?;
+    let body = super::http::body(payload)?;
+    body.check()?;
     rate_limited(state, addr)?;
     let op = HttpOp::CreateWork {
         group: body.group,
@@ -141,12 +122,6 @@ pub(super) async fn upgrade(
         .on_upgrade(move |socket| run_visitor(socket, state, token))
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum VisitorFrame {
-    Message { text: String },
-}
-
 async fn run_visitor(socket: WebSocket, state: AppState, token: String) {
     let (tx, mut rx) = outbox(state.config.outbox_capacity);
     let (mut sink, mut stream) = socket.split();
@@ -197,11 +172,32 @@ async fn run_visitor(socket: WebSocket, state: AppState, token: String) {
             m = stream.next() => {
                 let text = match m {
                     Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(Message::Binary(_))) => {
+                        let answer = json!({
+                            "type": "error",
+                            "code": ErrorCode::BadRequest,
+                            "message": "binary frames are not accepted; send JSON text",
+                        });
+                        crate::metrics::error("ws", ErrorCode::BadRequest);
+                        if sink.send(Message::Text(answer.to_string().into())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Some(Ok(Message::Close(_))) | None => return,
+                    Some(Err(e)) => {
+                        // A frame over the limit, text that is not UTF-8, a
+                        // framing violation: the stream is over, say why.
+                        if let Some(close) = ReadEnd::of(&e).close_frame() {
+                            let limit = state.config.write_timeout;
+                            let _ = tokio::time::timeout(limit, sink.send(close)).await;
+                        }
+                        return;
+                    }
                     Some(Ok(_)) => continue,
                 };
-                let answer = match serde_json::from_str::<VisitorFrame>(text.as_str()) {
-                    Err(e) => json!({ "type": "error", "code": "invalid_field", "message": e.to_string() }),
+                let answer = match parse_visitor_frame(text.as_str()) {
+                    Err(e) => json!({ "type": "error", "code": e.code, "message": e.message }),
                     Ok(VisitorFrame::Message { text }) => {
                         match state.engine.call(|answer| Request::VisitorMessage { item, text, answer }).await {
                             Ok(_) => continue,

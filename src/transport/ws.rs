@@ -25,12 +25,16 @@
 //! Before the upgrade: the `Origin` allow-list (cross-site WebSocket
 //! hijacking), the token, then a connection slot (sessions per agent, total
 //! sessions), each refused with our JSON error. After it: frames and messages
-//! over `max_message_bytes` end the session with close code 1009; each
-//! session's requests pass a governor rate limiter (excess ones are answered
-//! `rate_limited`, the session stays open); a write that does not complete
-//! within `write_timeout` ends the session, so a client that never reads
-//! cannot pin a task and its buffers, even after the engine has cut it off as
-//! a slow consumer.
+//! over `max_message_bytes` end the session with close code 1009, text that
+//! is not UTF-8 with 1007 and framing violations with 1002
+//! ([`ReadEnd`](super::ws_close::ReadEnd)); each session's requests pass a
+//! governor rate limiter (excess ones are answered `rate_limited`, the
+//! session stays open); a write that does not complete within
+//! `write_timeout` ends the session, so a client that never reads cannot pin
+//! a task and its buffers. A session the engine cut off as a slow consumer
+//! gets its `closing` frame and close code 4000 from the writer (the engine
+//! could not queue them in a full outbox), written behind what the socket
+//! holds within one more `write_timeout`.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
@@ -54,15 +58,13 @@ use tracing::Instrument;
 use super::AppState;
 use super::frames::parse_frame;
 use super::limits::ConnectionSlot;
+use super::ws_close::ReadEnd;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::engine::{
     BoardCursor, CloseReason, EngineHandle, Frame, OutboxReceiver, Request, SessionOp, WatchAnswer,
     now_ms, outbox,
 };
 use crate::metrics as m;
-
-/// Close code for a message over the size limit (RFC 6455 §7.4.1).
-const CLOSE_TOO_BIG: u16 = 1009;
 
 /// Most bytes buffered for writing on one socket: the largest frame the
 /// server may send, with room.
@@ -454,6 +456,7 @@ async fn run_session(
     // The session remembers its login's digest, never the token: logging
     // that token out closes it.
     let login = crate::auth::token_digest(&token);
+    let touch_login = login.clone();
     let (outbox_tx, outbox_rx) = outbox(state.config.outbox_capacity);
     let connect = state
         .engine
@@ -478,7 +481,7 @@ async fn run_session(
     tokio::spawn(close_if_logged_out(state.clone(), token));
     let span = tracing::info_span!("session", session, agent = %agent);
     let (sink, stream) = socket.split();
-    serve_session(sink, stream, state, session, outbox_rx)
+    serve_session(sink, stream, state, session, outbox_rx, touch_login)
         .instrument(span)
         .await;
 }
@@ -491,6 +494,7 @@ pub(crate) async fn serve_session(
     state: AppState,
     session: u64,
     outbox_rx: OutboxReceiver,
+    login: String,
 ) {
     tracing::debug!("session opened");
     let _guard = SessionGuard::new(session, state.engine.clone());
@@ -506,26 +510,29 @@ pub(crate) async fn serve_session(
             StatusBatch::new(&batching),
             write_timeout,
         );
-        let reader = read_loop(stream, &state, session, &answers, &batching, limiter);
+        let reader = read_loop(
+            stream, &state, session, &answers, &batching, limiter, &login,
+        );
         tokio::select! {
             () = writer => None,
             end = reader => Some(end),
         }
     };
-    if ended == Some(ReadEnd::TooLarge) {
-        tracing::info!("closing a session that sent a message over the size limit");
-        metrics::counter!(m::SESSIONS_CLOSED, "reason" => "too_large").increment(1);
-        m::error("ws", ErrorCode::TooLarge);
-        let close = Message::Close(Some(CloseFrame {
-            code: CLOSE_TOO_BIG,
-            reason: "too_large".into(),
-        }));
+    if let Some((end, close)) = ended.and_then(|end| Some((end, end.close_frame()?))) {
+        tracing::info!(
+            ?end,
+            "closing a session that broke the frame rules or limits"
+        );
+        if end == ReadEnd::TooLarge {
+            m::error("ws", ErrorCode::TooLarge);
+        }
+        let reason = end.close().map_or("closed", |(_, reason)| reason);
+        metrics::counter!(m::SESSIONS_CLOSED, "reason" => reason).increment(1);
         let _ = tokio::time::timeout(write_timeout, sink.send(close)).await;
     }
     tracing::debug!("session closed");
 }
 
-/// Sends one message, giving up after `limit` (the client does not read).
 /// The writing half of a console socket.
 pub(crate) trait ConsoleSink: Sink<Message, Error = axum::Error> + Unpin + Send {}
 impl<T: Sink<Message, Error = axum::Error> + Unpin + Send> ConsoleSink for T {}
@@ -537,16 +544,34 @@ pub(crate) trait ConsoleStream:
 }
 impl<T: Stream<Item = Result<Message, axum::Error>> + Unpin + Send> ConsoleStream for T {}
 
-async fn send_within(sink: &mut impl ConsoleSink, msg: Message, limit: Duration) -> Result<(), ()> {
-    match tokio::time::timeout(limit, sink.send(msg)).await {
+/// Why a write to the client failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteFailed {
+    /// The connection broke.
+    Broken,
+    /// The client did not read within the write timeout.
+    TimedOut,
+}
+
+/// Runs one write, giving up after `limit` (the client does not read).
+async fn within(
+    limit: Duration,
+    write: impl Future<Output = Result<(), axum::Error>>,
+) -> Result<(), WriteFailed> {
+    match tokio::time::timeout(limit, write).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(()),
-        Err(_) => {
-            tracing::warn!("a write to the client timed out: closing the session");
-            metrics::counter!(m::SESSIONS_CLOSED, "reason" => "write_timeout").increment(1);
-            Err(())
-        }
+        Ok(Err(_)) => Err(WriteFailed::Broken),
+        Err(_) => Err(WriteFailed::TimedOut),
     }
+}
+
+/// Sends one message, giving up after `limit`.
+async fn send_within(
+    sink: &mut impl ConsoleSink,
+    msg: Message,
+    limit: Duration,
+) -> Result<(), WriteFailed> {
+    within(limit, sink.send(msg)).await
 }
 
 /// Writes `first` and whatever else is queued already (pushes before
@@ -562,7 +587,7 @@ async fn send_batch(
     answers: &Answers,
     batch: &mut StatusBatch<'_>,
     limit: Duration,
-) -> Result<(), ()> {
+) -> Result<(), WriteFailed> {
     let write = async {
         let mut bytes = first.len();
         sink.feed(Message::Text(first)).await?;
@@ -586,15 +611,7 @@ async fn send_batch(
         }
         sink.flush().await
     };
-    match tokio::time::timeout(limit, write).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(()),
-        Err(_) => {
-            tracing::warn!("a write to the client timed out: closing the session");
-            metrics::counter!(m::SESSIONS_CLOSED, "reason" => "write_timeout").increment(1);
-            Err(())
-        }
-    }
+    within(limit, write).await
 }
 
 /// Writes the statuses the batching held, flushing after each frame (each
@@ -603,7 +620,7 @@ async fn send_held(
     sink: &mut impl ConsoleSink,
     batch: &mut StatusBatch<'_>,
     limit: Duration,
-) -> Result<(), ()> {
+) -> Result<(), WriteFailed> {
     for frame in batch.take_frames() {
         send_within(sink, Message::Text(frame), limit).await?;
     }
@@ -624,67 +641,66 @@ async fn write_loop(
             break;
         }
         let due = batch.due();
-        let frame = tokio::select! {
+        let written = tokio::select! {
             biased;
             () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
-                if send_held(sink, &mut batch, write_timeout).await.is_err() {
-                    return;
-                }
-                continue;
+                send_held(sink, &mut batch, write_timeout).await
             }
             f = outbox.recv() => match f {
                 Some(f) => match batch.offer(f) {
-                    Some(f) => f,
+                    Some(f) => send_batch(sink, f, &mut outbox, answers, &mut batch, write_timeout).await,
                     None => continue,
                 },
                 None => break,
             },
-            f = answers.recv() => f,
+            f = answers.recv() => send_batch(sink, f, &mut outbox, answers, &mut batch, write_timeout).await,
         };
-        if send_batch(sink, frame, &mut outbox, answers, &mut batch, write_timeout)
-            .await
-            .is_err()
-        {
-            return;
+        match written {
+            Ok(()) => continue,
+            // The write waited so long because the client stopped reading,
+            // and meanwhile the engine cut it off: that is why it ends.
+            Err(WriteFailed::TimedOut)
+                if outbox.close_reason() == Some(CloseReason::SlowConsumer) =>
+            {
+                break;
+            }
+            Err(WriteFailed::TimedOut) => {
+                tracing::warn!("a write to the client timed out: closing the session");
+                metrics::counter!(m::SESSIONS_CLOSED, "reason" => "write_timeout").increment(1);
+                return;
+            }
+            Err(WriteFailed::Broken) => return,
         }
     }
     // The engine dropped this session: say why, then close.
-    let reason = outbox
-        .close_reason()
-        .map(|r| r.as_str())
-        .unwrap_or("closed");
-    let code = if reason == "server_going_away" {
+    let reason = outbox.close_reason();
+    let name = reason.map(|r| r.as_str()).unwrap_or("closed");
+    let code = if reason == Some(CloseReason::ServerGoingAway) {
         1001
     } else {
         4000
     };
-    if reason == "slow_consumer" {
+    let mut goodbye = Vec::with_capacity(2);
+    if reason == Some(CloseReason::SlowConsumer) {
         tracing::warn!("closing a session that does not read its socket");
+        // The engine could not queue the `closing` frame (the outbox was
+        // full): it goes out here, behind whatever the socket still holds,
+        // if the client reads within the write timeout.
+        let closing = json!({ "type": "closing", "reason": name }).to_string();
+        goodbye.push(Message::Text(closing.into()));
     }
-    metrics::counter!(m::SESSIONS_CLOSED, "reason" => reason).increment(1);
-    let close = Message::Close(Some(CloseFrame {
+    goodbye.push(Message::Close(Some(CloseFrame {
         code,
-        reason: reason.into(),
-    }));
-    let _ = send_within(sink, close, write_timeout).await;
-}
-
-/// Why the reading half stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadEnd {
-    /// The client closed, the connection broke, or the writer is gone.
-    Closed,
-    /// The client sent a frame or message over the size limit.
-    TooLarge,
-}
-
-/// Whether a read error is tungstenite's capacity error (a frame or message
-/// over `max_frame_size` / `max_message_size`). axum does not re-export
-/// tungstenite's error type, so this matches its message; the hardening test
-/// `oversized_frame_*` pins the behaviour.
-fn is_too_large(e: &axum::Error) -> bool {
-    let text = e.to_string();
-    text.contains("Space limit exceeded") || text.contains("Message too long")
+        reason: name.into(),
+    })));
+    metrics::counter!(m::SESSIONS_CLOSED, "reason" => name).increment(1);
+    let _ = within(write_timeout, async {
+        for m in goodbye {
+            sink.feed(m).await?;
+        }
+        sink.flush().await
+    })
+    .await;
 }
 
 /// The `rate_limited` refusal of one frame, or `None` when it may go on.
@@ -699,6 +715,10 @@ fn over_rate(limiter: Option<&DefaultDirectRateLimiter>) -> Option<ApiError> {
     })
 }
 
+/// How often a console in use slides its login's expiry: at most once a
+/// minute, however many requests it sends.
+const TOUCH_LOGIN_EVERY: Duration = Duration::from_secs(60);
+
 async fn read_loop(
     mut stream: impl ConsoleStream,
     state: &AppState,
@@ -706,8 +726,18 @@ async fn read_loop(
     answers: &Answers,
     batching: &AtomicBool,
     limiter: Option<DefaultDirectRateLimiter>,
+    login: &str,
 ) -> ReadEnd {
+    let mut touched = tokio::time::Instant::now();
     while let Some(msg) = stream.next().await {
+        // A console in use keeps its login alive, as HTTP calls do, so it
+        // can reconnect after a blip however long ago its last HTTP call
+        // was; off the request's path.
+        if touched.elapsed() >= TOUCH_LOGIN_EVERY {
+            touched = tokio::time::Instant::now();
+            let (auth, login) = (state.auth.clone(), login.to_string());
+            tokio::spawn(async move { auth.touch(&login, now_ms()).await });
+        }
         let text = match msg {
             Ok(Message::Text(t)) => t,
             Ok(Message::Binary(_)) => {
@@ -722,8 +752,7 @@ async fn read_loop(
                 continue;
             }
             Ok(Message::Close(_)) => return ReadEnd::Closed,
-            Err(e) if is_too_large(&e) => return ReadEnd::TooLarge,
-            Err(_) => return ReadEnd::Closed,
+            Err(e) => return ReadEnd::of(&e),
             Ok(_) => continue,
         };
         metrics::counter!(m::FRAMES_IN).increment(1);
@@ -762,12 +791,22 @@ async fn read_loop(
                     }
                     op => {
                         let span = tracing::debug_span!("command", op = op.name());
+                        let key = frame.key;
                         state
                             .engine
-                            .call(|answer| Request::Session {
-                                session,
-                                op,
-                                answer,
+                            .call(|answer| {
+                                let request = Request::Session {
+                                    session,
+                                    op,
+                                    answer,
+                                };
+                                match key {
+                                    Some(key) => Request::Keyed {
+                                        key,
+                                        request: Box::new(request),
+                                    },
+                                    None => request,
+                                }
                             })
                             .instrument(span)
                             .await
@@ -799,6 +838,7 @@ mod tests {
     use crate::domain::{Core, CoreConfig};
     use crate::engine::replication::{self, NodeSettings};
     use crate::engine::{Engine, EngineConfig, Request, outbox};
+    use crate::replica::credentials::Credentials;
     use crate::store::memory::MemoryLog;
     use crate::transport::limits::Limits;
     use crate::transport::{AppState, TransportConfig};
@@ -828,11 +868,14 @@ group = "g"
     /// The same over another directory.
     fn node_over(directory: &str) -> AppState {
         let dir = crate::directory_file::parse(directory).unwrap();
+        let (credentials_out, table) = tokio::sync::watch::channel(Arc::default());
         let (engine, output) = Engine::spawn(
             Core::new(dir.directory, CoreConfig { grace_ms: 10_000 }),
             EngineConfig {
                 node: 1,
                 audit_every_entry: true,
+                credentials: Credentials::from_directory(&dir.password_hashes, &dir.integrations),
+                credentials_out: Some(credentials_out),
                 ..EngineConfig::default()
             },
         );
@@ -853,7 +896,7 @@ group = "g"
         let config = TransportConfig::default();
         AppState {
             engine,
-            auth: Arc::new(Auth::new(dir.password_hashes, "key", 3_600_000)),
+            auth: Arc::new(Auth::new(table, "key", 3_600_000)),
             limits: Arc::new(Limits::new(&config)),
             ready,
             config: Arc::new(config),
@@ -925,7 +968,14 @@ group = "g"
                 Ok::<_, axum::Error>(tx)
             },
         ));
-        let served = tokio::spawn(serve_session(sink, stream, state.clone(), board, outbox_rx));
+        let served = tokio::spawn(serve_session(
+            sink,
+            stream,
+            state.clone(),
+            board,
+            outbox_rx,
+            String::new(),
+        ));
         let text = |m: Message| match m {
             Message::Text(t) => serde_json::from_str::<Value>(t.as_str()).unwrap(),
             other => panic!("not text: {other:?}"),
@@ -1063,6 +1113,7 @@ group = "g"
             state.clone(),
             session,
             outbox_rx,
+            String::new(),
         ));
         let welcome = next(&mut from_server).await;
         assert_eq!(welcome["type"], "welcome");

@@ -861,7 +861,9 @@ test('o. transfer: a refused transfer is shown in words; a transfer to a named m
     await row.waitFor({ state: 'detached' });
     await a.page.locator('#notices [data-role=work-notice]', { hasText: `transferred to ${b.welcome.agent.name}` }).waitFor();
     const sent = a.page.sent_.filter((f) => f.type === 'transfer').pop();
-    assert.deepEqual({ ...sent, id: undefined }, { id: undefined, type: 'transfer', item: item.id, group: 'billing-l1', agent: 'bob', note: 'Customer asked for Bob' });
+    // A write carries an idempotency key (a fresh one per request).
+    assert.match(sent.key, /^[\x21-\x7e]{1,128}$/);
+    assert.deepEqual({ ...sent, id: undefined, key: undefined }, { id: undefined, key: undefined, type: 'transfer', item: item.id, group: 'billing-l1', agent: 'bob', note: 'Customer asked for Bob' });
 
     const bRow = b.page.locator(`#my-work [data-item="${item.id}"]`);
     await bRow.waitFor();

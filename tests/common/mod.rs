@@ -306,6 +306,23 @@ impl TestServer {
         r.json::<Value>().await.unwrap()["item"].clone()
     }
 
+    /// Creates `n` chat items in `group` at once through the API, each with
+    /// `title`, and checks each was created.
+    pub async fn create_chats(&self, group: &str, title: &str, n: usize) {
+        let batch: Vec<_> = (0..n)
+            .map(|_| {
+                self.http
+                    .post(self.url("/api/work"))
+                    .header("x-api-key", API_KEY)
+                    .json(&json!({ "group": group, "channel": "chat", "title": title }))
+                    .send()
+            })
+            .collect();
+        for r in futures_util::future::join_all(batch).await {
+            assert_eq!(r.unwrap().status(), 201);
+        }
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         let r = self
             .http
@@ -548,6 +565,8 @@ pub struct TestRedis {
     pub port: u16,
     pub dir: std::path::PathBuf,
     child: Option<std::process::Child>,
+    /// The addresses it listens on (loopback, and a test's own).
+    bind: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -560,14 +579,23 @@ fn free_port() -> u16 {
 
 impl TestRedis {
     pub fn start() -> TestRedis {
+        Self::start_bound_to(&[])
+    }
+
+    /// Listening on loopback and on `extra` addresses too (a network
+    /// namespace's link).
+    pub fn start_bound_to(extra: &[&str]) -> TestRedis {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("sb-redis-{port}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        let mut bind = vec!["127.0.0.1".to_string()];
+        bind.extend(extra.iter().map(|a| a.to_string()));
         let mut r = TestRedis {
             port,
             dir,
             child: None,
+            bind,
         };
         r.restart();
         r
@@ -591,7 +619,14 @@ impl TestRedis {
     /// Starts (again) on the same port and directory: the AOF is reloaded.
     pub fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &self.port.to_string(), "--bind"])
+            .args(&self.bind)
+            // Clients from a test's own network namespace are not on
+            // loopback: let them in (the addresses are the test's own).
+            .args([
+                "--protected-mode",
+                if self.bind.len() > 1 { "no" } else { "yes" },
+            ])
             .args([
                 "--save",
                 "",
@@ -613,6 +648,18 @@ impl TestRedis {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("redis-server did not start");
+    }
+
+    /// Sends a signal to the running redis-server (`STOP` hangs it, `CONT`
+    /// wakes it).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis is running").id();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal} {pid}");
     }
 
     /// `kill -9`.

@@ -1,0 +1,63 @@
+//! Changes of the directory's secrets (passwords, integration keys) as
+//! log entries carry them: plain data, so that the log stays in the
+//! domain; the replicated table they change is `crate::replica`'s.
+
+use serde::{Deserialize, Serialize};
+
+use super::time::Millis;
+
+/// The groups an integration may act in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupScope {
+    /// Every group (`groups = ["*"]`).
+    All,
+    /// Only these group ids.
+    Only(Vec<String>),
+}
+
+/// A change of a secret, as a log entry carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CredentialChange {
+    /// An agent's password hash (argon2 PHC string, hashed by the proposing
+    /// node). `reset`: set by an admin, which closes the agent's sessions.
+    SetPassword {
+        /// The agent's id.
+        agent: String,
+        /// The new hash.
+        hash: String,
+        /// An admin's reset (not the agent's own change).
+        reset: bool,
+    },
+    /// A new integration with its first key.
+    CreateIntegration {
+        /// Its unique name.
+        name: String,
+        /// Where it may act.
+        scope: GroupScope,
+        /// SHA-256 (hex) of its key.
+        key_sha256: String,
+    },
+    /// A new key for an integration; the previous ones keep working for
+    /// `overlap_ms` more.
+    RotateKey {
+        /// The integration.
+        name: String,
+        /// SHA-256 (hex) of the new key.
+        key_sha256: String,
+        /// How long the older keys keep working.
+        overlap_ms: Millis,
+    },
+    /// The integration's scope changes.
+    SetScope {
+        /// The integration.
+        name: String,
+        /// Where it may act from now on.
+        scope: GroupScope,
+    },
+    /// The integration and every key of it stop working at once.
+    RevokeIntegration {
+        /// The integration.
+        name: String,
+    },
+}
