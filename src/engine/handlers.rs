@@ -426,11 +426,6 @@ impl Engine {
                 item,
             })),
             SessionOp::Ping => now(Ok(json!({ "now": super::now_ms() }))),
-            // The WebSocket asks with `Request::Watch` and gets the text
-            // itself, without a `Value` in between.
-            SessionOp::Watch { group, .. } => now(self.watch(session, group).map(|groups| {
-                serde_json::from_str(&self.board_snapshot(&groups)).unwrap_or(Value::Null)
-            })),
             SessionOp::Unwatch { group } => {
                 let groups = match group {
                     Some(id) => vec![self.group_ix(&id)?],

@@ -65,7 +65,7 @@ pub use admin_api::{AdminOp, MAX_PAGE, Page, roles_from};
 pub use board::{BoardCursor, BoardPiece, WatchAnswer};
 pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
-pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp};
+pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp, WatchRequest};
 
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{Core, LogEntry, Millis};

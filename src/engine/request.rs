@@ -114,15 +114,6 @@ pub enum SessionOp {
         /// The text.
         text: String,
     },
-    /// Start watching a group's board (or every group one may watch).
-    Watch {
-        /// The group, or all.
-        group: Option<String>,
-        /// Send the snapshot in bounded pieces and batch the session's
-        /// `agent_status` pushes from then on (the transport does both).
-        #[serde(default)]
-        pieces: bool,
-    },
     /// Stop watching.
     Unwatch {
         /// The group, or all.
@@ -135,6 +126,22 @@ impl SessionOp {
     pub fn name(&self) -> &'static str {
         self.into()
     }
+}
+
+/// A console's `watch`: not a [`SessionOp`], because the transport serves
+/// it (the board is streamed in pieces as the socket drains, reading the
+/// engine's state a piece at a time: [`Request::Watch`],
+/// [`Request::WatchPiece`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchRequest {
+    /// The group, or every group one may watch.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Send the snapshot in bounded pieces and batch the session's
+    /// `agent_status` pushes from then on.
+    #[serde(default)]
+    pub pieces: bool,
 }
 
 /// Who makes an HTTP request.

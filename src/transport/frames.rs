@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use crate::api_error::{ApiError, ErrorCode};
-use crate::engine::SessionOp;
+use crate::engine::{SessionOp, WatchRequest};
 use crate::replica::idempotency::MAX_KEY_BYTES;
 
 /// A parsed frame.
@@ -20,7 +20,27 @@ pub struct ClientFrame {
     /// The write's idempotency key, when the client gave one.
     pub key: Option<String>,
     /// The request.
-    pub request: SessionOp,
+    pub request: ClientRequest,
+}
+
+/// What a console frame asks: the board (`watch`, served by the transport
+/// in pieces) or anything the engine answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientRequest {
+    /// Start watching boards.
+    Watch(WatchRequest),
+    /// A request of the engine.
+    Op(SessionOp),
+}
+
+impl ClientRequest {
+    /// The wire name, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientRequest::Watch(_) => "watch",
+            ClientRequest::Op(op) => op.name(),
+        }
+    }
 }
 
 /// A refused frame: the id (if readable) and the error.
@@ -103,6 +123,23 @@ pub fn parse_frame(text: &str) -> Result<ClientFrame, FrameError> {
             ));
         }
     };
+    if kind == "watch" {
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("type");
+        }
+        let watch: WatchRequest = serde_json::from_value(value).map_err(|e| {
+            refuse(
+                id.clone(),
+                ErrorCode::InvalidField,
+                format!("invalid watch request: {e}"),
+            )
+        })?;
+        return Ok(ClientFrame {
+            id,
+            key,
+            request: ClientRequest::Watch(watch),
+        });
+    }
     let request: SessionOp = serde_json::from_value(value).map_err(|e| {
         // serde names an unknown tag "unknown variant `<type>`"; anything
         // else (an unknown channel is an unknown variant too, of another
@@ -127,7 +164,11 @@ pub fn parse_frame(text: &str) -> Result<ClientFrame, FrameError> {
         id: id.clone(),
         error,
     })?;
-    Ok(ClientFrame { id, key, request })
+    Ok(ClientFrame {
+        id,
+        key,
+        request: ClientRequest::Op(request),
+    })
 }
 
 /// Whether an idempotency key is acceptable: 1 to 128 visible ASCII
@@ -184,18 +225,35 @@ mod tests {
     fn good_frames_parse() {
         let f = parse_frame(r#"{"id":7,"type":"take","item":42}"#).unwrap();
         assert_eq!(f.id, Value::from(7));
-        assert_eq!(f.request, SessionOp::Take { item: 42 });
+        assert_eq!(f.request, ClientRequest::Op(SessionOp::Take { item: 42 }));
         let f = parse_frame(
             r#"{"id":"a","type":"set_active","cells":[{"group":"g","channel":"chat","active":true}]}"#,
         )
         .unwrap();
-        assert!(matches!(f.request, SessionOp::SetActive { .. }));
+        assert!(matches!(
+            f.request,
+            ClientRequest::Op(SessionOp::SetActive { .. })
+        ));
         let f = parse_frame(r#"{"id":9,"type":"answer","item":3}"#).unwrap();
-        assert_eq!(f.request, SessionOp::Accept { item: 3 });
+        assert_eq!(f.request, ClientRequest::Op(SessionOp::Accept { item: 3 }));
         assert_eq!(f.request.name(), "accept");
         assert_eq!(
             parse_frame(r#"{"type":"ping"}"#).unwrap().request,
-            SessionOp::Ping
+            ClientRequest::Op(SessionOp::Ping)
+        );
+        assert_eq!(
+            parse_frame(r#"{"type":"watch","group":"g1","pieces":true}"#)
+                .unwrap()
+                .request,
+            ClientRequest::Watch(WatchRequest {
+                group: Some("g1".into()),
+                pieces: true,
+            })
+        );
+        let bad = parse_frame(r#"{"id":4,"type":"watch","grup":"g1"}"#).unwrap_err();
+        assert_eq!(
+            (bad.id, bad.error.code),
+            (4.into(), ErrorCode::InvalidField)
         );
     }
 

@@ -56,13 +56,13 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::AppState;
-use super::frames::parse_frame;
+use super::frames::{ClientRequest, parse_frame};
 use super::limits::ConnectionSlot;
 use super::ws_close::ReadEnd;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::engine::{
     BoardCursor, CloseReason, EngineHandle, Frame, OutboxReceiver, Request, SessionOp, WatchAnswer,
-    now_ms, outbox,
+    WatchRequest, now_ms, outbox,
 };
 use crate::metrics as m;
 
@@ -763,8 +763,8 @@ async fn read_loop(
             (Ok(frame), Some(e)) => answer_frame(frame.id, Err(e)),
             (Ok(frame), None) => {
                 let result = match frame.request {
-                    SessionOp::Ping => Ok(json!({ "now": now_ms() })),
-                    SessionOp::Watch { group, pieces } => {
+                    ClientRequest::Op(SessionOp::Ping) => Ok(json!({ "now": now_ms() })),
+                    ClientRequest::Watch(WatchRequest { group, pieces }) => {
                         let span = tracing::debug_span!("command", op = "watch");
                         let board = state
                             .engine
@@ -789,7 +789,7 @@ async fn read_loop(
                             Err(e) => Err(e),
                         }
                     }
-                    op => {
+                    ClientRequest::Op(op) => {
                         let span = tracing::debug_span!("command", op = op.name());
                         let key = frame.key;
                         state
