@@ -435,10 +435,12 @@ async fn the_directory_exports_and_an_import_shows_its_changes_then_applies_them
         .await
         .unwrap();
     assert_eq!(same["changes"], json!([]), "{same}");
-    // A changed file: a new agent, a renamed group.
+    // A changed file: a new agent, a renamed group, and the importing
+    // admin renamed (its roles untouched: not a change of its own roles).
     let changed = format!(
         "{}\n[[agents]]\nid = \"omar\"\nname = \"Omar\"\npassword_hash = \"{}\"\n\n[[memberships]]\nagent = \"omar\"\ngroup = \"g2\"\n",
-        text.replace("name = \"Group One\"", "name = \"Group Uno\""),
+        text.replace("name = \"Group One\"", "name = \"Group Uno\"")
+            .replace("name = \"ADMIN\"", "name = \"The Admin\""),
         common::cheap_hash("omar-password-1")
     );
     let preview: Value = import(changed.clone(), false)
@@ -455,7 +457,7 @@ async fn the_directory_exports_and_an_import_shows_its_changes_then_applies_them
         .collect();
     assert_eq!(
         ops,
-        ["create_agent", "update_group", "add_member"],
+        ["update_agent", "create_agent", "update_group", "add_member"],
         "{preview}"
     );
     assert_eq!(preview["applied"], false);
@@ -468,6 +470,8 @@ async fn the_directory_exports_and_an_import_shows_its_changes_then_applies_them
     assert_eq!(login_as(&s, "omar", "omar-password-1").await.0, 200);
     let (_, g1) = send(s.http.get(s.url("/api/admin/groups/g1")), &admin).await;
     assert_eq!(g1["name"], "Group Uno");
+    let (_, me) = send(s.http.get(s.url("/api/admin/agents/admin")), &admin).await;
+    assert_eq!(me["name"], "The Admin");
     // All or nothing: a file that drops a group holding work is refused
     // whole, even its other changes.
     s.create_work("pullg", "ticket", 0).await;

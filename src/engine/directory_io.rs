@@ -86,15 +86,21 @@ impl Engine {
                     changes.push(AdminChange::CreateAgent(a.clone()));
                 }
                 Some(ix) if dir.agent(ix) != a => {
+                    // Only what differs: an admin importing a file that
+                    // renames it must not be refused for "changing" its
+                    // own roles to what they are.
+                    let live = dir.agent(ix);
                     words.push(json!({ "op": "update_agent", "agent": a.id }));
                     changes.push(AdminChange::UpdateAgent {
                         agent: ix,
                         patch: AgentPatch {
-                            name: Some(a.name.clone()),
-                            roles: Some(a.roles),
-                            chat_cap: Some(a.chat_cap),
-                            manage_own_status: Some(a.manage_own_status),
-                            take_assigned: Some(a.take_assigned),
+                            name: (live.name != a.name).then(|| a.name.clone()),
+                            roles: (live.roles != a.roles).then_some(a.roles),
+                            chat_cap: (live.chat_cap != a.chat_cap).then_some(a.chat_cap),
+                            manage_own_status: (live.manage_own_status != a.manage_own_status)
+                                .then_some(a.manage_own_status),
+                            take_assigned: (live.take_assigned != a.take_assigned)
+                                .then_some(a.take_assigned),
                         },
                     });
                 }
