@@ -1378,12 +1378,25 @@ function formDialog({ title, description, fields, submitLabel, onSubmit, opener 
   let busy = false;
   let submitted = false;
   cancelBtn?.addEventListener('click', () => dialog.close());
+  const backTable = backRow?.closest('[data-table]');
   dialog.addEventListener('close', () => {
     openDialogs.delete(dialog);
     dialog.remove();
-    if (back && back.isConnected) back.focus();
+    if (back && back.isConnected) {
+      back.focus();
+      // The table reloads after a change: the new row's button gets it then.
+      state.returnFocus = submitted ? backSpot : null;
+      return;
+    }
+    // The table was drawn anew before this ran (its reload can win the race
+    // with the close event): focus the row's new button.
+    const redrawn = backSpot && backTable?.isConnected
+      ? [...backTable.querySelectorAll('tr[data-key]')].find((r) => r.dataset.key === backSpot.key)
+        ?.querySelector(`[data-action="${backSpot.action}"]`)
+      : null;
+    if (redrawn) redrawn.focus();
     else $('[role=tab][aria-selected=true]')?.focus();
-    state.returnFocus = submitted ? backSpot : null;
+    state.returnFocus = submitted && !redrawn ? backSpot : null;
   });
   // Enter submits from any control but buttons and text areas (checkboxes and
   // selects do not submit a form on their own).
