@@ -111,6 +111,27 @@ impl Directory {
         self.memberships_of_agent[a.0 as usize].retain(|&x| x != m);
     }
 
+    /// The slot of the agent with this id, deleted or not (a deleted id has
+    /// left the lookups; its slot, the last one with that id, stays).
+    pub fn agent_slot(&self, id: &str) -> Option<AgentIx> {
+        self.agent_ix(id).or_else(|| {
+            self.agents
+                .iter()
+                .rposition(|a| a.id == id)
+                .map(|i| AgentIx(i as u32))
+        })
+    }
+
+    /// The slot of the group with this id, deleted or not.
+    pub fn group_slot(&self, id: &str) -> Option<GroupIx> {
+        self.group_ix(id).or_else(|| {
+            self.groups
+                .iter()
+                .rposition(|g| g.id == id)
+                .map(|i| GroupIx(i as u32))
+        })
+    }
+
     /// Whether managers may administer the groups they manage.
     pub fn set_managers_administer(&mut self, allowed: bool) {
         self.managers_administer = allowed;

@@ -9,27 +9,7 @@ use serde_json::json;
 use super::Engine;
 use super::outbox::Frame;
 use super::views;
-use crate::domain::{AdminRecord, AgentIx, Directory, GroupIx};
-
-/// Where a record's slot is, deleted or not (a deleted id has left the
-/// lookups; its slot, the last with that id, stays).
-fn agent_slot(dir: &Directory, id: &str) -> Option<AgentIx> {
-    dir.agent_ix(id).or_else(|| {
-        dir.agents()
-            .iter()
-            .rposition(|a| a.id == id)
-            .map(|i| AgentIx(i as u32))
-    })
-}
-
-fn group_slot(dir: &Directory, id: &str) -> Option<GroupIx> {
-    dir.group_ix(id).or_else(|| {
-        dir.groups()
-            .iter()
-            .rposition(|g| g.id == id)
-            .map(|i| GroupIx(i as u32))
-    })
-}
+use crate::domain::{AdminRecord, AgentIx, GroupIx};
 
 impl Engine {
     /// Applies a directory change to this node's sessions and pushes it.
@@ -45,9 +25,9 @@ impl Engine {
         let mut groups: Vec<GroupIx> = Vec::new();
         for rec in [old, new].into_iter().flatten() {
             match rec {
-                AdminRecord::Agent(def) => agents.extend(agent_slot(dir, &def.id)),
+                AdminRecord::Agent(def) => agents.extend(dir.agent_slot(&def.id)),
                 AdminRecord::Group(def, _) => {
-                    if let Some(g) = group_slot(dir, &def.id) {
+                    if let Some(g) = dir.group_slot(&def.id) {
                         groups.push(g);
                         // Members then and now: a deleted group's
                         // memberships are gone from the lookups.

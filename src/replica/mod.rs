@@ -341,17 +341,7 @@ impl StateMachine {
                 }),
                 Event::Directory { at, by, old, new } => {
                     let agent = old.as_ref().or(new.as_ref()).and_then(|rec| match rec {
-                        AdminRecord::Agent(def) => {
-                            self.core.directory().agent_ix(&def.id).or_else(|| {
-                                // Deleted: its id left the lookup; find its slot.
-                                self.core
-                                    .directory()
-                                    .agents()
-                                    .iter()
-                                    .rposition(|a| a.id == def.id)
-                                    .map(|i| AgentIx(i as u32))
-                            })
-                        }
+                        AdminRecord::Agent(def) => self.core.directory().agent_slot(&def.id),
                         AdminRecord::Member(m) => Some(m.agent),
                         _ => None,
                     });
