@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AgentDef, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef,
-    GroupSettings, Handling, MembershipSpec, Roles,
+    AgentDef, AwayReason, Channel, ChannelConfig, Directory, DirectoryError, Distribution,
+    GroupDef, GroupSettings, Handling, MembershipSpec, Roles, StatusSettings,
 };
 use crate::integrations::{GroupScope, Integration, IntegrationKey};
 
@@ -65,6 +65,28 @@ struct FileDirectory {
     memberships: Vec<FileMembership>,
     #[serde(default)]
     integrations: Vec<FileIntegration>,
+    /// Absent: the default reasons (Lunch, Break, Meeting, Training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    statuses: Option<FileStatuses>,
+}
+
+/// `[statuses]`: the reasons agents may give, besides the plain
+/// `Available` and `Unavailable`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct FileStatuses {
+    #[serde(default)]
+    managers_set_status: bool,
+    #[serde(default)]
+    reasons: Vec<FileReason>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct FileReason {
+    name: String,
+    #[serde(default)]
+    takes_chats: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -316,6 +338,22 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
     for (i, st) in settings.into_iter().enumerate() {
         directory.set_settings(crate::domain::GroupIx(i as u32), st);
     }
+    if let Some(st) = file.statuses {
+        let settings = StatusSettings {
+            reasons: st
+                .reasons
+                .into_iter()
+                .map(|r| AwayReason {
+                    name: r.name,
+                    takes_chats: r.takes_chats,
+                })
+                .collect(),
+            managers_set_status: st.managers_set_status,
+        };
+        StatusSettings::check_reasons(&settings.reasons)
+            .map_err(|e| DirectoryFileError::Invalid(format!("statuses: {e}")))?;
+        directory.set_status_settings(settings);
+    }
     Ok(LoadedDirectory {
         source: text.to_string(),
         directory,
@@ -467,11 +505,24 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
             },
         })
         .collect();
+    let st = dir.status_settings();
+    let statuses = Some(FileStatuses {
+        managers_set_status: st.managers_set_status,
+        reasons: st
+            .reasons
+            .iter()
+            .map(|r| FileReason {
+                name: r.name.clone(),
+                takes_chats: r.takes_chats,
+            })
+            .collect(),
+    });
     let file = FileDirectory {
         agents,
         groups,
         memberships,
         integrations,
+        statuses,
     };
     toml::to_string(&file)
 }

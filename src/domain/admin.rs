@@ -28,6 +28,7 @@ use super::directory::{
 use super::error::DomainError;
 use super::event::Event;
 use super::item::{HandOff, ItemId, ItemState};
+use super::status::StatusSettings;
 use super::time::Millis;
 
 /// Longest display name or department, in characters.
@@ -161,6 +162,9 @@ pub enum AdminChange {
         /// Allowed.
         allowed: bool,
     },
+    /// The help desk's statuses with reasons, and whether managers may set
+    /// their members' status (admins only).
+    SetStatusSettings(StatusSettings),
     /// Several changes as one: all applied, or none (a directory file
     /// imported into a running system).
     Batch(Vec<AdminChange>),
@@ -178,6 +182,8 @@ pub enum AdminRecord {
     Member(Membership),
     /// The managers' permission.
     ManagersAdminister(bool),
+    /// The statuses with reasons.
+    StatusSettings(StatusSettings),
 }
 
 fn invalid(field: &'static str, why: impl Into<String>) -> DomainError {
@@ -385,6 +391,15 @@ impl Core {
                 (
                     Some(AdminRecord::ManagersAdminister(old)),
                     Some(AdminRecord::ManagersAdminister(allowed)),
+                )
+            }
+            AdminChange::SetStatusSettings(settings) => {
+                StatusSettings::check_reasons(&settings.reasons)?;
+                let old = self.dir.status_settings().clone();
+                self.dir.set_status_settings(settings.clone());
+                (
+                    Some(AdminRecord::StatusSettings(old)),
+                    Some(AdminRecord::StatusSettings(settings)),
                 )
             }
         };

@@ -49,6 +49,10 @@ pub struct AgentPresence {
     /// An admin disabled the account: no session may open.
     #[serde(default)]
     pub disabled: bool,
+    /// The reason given with the status ("Lunch"), if any; `available`
+    /// says whether it takes new chats.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Per-membership state: the sticky active cells and ticket rotation.
@@ -272,6 +276,11 @@ impl Core {
                 agent,
                 change,
             } => self.set_active(now, actor, agent, change),
+            Command::SetStatus {
+                actor,
+                agent,
+                status,
+            } => self.set_status(now, actor, agent, &status),
             Command::AutoAway { agent } => Ok(self.auto_away(now, agent)),
             Command::CreateWork {
                 group,
@@ -302,7 +311,7 @@ impl Core {
         Ok(reply)
     }
 
-    fn agent_mut(&mut self, a: AgentIx) -> &mut AgentPresence {
+    pub(super) fn agent_mut(&mut self, a: AgentIx) -> &mut AgentPresence {
         &mut self.agents[a.0 as usize]
     }
 
@@ -408,41 +417,14 @@ impl Core {
         a: AgentIx,
         available: bool,
     ) -> Result<Reply, DomainError> {
-        let agent = self.agent_mut(a);
-        if agent.available == available {
-            return Ok(Reply::Done);
-        }
-        agent.available = available;
-        agent.since = now;
-        self.events.push(Event::Presence {
-            at: now,
-            by: Actor::Agent(a),
-            agent: a,
-            what: PresenceWhat::Availability {
-                old: !available,
-                new: available,
-            },
-        });
-        if available {
-            self.mark_agent_dirty(a, &[Channel::Chat]);
-        }
+        self.change_status(now, Actor::Agent(a), a, available, None);
         Ok(Reply::Done)
     }
 
     fn auto_away(&mut self, now: Millis, a: AgentIx) -> Reply {
-        let agent = self.agent_mut(a);
+        let agent = &self.agents[a.0 as usize];
         if agent.available && agent.logged_in {
-            agent.available = false;
-            agent.since = now;
-            self.events.push(Event::Presence {
-                at: now,
-                by: Actor::System,
-                agent: a,
-                what: PresenceWhat::Availability {
-                    old: true,
-                    new: false,
-                },
-            });
+            self.change_status(now, Actor::System, a, false, None);
         }
         Reply::Done
     }

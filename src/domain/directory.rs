@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use super::status::StatusSettings;
+
 /// Dense index of an agent in the [`Directory`].
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -250,6 +252,8 @@ pub struct Directory {
     /// Whether managers may change memberships, caps and settings of the
     /// groups they manage (an admin may switch it off).
     pub(super) managers_administer: bool,
+    /// The help desk's statuses with reasons, and who may set them.
+    pub(super) status_settings: StatusSettings,
 }
 
 /// What a [`Directory`] is made of, without its lookups.
@@ -263,6 +267,9 @@ struct DirectoryData {
     group_gone: Vec<bool>,
     member_gone: Vec<bool>,
     managers_administer: bool,
+    /// Absent in snapshots written before statuses had reasons.
+    #[serde(default)]
+    status_settings: StatusSettings,
 }
 
 impl From<Directory> for DirectoryData {
@@ -276,6 +283,7 @@ impl From<Directory> for DirectoryData {
             group_gone: d.group_gone,
             member_gone: d.member_gone,
             managers_administer: d.managers_administer,
+            status_settings: d.status_settings,
         }
     }
 }
@@ -296,6 +304,7 @@ impl From<DirectoryData> for Directory {
             group_gone: d.group_gone,
             member_gone: d.member_gone,
             managers_administer: d.managers_administer,
+            status_settings: d.status_settings,
         };
         for (i, a) in dir.agents.iter().enumerate() {
             if !dir.agent_gone[i] {
@@ -393,6 +402,7 @@ impl Directory {
             members_of_group,
             memberships_of_agent,
             managers_administer: true,
+            status_settings: StatusSettings::default(),
         })
     }
 
@@ -440,6 +450,11 @@ impl Directory {
     /// groups they manage.
     pub fn managers_administer(&self) -> bool {
         self.managers_administer
+    }
+
+    /// The help desk's statuses with reasons, and who may set them.
+    pub fn status_settings(&self) -> &StatusSettings {
+        &self.status_settings
     }
 
     /// One agent.

@@ -37,6 +37,7 @@ mod log_entry;
 mod queue;
 mod routing;
 mod snapshot;
+mod status;
 mod time;
 
 pub use admin::{
@@ -56,6 +57,9 @@ pub use event::{DequeueReason, Event, ItemReason, PresenceWhat};
 pub use item::{HandOff, HistoryEntry, Item, ItemId, ItemState};
 pub use log_entry::{LogEntry, LogOp, NewVisitor, VisitorJoin};
 pub use snapshot::{CoreSnapshot, SnapshotError};
+pub use status::{
+    AVAILABLE, AwayReason, MAX_REASON_CHARS, MAX_REASONS, StatusSettings, UNAVAILABLE, status_name,
+};
 pub use time::Millis;
 
 #[cfg(test)]

@@ -218,6 +218,12 @@ enum Op {
         agent: u8,
         available: bool,
     },
+    /// A status by name: index into [`STATUS_NAMES`].
+    Status {
+        actor: u8,
+        agent: u8,
+        status: u8,
+    },
     Cell {
         actor: u8,
         agent: u8,
@@ -294,6 +300,8 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (a(), 0u8..3).prop_map(|(agent, session)| Op::Open { agent, session }),
         3 => (a(), 0u8..3).prop_map(|(agent, session)| Op::Close { agent, session }),
         2 => (a(), any::<bool>()).prop_map(|(agent, available)| Op::Avail { agent, available }),
+        2 => (a(), a(), 0u8..STATUS_NAMES.len() as u8)
+            .prop_map(|(actor, agent, status)| Op::Status { actor, agent, status }),
         3 => (a(), a(), a(), 0u8..3, any::<bool>()).prop_map(|(actor, agent, group, channel, on)| {
             Op::Cell { actor, agent, group, channel, on }
         }),
@@ -360,6 +368,15 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
         } => Command::SetAvailability {
             agent: agent(a),
             available,
+        },
+        Op::Status {
+            actor,
+            agent: a,
+            status,
+        } => Command::SetStatus {
+            actor: actor_of(actor, a),
+            agent: agent(a),
+            status: STATUS_NAMES[usize::from(status)].into(),
         },
         Op::Cell {
             actor,
@@ -961,6 +978,17 @@ fn check_step(
                 prop_assert!(old != new);
             }
             Event::Presence {
+                agent,
+                what: PresenceWhat::Status { old, new, available },
+                ..
+            } => {
+                let (p, q) = (prev.presence(*agent), core.presence(*agent));
+                prop_assert_eq!(status_name(p.available, p.reason.as_deref()), old.as_str());
+                prop_assert_eq!(status_name(q.available, q.reason.as_deref()), new.as_str());
+                prop_assert_eq!(q.available, *available);
+                prop_assert!(old != new);
+            }
+            Event::Presence {
                 what: PresenceWhat::Enabled { .. },
                 ..
             } => {
@@ -1001,7 +1029,7 @@ fn check_step(
         );
         if p.available != q.available {
             prop_assert!(
-                matches!(cmd, Some(Command::SetAvailability { agent, .. }) if *agent == a),
+                matches!(cmd, Some(Command::SetAvailability { agent, .. } | Command::SetStatus { agent, .. }) if *agent == a),
                 "availability of {:?} changed by {:?}",
                 a,
                 cmd
@@ -1122,6 +1150,22 @@ fn check_reply(
                 result
             );
         }
+        Command::SetStatus {
+            actor,
+            agent,
+            ref status,
+        } => {
+            let dir = prev.directory();
+            let allowed = actor == agent
+                || dir.agent(actor).roles.admin
+                || (dir.status_settings().managers_set_status
+                    && dir
+                        .memberships_of(agent)
+                        .iter()
+                        .any(|&m| dir.is_manager_of(actor, dir.membership(m).group)));
+            let known = dir.status_settings().resolve(status).is_some();
+            prop_assert_eq!(result.is_ok(), allowed && known, "{:?}", result);
+        }
         Command::OpenSession { .. }
         | Command::CloseSession { .. }
         | Command::SetAvailability { .. }
@@ -1160,6 +1204,10 @@ fn check_reply(
     }
     Ok(())
 }
+
+/// Statuses the property tests pick: the plain two, default reasons, and
+/// one the help desk does not define.
+const STATUS_NAMES: [&str; 5] = ["Available", "Unavailable", "Lunch", "Meeting", "Napping"];
 
 /// Runs one op; returns whether it was applied.
 fn step(core: &mut Core, now: &mut Millis, op: &Op) -> Result<(), TestCaseError> {

@@ -236,6 +236,12 @@ impl Engine {
                 changes.push(AdminChange::DeleteAgent { agent: a });
             }
         }
+        if want.status_settings() != dir.status_settings() {
+            words.push(json!({ "op": "set_statuses" }));
+            changes.push(AdminChange::SetStatusSettings(
+                want.status_settings().clone(),
+            ));
+        }
         let summary = json!({ "changes": words, "applied": apply && !changes.is_empty() });
         if !apply || changes.is_empty() {
             return Ok(Step::Now(Ok(summary)));

@@ -213,6 +213,7 @@ fn render<'a>(dir: &'a Directory, r: &AuditRecord) -> AuditEntryView<'a> {
                     AdminRecord::Group(..) => "group",
                     AdminRecord::Member(_) => "membership",
                     AdminRecord::ManagersAdminister(_) => "managers_administer",
+                    AdminRecord::StatusSettings(_) => "statuses",
                 });
             let group = old.as_ref().or(new.as_ref()).and_then(|rec| match &**rec {
                 AdminRecord::Group(def, _) => Some(def.id.clone()),
@@ -241,21 +242,22 @@ type PresenceColumns<'a> = (
     &'static str,
     Option<&'a str>,
     Option<&'static str>,
-    &'static str,
-    &'static str,
+    &'a str,
+    &'a str,
 );
 
-fn render_presence<'a>(dir: &'a Directory, what: &PresenceWhat) -> PresenceColumns<'a> {
-    match *what {
+fn render_presence<'a>(dir: &'a Directory, what: &'a PresenceWhat) -> PresenceColumns<'a> {
+    match what {
         PresenceWhat::LoggedIn => ("login", None, None, "out", "in"),
         PresenceWhat::LoggedOut => ("logout", None, None, "in", "out"),
         PresenceWhat::Availability { old, new } => {
-            let word = |v| if v { "available" } else { "unavailable" };
-            ("availability", None, None, word(old), word(new))
+            let word = |v: bool| if v { "available" } else { "unavailable" };
+            ("availability", None, None, word(*old), word(*new))
         }
+        PresenceWhat::Status { old, new, .. } => ("status", None, None, old, new),
         PresenceWhat::Enabled { old, new } => {
-            let word = |v| if v { "enabled" } else { "disabled" };
-            ("account", None, None, word(old), word(new))
+            let word = |v: bool| if v { "enabled" } else { "disabled" };
+            ("account", None, None, word(*old), word(*new))
         }
         PresenceWhat::Active {
             group,
@@ -264,10 +266,10 @@ fn render_presence<'a>(dir: &'a Directory, what: &PresenceWhat) -> PresenceColum
             new,
         } => (
             "active",
-            Some(dir.group(group).id.as_str()),
+            Some(dir.group(*group).id.as_str()),
             Some(channel.as_str()),
-            on_off(old),
-            on_off(new),
+            on_off(*old),
+            on_off(*new),
         ),
     }
 }
@@ -309,6 +311,7 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
             "ticket_cap": m.ticket_cap,
         }),
         AdminRecord::ManagersAdminister(v) => json!(v),
+        AdminRecord::StatusSettings(s) => json!(s),
     }
 }
 

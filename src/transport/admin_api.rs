@@ -693,7 +693,12 @@ pub(super) async fn get_settings(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SettingsBody {
-    managers_administer: bool,
+    #[serde(default)]
+    managers_administer: Option<bool>,
+    #[serde(default)]
+    managers_set_status: Option<bool>,
+    #[serde(default)]
+    status_reasons: Option<Vec<crate::domain::AwayReason>>,
 }
 
 /// `PATCH /api/admin/settings`.
@@ -706,7 +711,11 @@ pub(super) async fn set_settings(
     answer(
         &state,
         &headers,
-        AdminOp::SetManagersAdminister(b.managers_administer),
+        AdminOp::SetSettings {
+            managers_administer: b.managers_administer,
+            managers_set_status: b.managers_set_status,
+            status_reasons: b.status_reasons,
+        },
     )
     .await
 }
