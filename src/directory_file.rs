@@ -30,6 +30,9 @@ pub struct LoadedDirectory {
     pub integrations: Vec<IntegrationKey>,
     /// The TOML it was parsed from (stored in Redis for the other nodes).
     pub source: String,
+    /// Whether the file has a `[statuses]` table (an import without one
+    /// leaves the live statuses alone).
+    pub has_statuses: bool,
 }
 
 /// Why a directory file could not be used.
@@ -338,6 +341,7 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
     for (i, st) in settings.into_iter().enumerate() {
         directory.set_settings(crate::domain::GroupIx(i as u32), st);
     }
+    let has_statuses = file.statuses.is_some();
     if let Some(st) = file.statuses {
         let settings = StatusSettings {
             reasons: st
@@ -355,6 +359,7 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
         directory.set_status_settings(settings);
     }
     Ok(LoadedDirectory {
+        has_statuses,
         source: text.to_string(),
         directory,
         password_hashes,
@@ -600,5 +605,40 @@ mod tests {
             parse(&text),
             Err(DirectoryFileError::Directory(_))
         ));
+    }
+
+    #[test]
+    fn statuses_are_read_checked_and_written_back() {
+        let base = "[[groups]]\nid='g'\nname='G'\nchat={}\n";
+        let d = parse(base).unwrap();
+        assert!(!d.has_statuses);
+        assert_eq!(
+            d.directory.status_settings(),
+            &StatusSettings::default(),
+            "no table: the default reasons"
+        );
+        let text = format!(
+            "{base}[statuses]\nmanagers_set_status=true\n[[statuses.reasons]]\nname='Back office'\ntakes_chats=true\n"
+        );
+        let d = parse(&text).unwrap();
+        assert!(d.has_statuses);
+        let st = d.directory.status_settings();
+        assert!(st.managers_set_status);
+        assert_eq!(st.reasons.len(), 1);
+        assert!(st.reasons[0].takes_chats);
+        let written = to_toml(
+            &d.directory,
+            &ExportExtras {
+                password_hashes: None,
+                integrations: Vec::new(),
+                active: &|_, _| true,
+            },
+        )
+        .unwrap();
+        assert_eq!(parse(&written).unwrap().directory.status_settings(), st);
+        let twice = format!(
+            "{base}[statuses]\n[[statuses.reasons]]\nname='Lunch'\n[[statuses.reasons]]\nname='LUNCH'\n"
+        );
+        assert!(matches!(parse(&twice), Err(DirectoryFileError::Invalid(_))));
     }
 }

@@ -979,7 +979,12 @@ fn check_step(
             }
             Event::Presence {
                 agent,
-                what: PresenceWhat::Status { old, new, available },
+                what:
+                    PresenceWhat::Status {
+                        old,
+                        new,
+                        available,
+                    },
                 ..
             } => {
                 let (p, q) = (prev.presence(*agent), core.presence(*agent));

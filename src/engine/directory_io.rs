@@ -236,7 +236,7 @@ impl Engine {
                 changes.push(AdminChange::DeleteAgent { agent: a });
             }
         }
-        if want.status_settings() != dir.status_settings() {
+        if file.has_statuses && want.status_settings() != dir.status_settings() {
             words.push(json!({ "op": "set_statuses" }));
             changes.push(AdminChange::SetStatusSettings(
                 want.status_settings().clone(),

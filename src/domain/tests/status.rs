@@ -132,7 +132,13 @@ fn an_unknown_status_changes_nothing() {
             },
         )
         .unwrap_err();
-    assert!(matches!(e, DomainError::Invalid { field: "status", .. }));
+    assert!(matches!(
+        e,
+        DomainError::Invalid {
+            field: "status",
+            ..
+        }
+    ));
     assert_eq!(status_of(&core, ALICE), "Available");
     assert!(events(&mut core).is_empty());
 }
@@ -236,7 +242,13 @@ fn reasons_are_checked_and_only_admins_change_them() {
             )
             .unwrap_err();
         assert!(
-            matches!(e, DomainError::Invalid { field: "reasons", .. }),
+            matches!(
+                e,
+                DomainError::Invalid {
+                    field: "reasons",
+                    ..
+                }
+            ),
             "{bad:?}: {e}"
         );
     }
@@ -259,8 +271,12 @@ fn the_status_survives_a_snapshot() {
     let snapshot: CoreSnapshot =
         serde_json::from_str(&serde_json::to_string(&core.snapshot()).expect("writes"))
             .expect("reads");
-    let restored = Core::restore(fixture().directory().clone(), CoreConfig::default(), snapshot)
-        .expect("restores");
+    let restored = Core::restore(
+        fixture().directory().clone(),
+        CoreConfig::default(),
+        snapshot,
+    )
+    .expect("restores");
     assert_eq!(status_of(&restored, ALICE), "Training");
     assert_eq!(
         restored.directory().status_settings(),
