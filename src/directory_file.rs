@@ -164,6 +164,8 @@ struct FileGroup {
     ring_timeout: Option<String>,
     no_response_timeout: Option<String>,
     disconnect_timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not_responding_after: Option<u32>,
 }
 
 fn duration_ms(
@@ -295,6 +297,9 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
                 defaults.disconnect_ms,
             )?,
             queue_when_offline: g.queue_when_offline,
+            not_responding_after: g
+                .not_responding_after
+                .unwrap_or(defaults.not_responding_after),
         });
     }
     let groups = file
@@ -495,6 +500,7 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                 ring_timeout: timer(s.ring_timeout_ms),
                 no_response_timeout: timer(s.no_response_ms),
                 disconnect_timeout: timer(s.disconnect_ms),
+                not_responding_after: Some(s.not_responding_after),
             }
         })
         .collect();

@@ -37,6 +37,9 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_CHAT_CAP: u32 = 100;
 /// Longest a group timer may be (one day).
 pub const MAX_TIMER_MS: u64 = 86_400_000;
+/// Most offers a group may let an agent miss in a row before it is Not
+/// Responding.
+pub const MAX_MISSED_OFFERS: u32 = 100;
 
 /// Fields of an agent to change; `None` keeps the current value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -79,6 +82,9 @@ pub struct GroupPatch {
     pub disconnect_ms: Option<u64>,
     /// Queue new chats when nobody is online.
     pub queue_when_offline: Option<bool>,
+    /// Offers let run out in a row before Not Responding (0: never).
+    #[serde(default)]
+    pub not_responding_after: Option<u32>,
 }
 
 impl GroupPatch {
@@ -228,6 +234,12 @@ fn check_group(def: &GroupDef, settings: &GroupSettings) -> Result<(), DomainErr
         if ms == 0 || ms > MAX_TIMER_MS {
             return Err(invalid(field, format!("must be 1 to {MAX_TIMER_MS} ms")));
         }
+    }
+    if settings.not_responding_after > MAX_MISSED_OFFERS {
+        return Err(invalid(
+            "not_responding_after",
+            format!("must be 0 (never) to {MAX_MISSED_OFFERS}"),
+        ));
     }
     Ok(())
 }
@@ -535,6 +547,9 @@ impl Core {
         }
         if let Some(v) = patch.queue_when_offline {
             settings.queue_when_offline = v;
+        }
+        if let Some(v) = patch.not_responding_after {
+            settings.not_responding_after = v;
         }
         check_group(&def, &settings)?;
         for c in Channel::ALL {

@@ -53,6 +53,24 @@ pub struct AgentPresence {
     /// says whether it takes new chats.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Offers let run out in a row (no response, rung out).
+    #[serde(default)]
+    pub missed_offers: u32,
+    /// Out of routing after too many offers ran out, until it acts.
+    #[serde(default)]
+    pub not_responding: bool,
+}
+
+impl AgentPresence {
+    /// The status the consoles show: `Not Responding` over everything, else
+    /// the reason, else `Available` or `Unavailable`.
+    pub fn status(&self) -> &str {
+        if self.not_responding {
+            super::not_responding::NOT_RESPONDING
+        } else {
+            super::status::status_name(self.available, self.reason.as_deref())
+        }
+    }
 }
 
 /// Per-membership state: the sticky active cells and ticket rotation.
@@ -265,6 +283,12 @@ impl Core {
     /// Applies one command at `now`. On error nothing has changed and no
     /// event was produced.
     pub fn apply(&mut self, now: Millis, cmd: Command) -> Result<Reply, DomainError> {
+        // What shows an agent is at its console (see `not_responding`).
+        let acted = match &cmd {
+            Command::Accept { actor, .. } | Command::Take { actor, .. } => Some(*actor),
+            Command::OpenSession { agent, .. } => Some(*agent),
+            _ => None,
+        };
         let reply = match cmd {
             Command::OpenSession { agent, session } => self.open_session(now, agent, session),
             Command::CloseSession { agent, session } => self.close_session(now, agent, session),
@@ -307,6 +331,9 @@ impl Core {
             } => self.set_enabled(now, actor, agent, enabled),
             Command::Admin { actor, change } => self.administer(now, actor, change),
         }?;
+        if let Some(a) = acted {
+            self.agent_acted(now, a);
+        }
         self.drain_dirty(now);
         Ok(reply)
     }
@@ -423,7 +450,7 @@ impl Core {
 
     fn auto_away(&mut self, now: Millis, a: AgentIx) -> Reply {
         let agent = &self.agents[a.0 as usize];
-        if agent.available && agent.logged_in {
+        if agent.available && agent.logged_in && !agent.not_responding {
             self.change_status(now, Actor::System, a, false, None);
         }
         Reply::Done

@@ -161,6 +161,15 @@ pub struct GroupSettings {
     pub disconnect_ms: u64,
     /// Queue new chats even when nobody is online for chat.
     pub queue_when_offline: bool,
+    /// Offers an agent may let run out in a row (no response, rung out)
+    /// before it is Not Responding and gets no new offers until it acts;
+    /// 0: never. Absent in older snapshots: the default.
+    #[serde(default = "default_not_responding_after")]
+    pub not_responding_after: u32,
+}
+
+fn default_not_responding_after() -> u32 {
+    GroupSettings::default().not_responding_after
 }
 
 impl Default for GroupSettings {
@@ -170,6 +179,7 @@ impl Default for GroupSettings {
             no_response_ms: 60_000,
             disconnect_ms: 120_000,
             queue_when_offline: false,
+            not_responding_after: 3,
         }
     }
 }

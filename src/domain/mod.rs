@@ -34,6 +34,7 @@ mod handoff;
 pub use handoff::Verdict;
 mod item;
 mod log_entry;
+mod not_responding;
 mod queue;
 mod routing;
 mod snapshot;
@@ -55,6 +56,7 @@ pub use eligibility::KeptOut;
 pub use error::DomainError;
 pub use event::{DequeueReason, Event, ItemReason, PresenceWhat};
 pub use item::{HandOff, HistoryEntry, Item, ItemId, ItemState};
+pub use not_responding::NOT_RESPONDING;
 pub use log_entry::{LogEntry, LogOp, NewVisitor, VisitorJoin};
 pub use snapshot::{CoreSnapshot, SnapshotError};
 pub use status::{

@@ -120,13 +120,17 @@ fn settings_gen() -> impl Strategy<Value = GroupSettings> {
         1_000u64..8_000,
         1_000u64..8_000,
         prop::bool::weighted(0.6),
+        0u32..4,
     )
         .prop_map(
-            |(ring_timeout_ms, no_response_ms, disconnect_ms, queue_when_offline)| GroupSettings {
-                ring_timeout_ms,
-                no_response_ms,
-                disconnect_ms,
-                queue_when_offline,
+            |(ring_timeout_ms, no_response_ms, disconnect_ms, queue_when_offline, not_resp)| {
+                GroupSettings {
+                    ring_timeout_ms,
+                    no_response_ms,
+                    disconnect_ms,
+                    queue_when_offline,
+                    not_responding_after: not_resp,
+                }
             },
         )
 }
@@ -857,6 +861,7 @@ fn check_step(
         .collect();
     let mut ahead: BTreeMap<ItemId, Vec<Item>> = BTreeMap::new();
     let mut cells: BTreeMap<(MemberIx, Channel), bool> = BTreeMap::new();
+    let mut statuses: BTreeMap<AgentIx, (String, bool)> = BTreeMap::new();
     for e in evs {
         match e {
             Event::Queued { item, sound } => {
@@ -976,6 +981,9 @@ fn check_step(
                 prop_assert_eq!(prev.presence(*agent).available, *old);
                 prop_assert_eq!(core.presence(*agent).available, *new);
                 prop_assert!(old != new);
+                if let Some(cur) = statuses.get_mut(agent) {
+                    *cur = (status_name(*new, None).to_string(), *new);
+                }
             }
             Event::Presence {
                 agent,
@@ -987,11 +995,14 @@ fn check_step(
                     },
                 ..
             } => {
-                let (p, q) = (prev.presence(*agent), core.presence(*agent));
-                prop_assert_eq!(status_name(p.available, p.reason.as_deref()), old.as_str());
-                prop_assert_eq!(status_name(q.available, q.reason.as_deref()), new.as_str());
-                prop_assert_eq!(q.available, *available);
+                // Each event starts from the status the previous one left.
+                let p = prev.presence(*agent);
+                let cur = statuses
+                    .entry(*agent)
+                    .or_insert_with(|| (p.status().to_string(), p.available));
+                prop_assert_eq!(cur.0.as_str(), old.as_str());
                 prop_assert!(old != new);
+                *cur = (new.clone(), *available);
             }
             Event::Presence {
                 what: PresenceWhat::Enabled { .. },
@@ -1010,6 +1021,14 @@ fn check_step(
                 );
             }
         }
+    }
+    for (a, (st, available)) in &statuses {
+        prop_assert_eq!(
+            core.presence(*a).status(),
+            st.as_str(),
+            "status ends where its last event left it"
+        );
+        prop_assert_eq!(core.presence(*a).available, *available);
     }
     for (&(m, c), &v) in &cells {
         prop_assert_eq!(

@@ -175,17 +175,20 @@ impl Core {
         available: bool,
         reason: Option<String>,
     ) {
+        if let Actor::Agent(_) = by {
+            self.back_from_not_responding(now, by, a);
+        }
         let agent = self.agent_mut(a);
         if agent.available == available && agent.reason == reason {
             return;
         }
-        let old = status_name(agent.available, agent.reason.as_deref()).to_string();
+        let old = agent.status().to_string();
         let became_available = available && !agent.available;
         let availability_changed = agent.available != available;
         agent.available = available;
         agent.reason = reason;
         agent.since = now;
-        let new = status_name(available, agent.reason.as_deref()).to_string();
+        let new = agent.status().to_string();
         let what = if availability_changed && old_and_new_plain(&old, &new) {
             PresenceWhat::Availability {
                 old: !available,

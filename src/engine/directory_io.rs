@@ -132,6 +132,7 @@ impl Engine {
                             no_response_ms: Some(s.no_response_ms),
                             disconnect_ms: Some(s.disconnect_ms),
                             queue_when_offline: Some(s.queue_when_offline),
+                            not_responding_after: Some(s.not_responding_after),
                         },
                     });
                 }

@@ -301,6 +301,7 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
             "no_response_ms": s.no_response_ms,
             "disconnect_ms": s.disconnect_ms,
             "queue_when_offline": s.queue_when_offline,
+            "not_responding_after": s.not_responding_after,
         }),
         AdminRecord::Member(m) => json!({
             "agent": dir.agent(m.agent).id,
