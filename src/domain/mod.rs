@@ -40,6 +40,7 @@ mod routing;
 mod snapshot;
 mod status;
 mod time;
+mod wrap_up;
 
 pub use admin::{
     AdminChange, AdminRecord, AgentPatch, ChannelPatch, GroupPatch, MAX_CHAT_CAP, MAX_NAME_CHARS,
@@ -56,8 +57,8 @@ pub use eligibility::KeptOut;
 pub use error::DomainError;
 pub use event::{DequeueReason, Event, ItemReason, PresenceWhat};
 pub use item::{HandOff, HistoryEntry, Item, ItemId, ItemState};
-pub use not_responding::NOT_RESPONDING;
 pub use log_entry::{LogEntry, LogOp, NewVisitor, VisitorJoin};
+pub use not_responding::NOT_RESPONDING;
 pub use snapshot::{CoreSnapshot, SnapshotError};
 pub use status::{
     AVAILABLE, AwayReason, MAX_REASON_CHARS, MAX_REASONS, StatusSettings, UNAVAILABLE, status_name,

@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod not_responding;
 mod status;
+mod wrap_up;
 
 // ----- the test directory -----
 
@@ -37,6 +38,7 @@ fn auto() -> ChannelConfig {
     ChannelConfig {
         enabled: true,
         distribution: Distribution::Auto,
+        wrap_up_ms: 0,
     }
 }
 
@@ -44,6 +46,7 @@ fn pull() -> ChannelConfig {
     ChannelConfig {
         enabled: true,
         distribution: Distribution::Pull,
+        wrap_up_ms: 0,
     }
 }
 
@@ -51,6 +54,7 @@ fn off() -> ChannelConfig {
     ChannelConfig {
         enabled: false,
         distribution: Distribution::Auto,
+        wrap_up_ms: 0,
     }
 }
 
