@@ -8,6 +8,7 @@ use super::*;
 
 mod accounts;
 mod admin;
+mod cross_channel;
 mod not_responding;
 mod status;
 mod wrap_up;
@@ -39,6 +40,7 @@ fn auto() -> ChannelConfig {
         enabled: true,
         distribution: Distribution::Auto,
         wrap_up_ms: 0,
+        blocked_by: [0; 3],
     }
 }
 
@@ -47,6 +49,7 @@ fn pull() -> ChannelConfig {
         enabled: true,
         distribution: Distribution::Pull,
         wrap_up_ms: 0,
+        blocked_by: [0; 3],
     }
 }
 
@@ -55,6 +58,7 @@ fn off() -> ChannelConfig {
         enabled: false,
         distribution: Distribution::Auto,
         wrap_up_ms: 0,
+        blocked_by: [0; 3],
     }
 }
 
