@@ -187,6 +187,8 @@ struct FileGroup {
     disconnect_timeout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     not_responding_after: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    abandon_after: Option<String>,
 }
 
 fn duration_ms(
@@ -330,6 +332,12 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
             not_responding_after: g
                 .not_responding_after
                 .unwrap_or(defaults.not_responding_after),
+            abandon_after_ms: duration_ms(
+                &g.id,
+                "abandon_after",
+                g.abandon_after.as_deref(),
+                defaults.abandon_after_ms,
+            )?,
         });
     }
     let mut groups = Vec::with_capacity(file.groups.len());
@@ -539,6 +547,7 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                 no_response_timeout: timer(s.no_response_ms),
                 disconnect_timeout: timer(s.disconnect_ms),
                 not_responding_after: Some(s.not_responding_after),
+                abandon_after: timer(s.abandon_after_ms),
             }
         })
         .collect();

@@ -230,6 +230,9 @@ impl WebhookSender {
             ItemReason::HandedOff => "item.handed_off",
             ItemReason::Transferred => "item.transferred",
             ItemReason::TakenOver => "item.taken_over",
+            ItemReason::Abandoned => "item.abandoned",
+            ItemReason::VisitorLeft => "item.visitor_left",
+            ItemReason::VisitorBack => "item.visitor_back",
         };
         self.send(event, v);
     }

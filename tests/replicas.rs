@@ -361,7 +361,7 @@ fn command(log: &Log, op: &Op) -> LogOp {
         Op::Logout => return LogOp::CloseLogin("digest".into()),
         Op::Member { agent, group, add } => Command::Admin {
             actor: Actor::System,
-            change: if *add {
+            change: Box::new(if *add {
                 AdminChange::AddMember {
                     membership: Membership {
                         agent: a(*agent),
@@ -376,17 +376,17 @@ fn command(log: &Log, op: &Op) -> LogOp {
                     agent: a(*agent),
                     group: GroupIx(*group),
                 }
-            },
+            }),
         },
         Op::Cap { agent, cap } => Command::Admin {
             actor: Actor::System,
-            change: AdminChange::UpdateAgent {
+            change: Box::new(AdminChange::UpdateAgent {
                 agent: a(*agent),
                 patch: AgentPatch {
                     chat_cap: Some(*cap),
                     ..AgentPatch::default()
                 },
-            },
+            }),
         },
     })
 }

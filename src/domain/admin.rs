@@ -91,6 +91,9 @@ pub struct GroupPatch {
     /// Offers let run out in a row before Not Responding (0: never).
     #[serde(default)]
     pub not_responding_after: Option<u32>,
+    /// How long a queued chat's visitor may be gone before it is abandoned.
+    #[serde(default)]
+    pub abandon_after_ms: Option<u64>,
 }
 
 impl GroupPatch {
@@ -249,6 +252,12 @@ fn check_group(def: &GroupDef, settings: &GroupSettings) -> Result<(), DomainErr
         return Err(invalid(
             "blocked_by",
             format!("must be 0 (no block) to {MAX_CHAT_CAP} held items"),
+        ));
+    }
+    if settings.abandon_after_ms > MAX_TIMER_MS {
+        return Err(invalid(
+            "abandon_after_ms",
+            format!("must be 0 (never) to {MAX_TIMER_MS} ms"),
         ));
     }
     if def.channels.iter().any(|c| c.wrap_up_ms > MAX_TIMER_MS) {
@@ -578,6 +587,9 @@ impl Core {
         }
         if let Some(v) = patch.not_responding_after {
             settings.not_responding_after = v;
+        }
+        if let Some(v) = patch.abandon_after_ms {
+            settings.abandon_after_ms = v;
         }
         check_group(&def, &settings)?;
         for c in Channel::ALL {

@@ -66,6 +66,20 @@ pub enum Command {
         /// The agent (only ever itself).
         agent: AgentIx,
     },
+    /// A visitor chat's visitor opened a socket (on some node).
+    VisitorBack {
+        /// The chat.
+        item: ItemId,
+        /// The socket, unique across nodes.
+        socket: u64,
+    },
+    /// A socket of a visitor chat's visitor closed.
+    VisitorLeft {
+        /// The chat.
+        item: ItemId,
+        /// The socket.
+        socket: u64,
+    },
     /// The server switches an idle agent unavailable (auto-away, opt-in):
     /// audited as done by the system.
     AutoAway {
@@ -157,8 +171,8 @@ pub enum Command {
     Admin {
         /// Who asks.
         actor: Actor,
-        /// What.
-        change: AdminChange,
+        /// What (boxed: a directory change is large, other commands small).
+        change: Box<AdminChange>,
     },
 }
 

@@ -114,6 +114,8 @@ pub(super) enum Timer {
     Disconnected(ItemId, Millis),
     /// An agent's wrap-up of a channel ends.
     WrapUp(AgentIx, Channel),
+    /// A queued chat's visitor, gone since the given time, is still gone.
+    Abandon(ItemId, Millis),
 }
 
 /// All routing state. See the module doc of [`crate::domain`] for who owns it.
@@ -274,6 +276,7 @@ impl Core {
                 }
                 Timer::Disconnected(id, since) => self.holder_stayed_out(now, id, since),
                 Timer::WrapUp(a, c) => self.wrap_up_over(a, c, at),
+                Timer::Abandon(id, since) => self.abandon_if_still_gone(id, since),
             }
         }
         self.drain_dirty(now);
@@ -313,6 +316,8 @@ impl Core {
             } => self.set_status(now, actor, agent, &status),
             Command::AutoAway { agent } => Ok(self.auto_away(now, agent)),
             Command::Ready { agent } => self.ready(now, agent),
+            Command::VisitorBack { item, socket } => self.visitor_back(item, socket),
+            Command::VisitorLeft { item, socket } => self.visitor_left(now, item, socket),
             Command::CreateWork {
                 group,
                 channel,
@@ -336,7 +341,7 @@ impl Core {
                 agent,
                 enabled,
             } => self.set_enabled(now, actor, agent, enabled),
-            Command::Admin { actor, change } => self.administer(now, actor, change),
+            Command::Admin { actor, change } => self.administer(now, actor, *change),
         }?;
         if let Some(a) = acted {
             self.agent_acted(now, a);
@@ -586,6 +591,8 @@ impl Core {
             assigned_at: None,
             excluded: Vec::new(),
             history: Vec::new(),
+            visitor_socket: None,
+            visitor_gone_since: None,
         };
         let cfg = self.dir.group(group).channels[channel.index()];
         let chosen = if cfg.enabled && cfg.distribution == Distribution::Auto {

@@ -176,6 +176,11 @@ pub struct GroupSettings {
     /// 0: never. Absent in older snapshots: the default.
     #[serde(default = "default_not_responding_after")]
     pub not_responding_after: u32,
+    /// A queued visitor chat whose visitor has had no socket open this long
+    /// is abandoned (0: never). Absent in older snapshots: never, as
+    /// before.
+    #[serde(default)]
+    pub abandon_after_ms: u64,
 }
 
 fn default_not_responding_after() -> u32 {
@@ -190,6 +195,7 @@ impl Default for GroupSettings {
             disconnect_ms: 120_000,
             queue_when_offline: false,
             not_responding_after: 3,
+            abandon_after_ms: 120_000,
         }
     }
 }

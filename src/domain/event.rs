@@ -70,6 +70,13 @@ pub enum ItemReason {
     Transferred,
     /// Taken over by a manager.
     TakenOver,
+    /// Its visitor has had no socket open for the group's limit while it
+    /// waited: gone from the queue, never routed.
+    Abandoned,
+    /// The visitor of a held chat left (no socket open).
+    VisitorLeft,
+    /// The visitor of a held chat came back.
+    VisitorBack,
 }
 
 impl ItemReason {
@@ -84,6 +91,9 @@ impl ItemReason {
             ItemReason::HandedOff => "handed_off",
             ItemReason::Transferred => "transferred",
             ItemReason::TakenOver => "taken_over",
+            ItemReason::Abandoned => "abandoned",
+            ItemReason::VisitorLeft => "visitor_left",
+            ItemReason::VisitorBack => "visitor_back",
         }
     }
 }
@@ -99,6 +109,8 @@ pub enum DequeueReason {
     Closed,
     /// It was transferred away while waiting.
     Transferred,
+    /// Its visitor left and did not come back in time.
+    Abandoned,
 }
 
 impl DequeueReason {
@@ -109,6 +121,7 @@ impl DequeueReason {
             DequeueReason::Taken => "taken",
             DequeueReason::Closed => "closed",
             DequeueReason::Transferred => "transferred",
+            DequeueReason::Abandoned => "abandoned",
         }
     }
 }

@@ -112,4 +112,10 @@ pub struct Item {
     pub excluded: Vec<AgentIx>,
     /// Every change of hands, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// A visitor chat: the visitor's open socket, if any.
+    #[serde(default)]
+    pub visitor_socket: Option<u64>,
+    /// A visitor chat: since when its visitor has had no socket open.
+    #[serde(default)]
+    pub visitor_gone_since: Option<Millis>,
 }

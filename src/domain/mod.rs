@@ -20,6 +20,7 @@
 //! that assign ([`Core::apply`] for take/route and the drain that follows every
 //! command) remove the item from its queue in the same step.
 
+mod abandoned;
 mod account;
 mod admin;
 mod command;

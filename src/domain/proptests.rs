@@ -136,6 +136,7 @@ fn settings_gen() -> impl Strategy<Value = GroupSettings> {
                     disconnect_ms,
                     queue_when_offline,
                     not_responding_after: not_resp,
+                    abandon_after_ms: 2_000,
                 }
             },
         )
@@ -232,6 +233,12 @@ enum Op {
     Ready {
         agent: u8,
     },
+    /// A chat's visitor opens (`back`) or closes socket `socket`.
+    Visitor {
+        item: u8,
+        socket: u8,
+        back: bool,
+    },
     /// A status by name: index into [`STATUS_NAMES`].
     Status {
         actor: u8,
@@ -315,6 +322,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (a(), 0u8..3).prop_map(|(agent, session)| Op::Close { agent, session }),
         2 => (a(), any::<bool>()).prop_map(|(agent, available)| Op::Avail { agent, available }),
         1 => a().prop_map(|agent| Op::Ready { agent }),
+        2 => (any::<u8>(), 0u8..2, any::<bool>())
+            .prop_map(|(item, socket, back)| Op::Visitor { item, socket, back }),
         2 => (a(), a(), 0u8..STATUS_NAMES.len() as u8)
             .prop_map(|(actor, agent, status)| Op::Status { actor, agent, status }),
         3 => (a(), a(), a(), 0u8..3, any::<bool>()).prop_map(|(actor, agent, group, channel, on)| {
@@ -385,6 +394,18 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
             available,
         },
         Op::Ready { agent: a } => Command::Ready { agent: agent(a) },
+        Op::Visitor {
+            item: i,
+            socket,
+            back,
+        } => {
+            let (item, socket) = (item(i), u64::from(socket));
+            if back {
+                Command::VisitorBack { item, socket }
+            } else {
+                Command::VisitorLeft { item, socket }
+            }
+        }
         Op::Status {
             actor,
             agent: a,
@@ -1221,6 +1242,10 @@ fn check_reply(
             let known = dir.status_settings().resolve(status).is_some();
             prop_assert_eq!(result.is_ok(), allowed && known, "{:?}", result);
         }
+        Command::VisitorBack { item, .. } | Command::VisitorLeft { item, .. } => {
+            let chat = prev.item(item).is_some_and(|i| i.channel == Channel::Chat);
+            prop_assert_eq!(result.is_ok(), chat, "{:?}", result);
+        }
         Command::OpenSession { .. }
         | Command::CloseSession { .. }
         | Command::SetAvailability { .. }
@@ -1410,6 +1435,8 @@ proptest! {
                     assigned_at: None,
                     excluded: Vec::new(),
                     history: Vec::new(),
+                    visitor_socket: None,
+                    visitor_gone_since: None,
                 };
                 next_id += 1;
                 queue.push(&item);

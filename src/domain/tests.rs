@@ -6,6 +6,7 @@
 
 use super::*;
 
+mod abandoned;
 mod accounts;
 mod admin;
 mod cross_channel;
@@ -1875,6 +1876,7 @@ fn handoff_core() -> Core {
             disconnect_ms: 30_000,
             queue_when_offline: false,
             not_responding_after: 0,
+            abandon_after_ms: 0,
         })
         .group("h", [auto(), auto(), pull()])
         .member("a", "g", [Primary; 3], None, ON)

@@ -72,9 +72,9 @@ pub enum AdminOp {
     /// One group.
     GetGroup(String),
     /// A new group.
-    CreateGroup(GroupDef, GroupSettings),
+    CreateGroup(Box<(GroupDef, GroupSettings)>),
     /// Change a group.
-    UpdateGroup(String, GroupPatch),
+    UpdateGroup(String, Box<GroupPatch>),
     /// Delete a group, moving its open items to `move_to`.
     DeleteGroup(String, Option<String>),
     /// Memberships, by group and/or agent.
@@ -199,7 +199,10 @@ impl Engine {
         let by = Actor::Agent(actor);
         let admin = |change: AdminChange, view: AdminView| {
             Ok(Step::Submit(
-                Command::Admin { actor: by, change },
+                Command::Admin {
+                    actor: by,
+                    change: Box::new(change),
+                },
                 After::Admin(view),
             ))
         };
@@ -230,7 +233,7 @@ impl Engine {
                     LogOp::Administer {
                         command: Command::Admin {
                             actor: by,
-                            change: AdminChange::CreateAgent(def),
+                            change: Box::new(AdminChange::CreateAgent(def)),
                         },
                         passwords: vec![(id.clone(), password_hash)],
                     },
@@ -276,7 +279,8 @@ impl Engine {
                 }
                 Ok(Step::Now(Ok(self.group_view(g))))
             }
-            AdminOp::CreateGroup(group, settings) => {
+            AdminOp::CreateGroup(new) => {
+                let (group, settings) = *new;
                 let id = group.id.clone();
                 admin(
                     AdminChange::CreateGroup { group, settings },
@@ -286,7 +290,10 @@ impl Engine {
             AdminOp::UpdateGroup(id, patch) => {
                 let group = self.group_ix(&id)?;
                 admin(
-                    AdminChange::UpdateGroup { group, patch },
+                    AdminChange::UpdateGroup {
+                        group,
+                        patch: *patch,
+                    },
                     AdminView::Group(id),
                 )
             }

@@ -135,6 +135,7 @@ impl Engine {
                             disconnect_ms: Some(s.disconnect_ms),
                             queue_when_offline: Some(s.queue_when_offline),
                             not_responding_after: Some(s.not_responding_after),
+                            abandon_after_ms: Some(s.abandon_after_ms),
                         },
                     });
                 }
@@ -253,7 +254,7 @@ impl Engine {
             LogOp::Administer {
                 command: Command::Admin {
                     actor: Actor::Agent(actor),
-                    change: AdminChange::Batch(changes),
+                    change: Box::new(AdminChange::Batch(changes)),
                 },
                 passwords,
             },

@@ -27,9 +27,10 @@ pub(super) fn item_changed(item: &Item, reason: ItemReason) {
             let why = item.history.last().map_or(how, |h| h.why.as_str());
             metrics::counter!("switchboard_handoffs_total", "why" => why).increment(1);
         }
-        ItemReason::Accepted | ItemReason::Closed => {
+        ItemReason::Accepted | ItemReason::Closed | ItemReason::Abandoned => {
             metrics::counter!("switchboard_items_total", "event" => how).increment(1);
         }
+        ItemReason::VisitorLeft | ItemReason::VisitorBack => {}
     }
 }
 

@@ -21,6 +21,9 @@ pub struct ItemView<'a> {
     created_at: Millis,
     assigned_at: Option<Millis>,
     history: Vec<HistoryView<'a>>,
+    /// A visitor chat whose visitor has no page open: since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visitor_left_at: Option<Millis>,
 }
 
 /// One change of hands of an item.
@@ -49,6 +52,7 @@ pub fn item<'a>(core: &'a Core, item: &'a Item) -> ItemView<'a> {
         assignee_name: assignee.map(|a| a.name.as_str()),
         created_at: item.created_at,
         assigned_at: item.assigned_at,
+        visitor_left_at: item.visitor_gone_since,
         history: item
             .history
             .iter()

@@ -306,6 +306,7 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
             "disconnect_ms": s.disconnect_ms,
             "queue_when_offline": s.queue_when_offline,
             "not_responding_after": s.not_responding_after,
+            "abandon_after_ms": s.abandon_after_ms,
         }),
         AdminRecord::Member(m) => json!({
             "agent": dir.agent(m.agent).id,

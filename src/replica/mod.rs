@@ -380,8 +380,10 @@ impl StateMachine {
                         *slot = Some(slot.map_or(waited, |m| 0.8 * m + 0.2 * waited));
                     }
                     match reason {
-                        ItemReason::Closed => self.chats.closed(item.id),
-                        ItemReason::Accepted => {}
+                        ItemReason::Closed | ItemReason::Abandoned => self.chats.closed(item.id),
+                        ItemReason::Accepted
+                        | ItemReason::VisitorLeft
+                        | ItemReason::VisitorBack => {}
                         _ => self.chats.moved(item.id, item.group),
                     }
                 }

@@ -359,6 +359,7 @@ pub(super) struct GroupBody {
     disconnect_ms: Option<u64>,
     queue_when_offline: Option<bool>,
     not_responding_after: Option<u32>,
+    abandon_after_ms: Option<u64>,
 }
 
 impl GroupBody {
@@ -380,6 +381,7 @@ impl GroupBody {
             disconnect_ms: self.disconnect_ms,
             queue_when_offline: self.queue_when_offline,
             not_responding_after: self.not_responding_after,
+            abandon_after_ms: self.abandon_after_ms,
         }
     }
 }
@@ -421,8 +423,14 @@ pub(super) async fn create_group(
         not_responding_after: b
             .not_responding_after
             .unwrap_or(defaults.not_responding_after),
+        abandon_after_ms: b.abandon_after_ms.unwrap_or(defaults.abandon_after_ms),
     };
-    created(&state, &headers, AdminOp::CreateGroup(def, settings)).await
+    created(
+        &state,
+        &headers,
+        AdminOp::CreateGroup(Box::new((def, settings))),
+    )
+    .await
 }
 
 /// `GET /api/admin/groups/{id}`.
@@ -445,7 +453,12 @@ pub(super) async fn update_group(
     if b.id.as_ref().is_some_and(|new| *new != id) {
         return Err(field_error("id", "a group's id never changes"));
     }
-    answer(&state, &headers, AdminOp::UpdateGroup(id, b.patch())).await
+    answer(
+        &state,
+        &headers,
+        AdminOp::UpdateGroup(id, Box::new(b.patch())),
+    )
+    .await
 }
 
 #[derive(Deserialize)]

@@ -62,7 +62,7 @@ fn a_reason_that_takes_chats_keeps_the_agent_receiving_them() {
         0,
         Command::Admin {
             actor: Actor::Agent(ADA),
-            change: AdminChange::SetStatusSettings(st),
+            change: Box::new(AdminChange::SetStatusSettings(st)),
         },
     );
     login(&mut core, 1, ALICE);
@@ -162,7 +162,7 @@ fn managers_set_a_members_status_only_when_the_help_desk_allows_it() {
         1,
         Command::Admin {
             actor: Actor::Agent(ADA),
-            change: AdminChange::SetStatusSettings(st),
+            change: Box::new(AdminChange::SetStatusSettings(st)),
         },
     );
     set_status(&mut core, 2, MIA, BOB, "Unavailable");
@@ -237,7 +237,7 @@ fn reasons_are_checked_and_only_admins_change_them() {
                 0,
                 Command::Admin {
                     actor: Actor::Agent(ADA),
-                    change: AdminChange::SetStatusSettings(bad.clone()),
+                    change: Box::new(AdminChange::SetStatusSettings(bad.clone())),
                 },
             )
             .unwrap_err();
@@ -256,7 +256,7 @@ fn reasons_are_checked_and_only_admins_change_them() {
         0,
         Command::Admin {
             actor: Actor::Agent(MIA),
-            change: AdminChange::SetStatusSettings(reasons(&["Coaching"])),
+            change: Box::new(AdminChange::SetStatusSettings(reasons(&["Coaching"]))),
         },
     );
     assert!(matches!(by_manager, Err(DomainError::Forbidden(_))));
