@@ -8,7 +8,6 @@ mod common;
 use std::time::Duration;
 
 use common::{TestServer, test_directory};
-use futures_util::SinkExt;
 use serde_json::{Value, json};
 
 const GRACE: Duration = Duration::from_secs(5);
