@@ -195,6 +195,8 @@ function onItemPush({ item, reason }) {
     } else if (!had && (reason === 'routed' || reason === 'drained' || reason === 'handed_off')) {
       beep();
       announce(`New ${CHANNEL_NOUNS[item.channel].toLowerCase()} assigned to you: ${item.title || `#${item.id}`}.`);
+    } else if (reason === 'visitor_left') {
+      announce(`The visitor of chat #${item.id} closed the page.`);
     } else if (!had && reason === 'transferred') {
       beep();
       const h = lastTransfer(item);
@@ -491,6 +493,8 @@ function workRow(it) {
         el('span', { class: 'timer', 'data-since': it.created_at, title: 'Time since the work was created' })),
       h ? el('span', { class: 'item-note', 'data-role': 'transfer-note',
         text: `transferred by ${h.by_name || h.by || 'someone'}${h.note ? `: ${h.note}` : ''}` }) : null,
+      it.visitor_left_at ? el('span', { class: 'item-note visitor-left', 'data-role': 'visitor-left',
+        text: 'The visitor has closed the chat page (they may come back)' }) : null,
     ),
     actions,
   );
