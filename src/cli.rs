@@ -212,7 +212,9 @@ pub struct ServeArgs {
     pub demo: bool,
     /// Auto-away: switch an agent Unavailable after this long without any
     /// console activity (e.g. `15m`). Off by default, since availability is
-    /// the agent's own switch; the change is audited as made by `system`.
+    /// the agent's own switch; the change is audited as made by `system`. A
+    /// group may set its own (`auto_away` in the directory, `auto_away_ms`
+    /// in the admin API), which wins for its members.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub auto_away: Option<Duration>,
     /// With Redis: a node whose heartbeat is older than this is dead and its

@@ -189,6 +189,8 @@ struct FileGroup {
     not_responding_after: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     abandon_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auto_away: Option<String>,
 }
 
 fn duration_ms(
@@ -337,6 +339,12 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
                 "abandon_after",
                 g.abandon_after.as_deref(),
                 defaults.abandon_after_ms,
+            )?,
+            auto_away_ms: duration_ms(
+                &g.id,
+                "auto_away",
+                g.auto_away.as_deref(),
+                defaults.auto_away_ms,
             )?,
         });
     }
@@ -548,6 +556,9 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                 disconnect_timeout: timer(s.disconnect_ms),
                 not_responding_after: Some(s.not_responding_after),
                 abandon_after: timer(s.abandon_after_ms),
+                auto_away: (s.auto_away_ms > 0)
+                    .then(|| timer(s.auto_away_ms))
+                    .flatten(),
             }
         })
         .collect();

@@ -138,3 +138,36 @@ async fn two_offers_run_out_and_the_agent_is_not_responding_until_ready() {
     );
     s.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_groups_own_auto_away_switches_its_idle_members_unavailable() {
+    let dir = format!(
+        "{}\n{}",
+        test_directory(),
+        r#"
+[[groups]]
+id = "idle"
+name = "Idle"
+ticket = { enabled = true }
+auto_away = "1s"
+
+[[memberships]]
+agent = "t03"
+group = "idle"
+"#
+    );
+    // No server-wide --auto-away: the group's own applies to its members only.
+    let s = TestServer::start_directory(&dir, GRACE, |_| {}).await;
+    let mut t03 = s.console("t03").await;
+    let _t04 = s.console("t04").await;
+    let told = t03
+        .push_where("agent_status", |f| f["status"]["change"]["by"] == "system")
+        .await;
+    assert_eq!(told["status"]["available"], false);
+    assert_eq!(told["status"]["status"], "Unavailable");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mgr = s.login("admin").await;
+    let (_, t04) = s.get("/api/agents/t04", &mgr).await;
+    assert_eq!(t04["available"], true, "not in the group: left alone: {t04}");
+    s.stop().await;
+}

@@ -94,6 +94,9 @@ pub struct GroupPatch {
     /// How long a queued chat's visitor may be gone before it is abandoned.
     #[serde(default)]
     pub abandon_after_ms: Option<u64>,
+    /// Idle time before members are switched unavailable (0: server-wide).
+    #[serde(default)]
+    pub auto_away_ms: Option<u64>,
 }
 
 impl GroupPatch {
@@ -252,6 +255,12 @@ fn check_group(def: &GroupDef, settings: &GroupSettings) -> Result<(), DomainErr
         return Err(invalid(
             "blocked_by",
             format!("must be 0 (no block) to {MAX_CHAT_CAP} held items"),
+        ));
+    }
+    if settings.auto_away_ms > MAX_TIMER_MS {
+        return Err(invalid(
+            "auto_away_ms",
+            format!("must be 0 (the server's) to {MAX_TIMER_MS} ms"),
         ));
     }
     if settings.abandon_after_ms > MAX_TIMER_MS {
@@ -590,6 +599,9 @@ impl Core {
         }
         if let Some(v) = patch.abandon_after_ms {
             settings.abandon_after_ms = v;
+        }
+        if let Some(v) = patch.auto_away_ms {
+            settings.auto_away_ms = v;
         }
         check_group(&def, &settings)?;
         for c in Channel::ALL {

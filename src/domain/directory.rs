@@ -181,6 +181,11 @@ pub struct GroupSettings {
     /// before.
     #[serde(default)]
     pub abandon_after_ms: u64,
+    /// Members idle at their consoles this long are switched unavailable
+    /// (audited as `system`); 0: the server-wide `--auto-away`, if any. An
+    /// agent in several groups gets the shortest.
+    #[serde(default)]
+    pub auto_away_ms: u64,
 }
 
 fn default_not_responding_after() -> u32 {
@@ -196,6 +201,7 @@ impl Default for GroupSettings {
             queue_when_offline: false,
             not_responding_after: 3,
             abandon_after_ms: 120_000,
+            auto_away_ms: 0,
         }
     }
 }
@@ -481,6 +487,22 @@ impl Directory {
     /// The help desk's statuses with reasons, and who may set them.
     pub fn status_settings(&self) -> &StatusSettings {
         &self.status_settings
+    }
+
+    /// The shortest auto-away of the agent's groups (`None`: none of them
+    /// sets one).
+    pub fn auto_away_ms(&self, a: AgentIx) -> Option<u64> {
+        self.memberships_of(a)
+            .iter()
+            .map(|&m| self.settings(self.membership(m).group).auto_away_ms)
+            .filter(|&ms| ms > 0)
+            .min()
+    }
+
+    /// Whether some group sets its own auto-away.
+    pub fn any_auto_away(&self) -> bool {
+        self.live_groups()
+            .any(|(g, _)| self.settings(g).auto_away_ms > 0)
     }
 
     /// One agent.

@@ -137,6 +137,7 @@ fn settings_gen() -> impl Strategy<Value = GroupSettings> {
                     queue_when_offline,
                     not_responding_after: not_resp,
                     abandon_after_ms: 2_000,
+                    auto_away_ms: 0,
                 }
             },
         )

@@ -1877,6 +1877,7 @@ fn handoff_core() -> Core {
             queue_when_offline: false,
             not_responding_after: 0,
             abandon_after_ms: 0,
+            auto_away_ms: 0,
         })
         .group("h", [auto(), auto(), pull()])
         .member("a", "g", [Primary; 3], None, ON)

@@ -136,6 +136,7 @@ impl Engine {
                             queue_when_offline: Some(s.queue_when_offline),
                             not_responding_after: Some(s.not_responding_after),
                             abandon_after_ms: Some(s.abandon_after_ms),
+                            auto_away_ms: Some(s.auto_away_ms),
                         },
                     });
                 }

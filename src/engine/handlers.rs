@@ -208,18 +208,20 @@ impl Engine {
     }
 
     /// Auto-away: switches unavailable every available agent all of whose
-    /// sessions are on this node and idle past the limit (an agent with a tab
-    /// on another node is that node's to judge, or active there).
+    /// sessions are on this node and idle past its limit (the shortest of
+    /// its groups', else the server's); an agent with a tab on another node
+    /// is that node's to judge, or active there.
     pub(super) fn auto_away_idle_agents(&mut self) {
-        let Some(limit) = self.auto_away_ms else {
-            return;
-        };
         let now = super::now_ms();
         let node = self.node;
         let idle: Vec<AgentIx> = (0..self.local.of_agent.len())
             .map(|i| AgentIx(i as u32))
             .filter(|a| {
-                let p = self.state.core().presence(*a);
+                let core = self.state.core();
+                let Some(limit) = core.directory().auto_away_ms(*a).or(self.auto_away_ms) else {
+                    return false;
+                };
+                let p = core.presence(*a);
                 p.available
                     && !self.local.of_agent[a.0 as usize].is_empty()
                     && p.sessions.iter().all(|s| (s >> 32) as u32 == node)

@@ -314,7 +314,8 @@ impl Engine {
                     stats::census(self.state.core());
                     busy.record("census", started);
                 }
-                _ = away_check.tick(), if self.auto_away_ms.is_some() => {
+                _ = away_check.tick(), if self.auto_away_ms.is_some()
+                    || self.state.core().directory().any_auto_away() => {
                     let started = Instant::now();
                     self.auto_away_idle_agents();
                     busy.record("auto_away", started);

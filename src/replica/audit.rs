@@ -307,6 +307,7 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
             "queue_when_offline": s.queue_when_offline,
             "not_responding_after": s.not_responding_after,
             "abandon_after_ms": s.abandon_after_ms,
+            "auto_away_ms": s.auto_away_ms,
         }),
         AdminRecord::Member(m) => json!({
             "agent": dir.agent(m.agent).id,

@@ -360,6 +360,7 @@ pub(super) struct GroupBody {
     queue_when_offline: Option<bool>,
     not_responding_after: Option<u32>,
     abandon_after_ms: Option<u64>,
+    auto_away_ms: Option<u64>,
 }
 
 impl GroupBody {
@@ -382,6 +383,7 @@ impl GroupBody {
             queue_when_offline: self.queue_when_offline,
             not_responding_after: self.not_responding_after,
             abandon_after_ms: self.abandon_after_ms,
+            auto_away_ms: self.auto_away_ms,
         }
     }
 }
@@ -424,6 +426,7 @@ pub(super) async fn create_group(
             .not_responding_after
             .unwrap_or(defaults.not_responding_after),
         abandon_after_ms: b.abandon_after_ms.unwrap_or(defaults.abandon_after_ms),
+        auto_away_ms: b.auto_away_ms.unwrap_or(defaults.auto_away_ms),
     };
     created(
         &state,

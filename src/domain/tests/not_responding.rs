@@ -17,6 +17,7 @@ fn core_with_limit(limit: u32) -> Core {
             queue_when_offline: true,
             not_responding_after: limit,
             abandon_after_ms: 0,
+            auto_away_ms: 0,
         })
         .member("alice", "g", [Primary; 3], None, ON)
         .member("bob", "g", [Secondary; 3], None, ON)
