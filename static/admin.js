@@ -690,6 +690,9 @@ function groupDialog(group, opener) {
     textField({ label: 'First reply timeout (seconds)', name: 'no_response_ms', type: 'number', min: 0, step: 'any', value: g.no_response_ms / 1000, hint: 'An assigned chat moves on if unanswered.' }),
     textField({ label: 'Disconnect timeout (seconds)', name: 'disconnect_ms', type: 'number', min: 0, step: 'any', value: g.disconnect_ms / 1000, hint: 'A logged-out holder’s chats move after this.' })));
   fields.push(checkField({ label: 'Queue new chats when nobody is online', name: 'queue_when_offline', checked: g.queue_when_offline }));
+  fields.push(el('div', { class: 'field-row' },
+    textField({ label: 'Abandon waiting chats after (seconds)', name: 'abandon_after_ms', type: 'number', min: 0, step: 'any', value: (g.abandon_after_ms ?? 120000) / 1000, hint: 'A queued chat whose visitor closed the page this long ago leaves the queue (0: never).' }),
+    textField({ label: 'Auto-away after idle (seconds)', name: 'auto_away_ms', type: 'number', min: 0, step: 'any', value: (g.auto_away_ms || 0) / 1000, hint: 'Members idle this long are set Unavailable (0: the server’s setting).' })));
   fields.push(textField({ label: 'Not Responding after (missed offers in a row)', name: 'not_responding_after', type: 'number', min: 0, step: 1, value: g.not_responding_after ?? 3, hint: 'An agent who lets this many offers run out gets no new work until it is ready (0: never).' }));
   formDialog({
     title: creating ? 'New group' : `Edit ${g.name || g.id}`,
@@ -717,6 +720,8 @@ function groupDialog(group, opener) {
         disconnect_ms: ms('disconnect_ms'),
         queue_when_offline: v.queue_when_offline,
         not_responding_after: v.not_responding_after === '' ? 3 : Math.round(Number(v.not_responding_after)),
+        abandon_after_ms: ms('abandon_after_ms'),
+        auto_away_ms: ms('auto_away_ms'),
       };
       if (creating) {
         await call('/api/admin/groups', { method: 'POST', body: { id: v.id, ...body } });
