@@ -33,8 +33,11 @@ pub struct CellSpec {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[strum(serialize_all = "snake_case")]
 pub enum SessionOp {
-    /// Liveness check, answered with the server's clock.
-    Ping,
+    /// Liveness check, answered with the server's clock. A struct variant
+    /// with no fields, not a unit one: serde lets a unit variant of an
+    /// internally tagged enum carry any fields, and an unknown field must
+    /// be refused like on every other request.
+    Ping {},
     /// Switch one's own availability.
     SetAvailability {
         /// The new value.
