@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use switchboard::directory_file;
 use switchboard::domain::{
     Actor, AdminChange, AgentIx, AgentPatch, CellChange, Channel, Command, Core, CoreConfig,
-    GroupIx, Handling, ItemState, LogEntry, LogOp, Membership, NewVisitor, VisitorJoin,
+    GroupIx, GroupScope, Handling, ItemState, LogEntry, LogOp, Membership, NewVisitor, VisitorJoin,
 };
 use switchboard::replica::credentials::Credentials;
 use switchboard::replica::{ReplicaSnapshot, StateMachine};
@@ -186,6 +186,14 @@ enum Op {
         agent: u32,
         cap: u32,
     },
+    /// An integration scoped to g0 changes an item: `kind` 0 close, 1
+    /// cancel, 2 update, 3 assign to `agent`, 4 move to `group`.
+    Integration {
+        kind: u8,
+        item: u8,
+        agent: u32,
+        group: u32,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -214,6 +222,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (agent.clone(), group.clone(), any::<bool>())
             .prop_map(|(agent, group, add)| Op::Member { agent, group, add }),
         1 => (agent.clone(), 0..3u32).prop_map(|(agent, cap)| Op::Cap { agent, cap }),
+        2 => (0..5u8, item, agent.clone(), group.clone())
+            .prop_map(|(kind, item, agent, group)| Op::Integration { kind, item, agent, group }),
     ]
 }
 
@@ -340,6 +350,41 @@ fn command(log: &Log, op: &Op) -> LogOp {
             actor: a(0),
             item: item_id(log, *item),
         },
+        Op::Integration {
+            kind,
+            item,
+            agent,
+            group,
+        } => {
+            let (actor, item) = (Actor::Integration, item_id(log, *item));
+            let command = match kind {
+                0 => Command::Close { actor, item },
+                1 => Command::Cancel { actor, item },
+                2 => Command::Update {
+                    actor,
+                    item,
+                    title: Some("renamed".into()),
+                    priority: Some(1),
+                },
+                3 => Command::Assign {
+                    actor,
+                    item,
+                    agent: a(*agent),
+                    override_capacity: false,
+                },
+                _ => Command::Move {
+                    actor,
+                    item,
+                    group: GroupIx(*group),
+                    note: String::new(),
+                },
+            };
+            return LogOp::ByIntegration {
+                name: "crm".into(),
+                scope: GroupScope::Only(vec!["g0".into()]),
+                command,
+            };
+        }
         Op::Tick => return LogOp::Tick,
         Op::DropNode { node } => return LogOp::DropNode(*node),
         Op::Visitor { item } => {

@@ -124,6 +124,50 @@ pub enum Command {
         /// The item.
         item: ItemId,
     },
+    /// The work is withdrawn before it is done (the customer went away, the
+    /// case was solved elsewhere): it ends like a close, said as such.
+    Cancel {
+        /// Who cancels it (an integration or the system; not a person).
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+    },
+    /// The item's title or priority changes; a queued item takes the place
+    /// its new priority gives it.
+    Update {
+        /// Who changes it (an integration or the system; not a person).
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+        /// The new title, if it changes.
+        title: Option<String>,
+        /// The new priority, if it changes.
+        priority: Option<i32>,
+    },
+    /// The item goes to a named member of its group, from the queue or from
+    /// another holder, within the member's cap unless `override_capacity`.
+    Assign {
+        /// Who assigns it (an integration or the system; not a person).
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+        /// The member it goes to.
+        agent: AgentIx,
+        /// Give it even when the member is at its cap.
+        override_capacity: bool,
+    },
+    /// The item moves to another group and is routed there by its rules, as
+    /// a console's transfer to a group does (`created_at` kept).
+    Move {
+        /// Who moves it (an integration or the system; not a person).
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+        /// The receiving group.
+        group: GroupIx,
+        /// Why, for the receiving side.
+        note: String,
+    },
     /// An admin disables or enables an agent's account. Disabling logs the
     /// agent out at once (every session closed, no grace), so that a
     /// departed or compromised account stops receiving work on every

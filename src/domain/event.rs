@@ -59,6 +59,12 @@ pub enum ItemReason {
     Transferred,
     /// Taken over by a manager.
     TakenOver,
+    /// Given to a named member by an integration (not by routing's rules).
+    Assigned,
+    /// Withdrawn before it was done (it ends like a close).
+    Cancelled,
+    /// Its title or priority changed.
+    Updated,
 }
 
 impl ItemReason {
@@ -73,7 +79,16 @@ impl ItemReason {
             ItemReason::HandedOff => "handed_off",
             ItemReason::Transferred => "transferred",
             ItemReason::TakenOver => "taken_over",
+            ItemReason::Assigned => "assigned",
+            ItemReason::Cancelled => "cancelled",
+            ItemReason::Updated => "updated",
         }
+    }
+
+    /// Whether the item ended with it (closed or cancelled): the core has
+    /// forgotten it.
+    pub fn is_end(self) -> bool {
+        matches!(self, ItemReason::Closed | ItemReason::Cancelled)
     }
 }
 

@@ -8,6 +8,7 @@ use super::*;
 
 mod accounts;
 mod admin;
+mod item_ops;
 
 // ----- the test directory -----
 

@@ -663,6 +663,14 @@ impl Engine {
                 }
                 Ok(Step::Now(Ok(self.group_stats(g, super::now_ms()))))
             }
+            HttpOp::Items(op) => {
+                let i = integration.ok_or_else(|| {
+                    forbidden(
+                        "the items API is for integrations (an API key); consoles use their requests",
+                    )
+                })?;
+                self.items_step(i, op)
+            }
             HttpOp::SetEnabled { agent, enabled } => {
                 self.set_enabled_step(caller_ix, &agent, enabled)
             }

@@ -182,7 +182,7 @@ impl Engine {
                                 .unwrap_or_default();
                             self.visitor_agent_joined(item.id, &name);
                         }
-                        ItemReason::Closed => self.visitor_closed(item.id),
+                        r if r.is_end() => self.visitor_closed(item.id),
                         _ => {}
                     }
                     for a in item.assignee.into_iter().chain(previous) {

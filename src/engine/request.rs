@@ -214,6 +214,8 @@ pub enum HttpOp {
         /// Group id.
         group: String,
     },
+    /// The items API of integrations.
+    Items(ItemsOp),
     /// The audit report.
     Audit {
         /// Agent id filter.
@@ -224,6 +226,72 @@ pub enum HttpOp {
         since: Option<Millis>,
         /// Most entries.
         limit: usize,
+    },
+}
+
+/// What an integration asks of the items API (docs/protocol.md §1.3).
+#[derive(Debug, Clone)]
+pub enum ItemsOp {
+    /// One open item.
+    Get {
+        /// Item id.
+        item: u64,
+    },
+    /// Open items of the integration's groups, paged by id.
+    List(ItemFilter),
+    /// A change of one item.
+    Change {
+        /// Item id.
+        item: u64,
+        /// What.
+        change: ItemChangeRequest,
+    },
+}
+
+/// Which open items to list.
+#[derive(Debug, Clone)]
+pub struct ItemFilter {
+    /// Only items in this state.
+    pub state: Option<crate::domain::ItemState>,
+    /// Only items of this group (id).
+    pub group: Option<String>,
+    /// Only items of this channel.
+    pub channel: Option<Channel>,
+    /// Only items this agent (id) holds.
+    pub agent: Option<String>,
+    /// Only items with an id above this (the previous page's `next_cursor`).
+    pub cursor: Option<u64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A change of an item by an integration, with ids as they came.
+#[derive(Debug, Clone)]
+pub enum ItemChangeRequest {
+    /// Done.
+    Close,
+    /// Withdrawn.
+    Cancel,
+    /// New title or priority.
+    Update {
+        /// The new title.
+        title: Option<String>,
+        /// The new priority.
+        priority: Option<i32>,
+    },
+    /// To another group.
+    Move {
+        /// Group id.
+        group: String,
+        /// Why, for the receiving side.
+        note: String,
+    },
+    /// To a named member of the item's group.
+    Assign {
+        /// Agent id.
+        agent: String,
+        /// Even at its cap (the integration must be allowed to).
+        override_capacity: bool,
     },
 }
 

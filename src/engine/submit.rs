@@ -14,9 +14,7 @@ use super::outbox::OutboxSender;
 use super::views;
 use super::{Answer, Engine, now_ms};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::domain::{
-    AgentIx, Command, DomainError, Event, Item, ItemId, ItemReason, LogEntry, LogOp, Reply,
-};
+use crate::domain::{AgentIx, Command, DomainError, Event, Item, ItemId, LogEntry, LogOp, Reply};
 use crate::replica::idempotency::FirstOutcome;
 use crate::replica::{Effect, Outcome};
 
@@ -292,18 +290,13 @@ impl Engine {
     }
 }
 
-/// The item of an effect that closed one.
+/// The item of an effect that ended one (closed or cancelled).
 fn closed_item(effect: &Effect) -> Option<&Item> {
     match effect {
         Effect::Event {
-            event:
-                Event::ItemChanged {
-                    item,
-                    reason: ItemReason::Closed,
-                    ..
-                },
+            event: Event::ItemChanged { item, reason, .. },
             ..
-        } => Some(item),
+        } if reason.is_end() => Some(item),
         _ => None,
     }
 }

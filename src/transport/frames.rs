@@ -56,7 +56,7 @@ pub struct FrameError {
 const MAX_CELLS: usize = 1_000;
 
 /// Longest transfer note, in characters.
-const MAX_NOTE_CHARS: usize = 500;
+pub const MAX_NOTE_CHARS: usize = 500;
 
 fn valid_id(id: &Value) -> bool {
     match id {
