@@ -325,3 +325,26 @@ async fn an_item_moved_through_one_node_is_moved_on_the_other() {
     one.stop().await;
     two.stop().await;
 }
+
+#[tokio::test]
+async fn a_members_console_sees_a_queued_items_update() {
+    let s = TestServer::start_directory(&directory(), GRACE, |_| {}).await;
+    let mut alice = s.console("alice").await;
+    let item = ticket(&s, "g1", CRM).await;
+    assert_eq!(item["state"], "queued", "alice's g1 cells are off");
+    let (status, _) = call(
+        &s,
+        reqwest::Method::PATCH,
+        &format!("/api/items/{}", item["id"]),
+        CRM,
+        Some(json!({ "title": "renamed" })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let push = alice.push_where("queue", |p| p["op"] == "updated").await;
+    assert_eq!(
+        (&push["item"]["id"], &push["item"]["title"]),
+        (&item["id"], &json!("renamed"))
+    );
+    s.stop().await;
+}
