@@ -542,6 +542,13 @@ mod tests {
         assert_eq!(d.integrations.len(), 1);
         assert!(d.integrations[0].integration.allows("g"));
         assert!(!d.integrations[0].integration.allows("h"));
+        assert!(!d.integrations[0].integration.override_capacity);
+        let allowed = ok.replace("groups=['g']", "groups=['g']\noverride_capacity=true");
+        assert!(
+            parse(&allowed).unwrap().integrations[0]
+                .integration
+                .override_capacity
+        );
         for bad in [
             format!("{base}[[integrations]]\nname='x'\nkey_sha256='{digest}'\ngroups=['h']\n"),
             format!("{base}[[integrations]]\nname='x'\nkey_sha256='zz'\ngroups=['g']\n"),

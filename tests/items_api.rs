@@ -348,3 +348,50 @@ async fn a_members_console_sees_a_queued_items_update() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_allows_a_key_to_assign_over_the_cap_without_changing_its_scope() {
+    let s = TestServer::start_directory(&directory(), GRACE, |_| {}).await;
+    let admin = s.login("admin").await;
+    let created: Value = s
+        .http
+        .post(s.url("/api/admin/integrations"))
+        .bearer_auth(&admin)
+        .json(&json!({ "name": "desk", "groups": ["g1"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_string();
+    assert_eq!(created["integration"]["override_capacity"], false);
+    let item = ticket(&s, "g1", &key).await;
+    let path = format!("/api/items/{}/assign", item["id"]);
+    let over = json!({ "agent": "alice", "override_capacity": true });
+    let (status, r) = post(&s, &path, &key, Some(over.clone())).await;
+    assert_eq!(
+        (status, &r["error"]["details"]["field"]),
+        (403, &json!("override_capacity")),
+        "{r}"
+    );
+    let patched: Value = s
+        .http
+        .patch(s.url("/api/admin/integrations/desk"))
+        .bearer_auth(&admin)
+        .json(&json!({ "override_capacity": true }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        patched["integration"]["override_capacity"], true,
+        "{patched}"
+    );
+    assert_eq!(patched["integration"]["groups"], json!(["g1"]));
+    let (status, r) = post(&s, &path, &key, Some(over)).await;
+    assert_eq!((status, &r["assignee"]), (200, &json!("alice")), "{r}");
+    s.stop().await;
+}
