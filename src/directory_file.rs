@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AgentDef, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef,
-    GroupSettings, Handling, MembershipSpec, Roles,
+    AgentDef, AwayReason, Channel, ChannelConfig, Directory, DirectoryError, Distribution,
+    GroupDef, GroupSettings, Handling, MembershipSpec, Roles, StatusSettings,
 };
 use crate::integrations::{GroupScope, Integration, IntegrationKey};
 
@@ -30,6 +30,9 @@ pub struct LoadedDirectory {
     pub integrations: Vec<IntegrationKey>,
     /// The TOML it was parsed from (stored in Redis for the other nodes).
     pub source: String,
+    /// Whether the file has a `[statuses]` table (an import without one
+    /// leaves the live statuses alone).
+    pub has_statuses: bool,
 }
 
 /// Why a directory file could not be used.
@@ -65,6 +68,28 @@ struct FileDirectory {
     memberships: Vec<FileMembership>,
     #[serde(default)]
     integrations: Vec<FileIntegration>,
+    /// Absent: the default reasons (Lunch, Break, Meeting, Training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    statuses: Option<FileStatuses>,
+}
+
+/// `[statuses]`: the reasons agents may give, besides the plain
+/// `Available` and `Unavailable`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct FileStatuses {
+    #[serde(default)]
+    managers_set_status: bool,
+    #[serde(default)]
+    reasons: Vec<FileReason>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct FileReason {
+    name: String,
+    #[serde(default)]
+    takes_chats: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -142,6 +167,8 @@ struct FileGroup {
     ring_timeout: Option<String>,
     no_response_timeout: Option<String>,
     disconnect_timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not_responding_after: Option<u32>,
 }
 
 fn duration_ms(
@@ -273,6 +300,9 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
                 defaults.disconnect_ms,
             )?,
             queue_when_offline: g.queue_when_offline,
+            not_responding_after: g
+                .not_responding_after
+                .unwrap_or(defaults.not_responding_after),
         });
     }
     let groups = file
@@ -319,7 +349,25 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
     for (i, st) in settings.into_iter().enumerate() {
         directory.set_settings(crate::domain::GroupIx(i as u32), st);
     }
+    let has_statuses = file.statuses.is_some();
+    if let Some(st) = file.statuses {
+        let settings = StatusSettings {
+            reasons: st
+                .reasons
+                .into_iter()
+                .map(|r| AwayReason {
+                    name: r.name,
+                    takes_chats: r.takes_chats,
+                })
+                .collect(),
+            managers_set_status: st.managers_set_status,
+        };
+        StatusSettings::check_reasons(&settings.reasons)
+            .map_err(|e| DirectoryFileError::Invalid(format!("statuses: {e}")))?;
+        directory.set_status_settings(settings);
+    }
     Ok(LoadedDirectory {
+        has_statuses,
         source: text.to_string(),
         directory,
         password_hashes,
@@ -468,6 +516,7 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                 ring_timeout: timer(s.ring_timeout_ms),
                 no_response_timeout: timer(s.no_response_ms),
                 disconnect_timeout: timer(s.disconnect_ms),
+                not_responding_after: Some(s.not_responding_after),
             }
         })
         .collect();
@@ -484,11 +533,24 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
             override_capacity: i.override_capacity,
         })
         .collect();
+    let st = dir.status_settings();
+    let statuses = Some(FileStatuses {
+        managers_set_status: st.managers_set_status,
+        reasons: st
+            .reasons
+            .iter()
+            .map(|r| FileReason {
+                name: r.name.clone(),
+                takes_chats: r.takes_chats,
+            })
+            .collect(),
+    });
     let file = FileDirectory {
         agents,
         groups,
         memberships,
         integrations,
+        statuses,
     };
     toml::to_string(&file)
 }
@@ -573,5 +635,40 @@ mod tests {
             parse(&text),
             Err(DirectoryFileError::Directory(_))
         ));
+    }
+
+    #[test]
+    fn statuses_are_read_checked_and_written_back() {
+        let base = "[[groups]]\nid='g'\nname='G'\nchat={}\n";
+        let d = parse(base).unwrap();
+        assert!(!d.has_statuses);
+        assert_eq!(
+            d.directory.status_settings(),
+            &StatusSettings::default(),
+            "no table: the default reasons"
+        );
+        let text = format!(
+            "{base}[statuses]\nmanagers_set_status=true\n[[statuses.reasons]]\nname='Back office'\ntakes_chats=true\n"
+        );
+        let d = parse(&text).unwrap();
+        assert!(d.has_statuses);
+        let st = d.directory.status_settings();
+        assert!(st.managers_set_status);
+        assert_eq!(st.reasons.len(), 1);
+        assert!(st.reasons[0].takes_chats);
+        let written = to_toml(
+            &d.directory,
+            &ExportExtras {
+                password_hashes: None,
+                integrations: Vec::new(),
+                active: &|_, _| true,
+            },
+        )
+        .unwrap();
+        assert_eq!(parse(&written).unwrap().directory.status_settings(), st);
+        let twice = format!(
+            "{base}[statuses]\n[[statuses.reasons]]\nname='Lunch'\n[[statuses.reasons]]\nname='LUNCH'\n"
+        );
+        assert!(matches!(parse(&twice), Err(DirectoryFileError::Invalid(_))));
     }
 }

@@ -24,6 +24,7 @@ const state = {
   client: null,
   me: null, // welcome.agent
   status: null, // last AgentStatus of myself
+  statuses: [], // welcome.statuses: what the status menu offers
   groups: [], // welcome.groups, cells kept current from agent_status pushes
   work: new Map(), // item id -> Item I hold
   queues: new Map(), // group id -> Map(item id -> Item)
@@ -124,6 +125,7 @@ function stop() {
 
 function onWelcome(w) {
   state.me = w.agent;
+  state.statuses = w.statuses || [];
   state.groups = (w.groups || []).map((g) => ({ ...g, cells: { ...g.cells } }));
   state.work = new Map((w.work || []).map((it) => [it.id, it]));
   state.queues = new Map(state.groups.map((g) => [g.id, new Map()]));
@@ -160,6 +162,7 @@ function onAgentStatus({ status }) {
 function applyMyStatus(status) {
   state.status = status;
   state.me.available = status.available;
+  state.me.status = status.status;
   for (const c of status.cells || []) {
     const g = state.groups.find((x) => x.id === c.group);
     if (g) g.cells[c.channel] = c.state;
@@ -170,6 +173,10 @@ function applyMyStatus(status) {
   if (state.dialog?.isOpen) state.dialog.update(state.groups);
   if (status.change?.what === 'active' && status.change.by && status.change.by !== state.me.id) {
     announce(`Your active groups were changed by ${status.change.by}.`);
+  }
+  const byOther = status.change?.by && status.change.by !== state.me.id;
+  if (['status', 'availability'].includes(status.change?.what) && byOther) {
+    announce(`Your status was set to ${status.status} by ${status.change.by}.`);
   }
 }
 
@@ -288,6 +295,20 @@ async function take(item) {
   }
 }
 
+async function setStatus(name) {
+  const select = $('#status');
+  select.disabled = true;
+  try {
+    const status = await state.client.request('set_status', { status: name });
+    if (status && status.agent) applyMyStatus(status);
+  } catch (e) {
+    showError(e.message);
+    renderAvailability();
+  } finally {
+    select.disabled = false;
+  }
+}
+
 async function setAvailability(available) {
   const btn = $('#availability');
   btn.disabled = true;
@@ -330,7 +351,28 @@ function renderAvailability() {
   const btn = $('#availability');
   btn.setAttribute('aria-checked', String(on));
   btn.dataset.on = String(on);
-  $('[data-role=availability-label]').textContent = on ? 'Available' : 'Unavailable';
+  const name = state.me?.status || (on ? 'Available' : 'Unavailable');
+  $('[data-role=availability-label]').textContent = name;
+  renderStatusMenu(name);
+}
+
+/** The status menu: the help desk's statuses, the current one chosen. */
+function renderStatusMenu(current) {
+  const select = $('#status');
+  const names = (state.statuses || []).map((s) => s.name);
+  if (select.dataset.names !== names.join('\n')) {
+    select.replaceChildren(...(state.statuses || []).map((s) => el('option', {
+      value: s.name,
+      text: s.takes_chats || s.name === 'Available' ? s.name : `${s.name} (no new chats)`,
+    })));
+    select.dataset.names = names.join('\n');
+  }
+  if (!names.includes(current)) {
+    // A reason an admin has since removed: still shown until changed.
+    select.append(el('option', { value: current, text: current }));
+    select.dataset.names = '';
+  }
+  select.value = current;
 }
 
 function renderBanner() {
@@ -628,6 +670,7 @@ function wireChrome() {
   });
 
   $('#availability').addEventListener('click', () => setAvailability(!state.me?.available));
+  $('#status').addEventListener('change', (e) => setStatus(e.target.value));
 
   const mute = $('#mute');
   const renderMute = () => {

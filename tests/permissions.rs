@@ -266,6 +266,8 @@ impl Ctx {
                 json!({ "agent": "bob", "cells": [{ "group": "g1", "channel": "chat", "active": true }] })
             }
             "set_active_row" => json!({ "agent": "bob", "group": "g1", "active": true }),
+            "set_status" => json!({ "status": "Available" }),
+            "set_status_other" => json!({ "agent": "bob", "status": "Available" }),
             "set_active_column" => json!({ "agent": "bob", "channel": "chat", "active": true }),
             "take_over" => json!({ "item": self.chat_held_by_bob().await }),
             "transfer" => json!({ "item": self.fresh_ticket().await, "group": "g2" }),
@@ -352,7 +354,10 @@ async fn every_role_against_every_endpoint_and_request() {
         }
     }
 
-    let ws_rows: [(&str, &str, [Want; 4]); 15] = [
+    let ws_rows: [(&str, &str, [Want; 4]); 17] = [
+        ("set_status (own)", "set_status", [A, A, A, A]),
+        // Managers only when the help desk allows it (off by default).
+        ("set_status (bob's)", "set_status_other", [A, F, F, F]),
         ("set_active (own g1 cell)", "set_active", [F, A, A, F]),
         (
             "set_active (bob's g1 cell)",
@@ -376,11 +381,7 @@ async fn every_role_against_every_endpoint_and_request() {
     for (name, kind, wants) in ws_rows {
         for (role, want) in ROLES.into_iter().take(4).zip(wants) {
             let fields = ctx.frame(kind).await;
-            let wire = if kind.starts_with("set_active") {
-                kind.trim_end_matches("_other")
-            } else {
-                kind
-            };
+            let wire = kind.trim_end_matches("_other");
             let console = ctx.consoles.get_mut(&role).unwrap();
             let answer = console.request(wire, fields).await;
             let got = if answer["type"] == "ok" {

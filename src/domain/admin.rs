@@ -28,6 +28,7 @@ use super::directory::{
 use super::error::DomainError;
 use super::event::Event;
 use super::item::{HandOff, ItemId, ItemState};
+use super::status::StatusSettings;
 use super::time::Millis;
 
 /// Longest display name or department, in characters.
@@ -36,6 +37,9 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_CHAT_CAP: u32 = 100;
 /// Longest a group timer may be (one day).
 pub const MAX_TIMER_MS: u64 = 86_400_000;
+/// Most offers a group may let an agent miss in a row before it is Not
+/// Responding.
+pub const MAX_MISSED_OFFERS: u32 = 100;
 
 /// Fields of an agent to change; `None` keeps the current value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -78,6 +82,9 @@ pub struct GroupPatch {
     pub disconnect_ms: Option<u64>,
     /// Queue new chats when nobody is online.
     pub queue_when_offline: Option<bool>,
+    /// Offers let run out in a row before Not Responding (0: never).
+    #[serde(default)]
+    pub not_responding_after: Option<u32>,
 }
 
 impl GroupPatch {
@@ -161,6 +168,9 @@ pub enum AdminChange {
         /// Allowed.
         allowed: bool,
     },
+    /// The help desk's statuses with reasons, and whether managers may set
+    /// their members' status (admins only).
+    SetStatusSettings(StatusSettings),
     /// Several changes as one: all applied, or none (a directory file
     /// imported into a running system).
     Batch(Vec<AdminChange>),
@@ -178,6 +188,8 @@ pub enum AdminRecord {
     Member(Membership),
     /// The managers' permission.
     ManagersAdminister(bool),
+    /// The statuses with reasons.
+    StatusSettings(StatusSettings),
 }
 
 fn invalid(field: &'static str, why: impl Into<String>) -> DomainError {
@@ -222,6 +234,12 @@ fn check_group(def: &GroupDef, settings: &GroupSettings) -> Result<(), DomainErr
         if ms == 0 || ms > MAX_TIMER_MS {
             return Err(invalid(field, format!("must be 1 to {MAX_TIMER_MS} ms")));
         }
+    }
+    if settings.not_responding_after > MAX_MISSED_OFFERS {
+        return Err(invalid(
+            "not_responding_after",
+            format!("must be 0 (never) to {MAX_MISSED_OFFERS}"),
+        ));
     }
     Ok(())
 }
@@ -387,6 +405,15 @@ impl Core {
                     Some(AdminRecord::ManagersAdminister(allowed)),
                 )
             }
+            AdminChange::SetStatusSettings(settings) => {
+                StatusSettings::check_reasons(&settings.reasons)?;
+                let old = self.dir.status_settings().clone();
+                self.dir.set_status_settings(settings.clone());
+                (
+                    Some(AdminRecord::StatusSettings(old)),
+                    Some(AdminRecord::StatusSettings(settings)),
+                )
+            }
         };
         self.events.push(Event::Directory {
             at: now,
@@ -520,6 +547,9 @@ impl Core {
         }
         if let Some(v) = patch.queue_when_offline {
             settings.queue_when_offline = v;
+        }
+        if let Some(v) = patch.not_responding_after {
+            settings.not_responding_after = v;
         }
         check_group(&def, &settings)?;
         for c in Channel::ALL {

@@ -50,6 +50,16 @@ pub enum Command {
         /// The new value.
         available: bool,
     },
+    /// An agent's status set by name (`Available`, `Unavailable` or one of
+    /// the help desk's reasons): availability and reason at once.
+    SetStatus {
+        /// Who asks: the agent, an admin, or a manager when allowed.
+        actor: AgentIx,
+        /// Whose status.
+        agent: AgentIx,
+        /// The status name.
+        status: String,
+    },
     /// The server switches an idle agent unavailable (auto-away, opt-in):
     /// audited as done by the system.
     AutoAway {

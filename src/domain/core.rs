@@ -49,6 +49,28 @@ pub struct AgentPresence {
     /// An admin disabled the account: no session may open.
     #[serde(default)]
     pub disabled: bool,
+    /// The reason given with the status ("Lunch"), if any; `available`
+    /// says whether it takes new chats.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Offers let run out in a row (no response, rung out).
+    #[serde(default)]
+    pub missed_offers: u32,
+    /// Out of routing after too many offers ran out, until it acts.
+    #[serde(default)]
+    pub not_responding: bool,
+}
+
+impl AgentPresence {
+    /// The status the consoles show: `Not Responding` over everything, else
+    /// the reason, else `Available` or `Unavailable`.
+    pub fn status(&self) -> &str {
+        if self.not_responding {
+            super::not_responding::NOT_RESPONDING
+        } else {
+            super::status::status_name(self.available, self.reason.as_deref())
+        }
+    }
 }
 
 /// Per-membership state: the sticky active cells and ticket rotation.
@@ -261,6 +283,12 @@ impl Core {
     /// Applies one command at `now`. On error nothing has changed and no
     /// event was produced.
     pub fn apply(&mut self, now: Millis, cmd: Command) -> Result<Reply, DomainError> {
+        // What shows an agent is at its console (see `not_responding`).
+        let acted = match &cmd {
+            Command::Accept { actor, .. } | Command::Take { actor, .. } => Some(*actor),
+            Command::OpenSession { agent, .. } => Some(*agent),
+            _ => None,
+        };
         let reply = match cmd {
             Command::OpenSession { agent, session } => self.open_session(now, agent, session),
             Command::CloseSession { agent, session } => self.close_session(now, agent, session),
@@ -272,6 +300,11 @@ impl Core {
                 agent,
                 change,
             } => self.set_active(now, actor, agent, change),
+            Command::SetStatus {
+                actor,
+                agent,
+                status,
+            } => self.set_status(now, actor, agent, &status),
             Command::AutoAway { agent } => Ok(self.auto_away(now, agent)),
             Command::CreateWork {
                 group,
@@ -317,11 +350,14 @@ impl Core {
             } => self.set_enabled(now, actor, agent, enabled),
             Command::Admin { actor, change } => self.administer(now, actor, change),
         }?;
+        if let Some(a) = acted {
+            self.agent_acted(now, a);
+        }
         self.drain_dirty(now);
         Ok(reply)
     }
 
-    fn agent_mut(&mut self, a: AgentIx) -> &mut AgentPresence {
+    pub(super) fn agent_mut(&mut self, a: AgentIx) -> &mut AgentPresence {
         &mut self.agents[a.0 as usize]
     }
 
@@ -427,41 +463,14 @@ impl Core {
         a: AgentIx,
         available: bool,
     ) -> Result<Reply, DomainError> {
-        let agent = self.agent_mut(a);
-        if agent.available == available {
-            return Ok(Reply::Done);
-        }
-        agent.available = available;
-        agent.since = now;
-        self.events.push(Event::Presence {
-            at: now,
-            by: Actor::Agent(a),
-            agent: a,
-            what: PresenceWhat::Availability {
-                old: !available,
-                new: available,
-            },
-        });
-        if available {
-            self.mark_agent_dirty(a, &[Channel::Chat]);
-        }
+        self.change_status(now, Actor::Agent(a), a, available, None);
         Ok(Reply::Done)
     }
 
     fn auto_away(&mut self, now: Millis, a: AgentIx) -> Reply {
-        let agent = self.agent_mut(a);
-        if agent.available && agent.logged_in {
-            agent.available = false;
-            agent.since = now;
-            self.events.push(Event::Presence {
-                at: now,
-                by: Actor::System,
-                agent: a,
-                what: PresenceWhat::Availability {
-                    old: true,
-                    new: false,
-                },
-            });
+        let agent = &self.agents[a.0 as usize];
+        if agent.available && agent.logged_in && !agent.not_responding {
+            self.change_status(now, Actor::System, a, false, None);
         }
         Reply::Done
     }

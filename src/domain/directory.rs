@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use super::status::StatusSettings;
+
 /// Dense index of an agent in the [`Directory`].
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -159,6 +161,15 @@ pub struct GroupSettings {
     pub disconnect_ms: u64,
     /// Queue new chats even when nobody is online for chat.
     pub queue_when_offline: bool,
+    /// Offers an agent may let run out in a row (no response, rung out)
+    /// before it is Not Responding and gets no new offers until it acts;
+    /// 0: never. Absent in older snapshots: the default.
+    #[serde(default = "default_not_responding_after")]
+    pub not_responding_after: u32,
+}
+
+fn default_not_responding_after() -> u32 {
+    GroupSettings::default().not_responding_after
 }
 
 impl Default for GroupSettings {
@@ -168,6 +179,7 @@ impl Default for GroupSettings {
             no_response_ms: 60_000,
             disconnect_ms: 120_000,
             queue_when_offline: false,
+            not_responding_after: 3,
         }
     }
 }
@@ -250,6 +262,8 @@ pub struct Directory {
     /// Whether managers may change memberships, caps and settings of the
     /// groups they manage (an admin may switch it off).
     pub(super) managers_administer: bool,
+    /// The help desk's statuses with reasons, and who may set them.
+    pub(super) status_settings: StatusSettings,
 }
 
 /// What a [`Directory`] is made of, without its lookups.
@@ -263,6 +277,9 @@ struct DirectoryData {
     group_gone: Vec<bool>,
     member_gone: Vec<bool>,
     managers_administer: bool,
+    /// Absent in snapshots written before statuses had reasons.
+    #[serde(default)]
+    status_settings: StatusSettings,
 }
 
 impl From<Directory> for DirectoryData {
@@ -276,6 +293,7 @@ impl From<Directory> for DirectoryData {
             group_gone: d.group_gone,
             member_gone: d.member_gone,
             managers_administer: d.managers_administer,
+            status_settings: d.status_settings,
         }
     }
 }
@@ -296,6 +314,7 @@ impl From<DirectoryData> for Directory {
             group_gone: d.group_gone,
             member_gone: d.member_gone,
             managers_administer: d.managers_administer,
+            status_settings: d.status_settings,
         };
         for (i, a) in dir.agents.iter().enumerate() {
             if !dir.agent_gone[i] {
@@ -393,6 +412,7 @@ impl Directory {
             members_of_group,
             memberships_of_agent,
             managers_administer: true,
+            status_settings: StatusSettings::default(),
         })
     }
 
@@ -440,6 +460,11 @@ impl Directory {
     /// groups they manage.
     pub fn managers_administer(&self) -> bool {
         self.managers_administer
+    }
+
+    /// The help desk's statuses with reasons, and who may set them.
+    pub fn status_settings(&self) -> &StatusSettings {
+        &self.status_settings
     }
 
     /// One agent.

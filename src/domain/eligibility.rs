@@ -20,6 +20,8 @@ pub enum KeptOut {
     PullOnly,
     /// The member's cell for this channel is off.
     Inactive,
+    /// Let too many offers run out in a row; back when it acts.
+    NotResponding,
     /// Unavailable (chats only).
     Unavailable,
     /// At its chat cap, or its ticket cap in this group.
@@ -39,6 +41,7 @@ impl KeptOut {
             KeptOut::Excluded => "excluded",
             KeptOut::PullOnly => "pull_only",
             KeptOut::Inactive => "inactive",
+            KeptOut::NotResponding => "not_responding",
             KeptOut::Unavailable => "unavailable",
             KeptOut::AtCapacity => "at_capacity",
             KeptOut::OnCall => "on_call",
@@ -72,6 +75,9 @@ impl Core {
         }
         if !self.is_active(m, channel) {
             return Some(KeptOut::Inactive);
+        }
+        if agent.not_responding {
+            return Some(KeptOut::NotResponding);
         }
         match channel {
             Channel::Chat => {

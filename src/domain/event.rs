@@ -20,6 +20,17 @@ pub enum PresenceWhat {
         /// After.
         new: bool,
     },
+    /// The status changed to or from one with a reason ("Lunch"); a switch
+    /// between the plain `Available` and `Unavailable` is an
+    /// [`PresenceWhat::Availability`].
+    Status {
+        /// The status before.
+        old: String,
+        /// The status after.
+        new: String,
+        /// Whether the new status takes new chats.
+        available: bool,
+    },
     /// An admin disabled or enabled the account.
     Enabled {
         /// Before.

@@ -152,7 +152,11 @@ impl Core {
             return;
         }
         let group = item.group;
+        let holder = item.assignee;
         self.hand_off(now, id, why, None, group, String::new());
+        if let Some(a) = holder {
+            self.offer_ran_out(now, a, group);
+        }
     }
 
     /// The holder of a chat has been logged out for the group's limit.

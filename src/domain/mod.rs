@@ -35,9 +35,11 @@ pub use handoff::Verdict;
 mod item;
 mod item_ops;
 mod log_entry;
+mod not_responding;
 mod queue;
 mod routing;
 mod snapshot;
+mod status;
 mod time;
 
 pub use admin::{
@@ -57,7 +59,11 @@ pub use event::{DequeueReason, Event, ItemReason, PresenceWhat};
 pub use item::{HandOff, HistoryEntry, Item, ItemId, ItemState};
 pub use item_ops::MAX_TITLE_CHARS;
 pub use log_entry::{LogEntry, LogOp, NewVisitor, VisitorJoin};
+pub use not_responding::NOT_RESPONDING;
 pub use snapshot::{CoreSnapshot, SnapshotError};
+pub use status::{
+    AVAILABLE, AwayReason, MAX_REASON_CHARS, MAX_REASONS, StatusSettings, UNAVAILABLE, status_name,
+};
 pub use time::Millis;
 
 #[cfg(test)]

@@ -120,13 +120,17 @@ fn settings_gen() -> impl Strategy<Value = GroupSettings> {
         1_000u64..8_000,
         1_000u64..8_000,
         prop::bool::weighted(0.6),
+        0u32..4,
     )
         .prop_map(
-            |(ring_timeout_ms, no_response_ms, disconnect_ms, queue_when_offline)| GroupSettings {
-                ring_timeout_ms,
-                no_response_ms,
-                disconnect_ms,
-                queue_when_offline,
+            |(ring_timeout_ms, no_response_ms, disconnect_ms, queue_when_offline, not_resp)| {
+                GroupSettings {
+                    ring_timeout_ms,
+                    no_response_ms,
+                    disconnect_ms,
+                    queue_when_offline,
+                    not_responding_after: not_resp,
+                }
             },
         )
 }
@@ -218,6 +222,12 @@ enum Op {
         agent: u8,
         available: bool,
     },
+    /// A status by name: index into [`STATUS_NAMES`].
+    Status {
+        actor: u8,
+        agent: u8,
+        status: u8,
+    },
     Cell {
         actor: u8,
         agent: u8,
@@ -304,6 +314,8 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (a(), 0u8..3).prop_map(|(agent, session)| Op::Open { agent, session }),
         3 => (a(), 0u8..3).prop_map(|(agent, session)| Op::Close { agent, session }),
         2 => (a(), any::<bool>()).prop_map(|(agent, available)| Op::Avail { agent, available }),
+        2 => (a(), a(), 0u8..STATUS_NAMES.len() as u8)
+            .prop_map(|(actor, agent, status)| Op::Status { actor, agent, status }),
         3 => (a(), a(), a(), 0u8..3, any::<bool>()).prop_map(|(actor, agent, group, channel, on)| {
             Op::Cell { actor, agent, group, channel, on }
         }),
@@ -373,6 +385,15 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
         } => Command::SetAvailability {
             agent: agent(a),
             available,
+        },
+        Op::Status {
+            actor,
+            agent: a,
+            status,
+        } => Command::SetStatus {
+            actor: actor_of(actor, a),
+            agent: agent(a),
+            status: STATUS_NAMES[usize::from(status)].into(),
         },
         Op::Cell {
             actor,
@@ -884,6 +905,7 @@ fn check_step(
         .collect();
     let mut ahead: BTreeMap<ItemId, Vec<Item>> = BTreeMap::new();
     let mut cells: BTreeMap<(MemberIx, Channel), bool> = BTreeMap::new();
+    let mut statuses: BTreeMap<AgentIx, (String, bool)> = BTreeMap::new();
     for e in evs {
         match e {
             Event::Queued { item, sound } => {
@@ -1003,6 +1025,28 @@ fn check_step(
                 prop_assert_eq!(prev.presence(*agent).available, *old);
                 prop_assert_eq!(core.presence(*agent).available, *new);
                 prop_assert!(old != new);
+                if let Some(cur) = statuses.get_mut(agent) {
+                    *cur = (status_name(*new, None).to_string(), *new);
+                }
+            }
+            Event::Presence {
+                agent,
+                what:
+                    PresenceWhat::Status {
+                        old,
+                        new,
+                        available,
+                    },
+                ..
+            } => {
+                // Each event starts from the status the previous one left.
+                let p = prev.presence(*agent);
+                let cur = statuses
+                    .entry(*agent)
+                    .or_insert_with(|| (p.status().to_string(), p.available));
+                prop_assert_eq!(cur.0.as_str(), old.as_str());
+                prop_assert!(old != new);
+                *cur = (new.clone(), *available);
             }
             Event::Presence {
                 what: PresenceWhat::Enabled { .. },
@@ -1021,6 +1065,14 @@ fn check_step(
                 );
             }
         }
+    }
+    for (a, (st, available)) in &statuses {
+        prop_assert_eq!(
+            core.presence(*a).status(),
+            st.as_str(),
+            "status ends where its last event left it"
+        );
+        prop_assert_eq!(core.presence(*a).available, *available);
     }
     for (&(m, c), &v) in &cells {
         prop_assert_eq!(
@@ -1045,7 +1097,7 @@ fn check_step(
         );
         if p.available != q.available {
             prop_assert!(
-                matches!(cmd, Some(Command::SetAvailability { agent, .. }) if *agent == a),
+                matches!(cmd, Some(Command::SetAvailability { agent, .. } | Command::SetStatus { agent, .. }) if *agent == a),
                 "availability of {:?} changed by {:?}",
                 a,
                 cmd
@@ -1166,6 +1218,22 @@ fn check_reply(
                 result
             );
         }
+        Command::SetStatus {
+            actor,
+            agent,
+            ref status,
+        } => {
+            let dir = prev.directory();
+            let allowed = actor == agent
+                || dir.agent(actor).roles.admin
+                || (dir.status_settings().managers_set_status
+                    && dir
+                        .memberships_of(agent)
+                        .iter()
+                        .any(|&m| dir.is_manager_of(actor, dir.membership(m).group)));
+            let known = dir.status_settings().resolve(status).is_some();
+            prop_assert_eq!(result.is_ok(), allowed && known, "{:?}", result);
+        }
         Command::OpenSession { .. }
         | Command::CloseSession { .. }
         | Command::SetAvailability { .. }
@@ -1216,6 +1284,10 @@ fn check_reply(
     }
     Ok(())
 }
+
+/// Statuses the property tests pick: the plain two, default reasons, and
+/// one the help desk does not define.
+const STATUS_NAMES: [&str; 5] = ["Available", "Unavailable", "Lunch", "Meeting", "Napping"];
 
 /// Runs one op; returns whether it was applied.
 fn step(core: &mut Core, now: &mut Millis, op: &Op) -> Result<(), TestCaseError> {

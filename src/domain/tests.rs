@@ -9,6 +9,8 @@ use super::*;
 mod accounts;
 mod admin;
 mod item_ops;
+mod not_responding;
+mod status;
 
 // ----- the test directory -----
 
@@ -1865,6 +1867,7 @@ fn handoff_core() -> Core {
             no_response_ms: 5_000,
             disconnect_ms: 30_000,
             queue_when_offline: false,
+            not_responding_after: 0,
         })
         .group("h", [auto(), auto(), pull()])
         .member("a", "g", [Primary; 3], None, ON)

@@ -14,9 +14,9 @@ use super::Engine;
 use super::submit::{After, Step};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
-    Actor, AdminChange, AdminRecord, AgentDef, AgentIx, AgentPatch, Command, CredentialChange,
-    GroupDef, GroupIx, GroupPatch, GroupScope, GroupSettings, Handling, LogOp, MemberPatch,
-    Membership, Millis,
+    Actor, AdminChange, AdminRecord, AgentDef, AgentIx, AgentPatch, AwayReason, Command,
+    CredentialChange, GroupDef, GroupIx, GroupPatch, GroupScope, GroupSettings, Handling, LogOp,
+    MemberPatch, Membership, Millis,
 };
 use crate::replica::audit::record_json;
 use crate::replica::credentials::IntegrationRecord;
@@ -131,8 +131,15 @@ pub enum AdminOp {
     RevokeIntegration(String),
     /// Directory-wide settings.
     GetSettings,
-    /// Whether managers administer the groups they manage.
-    SetManagersAdminister(bool),
+    /// Directory-wide settings; `None` keeps a setting as it is.
+    SetSettings {
+        /// Whether managers administer the groups they manage.
+        managers_administer: Option<bool>,
+        /// Whether managers may set their members' status.
+        managers_set_status: Option<bool>,
+        /// The reasons agents may give with a status.
+        status_reasons: Option<Vec<AwayReason>>,
+    },
     /// The live directory as a directory file.
     ExportDirectory {
         /// With the agents' password hashes.
@@ -420,10 +427,31 @@ impl Engine {
                 Ok(Step::Now(self.export_directory(actor, with_hashes)))
             }
             AdminOp::ImportDirectory { file, apply } => self.import_directory(actor, &file, apply),
-            AdminOp::SetManagersAdminister(allowed) => admin(
-                AdminChange::SetManagersAdminister { allowed },
-                AdminView::Settings,
-            ),
+            AdminOp::SetSettings {
+                managers_administer,
+                managers_set_status,
+                status_reasons,
+            } => {
+                let mut changes = Vec::new();
+                if let Some(allowed) = managers_administer {
+                    changes.push(AdminChange::SetManagersAdminister { allowed });
+                }
+                if managers_set_status.is_some() || status_reasons.is_some() {
+                    let mut st = self.state.core().directory().status_settings().clone();
+                    if let Some(allowed) = managers_set_status {
+                        st.managers_set_status = allowed;
+                    }
+                    if let Some(reasons) = status_reasons {
+                        st.reasons = reasons;
+                    }
+                    changes.push(AdminChange::SetStatusSettings(st));
+                }
+                match changes.len() {
+                    0 => Ok(Step::Now(Ok(self.settings_view()))),
+                    1 => admin(changes.remove(0), AdminView::Settings),
+                    _ => admin(AdminChange::Batch(changes), AdminView::Settings),
+                }
+            }
         }
     }
 
@@ -493,8 +521,11 @@ impl Engine {
     }
 
     fn settings_view(&self) -> Value {
+        let dir = self.state.core().directory();
         json!({
-            "managers_administer": self.state.core().directory().managers_administer(),
+            "managers_administer": dir.managers_administer(),
+            "managers_set_status": dir.status_settings().managers_set_status,
+            "status_reasons": dir.status_settings().reasons,
         })
     }
 }

@@ -137,6 +137,7 @@ impl Engine {
                             no_response_ms: Some(s.no_response_ms),
                             disconnect_ms: Some(s.disconnect_ms),
                             queue_when_offline: Some(s.queue_when_offline),
+                            not_responding_after: Some(s.not_responding_after),
                         },
                     });
                 }
@@ -240,6 +241,12 @@ impl Engine {
                 words.push(json!({ "op": "delete_agent", "agent": adef.id }));
                 changes.push(AdminChange::DeleteAgent { agent: a });
             }
+        }
+        if file.has_statuses && want.status_settings() != dir.status_settings() {
+            words.push(json!({ "op": "set_statuses" }));
+            changes.push(AdminChange::SetStatusSettings(
+                want.status_settings().clone(),
+            ));
         }
         let summary = json!({ "changes": words, "applied": apply && !changes.is_empty() });
         if !apply || changes.is_empty() {

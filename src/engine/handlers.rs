@@ -348,6 +348,17 @@ impl Engine {
                 },
                 After::Status(actor),
             )),
+            SessionOp::SetStatus { agent, status } => {
+                let target = self.resolve_target(actor, agent)?;
+                Ok(Step::Submit(
+                    Command::SetStatus {
+                        actor,
+                        agent: target,
+                        status,
+                    },
+                    After::Status(target),
+                ))
+            }
             SessionOp::SetActive { agent, cells } => {
                 let target = self.resolve_target(actor, agent)?;
                 let cells = cells

@@ -72,6 +72,7 @@ fn presence_word(what: &PresenceWhat) -> &'static str {
         PresenceWhat::LoggedIn => "login",
         PresenceWhat::LoggedOut => "logout",
         PresenceWhat::Availability { .. } => "availability",
+        PresenceWhat::Status { .. } => "status",
         PresenceWhat::Enabled { .. } => "account",
         PresenceWhat::Active { .. } => "active",
     }

@@ -43,6 +43,15 @@ pub enum SessionOp {
         /// The new value.
         available: bool,
     },
+    /// Set a status by name (`Available`, `Unavailable` or one of the help
+    /// desk's reasons); another agent's only for admins, and managers when
+    /// the help desk allows it.
+    SetStatus {
+        /// Whose (default: oneself).
+        agent: Option<String>,
+        /// The status name.
+        status: String,
+    },
     /// Explicit cells, atomically.
     SetActive {
         /// Whose (default: oneself).

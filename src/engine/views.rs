@@ -126,6 +126,8 @@ pub struct AgentStatusView<'a> {
     roles: Vec<&'static str>,
     logged_in: bool,
     available: bool,
+    /// `Available`, `Unavailable` or the reason the agent gave.
+    status: &'a str,
     receiving: bool,
     since: Millis,
     load: PerChannel<u32>,
@@ -173,6 +175,7 @@ pub fn agent_status<'a>(
         roles: role_names(def.roles),
         logged_in: p.logged_in,
         available: p.available,
+        status: p.status(),
         receiving: core.is_receiving(a),
         since: p.since,
         load: PerChannel::from_fn(|c| p.load[c.index()]),
@@ -302,6 +305,36 @@ pub struct WelcomeAgent<'a> {
     name: &'a str,
     roles: Vec<&'static str>,
     available: bool,
+    status: &'a str,
+    /// When the status (or login) last changed.
+    since: Millis,
+}
+
+/// A status an agent may pick, as the console lists it.
+#[derive(Debug, Serialize)]
+pub struct StatusChoice<'a> {
+    name: &'a str,
+    takes_chats: bool,
+}
+
+/// The statuses of the help desk: the two plain ones, then its reasons.
+pub fn status_choices(core: &Core) -> Vec<StatusChoice<'_>> {
+    let plain = [
+        (crate::domain::AVAILABLE, true),
+        (crate::domain::UNAVAILABLE, false),
+    ]
+    .into_iter()
+    .map(|(name, takes_chats)| StatusChoice { name, takes_chats });
+    let reasons = core
+        .directory()
+        .status_settings()
+        .reasons
+        .iter()
+        .map(|r| StatusChoice {
+            name: &r.name,
+            takes_chats: r.takes_chats,
+        });
+    plain.chain(reasons).collect()
 }
 
 /// The first frame of every session.
@@ -315,6 +348,8 @@ pub struct Welcome<'a> {
     grace_ms: Millis,
     agent: WelcomeAgent<'a>,
     groups: Vec<ActiveGroupRow<'a>>,
+    /// The statuses the agent may pick.
+    statuses: Vec<StatusChoice<'a>>,
     work: Vec<ItemView<'a>>,
     queues: Vec<ItemView<'a>>,
     /// The conversations of the visitor chats in `work`, so that a console
@@ -378,8 +413,11 @@ pub fn welcome(core: &Core, a: AgentIx, session: u64, seq: u64) -> Welcome<'_> {
             name: &def.name,
             roles: role_names(def.roles),
             available: core.presence(a).available,
+            status: core.presence(a).status(),
+            since: core.presence(a).since,
         },
         groups,
+        statuses: status_choices(core),
         work,
         queues,
         chats: Vec::new(),

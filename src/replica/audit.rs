@@ -263,6 +263,7 @@ fn render<'a>(dir: &'a Directory, r: &'a AuditRecord) -> AuditEntryView<'a> {
                     AdminRecord::Group(..) => "group",
                     AdminRecord::Member(_) => "membership",
                     AdminRecord::ManagersAdminister(_) => "managers_administer",
+                    AdminRecord::StatusSettings(_) => "statuses",
                 });
             let group = old.as_ref().or(new.as_ref()).and_then(|rec| match &**rec {
                 AdminRecord::Group(def, _) => Some(def.id.clone()),
@@ -312,21 +313,22 @@ type PresenceColumns<'a> = (
     &'static str,
     Option<&'a str>,
     Option<&'static str>,
-    &'static str,
-    &'static str,
+    &'a str,
+    &'a str,
 );
 
-fn render_presence<'a>(dir: &'a Directory, what: &PresenceWhat) -> PresenceColumns<'a> {
-    match *what {
+fn render_presence<'a>(dir: &'a Directory, what: &'a PresenceWhat) -> PresenceColumns<'a> {
+    match what {
         PresenceWhat::LoggedIn => ("login", None, None, "out", "in"),
         PresenceWhat::LoggedOut => ("logout", None, None, "in", "out"),
         PresenceWhat::Availability { old, new } => {
-            let word = |v| if v { "available" } else { "unavailable" };
-            ("availability", None, None, word(old), word(new))
+            let word = |v: bool| if v { "available" } else { "unavailable" };
+            ("availability", None, None, word(*old), word(*new))
         }
+        PresenceWhat::Status { old, new, .. } => ("status", None, None, old, new),
         PresenceWhat::Enabled { old, new } => {
-            let word = |v| if v { "enabled" } else { "disabled" };
-            ("account", None, None, word(old), word(new))
+            let word = |v: bool| if v { "enabled" } else { "disabled" };
+            ("account", None, None, word(*old), word(*new))
         }
         PresenceWhat::Active {
             group,
@@ -335,10 +337,10 @@ fn render_presence<'a>(dir: &'a Directory, what: &PresenceWhat) -> PresenceColum
             new,
         } => (
             "active",
-            Some(dir.group(group).id.as_str()),
+            Some(dir.group(*group).id.as_str()),
             Some(channel.as_str()),
-            on_off(old),
-            on_off(new),
+            on_off(*old),
+            on_off(*new),
         ),
     }
 }
@@ -370,6 +372,7 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
             "no_response_ms": s.no_response_ms,
             "disconnect_ms": s.disconnect_ms,
             "queue_when_offline": s.queue_when_offline,
+            "not_responding_after": s.not_responding_after,
         }),
         AdminRecord::Member(m) => json!({
             "agent": dir.agent(m.agent).id,
@@ -380,6 +383,7 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
             "ticket_cap": m.ticket_cap,
         }),
         AdminRecord::ManagersAdminister(v) => json!(v),
+        AdminRecord::StatusSettings(s) => json!(s),
     }
 }
 

@@ -347,6 +347,7 @@ pub(super) struct GroupBody {
     no_response_ms: Option<u64>,
     disconnect_ms: Option<u64>,
     queue_when_offline: Option<bool>,
+    not_responding_after: Option<u32>,
 }
 
 impl GroupBody {
@@ -365,6 +366,7 @@ impl GroupBody {
             no_response_ms: self.no_response_ms,
             disconnect_ms: self.disconnect_ms,
             queue_when_offline: self.queue_when_offline,
+            not_responding_after: self.not_responding_after,
         }
     }
 }
@@ -401,6 +403,9 @@ pub(super) async fn create_group(
         no_response_ms: b.no_response_ms.unwrap_or(defaults.no_response_ms),
         disconnect_ms: b.disconnect_ms.unwrap_or(defaults.disconnect_ms),
         queue_when_offline: b.queue_when_offline.unwrap_or(defaults.queue_when_offline),
+        not_responding_after: b
+            .not_responding_after
+            .unwrap_or(defaults.not_responding_after),
     };
     created(&state, &headers, AdminOp::CreateGroup(def, settings)).await
 }
@@ -699,7 +704,12 @@ pub(super) async fn get_settings(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SettingsBody {
-    managers_administer: bool,
+    #[serde(default)]
+    managers_administer: Option<bool>,
+    #[serde(default)]
+    managers_set_status: Option<bool>,
+    #[serde(default)]
+    status_reasons: Option<Vec<crate::domain::AwayReason>>,
 }
 
 /// `PATCH /api/admin/settings`.
@@ -712,7 +722,11 @@ pub(super) async fn set_settings(
     answer(
         &state,
         &headers,
-        AdminOp::SetManagersAdminister(b.managers_administer),
+        AdminOp::SetSettings {
+            managers_administer: b.managers_administer,
+            managers_set_status: b.managers_set_status,
+            status_reasons: b.status_reasons,
+        },
     )
     .await
 }
