@@ -64,6 +64,10 @@ async fn ticket(s: &TestServer, group: &str, key: &str) -> Value {
     r["item"].clone()
 }
 
+fn field(r: &Value) -> &Value {
+    &r["error"]["details"]["field"]
+}
+
 fn code(r: &Value) -> &str {
     r["error"]["code"].as_str().unwrap_or("?")
 }
@@ -102,10 +106,7 @@ async fn each_endpoint_with_a_scoped_key_and_with_one_out_of_scope() {
     let (_, mine) = get(&s, "/api/items", OTHER).await;
     assert_eq!(mine["items"], json!([]), "g1's items are not another's");
     let (status, r) = get(&s, "/api/items?state=closed", CRM).await;
-    assert_eq!(
-        (status, &r["error"]["details"]["field"]),
-        (400, &json!("state"))
-    );
+    assert_eq!((status, field(&r)), (400, &json!("state")));
 
     // Update.
     let patch = |key, body| call(&s, reqwest::Method::PATCH, &path, key, Some(body));
@@ -120,47 +121,18 @@ async fn each_endpoint_with_a_scoped_key_and_with_one_out_of_scope() {
     let (status, r) = patch(CRM, json!({})).await;
     assert_eq!((status, code(&r)), (400, "invalid_field"));
     let (status, r) = patch(CRM, json!({ "title": "x".repeat(201) })).await;
-    assert_eq!(
-        (status, &r["error"]["details"]["field"]),
-        (400, &json!("title"))
-    );
+    assert_eq!((status, field(&r)), (400, &json!("title")));
 
     // Move: the target must be in scope too; created_at is kept.
-    let (status, r) = post(
-        &s,
-        &format!("{path}/move"),
-        CRM,
-        Some(json!({ "group": "g2" })),
-    )
-    .await;
-    assert_eq!(
-        (status, &r["error"]["details"]["field"]),
-        (403, &json!("group")),
-        "{r}"
-    );
-    let (status, r) = post(
-        &s,
-        &format!("{path}/move"),
-        CRM,
-        Some(json!({ "group": "nope" })),
-    )
-    .await;
+    let move_path = format!("{path}/move");
+    let move_to = |key, body| post(&s, &move_path, key, Some(body));
+    let (status, r) = move_to(CRM, json!({ "group": "g2" })).await;
+    assert_eq!((status, field(&r)), (403, &json!("group")), "{r}");
+    let (status, r) = move_to(CRM, json!({ "group": "nope" })).await;
     assert_eq!((status, code(&r)), (404, "not_found"));
-    let (status, r) = post(
-        &s,
-        &format!("{path}/move"),
-        OTHER,
-        Some(json!({ "group": "g2" })),
-    )
-    .await;
+    let (status, r) = move_to(OTHER, json!({ "group": "g2" })).await;
     assert_eq!((status, code(&r)), (403, "forbidden"));
-    let (status, moved) = post(
-        &s,
-        &format!("{path}/move"),
-        CRM,
-        Some(json!({ "group": "xfer", "note": "wrong queue" })),
-    )
-    .await;
+    let (status, moved) = move_to(CRM, json!({ "group": "xfer", "note": "wrong queue" })).await;
     assert_eq!(status, 200, "{moved}");
     assert_eq!(moved["group"], "xfer");
     assert_eq!(moved["created_at"], a["created_at"]);
@@ -170,11 +142,7 @@ async fn each_endpoint_with_a_scoped_key_and_with_one_out_of_scope() {
     let assign_path = format!("{path}/assign");
     let assign = |key, body| post(&s, &assign_path, key, Some(body));
     let (status, r) = assign(CRM, json!({ "agent": "carol" })).await;
-    assert_eq!(
-        (status, &r["error"]["details"]["field"]),
-        (400, &json!("agent")),
-        "{r}"
-    );
+    assert_eq!((status, field(&r)), (400, &json!("agent")), "{r}");
     let (status, r) = assign(OTHER, json!({ "agent": "h3" })).await;
     assert_eq!((status, code(&r)), (403, "forbidden"));
     let (status, item) = assign(CRM, json!({ "agent": "h3", "override_capacity": true })).await;
@@ -371,7 +339,7 @@ async fn an_admin_allows_a_key_to_assign_over_the_cap_without_changing_its_scope
     let over = json!({ "agent": "alice", "override_capacity": true });
     let (status, r) = post(&s, &path, &key, Some(over.clone())).await;
     assert_eq!(
-        (status, &r["error"]["details"]["field"]),
+        (status, field(&r)),
         (403, &json!("override_capacity")),
         "{r}"
     );
