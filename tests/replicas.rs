@@ -340,7 +340,7 @@ fn command(log: &Log, op: &Op) -> LogOp {
             item: item_id(log, *item),
         },
         Op::Transfer { agent, item, group } => Command::Transfer {
-            actor: a(*agent),
+            actor: Actor::Agent(a(*agent)),
             item: item_id(log, *item),
             group: GroupIx(*group),
             agent: None,
@@ -372,10 +372,11 @@ fn command(log: &Log, op: &Op) -> LogOp {
                     agent: a(*agent),
                     override_capacity: false,
                 },
-                _ => Command::Move {
+                _ => Command::Transfer {
                     actor,
                     item,
                     group: GroupIx(*group),
+                    agent: None,
                     note: String::new(),
                 },
             };

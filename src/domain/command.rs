@@ -109,8 +109,12 @@ pub enum Command {
     },
     /// Move an item to a group, or to a named member of it.
     Transfer {
-        /// Who transfers (the assignee or a manager of the item's group).
-        actor: AgentIx,
+        /// Who transfers: the assignee or a manager of the item's group, or
+        /// an integration (its scope checked by the replica). Entries written
+        /// when only people transferred hold a bare agent index; they still
+        /// read.
+        #[serde(deserialize_with = "actor_or_agent")]
+        actor: Actor,
         /// The item.
         item: ItemId,
         /// The receiving group.
@@ -166,18 +170,6 @@ pub enum Command {
         /// Give it even when the member is at its cap.
         override_capacity: bool,
     },
-    /// The item moves to another group and is routed there by its rules, as
-    /// a console's transfer to a group does (`created_at` kept).
-    Move {
-        /// Who moves it (an integration or the system; not a person).
-        actor: Actor,
-        /// The item.
-        item: ItemId,
-        /// The receiving group.
-        group: GroupIx,
-        /// Why, for the receiving side.
-        note: String,
-    },
     /// An admin disables or enables an agent's account. Disabling logs the
     /// agent out at once (every session closed, no grace), so that a
     /// departed or compromised account stops receiving work on every
@@ -198,6 +190,21 @@ pub enum Command {
         /// What.
         change: AdminChange,
     },
+}
+
+/// A transfer's actor as the log holds it: an [`Actor`], or a bare agent
+/// index (entries written before integrations could transfer).
+fn actor_or_agent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Actor, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Agent(AgentIx),
+        Actor(Actor),
+    }
+    Ok(match <Wire as serde::Deserialize>::deserialize(d)? {
+        Wire::Agent(a) => Actor::Agent(a),
+        Wire::Actor(a) => a,
+    })
 }
 
 /// What a successful command returns besides its events.

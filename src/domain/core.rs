@@ -337,12 +337,6 @@ impl Core {
                 agent,
                 override_capacity,
             } => self.assign_to(now, actor, item, agent, override_capacity),
-            Command::Move {
-                actor,
-                item,
-                group,
-                note,
-            } => self.move_to(now, actor, item, group, note),
             Command::SetEnabled {
                 actor,
                 agent,

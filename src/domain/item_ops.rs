@@ -1,17 +1,16 @@
-//! What an integration (a CRM, a ticketing system) does to work it created:
-//! cancel it, change its title or priority, give it to a named member, move
-//! it to another group. A person does these through its console requests
-//! (close, transfer, take over), whose rules are about its roles; these
-//! commands are about the item alone, and the engine checks the
-//! integration's scope before they are proposed and the replica again when
-//! they are applied.
+//! What an integration (a CRM, a ticketing system) does to work it created
+//! that no console request does: cancel it, change its title or priority,
+//! give it to a named member (over the cap when allowed). It closes and
+//! moves work with the consoles' own `Close` and `Transfer`. These commands
+//! are about the item alone: the engine checks the integration's scope
+//! before they are proposed and the replica again when they are applied.
 //!
-//! None of them resets `created_at`, so a moved or reassigned item keeps
-//! its wait and its place.
+//! None of them resets `created_at`, so a reassigned item keeps its wait
+//! and its place.
 
 use super::command::{Actor, Reply};
 use super::core::Core;
-use super::directory::{AgentIx, Channel, GroupIx};
+use super::directory::{AgentIx, Channel};
 use super::error::DomainError;
 use super::event::{Event, ItemReason};
 use super::item::{HandOff, HistoryEntry, ItemId, ItemState};
@@ -144,33 +143,6 @@ impl Core {
         });
         item.state = ItemState::Queued;
         self.assign(now, id, m, ItemReason::Assigned, Some(from));
-        Ok(Reply::Item(id))
-    }
-
-    /// Moves an item to another group, routed there by its rules or queued
-    /// at its original age: the hand-off of a console's transfer to a group
-    /// (which takes it out of the old group's queue), by nobody in the
-    /// directory.
-    pub(super) fn move_to(
-        &mut self,
-        now: Millis,
-        actor: Actor,
-        id: ItemId,
-        to: GroupIx,
-        note: String,
-    ) -> Result<Reply, DomainError> {
-        not_a_person(actor)?;
-        let item = self.items.get(&id).ok_or(DomainError::NoSuchItem(id))?;
-        if self.dir.is_group_gone(to) {
-            return Err(DomainError::NoSuchGroup(self.dir.group(to).id.clone()));
-        }
-        if item.group == to {
-            return Err(DomainError::InvalidState("already in that group"));
-        }
-        if !self.dir.group(to).channels[item.channel.index()].enabled {
-            return Err(DomainError::ChannelDisabled(to, item.channel));
-        }
-        self.hand_off(now, id, HandOff::Transferred, None, to, note);
         Ok(Reply::Item(id))
     }
 }

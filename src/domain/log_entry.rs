@@ -70,7 +70,7 @@ pub enum LogOp {
         change: CredentialChange,
     },
     /// A command an integration asked for about an item (`Close`,
-    /// `Cancel`, `Update`, `Assign`, `Move`): applied only if every group it
+    /// `Cancel`, `Update`, `Assign`, `Transfer` to a group): applied only if every group it
     /// touches is in `scope` at this point of the log, and audited under the
     /// integration's name.
     ByIntegration {

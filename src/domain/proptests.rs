@@ -294,7 +294,7 @@ enum Op {
     },
     /// An integration changes an item: `kind` 0 cancel, 1 update, 2
     /// assign (to `agent`, within its cap: an override breaks the cap
-    /// invariant by design, and is unit-tested), 3 move (to `group`).
+    /// invariant by design, and is unit-tested), 3 transfer (to `group`).
     Integration {
         kind: u8,
         item: u8,
@@ -522,10 +522,11 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
                     agent: agent(a),
                     override_capacity: false,
                 },
-                _ => Command::Move {
+                _ => Command::Transfer {
                     actor,
                     item,
                     group: group(g),
+                    agent: None,
                     note: String::new(),
                 },
             }
@@ -544,10 +545,10 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
             let id = item(i);
             let holder = core.item(id).and_then(|it| it.assignee);
             Command::Transfer {
-                actor: match holder {
+                actor: Actor::Agent(match holder {
                     Some(h) if by_assignee => h,
                     _ => agent(actor),
-                },
+                }),
                 item: id,
                 group: group(g),
                 agent: target.map(agent),
@@ -1273,8 +1274,7 @@ fn check_reply(
         // no reply model, the state and step invariants apply.
         Command::Cancel { item, .. }
         | Command::Update { item, .. }
-        | Command::Assign { item, .. }
-        | Command::Move { item, .. } => {
+        | Command::Assign { item, .. } => {
             if prev.item(item).is_none() {
                 prop_assert_eq!(result, &Err(DomainError::NoSuchItem(item)));
             } else if matches!(cmd, Command::Cancel { .. } | Command::Update { .. }) {

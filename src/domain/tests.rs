@@ -2008,7 +2008,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         11,
         Command::Transfer {
-            actor: HB,
+            actor: Actor::Agent(HB),
             item: t,
             group: HH,
             agent: None,
@@ -2021,7 +2021,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         12,
         Command::Transfer {
-            actor: HA,
+            actor: Actor::Agent(HA),
             item: t,
             group: HH,
             agent: None,
@@ -2037,7 +2037,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         13,
         Command::Transfer {
-            actor: HM,
+            actor: Actor::Agent(HM),
             item: t,
             group: HG,
             agent: Some(HB),
@@ -2052,7 +2052,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         15,
         Command::Transfer {
-            actor: HA,
+            actor: Actor::Agent(HA),
             item: c,
             group: HG,
             agent: Some(HB),
@@ -2073,7 +2073,7 @@ fn transfer_of_a_queued_item_leaves_its_old_queue() {
         &mut core,
         2,
         Command::Transfer {
-            actor: HM,
+            actor: Actor::Agent(HM),
             item: t,
             group: HH,
             agent: None,

@@ -408,7 +408,7 @@ impl Engine {
                 let group = self.group_ix(&group)?;
                 let agent = agent.as_deref().map(|a| self.agent_ix(a)).transpose()?;
                 Ok(item_step(Command::Transfer {
-                    actor,
+                    actor: Actor::Agent(actor),
                     item,
                     group,
                     agent,

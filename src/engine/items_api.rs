@@ -88,10 +88,11 @@ impl Engine {
                     .map_err(|e| ApiError::about_field(ErrorCode::NotFound, "group", e.message))?;
                 scope::check_group(Some(integration), &group)
                     .map_err(|e| ApiError::about_field(ErrorCode::Forbidden, "group", e.message))?;
-                Command::Move {
+                Command::Transfer {
                     actor,
                     item,
                     group: g,
+                    agent: None,
                     note,
                 }
             }

@@ -1,4 +1,5 @@
-//! An integration's change of an item ([`LogOp::ByIntegration`]): its scope
+//! An integration's change of an item ([`LogOp::ByIntegration`]: `Close`,
+//! `Cancel`, `Update`, `Assign`, or `Transfer` to a group): its scope
 //! checked again at its place in the log, where every replica sees the
 //! item in the same group (the engine's check before proposing it may be
 //! stale by then), and an audit record under the integration's name.
@@ -20,7 +21,9 @@ fn item_change(command: &Command) -> Option<(ItemId, ItemChange)> {
         Command::Close { item, .. } => Some((item, ItemChange::Closed)),
         Command::Cancel { item, .. } => Some((item, ItemChange::Cancelled)),
         Command::Update { item, .. } => Some((item, ItemChange::Updated)),
-        Command::Move { item, .. } => Some((item, ItemChange::Moved)),
+        Command::Transfer {
+            item, agent: None, ..
+        } => Some((item, ItemChange::Moved)),
         Command::Assign { item, .. } => Some((item, ItemChange::Assigned)),
         _ => None,
     }
@@ -67,7 +70,7 @@ impl StateMachine {
             .cloned()
             .ok_or(DomainError::NoSuchItem(id))?;
         let target = match command {
-            Command::Move { group, .. } => Some(group),
+            Command::Transfer { group, .. } => Some(group),
             _ => None,
         };
         let dir = self.core.directory();

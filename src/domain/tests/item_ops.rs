@@ -1,4 +1,5 @@
-//! An integration's changes of items: `Cancel`, `Update`, `Assign`, `Move`.
+//! An integration's changes of items: `Cancel`, `Update`, `Assign`, and the
+//! consoles' `Transfer` by an integration.
 
 use super::*;
 
@@ -163,22 +164,17 @@ fn an_assign_gives_to_the_named_member_within_its_cap_unless_overridden() {
 }
 
 #[test]
-fn a_move_routes_in_the_new_group_and_keeps_created_at() {
+fn an_integrations_transfer_routes_in_the_new_group_and_keeps_created_at() {
     let mut core = fixture();
     let ticket = create(&mut core, 1, BILLING, Ticket, 0);
     let call = create(&mut core, 2, BILLING, Voice, 0);
-    let to = |item, group| Command::Move {
+    let to = |item, group| Command::Transfer {
         actor: BY,
         item,
         group,
+        agent: None,
         note: "wrong department".into(),
     };
-    refused(
-        &mut core,
-        3,
-        to(ticket, BILLING),
-        DomainError::InvalidState("already in that group"),
-    );
     refused(
         &mut core,
         3,
@@ -192,12 +188,42 @@ fn a_move_routes_in_the_new_group_and_keeps_created_at() {
         (SALES, ItemState::Queued, 1)
     );
     assert_eq!(
-        item.history.last().map(|h| h.note.as_str()),
-        Some("wrong department")
+        item.history.last().map(|h| (h.by, h.note.as_str())),
+        Some((None, "wrong department"))
     );
     assert_eq!(core.queue_len(BILLING, Ticket), 0);
     assert_eq!(core.queue_len(SALES, Ticket), 1);
     // Alice is a member of sales with ticket cap 1: she gets it at login.
     login(&mut core, 5, ALICE);
     assert_eq!(assignee(&core, ticket), Some(ALICE));
+}
+
+#[test]
+fn a_transfer_logged_before_integrations_could_transfer_still_reads() {
+    let old = r#"{"Transfer":{"actor":3,"item":9,"group":1,"agent":null,"note":""}}"#;
+    let cmd: Command = serde_json::from_str(old).unwrap();
+    assert!(matches!(
+        cmd,
+        Command::Transfer {
+            actor: Actor::Agent(AgentIx(3)),
+            item: 9,
+            ..
+        }
+    ));
+    let new = serde_json::to_string(&Command::Transfer {
+        actor: BY,
+        item: 9,
+        group: GroupIx(1),
+        agent: None,
+        note: String::new(),
+    })
+    .unwrap();
+    let back: Command = serde_json::from_str(&new).unwrap();
+    assert!(matches!(
+        back,
+        Command::Transfer {
+            actor: Actor::Integration,
+            ..
+        }
+    ));
 }
