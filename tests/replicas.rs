@@ -590,3 +590,94 @@ proptest! {
         run(steps);
     }
 }
+
+/// An integration's change is refused, with nothing changed, when a group
+/// it touches is outside its scope at the change's place in the log (the
+/// item moved there since the engine checked it), and audited under its
+/// name when applied.
+#[test]
+fn an_integrations_change_is_checked_against_its_scope_where_it_is_applied() {
+    use switchboard::domain::{DomainError, Reply};
+    use switchboard::replica::Outcome;
+    let mut state = StateMachine::new(core(), Credentials::default(), 1_000);
+    let mut at = 0u64;
+    let mut apply = |state: &mut StateMachine, op: LogOp| {
+        at += 1;
+        let entry = LogEntry {
+            origin: 1,
+            req: at,
+            now: 1_000 + at,
+            op,
+            key: None,
+        };
+        match state.apply(&format!("{at}-0"), entry).outcome {
+            Outcome::Command(result) => result,
+            other => panic!("{other:?}"),
+        }
+    };
+    let create = Command::CreateWork {
+        group: GroupIx(0),
+        channel: Channel::Ticket,
+        priority: 0,
+        title: "t".into(),
+    };
+    let Ok(Reply::Item(item)) = apply(&mut state, LogOp::Command(create)) else {
+        panic!("created")
+    };
+    let by_crm = |command| LogOp::ByIntegration {
+        name: "crm".into(),
+        scope: GroupScope::Only(vec!["g0".into()]),
+        command,
+    };
+    let to_g1 = Command::Transfer {
+        actor: Actor::Integration,
+        item,
+        group: GroupIx(1),
+        agent: None,
+        note: String::new(),
+    };
+    assert_eq!(
+        apply(&mut state, by_crm(to_g1)),
+        Err(DomainError::OutOfScope(GroupIx(1)))
+    );
+    assert_eq!(state.core().item(item).unwrap().group, GroupIx(0));
+    // A manager moves it out of the integration's scope; its close, checked
+    // by the engine before that, is refused where it is applied.
+    let by_a0 = Command::Transfer {
+        actor: Actor::Agent(AgentIx(0)),
+        item,
+        group: GroupIx(1),
+        agent: None,
+        note: String::new(),
+    };
+    assert!(apply(&mut state, LogOp::Command(by_a0)).is_ok());
+    let close = Command::Close {
+        actor: Actor::Integration,
+        item,
+    };
+    assert_eq!(
+        apply(&mut state, by_crm(close.clone())),
+        Err(DomainError::OutOfScope(GroupIx(1)))
+    );
+    assert!(state.core().item(item).is_some(), "nothing changed");
+    let everywhere = LogOp::ByIntegration {
+        name: "crm".into(),
+        scope: GroupScope::All,
+        command: close,
+    };
+    assert_eq!(apply(&mut state, everywhere), Ok(Reply::Item(item)));
+    let query = switchboard::replica::audit::AuditQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let records = state.audit().query(state.core().directory(), &query);
+    let last = serde_json::to_value(records.last().unwrap()).unwrap();
+    assert_eq!(
+        (&last["by"], &last["what"], &last["item"]),
+        (
+            &serde_json::json!("crm"),
+            &serde_json::json!("item_closed"),
+            &serde_json::json!(item)
+        )
+    );
+}
