@@ -90,6 +90,8 @@ async fn each_endpoint_with_a_scoped_key_and_with_one_out_of_scope() {
     assert_eq!((status, code(&r)), (403, "forbidden"), "{r}");
     let (status, r) = get(&s, "/api/items/999999", CRM).await;
     assert_eq!((status, code(&r)), (404, "not_found"), "{r}");
+    let (status, r) = get(&s, "/api/items/abc", CRM).await;
+    assert_eq!((status, code(&r)), (400, "bad_request"), "{r}");
 
     // List, paged.
     ticket(&s, "g1", CRM).await;
@@ -102,7 +104,9 @@ async fn each_endpoint_with_a_scoped_key_and_with_one_out_of_scope() {
     assert_eq!(rest["items"].as_array().unwrap().len(), 1, "{rest}");
     assert_eq!(rest["next_cursor"], Value::Null);
     let (status, r) = get(&s, "/api/items?group=g1", OTHER).await;
-    assert_eq!((status, code(&r)), (403, "forbidden"), "{r}");
+    assert_eq!((status, field(&r)), (403, &json!("group")), "{r}");
+    let (status, r) = get(&s, "/api/items?agent=nobody", CRM).await;
+    assert_eq!((status, field(&r)), (404, &json!("agent")), "{r}");
     let (_, mine) = get(&s, "/api/items", OTHER).await;
     assert_eq!(mine["items"], json!([]), "g1's items are not another's");
     let (status, r) = get(&s, "/api/items?state=closed", CRM).await;

@@ -130,8 +130,11 @@ impl Engine {
         let dir = core.directory();
         let group = match &filter.group {
             Some(id) => {
-                let g = self.group_ix(id)?;
-                scope::check_group(Some(integration), id)?;
+                let g = self
+                    .group_ix(id)
+                    .map_err(|e| ApiError::about_field(ErrorCode::NotFound, "group", e.message))?;
+                scope::check_group(Some(integration), id)
+                    .map_err(|e| ApiError::about_field(ErrorCode::Forbidden, "group", e.message))?;
                 Some(g)
             }
             None => None,
@@ -139,7 +142,10 @@ impl Engine {
         let agent = filter
             .agent
             .as_deref()
-            .map(|id| self.agent_ix(id))
+            .map(|id| {
+                self.agent_ix(id)
+                    .map_err(|e| ApiError::about_field(ErrorCode::NotFound, "agent", e.message))
+            })
             .transpose()?;
         let mut items: Vec<_> = core
             .items()

@@ -4,7 +4,7 @@
 //! takes an `Idempotency-Key`.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
@@ -20,12 +20,24 @@ use crate::engine::{HttpOp, ItemChangeRequest, ItemFilter, ItemsOp, Request};
 /// Items in one page unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 50;
 
+/// The item id of the path: a path with another segment there is
+/// `bad_request` in our error shape (axum answers its own text).
+fn item_id(path: Result<Path<u64>, PathRejection>) -> Result<u64, ApiError> {
+    path.map(|Path(id)| id).map_err(|_| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            "the item id in the path is not a positive integer",
+        )
+    })
+}
+
 /// `GET /api/items/{id}`: the open item.
 pub(super) async fn get_item(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(item): Path<u64>,
+    item: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let item = item_id(item)?;
     let caller = any_caller(&state, &headers).await?;
     let op = HttpOp::Items(ItemsOp::Get { item });
     Ok(Json(
@@ -120,9 +132,10 @@ async fn change(
 pub(super) async fn update_item(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(item): Path<u64>,
+    item: Result<Path<u64>, PathRejection>,
     payload: Result<Json<ItemPatchBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let item = item_id(item)?;
     let b = body(payload)?;
     b.check()?;
     let req = ItemChangeRequest::Update {
@@ -136,8 +149,9 @@ pub(super) async fn update_item(
 pub(super) async fn cancel_item(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(item): Path<u64>,
+    item: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let item = item_id(item)?;
     change(&state, &headers, item, ItemChangeRequest::Cancel).await
 }
 
@@ -145,8 +159,9 @@ pub(super) async fn cancel_item(
 pub(super) async fn close_item(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(item): Path<u64>,
+    item: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let item = item_id(item)?;
     change(&state, &headers, item, ItemChangeRequest::Close).await
 }
 
@@ -154,9 +169,10 @@ pub(super) async fn close_item(
 pub(super) async fn move_item(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(item): Path<u64>,
+    item: Result<Path<u64>, PathRejection>,
     payload: Result<Json<MoveBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let item = item_id(item)?;
     let b = body(payload)?;
     b.check()?;
     let req = ItemChangeRequest::Move {
@@ -170,9 +186,10 @@ pub(super) async fn move_item(
 pub(super) async fn assign_item(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(item): Path<u64>,
+    item: Result<Path<u64>, PathRejection>,
     payload: Result<Json<AssignBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let item = item_id(item)?;
     let b = body(payload)?;
     let req = ItemChangeRequest::Assign {
         agent: b.agent,
