@@ -45,10 +45,12 @@ fn directory() -> Directory {
     let auto = ChannelConfig {
         enabled: true,
         distribution: Distribution::Auto,
+        wrap_up_ms: 0,
     };
     let pull = ChannelConfig {
         enabled: true,
         distribution: Distribution::Pull,
+        wrap_up_ms: 0,
     };
     let groups = (0..GROUPS)
         .map(|g| GroupDef {

@@ -132,13 +132,16 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize, Serialize, Default, Clone, Copy)]
+#[derive(Deserialize, Serialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 struct FileChannel {
     #[serde(default = "yes")]
     enabled: bool,
     #[serde(default)]
     distribution: FileDistribution,
+    /// After closing an item of this channel, no new one for this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wrap_up: Option<String>,
 }
 
 #[derive(Deserialize, Serialize, Default, Clone, Copy)]
@@ -213,19 +216,25 @@ struct FileMembership {
     active: Option<Vec<String>>,
 }
 
-fn channel_config(c: Option<FileChannel>) -> ChannelConfig {
+fn channel_config(
+    group: &str,
+    name: &str,
+    c: Option<FileChannel>,
+) -> Result<ChannelConfig, DirectoryFileError> {
     // A channel left out of a group is disabled there (N/A for everyone).
     let c = c.unwrap_or(FileChannel {
         enabled: false,
         distribution: FileDistribution::Auto,
+        wrap_up: None,
     });
-    ChannelConfig {
+    Ok(ChannelConfig {
         enabled: c.enabled,
         distribution: match c.distribution {
             FileDistribution::Auto => Distribution::Auto,
             FileDistribution::Pull => Distribution::Pull,
         },
-    }
+        wrap_up_ms: duration_ms(group, &format!("{name}.wrap_up"), c.wrap_up.as_deref(), 0)?,
+    })
 }
 
 fn handling(h: FileHandling) -> Handling {
@@ -305,20 +314,20 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
                 .unwrap_or(defaults.not_responding_after),
         });
     }
-    let groups = file
-        .groups
-        .into_iter()
-        .map(|g| GroupDef {
+    let mut groups = Vec::with_capacity(file.groups.len());
+    for g in file.groups {
+        let channels = [
+            channel_config(&g.id, "chat", g.chat)?,
+            channel_config(&g.id, "ticket", g.ticket)?,
+            channel_config(&g.id, "voice", g.voice)?,
+        ];
+        groups.push(GroupDef {
             id: g.id,
             name: g.name,
             department: g.department,
-            channels: [
-                channel_config(g.chat),
-                channel_config(g.ticket),
-                channel_config(g.voice),
-            ],
-        })
-        .collect();
+            channels,
+        });
+    }
     let mut memberships = Vec::new();
     for m in file.memberships {
         let initially_active = match &m.active {
@@ -503,6 +512,9 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                 Some(FileChannel {
                     enabled: cfg.enabled,
                     distribution: file_distribution(cfg.distribution),
+                    wrap_up: (cfg.wrap_up_ms > 0)
+                        .then(|| timer(cfg.wrap_up_ms))
+                        .flatten(),
                 })
             };
             FileGroup {

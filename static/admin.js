@@ -680,7 +680,8 @@ function groupDialog(group, opener) {
     const c = g.channels?.[ch] || { enabled: false, distribution: 'auto' };
     chans.append(el('div', { class: 'channel-row' },
       checkField({ label: `${CHANNEL_LABELS[ch]} offered`, name: `channels.${ch}.enabled`, checked: c.enabled }),
-      selectField({ label: `${CHANNEL_LABELS[ch]} distribution`, name: `channels.${ch}.distribution`, value: c.distribution || 'auto', options: Object.entries(DISTRIBUTIONS) })));
+      selectField({ label: `${CHANNEL_LABELS[ch]} distribution`, name: `channels.${ch}.distribution`, value: c.distribution || 'auto', options: Object.entries(DISTRIBUTIONS) }),
+      textField({ label: `${CHANNEL_LABELS[ch]} wrap-up (seconds)`, name: `channels.${ch}.wrap_up_ms`, type: 'number', min: 0, step: 'any', value: (c.wrap_up_ms || 0) / 1000, hint: 'After closing one, no new one for this long (0: none).' })));
   }
   chans.append(el('p', { class: 'hint', text: 'A channel cannot be switched off while items of it wait in the queue; items already held stay with their holders.' }));
   fields.push(chans);
@@ -689,6 +690,7 @@ function groupDialog(group, opener) {
     textField({ label: 'First reply timeout (seconds)', name: 'no_response_ms', type: 'number', min: 0, step: 'any', value: g.no_response_ms / 1000, hint: 'An assigned chat moves on if unanswered.' }),
     textField({ label: 'Disconnect timeout (seconds)', name: 'disconnect_ms', type: 'number', min: 0, step: 'any', value: g.disconnect_ms / 1000, hint: 'A logged-out holder’s chats move after this.' })));
   fields.push(checkField({ label: 'Queue new chats when nobody is online', name: 'queue_when_offline', checked: g.queue_when_offline }));
+  fields.push(textField({ label: 'Not Responding after (missed offers in a row)', name: 'not_responding_after', type: 'number', min: 0, step: 1, value: g.not_responding_after ?? 3, hint: 'An agent who lets this many offers run out gets no new work until it is ready (0: never).' }));
   formDialog({
     title: creating ? 'New group' : `Edit ${g.name || g.id}`,
     description: creating ? 'Add members afterwards on the Memberships tab.' : `Group id: ${g.id}`,
@@ -704,6 +706,7 @@ function groupDialog(group, opener) {
       };
       const channels = Object.fromEntries(CHANNELS.map((ch) => [ch, {
         enabled: v[`channels.${ch}.enabled`], distribution: v[`channels.${ch}.distribution`],
+        wrap_up_ms: ms(`channels.${ch}.wrap_up_ms`),
       }]));
       const body = {
         name: v.name,
@@ -713,6 +716,7 @@ function groupDialog(group, opener) {
         no_response_ms: ms('no_response_ms'),
         disconnect_ms: ms('disconnect_ms'),
         queue_when_offline: v.queue_when_offline,
+        not_responding_after: v.not_responding_after === '' ? 3 : Math.round(Number(v.not_responding_after)),
       };
       if (creating) {
         await call('/api/admin/groups', { method: 'POST', body: { id: v.id, ...body } });

@@ -144,6 +144,7 @@ function onWelcome(w) {
   renderMe(w.agent);
   renderAvailability();
   renderBanner();
+  renderWorkState();
   renderWork();
   renderQueues();
   if (state.dialog?.isOpen) state.dialog.update(state.groups);
@@ -163,12 +164,14 @@ function applyMyStatus(status) {
   state.status = status;
   state.me.available = status.available;
   state.me.status = status.status;
+  state.me.wrap_up = status.wrap_up || {};
   for (const c of status.cells || []) {
     const g = state.groups.find((x) => x.id === c.group);
     if (g) g.cells[c.channel] = c.state;
   }
   renderAvailability();
   renderBanner();
+  renderWorkState();
   renderQueueHeads();
   if (state.dialog?.isOpen) state.dialog.update(state.groups);
   if (status.change?.what === 'active' && status.change.by && status.change.by !== state.me.id) {
@@ -307,6 +310,49 @@ async function setStatus(name) {
   } finally {
     select.disabled = false;
   }
+}
+
+async function ready() {
+  const btn = $('#work-state [data-action=ready]');
+  btn.disabled = true;
+  try {
+    const status = await state.client.request('ready', {});
+    if (status && status.agent) applyMyStatus(status);
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+const CHANNEL_PLURALS = { chat: 'chats', ticket: 'tickets', voice: 'calls' };
+
+/**
+ * Not Responding and wrap-up, said plainly with one button to be ready:
+ * both keep new work away until the agent acts or the countdown ends.
+ */
+function renderWorkState() {
+  const box = $('#work-state');
+  if (!state.me) { box.hidden = true; return; }
+  const now = state.client ? state.client.now() : Date.now();
+  const wraps = Object.entries(state.me.wrap_up || {}).filter(([, until]) => until > now);
+  let text = '';
+  if (state.me.status === 'Not Responding') {
+    box.dataset.kind = 'not-responding';
+    text = 'Not Responding: offers ran out without an answer, so you get no new work until you are ready.';
+  } else if (wraps.length) {
+    box.dataset.kind = 'wrap-up';
+    text = `Wrap-up: ${wraps.map(([ch, until]) => `no new ${CHANNEL_PLURALS[ch] || ch} for ${formatDuration(until - now)}`).join(', ')}.`;
+  }
+  const kind = text ? box.dataset.kind : '';
+  // Said once when it starts (the countdown itself is not read every second).
+  if (kind && kind !== state.workStateKind) {
+    announce(kind === 'not-responding' ? 'You are Not Responding: no new work until you are ready.' : 'Wrap-up started.');
+  }
+  state.workStateKind = kind;
+  box.hidden = !text;
+  const node = box.querySelector('[data-role=work-state-text]');
+  if (node.textContent !== text) node.textContent = text;
 }
 
 async function setAvailability(available) {
@@ -618,6 +664,7 @@ function tickTimers(root = document) {
 function tick() {
   if (!state.client) return;
   tickTimers();
+  renderWorkState();
   if ([...state.takeNotices.values()].some((n) => n.until <= Date.now())) renderQueues();
 }
 
@@ -671,6 +718,7 @@ function wireChrome() {
 
   $('#availability').addEventListener('click', () => setAvailability(!state.me?.available));
   $('#status').addEventListener('change', (e) => setStatus(e.target.value));
+  $('#work-state [data-action=ready]').addEventListener('click', ready);
 
   const mute = $('#mute');
   const renderMute = () => {

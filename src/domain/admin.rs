@@ -63,6 +63,9 @@ pub struct ChannelPatch {
     pub enabled: Option<bool>,
     /// Auto or pull.
     pub distribution: Option<Distribution>,
+    /// Wrap-up after closing an item of the channel (0: none).
+    #[serde(default)]
+    pub wrap_up_ms: Option<u64>,
 }
 
 /// Fields of a group to change; `None` keeps the current value.
@@ -235,6 +238,12 @@ fn check_group(def: &GroupDef, settings: &GroupSettings) -> Result<(), DomainErr
             return Err(invalid(field, format!("must be 1 to {MAX_TIMER_MS} ms")));
         }
     }
+    if def.channels.iter().any(|c| c.wrap_up_ms > MAX_TIMER_MS) {
+        return Err(invalid(
+            "wrap_up_ms",
+            format!("must be 0 (none) to {MAX_TIMER_MS} ms"),
+        ));
+    }
     if settings.not_responding_after > MAX_MISSED_OFFERS {
         return Err(invalid(
             "not_responding_after",
@@ -250,6 +259,9 @@ fn apply_channel(cfg: &mut ChannelConfig, patch: ChannelPatch) {
     }
     if let Some(d) = patch.distribution {
         cfg.distribution = d;
+    }
+    if let Some(ms) = patch.wrap_up_ms {
+        cfg.wrap_up_ms = ms;
     }
 }
 

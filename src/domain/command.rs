@@ -60,6 +60,12 @@ pub enum Command {
         /// The status name.
         status: String,
     },
+    /// The agent says it is ready: its wrap-ups end and, if it was Not
+    /// Responding, it is back in routing.
+    Ready {
+        /// The agent (only ever itself).
+        agent: AgentIx,
+    },
     /// The server switches an idle agent unavailable (auto-away, opt-in):
     /// audited as done by the system.
     AutoAway {

@@ -59,6 +59,9 @@ pub struct AgentPresence {
     /// Out of routing after too many offers ran out, until it acts.
     #[serde(default)]
     pub not_responding: bool,
+    /// Per channel, when a running wrap-up ends (0: none runs).
+    #[serde(default)]
+    pub wrap_up_until: [Millis; 3],
 }
 
 impl AgentPresence {
@@ -109,6 +112,8 @@ pub(super) enum Timer {
     NoResponse(ItemId, Millis),
     /// The holder of an item, logged out at the given time, is still out.
     Disconnected(ItemId, Millis),
+    /// An agent's wrap-up of a channel ends.
+    WrapUp(AgentIx, Channel),
 }
 
 /// All routing state. See the module doc of [`crate::domain`] for who owns it.
@@ -268,6 +273,7 @@ impl Core {
                     self.assignment_expired(now, id, since, HandOff::NoResponse)
                 }
                 Timer::Disconnected(id, since) => self.holder_stayed_out(now, id, since),
+                Timer::WrapUp(a, c) => self.wrap_up_over(a, c, at),
             }
         }
         self.drain_dirty(now);
@@ -306,6 +312,7 @@ impl Core {
                 status,
             } => self.set_status(now, actor, agent, &status),
             Command::AutoAway { agent } => Ok(self.auto_away(now, agent)),
+            Command::Ready { agent } => self.ready(now, agent),
             Command::CreateWork {
                 group,
                 channel,
@@ -791,7 +798,11 @@ impl Core {
                 reason: DequeueReason::Closed,
             });
         } else {
+            let (holder, group, channel) = (item.assignee, item.group, item.channel);
             self.release(now, id);
+            if let Some(a) = holder {
+                self.start_wrap_up(now, a, group, channel);
+            }
         }
         for key in self.item_timers.remove(&id).unwrap_or_default() {
             self.timers.remove(&key);

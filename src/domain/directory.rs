@@ -91,6 +91,10 @@ pub struct ChannelConfig {
     pub enabled: bool,
     /// Auto or pull.
     pub distribution: Distribution,
+    /// After closing an item of this channel, its holder gets no new work
+    /// of the channel for this long (0: no wrap-up).
+    #[serde(default)]
+    pub wrap_up_ms: u64,
 }
 
 /// How a member handles one channel of a group.

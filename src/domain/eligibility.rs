@@ -22,6 +22,8 @@ pub enum KeptOut {
     Inactive,
     /// Let too many offers run out in a row; back when it acts.
     NotResponding,
+    /// In wrap-up after closing an item of this channel.
+    WrappingUp,
     /// Unavailable (chats only).
     Unavailable,
     /// At its chat cap, or its ticket cap in this group.
@@ -42,6 +44,7 @@ impl KeptOut {
             KeptOut::PullOnly => "pull_only",
             KeptOut::Inactive => "inactive",
             KeptOut::NotResponding => "not_responding",
+            KeptOut::WrappingUp => "wrapping_up",
             KeptOut::Unavailable => "unavailable",
             KeptOut::AtCapacity => "at_capacity",
             KeptOut::OnCall => "on_call",
@@ -78,6 +81,9 @@ impl Core {
         }
         if agent.not_responding {
             return Some(KeptOut::NotResponding);
+        }
+        if agent.wrap_up_until[c] != 0 {
+            return Some(KeptOut::WrappingUp);
         }
         match channel {
             Channel::Chat => {

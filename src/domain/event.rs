@@ -165,6 +165,15 @@ pub enum Event {
         /// Who held it before, if someone else did.
         previous: Option<AgentIx>,
     },
+    /// A wrap-up started or ended (not audited: it follows every close).
+    WrapUp {
+        /// Whose.
+        agent: AgentIx,
+        /// Which channel.
+        channel: Channel,
+        /// When it ends; `None`: it ended.
+        until: Option<Millis>,
+    },
     /// The directory changed (an agent, group or membership was created,
     /// changed or deleted).
     Directory {

@@ -41,6 +41,7 @@ mod routing;
 mod snapshot;
 mod status;
 mod time;
+mod wrap_up;
 
 pub use admin::{
     AdminChange, AdminRecord, AgentPatch, ChannelPatch, GroupPatch, MAX_CHAT_CAP, MAX_NAME_CHARS,

@@ -66,16 +66,20 @@ fn agent_gen() -> impl Strategy<Value = AgentGen> {
 }
 
 fn channel_config() -> impl Strategy<Value = ChannelConfig> {
-    (prop::bool::weighted(0.85), prop::bool::weighted(0.25)).prop_map(|(enabled, pull)| {
-        ChannelConfig {
+    (
+        prop::bool::weighted(0.85),
+        prop::bool::weighted(0.25),
+        prop_oneof![3 => Just(0u64), 1 => 500u64..3_000],
+    )
+        .prop_map(|(enabled, pull, wrap_up_ms)| ChannelConfig {
             enabled,
             distribution: if pull {
                 Distribution::Pull
             } else {
                 Distribution::Auto
             },
-        }
-    })
+            wrap_up_ms,
+        })
 }
 
 fn handling() -> impl Strategy<Value = Handling> {
@@ -222,6 +226,10 @@ enum Op {
         agent: u8,
         available: bool,
     },
+    /// The agent says it is ready.
+    Ready {
+        agent: u8,
+    },
     /// A status by name: index into [`STATUS_NAMES`].
     Status {
         actor: u8,
@@ -314,6 +322,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (a(), 0u8..3).prop_map(|(agent, session)| Op::Open { agent, session }),
         3 => (a(), 0u8..3).prop_map(|(agent, session)| Op::Close { agent, session }),
         2 => (a(), any::<bool>()).prop_map(|(agent, available)| Op::Avail { agent, available }),
+        1 => a().prop_map(|agent| Op::Ready { agent }),
         2 => (a(), a(), 0u8..STATUS_NAMES.len() as u8)
             .prop_map(|(actor, agent, status)| Op::Status { actor, agent, status }),
         3 => (a(), a(), a(), 0u8..3, any::<bool>()).prop_map(|(actor, agent, group, channel, on)| {
@@ -386,6 +395,7 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
             agent: agent(a),
             available,
         },
+        Op::Ready { agent: a } => Command::Ready { agent: agent(a) },
         Op::Status {
             actor,
             agent: a,
@@ -1059,6 +1069,19 @@ fn check_step(
                 );
             }
             Event::ItemChanged { .. } => {}
+            Event::WrapUp {
+                agent,
+                channel,
+                until,
+            } => {
+                // Starts with a close by (or of an item held by) the agent,
+                // ends by the timer or when the agent says it is ready.
+                let held_before = prev.presence(*agent).wrap_up_until[channel.index()];
+                match until {
+                    Some(at) => prop_assert!(*at > held_before),
+                    None => prop_assert!(held_before != 0),
+                }
+            }
             Event::Directory { .. } => {
                 prop_assert!(
                     matches!(cmd, Some(Command::Admin { .. })),
@@ -1141,6 +1164,12 @@ fn check_auto_assignment(
     let p = core.presence(a);
     prop_assert!(p.logged_in, "auto-assigned to a logged-out agent");
     prop_assert!(core.is_active(m, c), "auto-assigned to an inactive cell");
+    prop_assert!(!p.not_responding, "auto-assigned to a Not Responding agent");
+    prop_assert_eq!(
+        p.wrap_up_until[c.index()],
+        0,
+        "auto-assigned to an agent in wrap-up of that channel"
+    );
     match c {
         Channel::Chat => {
             prop_assert!(p.available, "chat auto-assigned to an unavailable agent");
@@ -1238,6 +1267,7 @@ fn check_reply(
         Command::OpenSession { .. }
         | Command::CloseSession { .. }
         | Command::SetAvailability { .. }
+        | Command::Ready { .. }
         | Command::AutoAway { .. } => prop_assert!(result.is_ok()),
         // Not generated: accounts are covered by the unit tests of
         // `domain/account.rs`.

@@ -11,6 +11,7 @@ mod admin;
 mod item_ops;
 mod not_responding;
 mod status;
+mod wrap_up;
 
 // ----- the test directory -----
 
@@ -38,6 +39,7 @@ fn auto() -> ChannelConfig {
     ChannelConfig {
         enabled: true,
         distribution: Distribution::Auto,
+        wrap_up_ms: 0,
     }
 }
 
@@ -45,6 +47,7 @@ fn pull() -> ChannelConfig {
     ChannelConfig {
         enabled: true,
         distribution: Distribution::Pull,
+        wrap_up_ms: 0,
     }
 }
 
@@ -52,6 +55,7 @@ fn off() -> ChannelConfig {
     ChannelConfig {
         enabled: false,
         distribution: Distribution::Auto,
+        wrap_up_ms: 0,
     }
 }
 

@@ -132,6 +132,7 @@ impl Engine {
                             channels: Channel::ALL.map(|c| ChannelPatch {
                                 enabled: Some(g.channels[c.index()].enabled),
                                 distribution: Some(g.channels[c.index()].distribution),
+                                wrap_up_ms: Some(g.channels[c.index()].wrap_up_ms),
                             }),
                             ring_timeout_ms: Some(s.ring_timeout_ms),
                             no_response_ms: Some(s.no_response_ms),

@@ -348,6 +348,10 @@ impl Engine {
                 },
                 After::Status(actor),
             )),
+            SessionOp::Ready => Ok(Step::Submit(
+                Command::Ready { agent: actor },
+                After::Status(actor),
+            )),
             SessionOp::SetStatus { agent, status } => {
                 let target = self.resolve_target(actor, agent)?;
                 Ok(Step::Submit(

@@ -90,7 +90,7 @@ impl Engine {
         let mut changed_groups: Vec<GroupIx> = Vec::new();
         for effect in effects {
             let (seq, event) = match effect {
-                Effect::Event { seq, event } => (seq, event),
+                Effect::Event { seq, event } => (seq, *event),
                 Effect::Message {
                     seq,
                     item,
@@ -121,6 +121,10 @@ impl Engine {
                     }
                     changed_agents.retain(|(a, _, _)| *a != agent);
                     changed_agents.push((agent, presence_word(&what), by));
+                }
+                Event::WrapUp { agent, .. } => {
+                    changed_agents.retain(|(a, _, _)| *a != agent);
+                    changed_agents.push((agent, "wrap_up", Actor::System));
                 }
                 Event::Queued { item, sound } => {
                     let core = self.state.core();

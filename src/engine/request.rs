@@ -52,6 +52,9 @@ pub enum SessionOp {
         /// The status name.
         status: String,
     },
+    /// Ready for work: every wrap-up ends now, and a Not Responding agent
+    /// is back in routing.
+    Ready,
     /// Explicit cells, atomically.
     SetActive {
         /// Whose (default: oneself).

@@ -293,10 +293,10 @@ impl Engine {
 /// The item of an effect that ended one (closed or cancelled).
 fn closed_item(effect: &Effect) -> Option<&Item> {
     match effect {
-        Effect::Event {
-            event: Event::ItemChanged { item, reason, .. },
-            ..
-        } if reason.is_end() => Some(item),
+        Effect::Event { event, .. } => match &**event {
+            Event::ItemChanged { item, reason, .. } if reason.is_end() => Some(item),
+            _ => None,
+        },
         _ => None,
     }
 }

@@ -126,8 +126,12 @@ pub struct AgentStatusView<'a> {
     roles: Vec<&'static str>,
     logged_in: bool,
     available: bool,
-    /// `Available`, `Unavailable` or the reason the agent gave.
+    /// `Available`, `Unavailable`, `Not Responding` or the reason the
+    /// agent gave.
     status: &'a str,
+    /// Per channel in wrap-up, when it ends (absent when none runs).
+    #[serde(skip_serializing_if = "WrapUps::is_empty")]
+    wrap_up: WrapUps,
     receiving: bool,
     since: Millis,
     load: PerChannel<u32>,
@@ -176,6 +180,7 @@ pub fn agent_status<'a>(
         logged_in: p.logged_in,
         available: p.available,
         status: p.status(),
+        wrap_up: wrap_ups(p),
         receiving: core.is_receiving(a),
         since: p.since,
         load: PerChannel::from_fn(|c| p.load[c.index()]),
@@ -308,6 +313,20 @@ pub struct WelcomeAgent<'a> {
     status: &'a str,
     /// When the status (or login) last changed.
     since: Millis,
+    #[serde(skip_serializing_if = "WrapUps::is_empty")]
+    wrap_up: WrapUps,
+}
+
+/// Channels in wrap-up and when each ends.
+pub type WrapUps = std::collections::BTreeMap<&'static str, Millis>;
+
+/// The wrap-ups an agent has running.
+pub fn wrap_ups(p: &crate::domain::AgentPresence) -> WrapUps {
+    Channel::ALL
+        .into_iter()
+        .filter(|c| p.wrap_up_until[c.index()] != 0)
+        .map(|c| (c.as_str(), p.wrap_up_until[c.index()]))
+        .collect()
 }
 
 /// A status an agent may pick, as the console lists it.
@@ -415,6 +434,7 @@ pub fn welcome(core: &Core, a: AgentIx, session: u64, seq: u64) -> Welcome<'_> {
             available: core.presence(a).available,
             status: core.presence(a).status(),
             since: core.presence(a).since,
+            wrap_up: wrap_ups(core.presence(a)),
         },
         groups,
         statuses: status_choices(core),

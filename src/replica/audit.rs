@@ -366,6 +366,7 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
                 (c.as_str().to_string(), json!({
                     "enabled": cfg.enabled,
                     "distribution": cfg.distribution,
+                    "wrap_up_ms": cfg.wrap_up_ms,
                 }))
             }).collect::<serde_json::Map<_, _>>(),
             "ring_timeout_ms": s.ring_timeout_ms,

@@ -89,8 +89,8 @@ pub enum Effect {
     Event {
         /// Its number.
         seq: u64,
-        /// What happened.
-        event: Event,
+        /// What happened (boxed: a directory change carries two records).
+        event: Box<Event>,
     },
     /// A chat message was added.
     Message {
@@ -374,7 +374,7 @@ impl StateMachine {
                         self.chats.moved(item.id, item.group);
                     }
                 }
-                Event::Dequeued { .. } => {}
+                Event::Dequeued { .. } | Event::WrapUp { .. } => {}
                 Event::ItemChanged { item, reason, .. } => {
                     if item.channel == Channel::Chat
                         && matches!(
@@ -396,7 +396,7 @@ impl StateMachine {
             }
             effects.push(Effect::Event {
                 seq: self.seq,
-                event,
+                event: Box::new(event),
             });
         }
     }

@@ -313,6 +313,7 @@ pub(super) async fn list_groups(
 pub(super) struct ChannelBody {
     enabled: Option<bool>,
     distribution: Option<Distribution>,
+    wrap_up_ms: Option<u64>,
 }
 
 /// Per channel values (`{"chat": …, "ticket": …, "voice": …}`), each
@@ -360,6 +361,7 @@ impl GroupBody {
                 ChannelPatch {
                     enabled: b.enabled,
                     distribution: b.distribution,
+                    wrap_up_ms: b.wrap_up_ms,
                 }
             }),
             ring_timeout_ms: self.ring_timeout_ms,
@@ -395,6 +397,7 @@ pub(super) async fn create_group(
             ChannelConfig {
                 enabled: cb.enabled.unwrap_or(true),
                 distribution: cb.distribution.unwrap_or_default(),
+                wrap_up_ms: cb.wrap_up_ms.unwrap_or(0),
             }
         }),
     };

@@ -867,6 +867,54 @@ test('s. status menu: the agent picks Lunch, the board shows it with its time an
   });
 });
 
+test('s2. wrap-up: closing a ticket shows a countdown and holds the next ticket; "I\'m ready" ends it and the ticket comes', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { token } = await server.login(SUPERVISOR.username, SUPERVISOR.password);
+    await server.http('PATCH', '/api/admin/groups/billing-l1', { token, body: { channels: { ticket: { wrap_up_ms: 120000 } } } });
+    const { page: agent, welcome } = await agentConsole(open, AGENT);
+    await agent.locator('dialog[open] [data-action=ok]').click();
+    await agent.locator('dialog[data-role=active-groups]').waitFor({ state: 'detached' });
+    const me = welcome.agent.id;
+    await agent.locator(`#availability[aria-checked=true]`).waitFor();
+
+    const first = await server.createWork({ group: 'billing-l1', channel: 'ticket', title: 'Refund please' });
+    if (first.state === 'queued') {
+      await agent.locator(`#queues [data-item="${first.id}"] [data-action=take]`).click();
+    } else {
+      assert.equal(first.assignee, me, JSON.stringify(first));
+    }
+    const mine = agent.locator(`#my-work [data-item="${first.id}"]`);
+    await mine.waitFor();
+    await mine.locator('[data-action=accept]').click();
+    await agent.locator(`#my-work [data-item="${first.id}"][data-state=active]`).waitFor();
+    assert.equal(await agent.locator('#work-state').isVisible(), false);
+    await mine.locator('[data-action=close]').click();
+    await mine.waitFor({ state: 'detached' });
+
+    const banner = agent.locator('#work-state[data-kind=wrap-up]:not([hidden])');
+    await banner.waitFor();
+    assert.match(await banner.textContent(), /no new tickets for \d+:\d\d/);
+    // The board shows it too.
+    const sup = await board(open, SUPERVISOR);
+    await sup.locator(`#agent-grid tr[data-agent="${me}"][data-wrap-up=ticket]`).waitFor();
+
+    // The next ticket waits while she wraps up (nobody else takes tickets there now).
+    const second = await server.createWork({ group: 'billing-l1', channel: 'ticket', title: 'Second refund' });
+    if (second.state !== 'queued') {
+      assert.notEqual(second.assignee, me, 'not offered to an agent in wrap-up');
+    }
+    await banner.locator('[data-action=ready]').click();
+    await agent.locator('#work-state').waitFor({ state: 'hidden' });
+    assert.deepEqual(agent.sent_.filter((f) => f.type === 'ready').length, 1);
+    await sup.locator(`#agent-grid tr[data-agent="${me}"][data-wrap-up=""]`).waitFor();
+    if (second.state === 'queued') {
+      await agent.locator(`#my-work [data-item="${second.id}"]`).waitFor();
+    }
+    assert.deepEqual(agent.errors_, []);
+    assert.deepEqual(sup.errors_, []);
+  });
+});
+
 // ------------------------------------------------------------------ o: transfer, take-over
 
 test('o. transfer: a refused transfer is shown in words; a transfer to a named member shows who and why', { skip: skipReason || false }, async (t) => {
