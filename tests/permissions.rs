@@ -106,6 +106,7 @@ enum Http {
     CancelItem,
     CloseItem,
     MoveItem,
+    MoveItemWithin,
     AssignItem,
     AssignOverCap,
 }
@@ -224,11 +225,12 @@ impl Ctx {
                 let item = self.fresh_ticket().await;
                 s.http.post(s.url(&format!("/api/items/{item}/close")))
             }
-            Http::MoveItem => {
+            Http::MoveItem | Http::MoveItemWithin => {
                 let item = self.fresh_ticket().await;
+                let to = if matches!(what, Http::MoveItem) { "g2" } else { "g1" };
                 s.http
                     .post(s.url(&format!("/api/items/{item}/move")))
-                    .json(&json!({ "group": "g2" }))
+                    .json(&json!({ "group": to }))
             }
             Http::AssignItem | Http::AssignOverCap => {
                 let item = self.fresh_ticket().await;
@@ -400,7 +402,7 @@ async fn every_role_against_every_endpoint_and_request() {
     // Roles, in order: admin, manager of g1, member of g1, agent outside
     // g1, integration scoped to g1, integration scoped to g2, no
     // credentials, a bad token.
-    let http_rows: [(&str, Http, [Want; 8]); 34] = [
+    let http_rows: [(&str, Http, [Want; 8]); 35] = [
         (
             "POST /api/work (g1)",
             Http::CreateWork,
@@ -559,6 +561,11 @@ async fn every_role_against_every_endpoint_and_request() {
             "POST /api/items/{g1 item}/move (g2)",
             Http::MoveItem,
             [F, F, F, F, F, F, U, U],
+        ),
+        (
+            "POST /api/items/{g1 item}/move (g1)",
+            Http::MoveItemWithin,
+            [F, F, F, F, A, F, U, U],
         ),
         (
             "POST /api/items/{g1 item}/assign",
