@@ -142,6 +142,24 @@ struct FileChannel {
     /// After closing an item of this channel, no new one for this long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     wrap_up: Option<String>,
+    /// Held items per channel that keep this channel's new work away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blocked_by: Option<FileBlockedBy>,
+}
+
+#[derive(Deserialize, Serialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct FileBlockedBy {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    chat: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    ticket: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    voice: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Deserialize, Serialize, Default, Clone, Copy)]
@@ -226,7 +244,9 @@ fn channel_config(
         enabled: false,
         distribution: FileDistribution::Auto,
         wrap_up: None,
+        blocked_by: None,
     });
+    let b = c.blocked_by.unwrap_or_default();
     Ok(ChannelConfig {
         enabled: c.enabled,
         distribution: match c.distribution {
@@ -234,6 +254,7 @@ fn channel_config(
             FileDistribution::Pull => Distribution::Pull,
         },
         wrap_up_ms: duration_ms(group, &format!("{name}.wrap_up"), c.wrap_up.as_deref(), 0)?,
+        blocked_by: [b.chat, b.ticket, b.voice],
     })
 }
 
@@ -515,6 +536,11 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                     wrap_up: (cfg.wrap_up_ms > 0)
                         .then(|| timer(cfg.wrap_up_ms))
                         .flatten(),
+                    blocked_by: (cfg.blocked_by != [0; 3]).then_some(FileBlockedBy {
+                        chat: cfg.blocked_by[0],
+                        ticket: cfg.blocked_by[1],
+                        voice: cfg.blocked_by[2],
+                    }),
                 })
             };
             FileGroup {

@@ -66,6 +66,9 @@ pub struct ChannelPatch {
     /// Wrap-up after closing an item of the channel (0: none).
     #[serde(default)]
     pub wrap_up_ms: Option<u64>,
+    /// Held items per channel that keep this channel's new work away.
+    #[serde(default)]
+    pub blocked_by: Option<[u32; 3]>,
 }
 
 /// Fields of a group to change; `None` keeps the current value.
@@ -238,6 +241,16 @@ fn check_group(def: &GroupDef, settings: &GroupSettings) -> Result<(), DomainErr
             return Err(invalid(field, format!("must be 1 to {MAX_TIMER_MS} ms")));
         }
     }
+    if def
+        .channels
+        .iter()
+        .any(|c| c.blocked_by.iter().any(|&n| n > MAX_CHAT_CAP))
+    {
+        return Err(invalid(
+            "blocked_by",
+            format!("must be 0 (no block) to {MAX_CHAT_CAP} held items"),
+        ));
+    }
     if def.channels.iter().any(|c| c.wrap_up_ms > MAX_TIMER_MS) {
         return Err(invalid(
             "wrap_up_ms",
@@ -262,6 +275,9 @@ fn apply_channel(cfg: &mut ChannelConfig, patch: ChannelPatch) {
     }
     if let Some(ms) = patch.wrap_up_ms {
         cfg.wrap_up_ms = ms;
+    }
+    if let Some(b) = patch.blocked_by {
+        cfg.blocked_by = b;
     }
 }
 
@@ -430,8 +446,8 @@ impl Core {
         self.events.push(Event::Directory {
             at: now,
             by: actor,
-            old,
-            new,
+            old: old.map(Box::new),
+            new: new.map(Box::new),
         });
         Ok(Reply::Done)
     }

@@ -711,7 +711,20 @@ impl Core {
                 }
             }
         }
-        self.mark_agent_dirty(a, &[channel]);
+        // Work this channel blocked elsewhere (cross-channel capacity) may
+        // come now too.
+        let dir = &self.dir;
+        let unblocks = dir.memberships_of(a).iter().any(|&m| {
+            dir.group(dir.membership(m).group)
+                .channels
+                .iter()
+                .any(|cfg| cfg.blocked_by[channel.index()] > 0)
+        });
+        if unblocks {
+            self.mark_agent_dirty(a, &Channel::ALL);
+        } else {
+            self.mark_agent_dirty(a, &[channel]);
+        }
     }
 
     fn take(&mut self, now: Millis, actor: AgentIx, id: ItemId) -> Result<Reply, DomainError> {

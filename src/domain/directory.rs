@@ -95,6 +95,12 @@ pub struct ChannelConfig {
     /// of the channel for this long (0: no wrap-up).
     #[serde(default)]
     pub wrap_up_ms: u64,
+    /// Cross-channel capacity: per channel of held work (in
+    /// [`Channel::ALL`] order), how many held items of it (in any group)
+    /// keep new work of this channel away; 0: that channel does not block.
+    /// A call in progress blocking new chats is `[0, 0, 1]` on chat.
+    #[serde(default)]
+    pub blocked_by: [u32; 3],
 }
 
 /// How a member handles one channel of a group.

@@ -30,6 +30,9 @@ pub enum KeptOut {
     AtCapacity,
     /// Already on a call (calls only).
     OnCall,
+    /// Holds enough work of another channel to keep this one away (the
+    /// group's cross-channel capacity).
+    BusyWith(Channel),
     /// Declined this item, or let it go unanswered (per item).
     Declined,
 }
@@ -48,6 +51,9 @@ impl KeptOut {
             KeptOut::Unavailable => "unavailable",
             KeptOut::AtCapacity => "at_capacity",
             KeptOut::OnCall => "on_call",
+            KeptOut::BusyWith(Channel::Chat) => "busy_with_chats",
+            KeptOut::BusyWith(Channel::Ticket) => "busy_with_tickets",
+            KeptOut::BusyWith(Channel::Voice) => "busy_with_calls",
             KeptOut::Declined => "declined",
         }
     }
@@ -105,6 +111,12 @@ impl Core {
                 if agent.load[c] > 0 {
                     return Some(KeptOut::OnCall);
                 }
+            }
+        }
+        for other in Channel::ALL {
+            let limit = cfg.blocked_by[other.index()];
+            if other != channel && limit > 0 && agent.load[other.index()] >= limit {
+                return Some(KeptOut::BusyWith(other));
             }
         }
         None

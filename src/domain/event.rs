@@ -181,9 +181,10 @@ pub enum Event {
         at: Millis,
         /// Who did it.
         by: Actor,
-        /// The record before (`None`: created).
-        old: Option<AdminRecord>,
+        /// The record before (`None`: created); boxed, as records are large
+        /// and every other event small.
+        old: Option<Box<AdminRecord>>,
         /// The record after (`None`: deleted).
-        new: Option<AdminRecord>,
+        new: Option<Box<AdminRecord>>,
     },
 }

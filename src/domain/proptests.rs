@@ -70,8 +70,9 @@ fn channel_config() -> impl Strategy<Value = ChannelConfig> {
         prop::bool::weighted(0.85),
         prop::bool::weighted(0.25),
         prop_oneof![3 => Just(0u64), 1 => 500u64..3_000],
+        prop_oneof![3 => Just([0u32; 3]), 1 => [0u32..3, 0u32..3, 0u32..2]],
     )
-        .prop_map(|(enabled, pull, wrap_up_ms)| ChannelConfig {
+        .prop_map(|(enabled, pull, wrap_up_ms, blocked_by)| ChannelConfig {
             enabled,
             distribution: if pull {
                 Distribution::Pull
@@ -79,6 +80,7 @@ fn channel_config() -> impl Strategy<Value = ChannelConfig> {
                 Distribution::Auto
             },
             wrap_up_ms,
+            blocked_by,
         })
 }
 

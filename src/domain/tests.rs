@@ -8,6 +8,7 @@ use super::*;
 
 mod accounts;
 mod admin;
+mod cross_channel;
 mod item_ops;
 mod not_responding;
 mod status;
@@ -40,6 +41,7 @@ fn auto() -> ChannelConfig {
         enabled: true,
         distribution: Distribution::Auto,
         wrap_up_ms: 0,
+        blocked_by: [0; 3],
     }
 }
 
@@ -48,6 +50,7 @@ fn pull() -> ChannelConfig {
         enabled: true,
         distribution: Distribution::Pull,
         wrap_up_ms: 0,
+        blocked_by: [0; 3],
     }
 }
 
@@ -56,6 +59,7 @@ fn off() -> ChannelConfig {
         enabled: false,
         distribution: Distribution::Auto,
         wrap_up_ms: 0,
+        blocked_by: [0; 3],
     }
 }
 

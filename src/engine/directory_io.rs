@@ -133,6 +133,7 @@ impl Engine {
                                 enabled: Some(g.channels[c.index()].enabled),
                                 distribution: Some(g.channels[c.index()].distribution),
                                 wrap_up_ms: Some(g.channels[c.index()].wrap_up_ms),
+                                blocked_by: Some(g.channels[c.index()].blocked_by),
                             }),
                             ring_timeout_ms: Some(s.ring_timeout_ms),
                             no_response_ms: Some(s.no_response_ms),

@@ -16,8 +16,8 @@ impl Engine {
     pub(super) fn directory_changed(
         &mut self,
         seq: u64,
-        old: &Option<AdminRecord>,
-        new: &Option<AdminRecord>,
+        old: Option<&AdminRecord>,
+        new: Option<&AdminRecord>,
     ) {
         let dir = self.state.core().directory();
         self.local.grow(dir.agents().len(), dir.groups().len());

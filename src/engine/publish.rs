@@ -111,7 +111,7 @@ impl Engine {
             };
             match event {
                 Event::Directory { old, new, .. } => {
-                    self.directory_changed(seq, &old, &new);
+                    self.directory_changed(seq, old.as_deref(), new.as_deref());
                 }
                 Event::Presence {
                     by, agent, what, ..

@@ -367,6 +367,9 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
                     "enabled": cfg.enabled,
                     "distribution": cfg.distribution,
                     "wrap_up_ms": cfg.wrap_up_ms,
+                    "blocked_by": Channel::ALL.iter().map(|o| {
+                        (o.as_str().to_string(), json!(cfg.blocked_by[o.index()]))
+                    }).collect::<serde_json::Map<_, _>>(),
                 }))
             }).collect::<serde_json::Map<_, _>>(),
             "ring_timeout_ms": s.ring_timeout_ms,

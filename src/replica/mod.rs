@@ -347,7 +347,7 @@ impl StateMachine {
                     integration: None,
                 }),
                 Event::Directory { at, by, old, new } => {
-                    let agent = old.as_ref().or(new.as_ref()).and_then(|rec| match rec {
+                    let agent = old.as_ref().or(new.as_ref()).and_then(|rec| match &**rec {
                         AdminRecord::Agent(def) => self.core.directory().agent_slot(&def.id),
                         AdminRecord::Member(m) => Some(m.agent),
                         _ => None,
@@ -357,14 +357,14 @@ impl StateMachine {
                         by: *by,
                         agent,
                         what: AuditWhat::Directory {
-                            old: old.clone().map(Box::new),
-                            new: new.clone().map(Box::new),
+                            old: old.clone(),
+                            new: new.clone(),
                         },
                         integration: None,
                     });
                     let groups = self.core.directory().groups().len();
                     self.chat_wait_ewma_ms.resize(groups, None);
-                    if let (Some(AdminRecord::Agent(def)), None) = (old, new) {
+                    if let (Some(AdminRecord::Agent(def)), None) = (old.as_deref(), new) {
                         self.credentials.passwords.remove(&def.id);
                         effects.push(Effect::Credentials { reset: None });
                     }

@@ -314,6 +314,16 @@ pub(super) struct ChannelBody {
     enabled: Option<bool>,
     distribution: Option<Distribution>,
     wrap_up_ms: Option<u64>,
+    /// Held items per channel that keep this channel's new work away;
+    /// channels left out do not block.
+    blocked_by: Option<PerChannel<u32>>,
+}
+
+impl ChannelBody {
+    fn blocked_by(&self) -> Option<[u32; 3]> {
+        self.blocked_by
+            .map(|b| Channel::ALL.map(|c| b.get(c).unwrap_or(0)))
+    }
 }
 
 /// Per channel values (`{"chat": …, "ticket": …, "voice": …}`), each
@@ -362,6 +372,7 @@ impl GroupBody {
                     enabled: b.enabled,
                     distribution: b.distribution,
                     wrap_up_ms: b.wrap_up_ms,
+                    blocked_by: b.blocked_by(),
                 }
             }),
             ring_timeout_ms: self.ring_timeout_ms,
@@ -398,6 +409,7 @@ pub(super) async fn create_group(
                 enabled: cb.enabled.unwrap_or(true),
                 distribution: cb.distribution.unwrap_or_default(),
                 wrap_up_ms: cb.wrap_up_ms.unwrap_or(0),
+                blocked_by: cb.blocked_by().unwrap_or_default(),
             }
         }),
     };
