@@ -98,6 +98,9 @@ struct FileIntegration {
     name: String,
     key_sha256: String,
     groups: Vec<String>,
+    /// It may assign work to an agent at its cap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    override_capacity: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -457,10 +460,23 @@ fn integrations(
             integration: std::sync::Arc::new(Integration {
                 name: i.name,
                 scope,
+                override_capacity: i.override_capacity,
             }),
         });
     }
     Ok(out)
+}
+
+/// An integration as an export writes it: its current key's digest.
+pub struct ExportedIntegration {
+    /// Its name.
+    pub name: String,
+    /// Where it may act.
+    pub scope: GroupScope,
+    /// SHA-256 (hex) of its current key.
+    pub key_sha256: String,
+    /// It may assign work to an agent at its cap.
+    pub override_capacity: bool,
 }
 
 /// What an export writes besides the directory itself.
@@ -468,7 +484,7 @@ pub struct ExportExtras<'a> {
     /// Agent id → password hash, when the export includes them.
     pub password_hashes: Option<&'a std::collections::BTreeMap<String, String>>,
     /// Integrations: name, scope and the SHA-256 (hex) of their current key.
-    pub integrations: Vec<(String, GroupScope, String)>,
+    pub integrations: Vec<ExportedIntegration>,
     /// Whether a member's cell is on now (exported as `active`).
     pub active: &'a dyn Fn(crate::domain::MemberIx, Channel) -> bool,
 }
@@ -565,13 +581,14 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
     let integrations = extras
         .integrations
         .iter()
-        .map(|(name, scope, digest)| FileIntegration {
-            name: name.clone(),
-            key_sha256: digest.clone(),
-            groups: match scope {
+        .map(|i| FileIntegration {
+            name: i.name.clone(),
+            key_sha256: i.key_sha256.clone(),
+            groups: match &i.scope {
                 GroupScope::All => vec!["*".into()],
                 GroupScope::Only(ids) => ids.clone(),
             },
+            override_capacity: i.override_capacity,
         })
         .collect();
     let st = dir.status_settings();
@@ -645,6 +662,13 @@ mod tests {
         assert_eq!(d.integrations.len(), 1);
         assert!(d.integrations[0].integration.allows("g"));
         assert!(!d.integrations[0].integration.allows("h"));
+        assert!(!d.integrations[0].integration.override_capacity);
+        let allowed = ok.replace("groups=['g']", "groups=['g']\noverride_capacity=true");
+        assert!(
+            parse(&allowed).unwrap().integrations[0]
+                .integration
+                .override_capacity
+        );
         for bad in [
             format!("{base}[[integrations]]\nname='x'\nkey_sha256='{digest}'\ngroups=['h']\n"),
             format!("{base}[[integrations]]\nname='x'\nkey_sha256='zz'\ngroups=['g']\n"),

@@ -224,7 +224,7 @@ impl WebhookSender {
                 self.send("item.created", v.clone());
                 "item.assigned"
             }
-            ItemReason::Taken | ItemReason::Drained => "item.assigned",
+            ItemReason::Taken | ItemReason::Drained | ItemReason::Assigned => "item.assigned",
             ItemReason::Accepted => "item.accepted",
             ItemReason::Closed => "item.closed",
             ItemReason::HandedOff => "item.handed_off",
@@ -233,6 +233,8 @@ impl WebhookSender {
             ItemReason::Abandoned => "item.abandoned",
             ItemReason::VisitorLeft => "item.visitor_left",
             ItemReason::VisitorBack => "item.visitor_back",
+            ItemReason::Cancelled => "item.cancelled",
+            ItemReason::Updated => "item.updated",
         };
         self.send(event, v);
     }

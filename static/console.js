@@ -246,6 +246,8 @@ function onQueuePush({ op, item, sound }) {
       beep();
       announce(`New ${CHANNEL_NOUNS[item.channel].toLowerCase()} waiting in ${groupName(item.group)}.`);
     }
+  } else if (op === 'updated') {
+    if (q.has(item.id)) q.set(item.id, item);
   } else if (op === 'removed') {
     q.delete(item.id);
   }

@@ -168,6 +168,9 @@ group = "idle"
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mgr = s.login("admin").await;
     let (_, t04) = s.get("/api/agents/t04", &mgr).await;
-    assert_eq!(t04["available"], true, "not in the group: left alone: {t04}");
+    assert_eq!(
+        t04["available"], true,
+        "not in the group: left alone: {t04}"
+    );
     s.stop().await;
 }

@@ -129,8 +129,12 @@ pub enum Command {
     },
     /// Move an item to a group, or to a named member of it.
     Transfer {
-        /// Who transfers (the assignee or a manager of the item's group).
-        actor: AgentIx,
+        /// Who transfers: the assignee or a manager of the item's group, or
+        /// an integration (its scope checked by the replica). Entries written
+        /// when only people transferred hold a bare agent index; they still
+        /// read.
+        #[serde(deserialize_with = "actor_or_agent")]
+        actor: Actor,
         /// The item.
         item: ItemId,
         /// The receiving group.
@@ -154,6 +158,38 @@ pub enum Command {
         /// The item.
         item: ItemId,
     },
+    /// The work is withdrawn before it is done (the customer went away, the
+    /// case was solved elsewhere): it ends like a close, said as such.
+    Cancel {
+        /// Who cancels it (an integration or the system; not a person).
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+    },
+    /// The item's title or priority changes; a queued item takes the place
+    /// its new priority gives it.
+    Update {
+        /// Who changes it (an integration or the system; not a person).
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+        /// The new title, if it changes.
+        title: Option<String>,
+        /// The new priority, if it changes.
+        priority: Option<i32>,
+    },
+    /// The item goes to a named member of its group, from the queue or from
+    /// another holder, within the member's cap unless `override_capacity`.
+    Assign {
+        /// Who assigns it (an integration or the system; not a person).
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+        /// The member it goes to.
+        agent: AgentIx,
+        /// Give it even when the member is at its cap.
+        override_capacity: bool,
+    },
     /// An admin disables or enables an agent's account. Disabling logs the
     /// agent out at once (every session closed, no grace), so that a
     /// departed or compromised account stops receiving work on every
@@ -174,6 +210,21 @@ pub enum Command {
         /// What (boxed: a directory change is large, other commands small).
         change: Box<AdminChange>,
     },
+}
+
+/// A transfer's actor as the log holds it: an [`Actor`], or a bare agent
+/// index (entries written before integrations could transfer).
+fn actor_or_agent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Actor, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Agent(AgentIx),
+        Actor(Actor),
+    }
+    Ok(match <Wire as serde::Deserialize>::deserialize(d)? {
+        Wire::Agent(a) => Actor::Agent(a),
+        Wire::Actor(a) => a,
+    })
 }
 
 /// What a successful command returns besides its events.

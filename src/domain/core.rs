@@ -336,6 +336,19 @@ impl Core {
             Command::TakeOver { actor, item } => self.take_over(now, actor, item),
             Command::Accept { actor, item } => self.accept(actor, item),
             Command::Close { actor, item } => self.close(now, actor, item),
+            Command::Cancel { actor, item } => self.cancel(now, actor, item),
+            Command::Update {
+                actor,
+                item,
+                title,
+                priority,
+            } => self.update(actor, item, title, priority),
+            Command::Assign {
+                actor,
+                item,
+                agent,
+                override_capacity,
+            } => self.assign_to(now, actor, item, agent, override_capacity),
             Command::SetEnabled {
                 actor,
                 agent,
@@ -788,6 +801,15 @@ impl Core {
                 DomainError::Forbidden("only the assignee or a manager of the group may close it")
             });
         }
+        self.end_item(now, id, ItemReason::Closed);
+        Ok(Reply::Item(id))
+    }
+
+    /// Ends an open item (closed or cancelled): out of its queue or off its
+    /// holder's load at once, its timers disarmed, forgotten after the
+    /// event that says so.
+    pub(super) fn end_item(&mut self, now: Millis, id: ItemId, reason: ItemReason) {
+        let item = &self.items[&id];
         if item.state == ItemState::Queued {
             let item = self.items.get(&id).expect("checked above");
             self.queues[item.group.0 as usize][item.channel.index()].remove(item);
@@ -809,10 +831,9 @@ impl Core {
         item.state = ItemState::Closed;
         self.events.push(Event::ItemChanged {
             item,
-            reason: ItemReason::Closed,
+            reason,
             previous: None,
         });
-        Ok(Reply::Item(id))
     }
 
     /// Gives queued work to whoever became eligible. Over every (group,

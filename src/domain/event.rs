@@ -77,6 +77,12 @@ pub enum ItemReason {
     VisitorLeft,
     /// The visitor of a held chat came back.
     VisitorBack,
+    /// Given to a named member by an integration (not by routing's rules).
+    Assigned,
+    /// Withdrawn before it was done (it ends like a close).
+    Cancelled,
+    /// Its title or priority changed.
+    Updated,
 }
 
 impl ItemReason {
@@ -94,7 +100,19 @@ impl ItemReason {
             ItemReason::Abandoned => "abandoned",
             ItemReason::VisitorLeft => "visitor_left",
             ItemReason::VisitorBack => "visitor_back",
+            ItemReason::Assigned => "assigned",
+            ItemReason::Cancelled => "cancelled",
+            ItemReason::Updated => "updated",
         }
+    }
+
+    /// Whether the item ended with it (closed, cancelled or abandoned): the core has
+    /// forgotten it.
+    pub fn is_end(self) -> bool {
+        matches!(
+            self,
+            ItemReason::Closed | ItemReason::Cancelled | ItemReason::Abandoned
+        )
     }
 }
 

@@ -5,7 +5,7 @@
 //! None of these resets an item's `created_at`, so its wait time and queue
 //! place survive every move.
 
-use super::command::Reply;
+use super::command::{Actor, Reply};
 use super::core::Core;
 use super::directory::{AgentIx, Channel, GroupIx, Handling};
 use super::eligibility::KeptOut;
@@ -202,11 +202,14 @@ impl Core {
     }
 
     /// Moves an item to a group (routed by its rules, or queued there) or to
-    /// a named member of it.
+    /// a named member of it. A person must hold the item or manage its group
+    /// (and be a member of the group it names a member of); an integration
+    /// (a CRM moving its ticket) is checked against its scope by the
+    /// replica, and is on the history as nobody of the directory.
     pub(super) fn transfer(
         &mut self,
         now: Millis,
-        actor: AgentIx,
+        actor: Actor,
         id: ItemId,
         to: GroupIx,
         agent: Option<AgentIx>,
@@ -214,8 +217,18 @@ impl Core {
     ) -> Result<Reply, DomainError> {
         let item = self.items.get(&id).ok_or(DomainError::NoSuchItem(id))?;
         let dir = self.directory();
-        if item.assignee != Some(actor) && !dir.is_manager_of(actor, item.group) {
-            return Err(if dir.member(actor, item.group).is_none() {
+        if dir.is_group_gone(to) {
+            return Err(DomainError::NoSuchGroup(dir.group(to).id.clone()));
+        }
+        let person = match actor {
+            Actor::Agent(a) => Some(a),
+            Actor::System | Actor::Integration => None,
+        };
+        if let Some(a) = person
+            && item.assignee != Some(a)
+            && !dir.is_manager_of(a, item.group)
+        {
+            return Err(if dir.member(a, item.group).is_none() {
                 DomainError::NotMember(item.group)
             } else {
                 DomainError::Forbidden("only the holder or a manager of the group may transfer it")
@@ -226,10 +239,12 @@ impl Core {
             return Err(DomainError::ChannelDisabled(to, channel));
         }
         let Some(target) = agent else {
-            self.hand_off(now, id, HandOff::Transferred, Some(actor), to, note);
+            self.hand_off(now, id, HandOff::Transferred, person, to, note);
             return Ok(Reply::Item(id));
         };
-        if dir.member(actor, to).is_none() {
+        if let Some(a) = person
+            && dir.member(a, to).is_none()
+        {
             return Err(DomainError::NotMember(to));
         }
         let m = dir
@@ -264,7 +279,7 @@ impl Core {
             at: now,
             why: HandOff::Transferred,
             from,
-            by: Some(actor),
+            by: person,
             note,
         });
         item.group = to;

@@ -310,6 +310,16 @@ enum Op {
         group: u8,
         agent: Option<u8>,
     },
+    /// An integration changes an item: `kind` 0 cancel, 1 update, 2
+    /// assign (to `agent`, within its cap: an override breaks the cap
+    /// invariant by design, and is unit-tested), 3 transfer (to `group`).
+    Integration {
+        kind: u8,
+        item: u8,
+        agent: u8,
+        group: u8,
+        priority: i32,
+    },
     /// Time passes and due timers fire.
     Tick {
         ms: u16,
@@ -348,6 +358,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (a(), a()).prop_map(|(actor, item)| Op::TakeOver { actor, item }),
         2 => (a(), a(), prop::bool::weighted(0.7), a(), prop::option::of(a())).prop_map(
             |(actor, item, by_assignee, group, agent)| Op::Transfer { actor, item, by_assignee, group, agent }
+        ),
+        3 => (0u8..4, a(), a(), a(), -1i32..=2).prop_map(
+            |(kind, item, agent, group, priority)| Op::Integration { kind, item, agent, group, priority }
         ),
     ]
 }
@@ -521,6 +534,37 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
                 item: id,
             }
         }
+        Op::Integration {
+            kind,
+            item: i,
+            agent: a,
+            group: g,
+            priority,
+        } => {
+            let (actor, item) = (Actor::Integration, item(i));
+            match kind {
+                0 => Command::Cancel { actor, item },
+                1 => Command::Update {
+                    actor,
+                    item,
+                    title: None,
+                    priority: Some(priority),
+                },
+                2 => Command::Assign {
+                    actor,
+                    item,
+                    agent: agent(a),
+                    override_capacity: false,
+                },
+                _ => Command::Transfer {
+                    actor,
+                    item,
+                    group: group(g),
+                    agent: None,
+                    note: String::new(),
+                },
+            }
+        }
         Op::TakeOver { actor, item: i } => Command::TakeOver {
             actor: agent(actor),
             item: item(i),
@@ -535,10 +579,10 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
             let id = item(i);
             let holder = core.item(id).and_then(|it| it.assignee);
             Command::Transfer {
-                actor: match holder {
+                actor: Actor::Agent(match holder {
                     Some(h) if by_assignee => h,
                     _ => agent(actor),
-                },
+                }),
                 item: id,
                 group: group(g),
                 agent: target.map(agent),
@@ -731,7 +775,8 @@ fn check_state(core: &Core) -> Result<(), TestCaseError> {
         } else {
             prop_assert_eq!(p.grace_until, None);
         }
-        // Caps: only a manager's take may go past them.
+        // Caps: only a manager's take (or an integration's assign with
+        // `override_capacity`, not generated) may go past them.
         if !dir.agent(a).roles.manager {
             prop_assert!(p.load[0] <= dir.agent(a).chat_cap, "chat cap of {:?}", a);
             prop_assert!(p.load[2] <= 1, "two calls for {:?}", a);
@@ -1283,6 +1328,17 @@ fn check_reply(
         }
         // Transfers: no reply model; the state and step invariants apply.
         Command::Transfer { .. } => {}
+        // An integration's changes: a missing item is refused; otherwise
+        // no reply model, the state and step invariants apply.
+        Command::Cancel { item, .. }
+        | Command::Update { item, .. }
+        | Command::Assign { item, .. } => {
+            if prev.item(item).is_none() {
+                prop_assert_eq!(result, &Err(DomainError::NoSuchItem(item)));
+            } else if matches!(cmd, Command::Cancel { .. } | Command::Update { .. }) {
+                prop_assert_eq!(result, &Ok(Reply::Item(item)));
+            }
+        }
     }
     Ok(())
 }

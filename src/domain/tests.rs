@@ -10,6 +10,7 @@ mod abandoned;
 mod accounts;
 mod admin;
 mod cross_channel;
+mod item_ops;
 mod not_responding;
 mod status;
 mod wrap_up;
@@ -2018,7 +2019,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         11,
         Command::Transfer {
-            actor: HB,
+            actor: Actor::Agent(HB),
             item: t,
             group: HH,
             agent: None,
@@ -2031,7 +2032,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         12,
         Command::Transfer {
-            actor: HA,
+            actor: Actor::Agent(HA),
             item: t,
             group: HH,
             agent: None,
@@ -2047,7 +2048,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         13,
         Command::Transfer {
-            actor: HM,
+            actor: Actor::Agent(HM),
             item: t,
             group: HG,
             agent: Some(HB),
@@ -2062,7 +2063,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         15,
         Command::Transfer {
-            actor: HA,
+            actor: Actor::Agent(HA),
             item: c,
             group: HG,
             agent: Some(HB),
@@ -2083,7 +2084,7 @@ fn transfer_of_a_queued_item_leaves_its_old_queue() {
         &mut core,
         2,
         Command::Transfer {
-            actor: HM,
+            actor: Actor::Agent(HM),
             item: t,
             group: HH,
             agent: None,

@@ -113,6 +113,8 @@ pub enum AdminOp {
         scope: GroupScope,
         /// The new key (plain; only its digest is stored).
         key: String,
+        /// It may assign work to an agent at its cap.
+        override_capacity: bool,
     },
     /// A new key; older keys keep working for the overlap.
     RotateKey {
@@ -124,7 +126,7 @@ pub enum AdminOp {
         overlap_ms: Millis,
     },
     /// A new scope.
-    SetScope(String, GroupScope),
+    SetScope(String, Option<GroupScope>, Option<bool>),
     /// Revoke an integration and its keys.
     RevokeIntegration(String),
     /// Directory-wide settings.
@@ -376,11 +378,17 @@ impl Engine {
                     .collect();
                 Ok(Step::Now(Ok(json!({ "integrations": rows }))))
             }
-            AdminOp::CreateIntegration { name, scope, key } => {
+            AdminOp::CreateIntegration {
+                name,
+                scope,
+                key,
+                override_capacity,
+            } => {
                 let change = CredentialChange::CreateIntegration {
                     name: name.clone(),
                     scope,
                     key_sha256: crate::integrations::key_digest_hex(&key),
+                    override_capacity,
                 };
                 Ok(credential_step(
                     by,
@@ -404,10 +412,11 @@ impl Engine {
                     AdminView::Integration(name, Some(key)),
                 ))
             }
-            AdminOp::SetScope(name, scope) => {
+            AdminOp::SetScope(name, scope, override_capacity) => {
                 let change = CredentialChange::SetScope {
                     name: name.clone(),
                     scope,
+                    override_capacity,
                 };
                 Ok(credential_step(
                     by,
@@ -546,7 +555,8 @@ fn integration_view(name: &str, rec: &IntegrationRecord) -> Value {
             |k| json!({ "prefix": &k.sha256[..8.min(k.sha256.len())], "expires_at": k.expires_at }),
         )
         .collect();
-    json!({ "name": name, "groups": groups, "keys": keys })
+    json!({ "name": name, "groups": groups, "keys": keys,
+        "override_capacity": rec.override_capacity })
 }
 
 /// Role names back into roles.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::Engine;
 use super::submit::{After, Step};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::directory_file::{ExportExtras, LoadedDirectory};
+use crate::directory_file::{ExportExtras, ExportedIntegration, LoadedDirectory};
 use crate::domain::{
     Actor, AdminChange, AgentIx, AgentPatch, Channel, ChannelPatch, Command, GroupPatch, LogOp,
     MemberPatch, Membership,
@@ -46,7 +46,12 @@ impl Engine {
                 .iter()
                 .filter_map(|(name, rec)| {
                     let key = rec.keys.iter().rfind(|k| k.expires_at.is_none())?;
-                    Some((name.clone(), rec.scope.clone(), key.sha256.clone()))
+                    Some(ExportedIntegration {
+                        name: name.clone(),
+                        scope: rec.scope.clone(),
+                        key_sha256: key.sha256.clone(),
+                        override_capacity: rec.override_capacity,
+                    })
                 })
                 .collect(),
             active: &active,

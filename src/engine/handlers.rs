@@ -414,7 +414,7 @@ impl Engine {
                 let group = self.group_ix(&group)?;
                 let agent = agent.as_deref().map(|a| self.agent_ix(a)).transpose()?;
                 Ok(item_step(Command::Transfer {
-                    actor,
+                    actor: Actor::Agent(actor),
                     item,
                     group,
                     agent,
@@ -442,7 +442,7 @@ impl Engine {
                 actor: Actor::Agent(actor),
                 item,
             })),
-            SessionOp::Ping => now(Ok(json!({ "now": super::now_ms() }))),
+            SessionOp::Ping {} => now(Ok(json!({ "now": super::now_ms() }))),
             SessionOp::Unwatch { group } => {
                 let groups = match group {
                     Some(id) => vec![self.group_ix(&id)?],
@@ -596,13 +596,20 @@ impl Engine {
             HttpOp::GroupQueue { group } => {
                 let g = self.group_ix(&group)?;
                 scope::check_group(integration, &group)?;
-                if let Some(a) = caller_ix
-                    && self.state.core().directory().member(a, g).is_none()
-                {
-                    return Err(forbidden(format!("not a member of group {group}")));
-                }
+                let dir = self.state.core().directory();
+                // A member sees the channels it is not excluded from, as in
+                // its console's `welcome` and `queue` pushes; an integration
+                // every channel of its group.
+                let member = match caller_ix {
+                    Some(a) => Some(
+                        dir.member(a, g)
+                            .ok_or_else(|| forbidden(format!("not a member of group {group}")))?,
+                    ),
+                    None => None,
+                };
                 let items: Vec<_> = Channel::ALL
                     .into_iter()
+                    .filter(|&c| member.is_none_or(|m| !dir.is_not_applicable(m, c)))
                     .flat_map(|c| self.state.core().queue(g, c))
                     .map(|i| views::item(self.state.core(), i))
                     .collect();
@@ -610,12 +617,18 @@ impl Engine {
             }
             HttpOp::GroupStatus { group } => {
                 let g = self.group_ix(&group)?;
-                let waiting = self.state.core().queue_len(g, Channel::Chat);
+                let core = self.state.core();
+                let waiting = core.queue_len(g, Channel::Chat);
+                let queue_lengths: serde_json::Map<String, Value> = Channel::ALL
+                    .into_iter()
+                    .map(|c| (c.as_str().to_string(), json!(core.queue_len(g, c))))
+                    .collect();
                 Ok(Step::Now(Ok(json!({
                     "group": group,
-                    "online": self.state.core().is_chat_online(g),
-                    "queue_when_offline": self.state.core().directory().settings(g).queue_when_offline,
+                    "online": core.is_chat_online(g),
+                    "queue_when_offline": core.directory().settings(g).queue_when_offline,
                     "queue_length": waiting,
+                    "queue_lengths": queue_lengths,
                     "expected_wait_ms": self.expected_wait_ms(g, waiting),
                 }))))
             }
@@ -666,6 +679,14 @@ impl Engine {
                     ));
                 }
                 Ok(Step::Now(Ok(self.group_stats(g, super::now_ms()))))
+            }
+            HttpOp::Items(op) => {
+                let i = integration.ok_or_else(|| {
+                    forbidden(
+                        "the items API is for integrations (an API key); consoles use their requests",
+                    )
+                })?;
+                self.items_step(i, op)
             }
             HttpOp::SetEnabled { agent, enabled } => {
                 self.set_enabled_step(caller_ix, &agent, enabled)

@@ -38,6 +38,7 @@ mod credentials;
 mod directory_io;
 mod directory_push;
 mod handlers;
+mod items_api;
 mod local;
 mod outbox;
 mod presence_api;
@@ -65,7 +66,10 @@ pub use admin_api::{AdminOp, MAX_PAGE, Page, roles_from};
 pub use board::{BoardCursor, BoardPiece, WatchAnswer};
 pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
-pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp, WatchRequest};
+pub use request::{
+    Answer, Caller, CellSpec, HttpOp, ItemChangeRequest, ItemFilter, ItemsOp, Request, SessionOp,
+    WatchRequest,
+};
 
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{Core, LogEntry, Millis};

@@ -18,7 +18,7 @@ use super::outbox::{CloseReason, Frame};
 use super::recent::Audience;
 use super::views::{self, ChangeView};
 use crate::domain::{
-    Actor, AgentIx, Channel, Event, GroupIx, Handling, Item, ItemReason, PresenceWhat,
+    Actor, AgentIx, Channel, Event, GroupIx, Handling, Item, ItemReason, ItemState, PresenceWhat,
 };
 use crate::replica::Effect;
 use crate::replica::audit::actor_name;
@@ -187,8 +187,23 @@ impl Engine {
                                 .unwrap_or_default();
                             self.visitor_agent_joined(item.id, &name);
                         }
-                        ItemReason::Closed | ItemReason::Abandoned => self.visitor_closed(item.id),
+                        r if r.is_end() => self.visitor_closed(item.id),
                         _ => {}
+                    }
+                    if reason == ItemReason::Updated && item.state == ItemState::Queued {
+                        // Whoever lists the queue shows the new title and
+                        // priority.
+                        let f = frame(
+                            "queue",
+                            seq,
+                            QueueBody {
+                                op: "updated",
+                                item: views::item(self.state.core(), &item),
+                                sound: None,
+                                reason: None,
+                            },
+                        );
+                        self.push_to_receivers(seq, &item, &f);
                     }
                     for a in item.assignee.into_iter().chain(previous) {
                         self.push_to_agent(seq, a, &f);

@@ -26,6 +26,7 @@ pub mod chats;
 pub mod credentials;
 pub mod errors;
 pub mod idempotency;
+mod integration_ops;
 mod snapshot;
 
 use serde_json::{Value, json};
@@ -251,6 +252,11 @@ impl StateMachine {
                 }
                 Outcome::Command(result.map(|()| Reply::Done))
             }
+            LogOp::ByIntegration {
+                name,
+                scope,
+                command,
+            } => Outcome::Command(self.apply_by_integration(now, name, &scope, command)),
             LogOp::Tick => {
                 self.core.handle_timeout(now);
                 Outcome::Done
@@ -338,6 +344,7 @@ impl StateMachine {
                     by: *by,
                     agent: Some(*agent),
                     what: AuditWhat::Presence(what.clone()),
+                    integration: None,
                 }),
                 Event::Directory { at, by, old, new } => {
                     let agent = old.as_ref().or(new.as_ref()).and_then(|rec| match &**rec {
@@ -353,6 +360,7 @@ impl StateMachine {
                             old: old.clone(),
                             new: new.clone(),
                         },
+                        integration: None,
                     });
                     let groups = self.core.directory().groups().len();
                     self.chat_wait_ewma_ms.resize(groups, None);
@@ -380,8 +388,9 @@ impl StateMachine {
                         *slot = Some(slot.map_or(waited, |m| 0.8 * m + 0.2 * waited));
                     }
                     match reason {
-                        ItemReason::Closed | ItemReason::Abandoned => self.chats.closed(item.id),
+                        r if r.is_end() => self.chats.closed(item.id),
                         ItemReason::Accepted
+                        | ItemReason::Updated
                         | ItemReason::VisitorLeft
                         | ItemReason::VisitorBack => {}
                         _ => self.chats.moved(item.id, item.group),

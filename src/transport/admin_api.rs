@@ -636,6 +636,8 @@ fn scope_of(groups: Vec<String>) -> Result<GroupScope, ApiError> {
 pub(super) struct IntegrationBody {
     name: String,
     groups: Vec<String>,
+    #[serde(default)]
+    override_capacity: bool,
 }
 
 /// `POST /api/admin/integrations`: the answer holds the new key, the only
@@ -650,6 +652,7 @@ pub(super) async fn create_integration(
         name: b.name,
         scope: scope_of(b.groups)?,
         key: crate::integrations::new_key(),
+        override_capacity: b.override_capacity,
     };
     created(&state, &headers, op).await
 }
@@ -687,10 +690,12 @@ pub(super) async fn rotate_key(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ScopeBody {
-    groups: Vec<String>,
+    groups: Option<Vec<String>>,
+    override_capacity: Option<bool>,
 }
 
-/// `PATCH /api/admin/integrations/{name}`: a new scope.
+/// `PATCH /api/admin/integrations/{name}`: a new scope, or permission to
+/// override capacity, or both, in one change.
 pub(super) async fn set_scope(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -698,10 +703,11 @@ pub(super) async fn set_scope(
     payload: Result<Json<ScopeBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
+    let scope = b.groups.map(scope_of).transpose()?;
     answer(
         &state,
         &headers,
-        AdminOp::SetScope(name, scope_of(b.groups)?),
+        AdminOp::SetScope(name, scope, b.override_capacity),
     )
     .await
 }

@@ -763,7 +763,7 @@ async fn read_loop(
             (Ok(frame), Some(e)) => answer_frame(frame.id, Err(e)),
             (Ok(frame), None) => {
                 let result = match frame.request {
-                    ClientRequest::Op(SessionOp::Ping) => Ok(json!({ "now": now_ms() })),
+                    ClientRequest::Op(SessionOp::Ping {}) => Ok(json!({ "now": now_ms() })),
                     ClientRequest::Watch(WatchRequest { group, pieces }) => {
                         let span = tracing::debug_span!("command", op = "watch");
                         let board = state
