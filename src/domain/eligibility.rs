@@ -113,13 +113,20 @@ impl Core {
                 }
             }
         }
-        for other in Channel::ALL {
+        self.busy_with(m, channel).map(KeptOut::BusyWith)
+    }
+
+    /// The other channel whose held work keeps this channel's new work
+    /// from the member (cross-channel capacity of its group), if any.
+    pub fn busy_with(&self, m: MemberIx, channel: Channel) -> Option<Channel> {
+        let dir = self.directory();
+        let ms = dir.membership(m);
+        let cfg = dir.group(ms.group).channels[channel.index()];
+        let load = self.presence(ms.agent).load;
+        Channel::ALL.into_iter().find(|&other| {
             let limit = cfg.blocked_by[other.index()];
-            if other != channel && limit > 0 && agent.load[other.index()] >= limit {
-                return Some(KeptOut::BusyWith(other));
-            }
-        }
-        None
+            other != channel && limit > 0 && load[other.index()] >= limit
+        })
     }
 
     /// Whether the member may be given this channel's work now.

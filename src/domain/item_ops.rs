@@ -92,7 +92,8 @@ impl Core {
     /// Gives an item to a named member of its group: from the queue (as
     /// routing would), or from its holder (a change of hands on its history,
     /// the holder told). The member must handle the channel there, be logged
-    /// in for a chat or call, and be under its cap unless
+    /// in for a chat or call, and be under its cap, and not kept from the
+    /// channel by work of another it holds (cross-channel capacity), unless
     /// `override_capacity`.
     pub(super) fn assign_to(
         &mut self,
@@ -125,7 +126,7 @@ impl Core {
         if channel != Channel::Ticket && !self.presence(agent).logged_in {
             return Err(DomainError::TargetLoggedOut(agent));
         }
-        if !override_capacity && self.at_cap(m, channel) {
+        if !override_capacity && (self.at_cap(m, channel) || self.busy_with(m, channel).is_some()) {
             return Err(DomainError::AtCapacity(channel));
         }
         let Some(from) = item.assignee else {

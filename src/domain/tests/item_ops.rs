@@ -227,3 +227,34 @@ fn a_transfer_logged_before_integrations_could_transfer_still_reads() {
         }
     ));
 }
+
+#[test]
+fn an_assign_respects_cross_channel_capacity_unless_overridden() {
+    // A call in progress blocks new chats; alice alone in the group.
+    let mut chat = auto();
+    chat.blocked_by = [0, 0, 1];
+    let mut core = Builder::default()
+        .agent("alice", AGENT, 3, true)
+        .group("g", [chat, auto(), auto()])
+        .member("alice", "g", [Primary; 3], None, NONE)
+        .build();
+    let (a, g) = (AgentIx(0), GroupIx(0));
+    login(&mut core, 0, a);
+    let call = create(&mut core, 1, g, Voice, 0);
+    let waiting = create(&mut core, 2, g, Chat, 0);
+    let assign = |item, override_capacity| Command::Assign {
+        actor: BY,
+        item,
+        agent: a,
+        override_capacity,
+    };
+    ok(&mut core, 3, assign(call, false));
+    refused(
+        &mut core,
+        4,
+        assign(waiting, false),
+        DomainError::AtCapacity(Chat),
+    );
+    ok(&mut core, 5, assign(waiting, true));
+    assert_eq!(assignee(&core, waiting), Some(a));
+}
