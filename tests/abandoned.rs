@@ -146,3 +146,26 @@ async fn an_agent_sees_when_the_visitor_of_its_chat_leaves_and_comes_back() {
     assert!(back["item"].get("visitor_left_at").is_none(), "{back}");
     s.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn on_two_nodes_the_visitor_on_one_and_the_board_on_the_other_agree() {
+    let log = switchboard::store::memory::MemoryLog::default();
+    let a = TestServer::start_shared(&log, &directory(), GRACE).await;
+    let b = TestServer::start_shared(&log, &directory(), GRACE).await;
+    let mut mgr = b.console("mgr").await;
+    let snap = mgr.request("watch", json!({ "group": "widget" })).await;
+    assert_eq!(snap["type"], "ok", "{snap}");
+    let (token, id) = start_chat(&a, "Nel", "queued").await;
+    let mut nel = common::visitor_socket(a.addr, &token).await;
+    assert_eq!(common::visitor_next(&mut nel).await["type"], "chat");
+    nel.close(None).await.unwrap();
+    let removed = mgr
+        .push_where("queue", |f| f["item"]["id"] == id && f["op"] == "removed")
+        .await;
+    assert_eq!(removed["reason"], "abandoned", "{removed}");
+    // An agent logging in on the first node gets nothing of it.
+    let t02 = a.console("t02").await;
+    assert!(t02.welcome["work"].as_array().unwrap().is_empty());
+    a.stop().await;
+    b.stop().await;
+}

@@ -174,3 +174,41 @@ group = "idle"
     );
     s.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn on_two_nodes_wrap_up_and_not_responding_hold_wherever_the_work_comes_from() {
+    let log = switchboard::store::memory::MemoryLog::default();
+    let a = TestServer::start_shared(&log, &directory(), GRACE).await;
+    let b = TestServer::start_shared(&log, &directory(), GRACE).await;
+    let mut t01 = a.console("t01").await;
+    // Wrap-up: the ticket closed on node A holds the next one created on B.
+    let first = b.create_work("wrap", "ticket", 0).await;
+    assert_eq!(held_by(&first), Some("t01"), "{first}");
+    t01.request("close", json!({ "item": first["id"] })).await;
+    let second = b.create_work("wrap", "ticket", 0).await;
+    assert_eq!(second["state"], "queued", "in wrap-up: {second}");
+    let got = t01
+        .push_where("item", |f| f["item"]["id"] == second["id"])
+        .await;
+    assert_eq!(got["item"]["assignee"], "t01", "after the wrap-up");
+    // Not Responding: two chats from node B run out on A.
+    for _ in 0..2 {
+        let chat = b.create_work("wrap", "chat", 0).await;
+        t01.push_where("item", |f| {
+            f["item"]["id"] == chat["id"] && f["reason"] == "handed_off"
+        })
+        .await;
+    }
+    t01.push_where("agent_status", |f| {
+        f["status"]["status"] == "Not Responding"
+    })
+    .await;
+    let third = b.create_work("wrap", "ticket", 0).await;
+    assert_eq!(third["state"], "queued", "{third}");
+    let ready = t01.request("ready", json!({})).await;
+    assert_eq!(ready["type"], "ok", "{ready}");
+    t01.push_where("item", |f| f["item"]["id"] == third["id"])
+        .await;
+    a.stop().await;
+    b.stop().await;
+}
