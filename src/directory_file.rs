@@ -139,6 +139,8 @@ struct FileGroup {
     ring_timeout: Option<String>,
     no_response_timeout: Option<String>,
     disconnect_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reassign_tickets_after_logout: Option<String>,
 }
 
 fn duration_ms(
@@ -270,6 +272,11 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
                 defaults.disconnect_ms,
             )?,
             queue_when_offline: g.queue_when_offline,
+            reassign_tickets_after_logout_ms: g
+                .reassign_tickets_after_logout
+                .as_deref()
+                .map(|text| duration_ms(&g.id, "reassign_tickets_after_logout", Some(text), 0))
+                .transpose()?,
         });
     }
     let groups = file
@@ -452,6 +459,7 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                 ring_timeout: timer(s.ring_timeout_ms),
                 no_response_timeout: timer(s.no_response_ms),
                 disconnect_timeout: timer(s.disconnect_ms),
+                reassign_tickets_after_logout: s.reassign_tickets_after_logout_ms.and_then(timer),
             }
         })
         .collect();

@@ -159,6 +159,14 @@ pub struct GroupSettings {
     pub disconnect_ms: u64,
     /// Queue new chats even when nobody is online for chat.
     pub queue_when_offline: bool,
+    /// How long an agent may stay logged out before its tickets of this
+    /// group go back to routing; `None` (the default) keeps them with it.
+    /// Off unless set, because a ticket is often owned for days and an agent
+    /// who ends a shift would not expect to find it gone; a desk that wants
+    /// the tickets of an agent who is not coming back (a dead node, a lost
+    /// laptop) worked sooner sets it per group.
+    #[serde(default)]
+    pub reassign_tickets_after_logout_ms: Option<u64>,
 }
 
 impl Default for GroupSettings {
@@ -168,6 +176,7 @@ impl Default for GroupSettings {
             no_response_ms: 60_000,
             disconnect_ms: 120_000,
             queue_when_offline: false,
+            reassign_tickets_after_logout_ms: None,
         }
     }
 }

@@ -132,6 +132,9 @@ impl Engine {
                             no_response_ms: Some(s.no_response_ms),
                             disconnect_ms: Some(s.disconnect_ms),
                             queue_when_offline: Some(s.queue_when_offline),
+                            reassign_tickets_after_logout_ms: Some(
+                                s.reassign_tickets_after_logout_ms,
+                            ),
                         },
                     });
                 }

@@ -299,6 +299,7 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
             "no_response_ms": s.no_response_ms,
             "disconnect_ms": s.disconnect_ms,
             "queue_when_offline": s.queue_when_offline,
+            "reassign_tickets_after_logout_ms": s.reassign_tickets_after_logout_ms,
         }),
         AdminRecord::Member(m) => json!({
             "agent": dir.agent(m.agent).id,

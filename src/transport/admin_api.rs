@@ -347,6 +347,8 @@ pub(super) struct GroupBody {
     no_response_ms: Option<u64>,
     disconnect_ms: Option<u64>,
     queue_when_offline: Option<bool>,
+    #[serde(default, deserialize_with = "some_or_null")]
+    reassign_tickets_after_logout_ms: Option<Option<u64>>,
 }
 
 impl GroupBody {
@@ -365,6 +367,7 @@ impl GroupBody {
             no_response_ms: self.no_response_ms,
             disconnect_ms: self.disconnect_ms,
             queue_when_offline: self.queue_when_offline,
+            reassign_tickets_after_logout_ms: self.reassign_tickets_after_logout_ms,
         }
     }
 }
@@ -401,6 +404,7 @@ pub(super) async fn create_group(
         no_response_ms: b.no_response_ms.unwrap_or(defaults.no_response_ms),
         disconnect_ms: b.disconnect_ms.unwrap_or(defaults.disconnect_ms),
         queue_when_offline: b.queue_when_offline.unwrap_or(defaults.queue_when_offline),
+        reassign_tickets_after_logout_ms: b.reassign_tickets_after_logout_ms.flatten(),
     };
     created(&state, &headers, AdminOp::CreateGroup(def, settings)).await
 }
@@ -482,8 +486,12 @@ pub(super) struct MemberBody {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
-    Option::<u32>::deserialize(d).map(Some)
+fn some_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `POST /api/admin/memberships`.
