@@ -2,8 +2,10 @@
 //! kill and Redis hang cases, a few seconds each, against the debug
 //! `switchboard` built beside it. Asserts what must hold whatever the
 //! machine's speed: no acknowledged item lost or created twice, writes back
-//! after the fault, consoles of the killed node resumed on the other one
-//! and none of its agents' work left with a logged-out agent.
+//! after the fault, consoles of the killed node resumed on the other one,
+//! and no work left with a logged-out agent (a Redis hang as long as the
+//! heartbeat's lifetime once left consoles on sessions the cluster had
+//! dropped).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -42,16 +44,18 @@ fn node_kill_and_redis_hang_lose_and_double_nothing() {
         assert_eq!(r["lost"], 0, "acknowledged items lost: {r}");
         assert_eq!(r["doubled"], 0, "items created twice: {r}");
         assert!(r["writes_failed_s"].is_f64(), "writes never came back: {r}");
+        // Every console was back within the grace: no agent logged out,
+        // none connected to a session the cluster dropped.
+        assert_eq!(
+            r["held_by_logged_out"], 0,
+            "work left with a logged-out agent: {r}"
+        );
     }
     let kill = &rows[0];
     assert_eq!(kill["case"], "node-kill");
     assert!(
         kill["consoles_resumed"].as_u64().unwrap() > 0,
         "no console of the killed node resumed elsewhere: {kill}"
-    );
-    assert_eq!(
-        kill["held_by_logged_out"], 0,
-        "work left with a logged-out agent: {kill}"
     );
     assert!(out.status.success(), "exit {:?}", out.status);
     let _ = std::fs::remove_dir_all(&work);

@@ -193,6 +193,13 @@ impl Engine {
         login: String,
         answer: super::Answer<u64>,
     ) {
+        if self.rejoining {
+            let _ = answer.send(Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "this node is rejoining the cluster: connect to another node or retry",
+            )));
+            return;
+        }
         let session = self.new_session_id();
         self.submit(
             Command::OpenSession { agent: a, session },

@@ -127,6 +127,7 @@ impl Engine {
             _ => None,
         };
         let tick = matches!(entry.op, LogOp::Tick);
+        let dropped_me = !mine && matches!(entry.op, LogOp::DropNode(n) if n == self.node);
         let applied = self.state.apply(&id, entry);
         self.webhooks.mute(!mine);
         self.publish(applied.effects);
@@ -136,6 +137,9 @@ impl Engine {
                 entry: id,
                 records: applied.audit,
             });
+        }
+        if dropped_me {
+            self.dropped_by_peer();
         }
         if !mine {
             return;
