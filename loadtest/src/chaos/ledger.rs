@@ -31,15 +31,12 @@ pub struct Tally {
     /// write answered `outcome_unknown`, or a connection lost mid-answer,
     /// that was applied).
     pub applied_unacked: u64,
-    /// Items held by an agent who is logged out.
-    pub held_by_logged_out: u64,
 }
 
 /// An open item as `explain` shows it.
 struct Seen {
     id: u64,
     title: String,
-    assignee: Option<String>,
 }
 
 /// Counts against `base` (a live node), `acked` being (id, title) of every
@@ -78,7 +75,6 @@ pub async fn count(base: &str, api_key: &str, acked: &[(u64, String)]) -> Result
             break;
         }
     }
-    let logged_out = logged_out_agents(&http, base, api_key).await?;
     let by_title: HashMap<&str, u64> = acked.iter().map(|(id, t)| (t.as_str(), *id)).collect();
     let found: HashMap<u64, &Seen> = seen.iter().map(|s| (s.id, s)).collect();
     let mut t = Tally {
@@ -94,9 +90,6 @@ pub async fn count(base: &str, api_key: &str, acked: &[(u64, String)]) -> Result
             Some(&id) if id != s.id => t.doubled += 1,
             Some(_) => {}
             None => t.applied_unacked += 1,
-        }
-        if s.assignee.as_ref().is_some_and(|a| logged_out.contains(a)) {
-            t.held_by_logged_out += 1;
         }
     }
     Ok(t)
@@ -120,7 +113,6 @@ async fn explain(
             Ok(Some(Seen {
                 id,
                 title: v["item"]["title"].as_str().unwrap_or("").to_string(),
-                assignee: v["item"]["assignee"].as_str().map(str::to_string),
             }))
         }
         404 => Ok(None),
@@ -128,13 +120,13 @@ async fn explain(
     }
 }
 
-/// Ids of the agents who are logged out now.
-async fn logged_out_agents(
-    http: &reqwest::Client,
-    base: &str,
-    api_key: &str,
-) -> Result<std::collections::HashSet<String>, String> {
-    let mut out = std::collections::HashSet::new();
+/// Items held now by agents who are logged out (their load, summed).
+pub async fn held_by_logged_out(base: &str, api_key: &str) -> Result<u64, String> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut held = 0;
     let mut offset = 0;
     loop {
         let v: Value = http
@@ -147,16 +139,16 @@ async fn logged_out_agents(
             .await
             .map_err(|e| format!("agents on {base}: {e}"))?;
         let page = v["agents"].as_array().cloned().unwrap_or_default();
-        for a in &page {
-            if a["logged_in"] == false
-                && let Some(id) = a["agent"].as_str()
-            {
-                out.insert(id.to_string());
-            }
+        for a in page.iter().filter(|a| a["logged_in"] == false) {
+            let load = &a["load"];
+            held += ["chat", "ticket", "voice"]
+                .iter()
+                .map(|c| load[c].as_u64().unwrap_or(0))
+                .sum::<u64>();
         }
         offset += page.len();
         if page.is_empty() || offset as u64 >= v["total"].as_u64().unwrap_or(0) {
-            return Ok(out);
+            return Ok(held);
         }
     }
 }

@@ -105,8 +105,8 @@ pub struct ChaosCmd {
     /// who stays logged out go back to routing after it.
     #[arg(long, default_value = "5s")]
     reassign_tickets_after_logout: String,
-    /// After the run (and its drain), wait this long before counting, so
-    /// hand-offs due by then have happened.
+    /// After the run (and its drain), wait this long before counting the
+    /// items.
     #[arg(long, value_parser = parse_duration, default_value = "3s")]
     settle: Duration,
     /// Keep each case's logs, Redis files and directory here (default: a
@@ -131,6 +131,9 @@ struct CaseResult {
     tally: Tally,
     /// How long writes failed after the fault; `None`: they never came back.
     outage: Option<Duration>,
+    /// Items held by logged-out agents just before the run phase ended,
+    /// every console still open.
+    held_by_logged_out: u64,
     dropped: u64,
     resumed: u64,
 }
@@ -148,7 +151,7 @@ impl CaseResult {
             "writes_failed_s": self.outage.map(|d| d.as_secs_f64()),
             "consoles_dropped": self.dropped,
             "consoles_resumed": self.resumed,
-            "held_by_logged_out": self.tally.held_by_logged_out,
+            "held_by_logged_out": self.held_by_logged_out,
         })
     }
 }
@@ -248,6 +251,7 @@ async fn run_case(
         skipped: skip_reason(case, bin),
         tally: Tally::default(),
         outage: None,
+        held_by_logged_out: 0,
         dropped: 0,
         resumed: 0,
     };
@@ -282,6 +286,11 @@ async fn run_case(
     a.directory = Some(directory);
     a.ticket_share = 1.0;
     a.think_close = Duration::from_secs(86_400);
+    // Consoles move between nodes (and into a namespace's address): send
+    // no Origin, as a client that is not a browser, unless one is given.
+    if a.origin.is_none() {
+        a.origin = Some(String::new());
+    }
     let mut cfg = crate::make_cfg(Scenario::Cluster, &a, case.name())?;
     cfg.progress = ProgressMode::Off;
     let group = cfg
@@ -309,6 +318,12 @@ async fn run_case(
     inject(case, &mut nodes, &mut redis, ns.as_ref(), &steps).await?;
     tokio::time::sleep(cmd.fault_for).await;
     heal(case, &mut redis, ns.as_ref(), &steps).await?;
+    // Just before the run phase ends, while every console is open: work
+    // left with agents the fault logged out.
+    let judge = nodes.last().expect("at least two nodes").base.clone();
+    let run_end = started + cfg.ramp + cfg.duration;
+    tokio::time::sleep_until((run_end - Duration::from_secs(1)).into()).await;
+    result.held_by_logged_out = ledger::held_by_logged_out(&judge, &cmd.run.api_key).await?;
     let r = worker
         .await
         .map_err(|e| format!("the load generator failed: {e}"))?;
@@ -320,14 +335,17 @@ async fn run_case(
         .map_err(|e| format!("the write probe failed: {e}"))?;
     let mut acked: Vec<(u64, String)> = r.created.iter().map(|c| (c.id, c.title.clone())).collect();
     acked.extend(plog.acked.iter().cloned());
-    let judge = nodes.last().expect("at least two nodes");
     steps.say(&format!(
-        "counting {} acknowledged items on {}",
-        acked.len(),
-        judge.base
+        "counting {} acknowledged items on {judge}",
+        acked.len()
     ));
-    result.tally = ledger::count(&judge.base, &cmd.run.api_key, &acked).await?;
+    result.tally = ledger::count(&judge, &cmd.run.api_key, &acked).await?;
     result.outage = plog.outage_after(fault_at);
+    steps.say(&format!(
+        "write probe: {} rounds; failed tries: {:?}",
+        plog.rounds.len(),
+        plog.failures
+    ));
     let counter = |k: &str| r.counters.get(k).copied().unwrap_or(0);
     result.dropped = counter("sessions_dropped");
     result.resumed = counter("sessions_resumed");
@@ -451,7 +469,7 @@ fn print_table(results: &[CaseResult]) {
             r.tally.applied_unacked,
             outage,
             format!("{}/{}", r.resumed, r.dropped),
-            r.tally.held_by_logged_out
+            r.held_by_logged_out
         );
     }
 }

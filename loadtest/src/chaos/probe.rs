@@ -26,6 +26,9 @@ pub struct ProbeLog {
     pub rounds: Vec<Round>,
     /// The items it created: (id, title).
     pub acked: Vec<(u64, String)>,
+    /// Tries that failed, by what went wrong (`HTTP 503 unavailable`,
+    /// `timeout`, `connect`, ...).
+    pub failures: std::collections::BTreeMap<String, u64>,
 }
 
 impl ProbeLog {
@@ -44,8 +47,13 @@ impl ProbeLog {
     }
 }
 
-/// Runs until `stop`: one round every `every`, over `servers` in turn
-/// (starting at the last one that worked), each try bounded by `every`.
+/// How long one try waits for its answer: a node that answers later is
+/// slow, not down, and counts as failing the write.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// Runs until `stop`: one round every `every` (or when the last one ended),
+/// over `servers` in turn (starting at the last one that worked), each try
+/// bounded by [`PATIENCE`].
 pub async fn run(
     servers: Vec<String>,
     api_key: String,
@@ -54,7 +62,7 @@ pub async fn run(
     stop: Arc<AtomicBool>,
 ) -> ProbeLog {
     let http = reqwest::Client::builder()
-        .timeout(every.max(Duration::from_millis(500)))
+        .timeout(PATIENCE)
         .build()
         .expect("http client");
     let mut log = ProbeLog::default();
@@ -74,16 +82,35 @@ pub async fn run(
                 .json(&json!({"group": group, "channel": "ticket", "title": title}))
                 .send()
                 .await;
-            let Ok(resp) = r else { continue };
-            if resp.status().as_u16() != 201 {
-                continue;
-            }
+            let resp = match r {
+                Ok(resp) => resp,
+                Err(e) => {
+                    let why = if e.is_timeout() {
+                        "timeout"
+                    } else if e.is_connect() {
+                        "connect"
+                    } else {
+                        "transport"
+                    };
+                    *log.failures.entry(why.into()).or_default() += 1;
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
             let body: Value = resp.json().await.unwrap_or(Value::Null);
-            if let Some(id) = body["item"]["id"].as_u64() {
-                log.acked.push((id, title.clone()));
-                ok = true;
-                good = i;
-                break;
+            match body["item"]["id"].as_u64() {
+                Some(id) if status == 201 => {
+                    log.acked.push((id, title.clone()));
+                    ok = true;
+                    good = i;
+                    break;
+                }
+                _ => {
+                    let code = body["error"]["code"].as_str().unwrap_or("?");
+                    *log.failures
+                        .entry(format!("HTTP {status} {code}"))
+                        .or_default() += 1;
+                }
             }
         }
         log.rounds.push(Round { at, ok });
