@@ -219,7 +219,11 @@ pub struct ServeArgs {
     pub auto_away: Option<Duration>,
     /// With Redis: a node whose heartbeat is older than this is dead and its
     /// sessions drop out of presence (its agents get the reconnect grace).
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    /// Each node beats every third of it and checks its peers after each
+    /// beat, so a dead or cut-off node is found within 4/3 of it. Shorter
+    /// moves a dead node's work sooner; but a node (or Redis) that stalls
+    /// for longer is counted dead, and its consoles must reconnect.
+    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
     pub heartbeat_ttl: Duration,
     /// How often a snapshot of the state is stored and the command log
     /// trimmed before it (so the log, on disk or in Redis, stays short and a

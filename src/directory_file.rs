@@ -194,6 +194,8 @@ struct FileGroup {
     abandon_after: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     auto_away: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reassign_tickets_after_logout: Option<String>,
 }
 
 fn duration_ms(
@@ -349,6 +351,11 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
                 g.auto_away.as_deref(),
                 defaults.auto_away_ms,
             )?,
+            reassign_tickets_after_logout_ms: g
+                .reassign_tickets_after_logout
+                .as_deref()
+                .map(|text| duration_ms(&g.id, "reassign_tickets_after_logout", Some(text), 0))
+                .transpose()?,
         });
     }
     let mut groups = Vec::with_capacity(file.groups.len());
@@ -575,6 +582,7 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                 auto_away: (s.auto_away_ms > 0)
                     .then(|| timer(s.auto_away_ms))
                     .flatten(),
+                reassign_tickets_after_logout: s.reassign_tickets_after_logout_ms.and_then(timer),
             }
         })
         .collect();

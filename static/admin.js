@@ -669,6 +669,7 @@ function groupDialog(group, opener) {
     id: '', name: '', department: '',
     channels: Object.fromEntries(CHANNELS.map((ch) => [ch, { enabled: true, distribution: 'auto' }])),
     ring_timeout_ms: 20000, no_response_ms: 60000, disconnect_ms: 120000, queue_when_offline: false,
+    reassign_tickets_after_logout_ms: null,
   };
   const fields = [];
   if (creating) fields.push(textField({ label: 'Group id', name: 'id', required: true, autocomplete: 'off', hint: 'Letters, digits, dots, dashes or underscores; it never changes.' }));
@@ -688,7 +689,8 @@ function groupDialog(group, opener) {
   fields.push(el('div', { class: 'field-row' },
     textField({ label: 'Ring timeout (seconds)', name: 'ring_timeout_ms', type: 'number', min: 0, step: 'any', value: g.ring_timeout_ms / 1000, hint: 'A call rings one agent this long.' }),
     textField({ label: 'First reply timeout (seconds)', name: 'no_response_ms', type: 'number', min: 0, step: 'any', value: g.no_response_ms / 1000, hint: 'An assigned chat moves on if unanswered.' }),
-    textField({ label: 'Disconnect timeout (seconds)', name: 'disconnect_ms', type: 'number', min: 0, step: 'any', value: g.disconnect_ms / 1000, hint: 'A logged-out holder’s chats move after this.' })));
+    textField({ label: 'Disconnect timeout (seconds)', name: 'disconnect_ms', type: 'number', min: 0, step: 'any', value: g.disconnect_ms / 1000, hint: 'A logged-out holder’s chats move after this.' }),
+    textField({ label: 'Reassign tickets after logout (seconds)', name: 'reassign_tickets_after_logout_ms', type: 'number', min: 0, step: 'any', value: g.reassign_tickets_after_logout_ms == null ? '' : g.reassign_tickets_after_logout_ms / 1000, hint: 'Empty: a logged-out agent keeps its tickets.' })));
   fields.push(checkField({ label: 'Queue new chats when nobody is online', name: 'queue_when_offline', checked: g.queue_when_offline }));
   fields.push(el('div', { class: 'field-row' },
     textField({ label: 'Abandon waiting chats after (seconds)', name: 'abandon_after_ms', type: 'number', min: 0, step: 'any', value: (g.abandon_after_ms ?? 120000) / 1000, hint: 'A queued chat whose visitor closed the page this long ago leaves the queue (0: never).' }),
@@ -718,6 +720,7 @@ function groupDialog(group, opener) {
         ring_timeout_ms: ms('ring_timeout_ms'),
         no_response_ms: ms('no_response_ms'),
         disconnect_ms: ms('disconnect_ms'),
+        reassign_tickets_after_logout_ms: v.reassign_tickets_after_logout_ms === '' ? null : ms('reassign_tickets_after_logout_ms'),
         queue_when_offline: v.queue_when_offline,
         not_responding_after: v.not_responding_after === '' ? 3 : Math.round(Number(v.not_responding_after)),
         abandon_after_ms: ms('abandon_after_ms'),

@@ -97,6 +97,10 @@ pub struct GroupPatch {
     /// Idle time before members are switched unavailable (0: server-wide).
     #[serde(default)]
     pub auto_away_ms: Option<u64>,
+    /// How long a holder may stay logged out before its tickets move
+    /// (`Some(None)`: they stay with it).
+    #[serde(default)]
+    pub reassign_tickets_after_logout_ms: Option<Option<u64>>,
 }
 
 impl GroupPatch {
@@ -242,6 +246,10 @@ fn check_group(def: &GroupDef, settings: &GroupSettings) -> Result<(), DomainErr
         ("ring_timeout_ms", settings.ring_timeout_ms),
         ("no_response_ms", settings.no_response_ms),
         ("disconnect_ms", settings.disconnect_ms),
+        (
+            "reassign_tickets_after_logout_ms",
+            settings.reassign_tickets_after_logout_ms.unwrap_or(1),
+        ),
     ] {
         if ms == 0 || ms > MAX_TIMER_MS {
             return Err(invalid(field, format!("must be 1 to {MAX_TIMER_MS} ms")));
@@ -603,6 +611,9 @@ impl Core {
         if let Some(v) = patch.auto_away_ms {
             settings.auto_away_ms = v;
         }
+        if let Some(v) = patch.reassign_tickets_after_logout_ms {
+            settings.reassign_tickets_after_logout_ms = v;
+        }
         check_group(&def, &settings)?;
         for c in Channel::ALL {
             let (was, is) = (old.channels[c.index()], def.channels[c.index()]);
@@ -616,6 +627,21 @@ impl Core {
         }
         self.dir.replace_group(g, def.clone());
         self.dir.set_settings(g, settings);
+        if settings.disconnect_ms != old_settings.disconnect_ms
+            || settings.reassign_tickets_after_logout_ms
+                != old_settings.reassign_tickets_after_logout_ms
+        {
+            // Work of holders already logged out follows the new limits.
+            let held: Vec<ItemId> = self
+                .items
+                .values()
+                .filter(|i| i.group == g && i.assignee.is_some())
+                .map(|i| i.id)
+                .collect();
+            for id in held {
+                self.arm_logout_hand_off(id);
+            }
+        }
         for &m in &self.dir.members_of(g).to_vec() {
             self.clear_not_applicable(m);
         }

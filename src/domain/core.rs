@@ -110,7 +110,8 @@ pub(super) enum Timer {
     Ring(ItemId, Millis),
     /// A chat assigned at the given time is still not accepted.
     NoResponse(ItemId, Millis),
-    /// The holder of an item, logged out at the given time, is still out.
+    /// The holder of an item, logged out at the given time, may still be
+    /// out (the handler checks against the group's limit as it is then).
     Disconnected(ItemId, Millis),
     /// An agent's wrap-up of a channel ends.
     WrapUp(AgentIx, Channel),
@@ -274,7 +275,7 @@ impl Core {
                 Timer::NoResponse(id, since) => {
                     self.assignment_expired(now, id, since, HandOff::NoResponse)
                 }
-                Timer::Disconnected(id, since) => self.holder_stayed_out(now, id, since),
+                Timer::Disconnected(id, _) => self.holder_stayed_out(now, id),
                 Timer::WrapUp(a, c) => self.wrap_up_over(a, c, at),
                 Timer::Abandon(id, since) => self.abandon_if_still_gone(id, since),
             }
@@ -440,27 +441,31 @@ impl Core {
         self.mark_logged_out(now, a, Actor::Agent(a));
     }
 
-    /// Logs `a` out now: its held chats start their group's disconnect
-    /// limit, and the change is an event. The one place a logout happens
-    /// (grace expired, account disabled).
+    /// Logs `a` out now. What nobody can answer any more moves at once (a
+    /// chat offered and not accepted, a ringing call: `logged_out`); the
+    /// rest of its work starts its group's limit (see
+    /// [`Core::logout_hand_off_at`]), after which it goes back to routing
+    /// unless the agent is back. The one place a logout happens (grace
+    /// expired, account disabled or deleted).
     pub(super) fn mark_logged_out(&mut self, now: Millis, a: AgentIx, by: Actor) {
         let agent = &mut self.agents[a.0 as usize];
         agent.logged_in = false;
         agent.since = now;
-        let chats: Vec<ItemId> = agent.held.clone();
-        for id in chats {
-            let item = &self.items[&id];
-            if item.channel == Channel::Chat {
-                let limit = self.dir.settings(item.group).disconnect_ms;
-                self.arm(id, now + limit, Timer::Disconnected(id, now));
-            }
-        }
         self.events.push(Event::Presence {
             at: now,
             by,
             agent: a,
             what: PresenceWhat::LoggedOut,
         });
+        for id in self.agents[a.0 as usize].held.clone() {
+            let item = &self.items[&id];
+            if item.state == ItemState::Assigned && item.channel != Channel::Ticket {
+                let group = item.group;
+                self.hand_off(now, id, HandOff::LoggedOut, None, group, String::new());
+            } else {
+                self.arm_logout_hand_off(id);
+            }
+        }
     }
 
     fn set_availability(
@@ -692,6 +697,10 @@ impl Core {
             reason,
             previous,
         });
+        // A ticket transferred to, or taken by, an agent who is logged out.
+        if !self.presence(a).logged_in {
+            self.arm_logout_hand_off(id);
+        }
     }
 
     /// Arms a timer of an item; closing the item disarms it.

@@ -171,6 +171,14 @@ pub struct GroupSettings {
     pub disconnect_ms: u64,
     /// Queue new chats even when nobody is online for chat.
     pub queue_when_offline: bool,
+    /// How long an agent may stay logged out before its tickets of this
+    /// group go back to routing; `None` (the default) keeps them with it.
+    /// Off unless set, because a ticket is often owned for days and an agent
+    /// who ends a shift would not expect to find it gone; a desk that wants
+    /// the tickets of an agent who is not coming back (a dead node, a lost
+    /// laptop) worked sooner sets it per group.
+    #[serde(default)]
+    pub reassign_tickets_after_logout_ms: Option<u64>,
     /// Offers an agent may let run out in a row (no response, rung out)
     /// before it is Not Responding and gets no new offers until it acts;
     /// 0: never. Absent in older snapshots: the default.
@@ -199,6 +207,7 @@ impl Default for GroupSettings {
             no_response_ms: 60_000,
             disconnect_ms: 120_000,
             queue_when_offline: false,
+            reassign_tickets_after_logout_ms: None,
             not_responding_after: 3,
             abandon_after_ms: 120_000,
             auto_away_ms: 0,

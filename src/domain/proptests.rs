@@ -127,18 +127,25 @@ fn settings_gen() -> impl Strategy<Value = GroupSettings> {
         1_000u64..8_000,
         prop::bool::weighted(0.6),
         0u32..4,
+        prop::option::weighted(0.6, 1_000u64..8_000),
     )
         .prop_map(
-            |(ring_timeout_ms, no_response_ms, disconnect_ms, queue_when_offline, not_resp)| {
-                GroupSettings {
-                    ring_timeout_ms,
-                    no_response_ms,
-                    disconnect_ms,
-                    queue_when_offline,
-                    not_responding_after: not_resp,
-                    abandon_after_ms: 2_000,
-                    auto_away_ms: 0,
-                }
+            |(
+                ring_timeout_ms,
+                no_response_ms,
+                disconnect_ms,
+                queue_when_offline,
+                not_resp,
+                reassign_tickets_after_logout_ms,
+            )| GroupSettings {
+                ring_timeout_ms,
+                no_response_ms,
+                disconnect_ms,
+                queue_when_offline,
+                not_responding_after: not_resp,
+                abandon_after_ms: 2_000,
+                auto_away_ms: 0,
+                reassign_tickets_after_logout_ms,
             },
         )
 }
@@ -1411,7 +1418,89 @@ fn timeout_step(core: &mut Core, now: Millis) -> Result<(), TestCaseError> {
     }
     let evs: Vec<Event> = core.drain_events().collect();
     check_step(&prev, core, None, &Ok(Reply::Done), &evs)?;
+    check_logout_hand_offs(&prev, core, now)?;
     check_state(core)
+}
+
+/// The group's limit for a logged-out holder's item, as the settings say:
+/// accepted chats after `disconnect_ms`, tickets after the reassign setting
+/// when set, calls never.
+fn logout_limit(core: &Core, item: &Item) -> Option<Millis> {
+    let s = core.directory().settings(item.group);
+    match item.channel {
+        Channel::Chat => Some(s.disconnect_ms),
+        Channel::Ticket => s.reassign_tickets_after_logout_ms,
+        Channel::Voice => None,
+    }
+}
+
+/// After timers fired at `now`: an agent logged out in this step holds no
+/// offered chat or ringing call; no logged-out agent holds an item past its
+/// group's limit; and only an agent who is logged out loses an item for it
+/// (one back in time keeps its work).
+fn check_logout_hand_offs(prev: &Core, core: &Core, now: Millis) -> Result<(), TestCaseError> {
+    for i in 0..core.directory().agents().len() {
+        let a = AgentIx(i as u32);
+        let p = core.presence(a);
+        if p.logged_in {
+            continue;
+        }
+        for &id in &p.held {
+            let item = core.item(id).expect("held items exist");
+            if prev.presence(a).logged_in {
+                prop_assert!(
+                    item.state != ItemState::Assigned || item.channel == Channel::Ticket,
+                    "{:?}, logged out at {}, still has offered item {}",
+                    a,
+                    now,
+                    id
+                );
+            }
+            if let Some(limit) = logout_limit(core, item) {
+                let due = p.since.max(item.assigned_at.unwrap_or(0)) + limit;
+                prop_assert!(
+                    now < due,
+                    "{:?} logged out at {} still holds item {} at {} (limit {})",
+                    a,
+                    p.since,
+                    id,
+                    now,
+                    limit
+                );
+            }
+        }
+    }
+    for before in prev.items() {
+        let (Some(after), Some(holder)) = (core.item(before.id), before.assignee) else {
+            continue;
+        };
+        for h in &after.history[before.history.len()..] {
+            if matches!(h.why, HandOff::LoggedOut | HandOff::Disconnected) && h.from == Some(holder)
+            {
+                prop_assert!(
+                    !core.presence(holder).logged_in,
+                    "item {} left {:?}, who is logged in, as {:?}",
+                    before.id,
+                    holder,
+                    h.why
+                );
+            }
+            if h.why == HandOff::Disconnected && h.from == Some(holder) {
+                let limit = logout_limit(prev, before);
+                prop_assert!(limit.is_some(), "item {} has no limit", before.id);
+                let since = prev.presence(holder).since;
+                let due = since.max(before.assigned_at.unwrap_or(0)) + limit.unwrap_or(0);
+                prop_assert!(
+                    now >= due,
+                    "item {} moved at {} before {}",
+                    before.id,
+                    now,
+                    due
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 proptest! {

@@ -142,6 +142,9 @@ impl Engine {
                             not_responding_after: Some(s.not_responding_after),
                             abandon_after_ms: Some(s.abandon_after_ms),
                             auto_away_ms: Some(s.auto_away_ms),
+                            reassign_tickets_after_logout_ms: Some(
+                                s.reassign_tickets_after_logout_ms,
+                            ),
                         },
                     });
                 }

@@ -193,6 +193,13 @@ impl Engine {
         login: String,
         answer: super::Answer<u64>,
     ) {
+        if self.rejoining {
+            let _ = answer.send(Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "this node is rejoining the cluster: connect to another node or retry",
+            )));
+            return;
+        }
         let session = self.new_session_id();
         self.submit(
             Command::OpenSession { agent: a, session },
@@ -735,7 +742,8 @@ impl Engine {
     }
 
     /// For each member of the item's group, the verdict of the eligibility
-    /// rules (docs/protocol.md, explain).
+    /// rules, and when the item leaves a logged-out holder (docs/protocol.md,
+    /// explain).
     fn explain_value(&self, item: ItemId) -> Value {
         let dir = self.state.core().directory();
         let members: Vec<Value> = self
@@ -753,7 +761,8 @@ impl Engine {
                 json!({ "agent": dir.agent(a).id, "name": dir.agent(a).name, "verdict": why })
             })
             .collect();
-        json!({ "item": self.item_value(item), "members": members })
+        let hand_off_at = self.state.core().logout_hand_off_at(item);
+        json!({ "item": self.item_value(item), "members": members, "hand_off_at": hand_off_at })
     }
 
     /// Expected wait of a new chat: the moving mean of how long recent chats

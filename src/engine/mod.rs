@@ -125,6 +125,10 @@ pub struct EngineOutput {
     pub proposals: mpsc::UnboundedReceiver<LogEntry>,
     /// Audit records of applied entries, for the store's audit stream.
     pub audit: mpsc::UnboundedReceiver<AuditBatch>,
+    /// Set by the engine when the log says a peer dropped this node while
+    /// it ran on (see `Engine::dropped_by_peer`); the heartbeat clears it
+    /// and rejoins under a new node id.
+    pub dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The state owner. Built by [`Engine::spawn`], driven by its own task.
@@ -147,6 +151,12 @@ pub struct Engine {
     visitor_sockets: HashMap<crate::domain::ItemId, visitors::VisitorSocket>,
     /// This node's id.
     node: u32,
+    /// Cut off, or dropped by a peer, and the heartbeat has not rejoined
+    /// under a new id yet: consoles are refused meanwhile, since a session
+    /// opened under the old id would be closed by the rejoin.
+    rejoining: bool,
+    /// Shared with the heartbeat task: see [`EngineOutput::dropped`].
+    dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Outbound webhooks of item events (never blocks).
     webhooks: crate::webhooks::WebhookSender,
     /// Recent agent pushes, for consoles that resume after a reconnect.
@@ -264,6 +274,7 @@ impl Engine {
         let (audit_out, audit) = mpsc::unbounded_channel();
         let agents = core.directory().agents().len();
         let groups = core.directory().groups().len();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let engine = Engine {
             state: StateMachine::new(core, config.credentials, config.audit_capacity),
             credentials_out: config.credentials_out,
@@ -272,6 +283,8 @@ impl Engine {
             board: board::BoardCache::default(),
             visitor_sockets: HashMap::new(),
             node: config.node,
+            rejoining: false,
+            dropped: dropped.clone(),
             webhooks: config.webhooks,
             recent: recent::RecentPushes::new(config.resume_capacity),
             auto_away_ms: config.auto_away_ms,
@@ -280,7 +293,14 @@ impl Engine {
         };
         engine.publish_credentials();
         tokio::spawn(engine.run(rx));
-        (EngineHandle { tx }, EngineOutput { proposals, audit })
+        (
+            EngineHandle { tx },
+            EngineOutput {
+                proposals,
+                audit,
+                dropped,
+            },
+        )
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {

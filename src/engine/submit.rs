@@ -128,6 +128,7 @@ impl Engine {
             _ => None,
         };
         let tick = matches!(entry.op, LogOp::Tick);
+        let dropped_me = !mine && matches!(entry.op, LogOp::DropNode(n) if n == self.node);
         let applied = self.state.apply(&id, entry);
         // The core forgets a closed item as it closes it: its last state
         // comes only with the event, and is what a close is answered with.
@@ -149,6 +150,9 @@ impl Engine {
                 entry: id,
                 records: applied.audit,
             });
+        }
+        if dropped_me {
+            self.dropped_by_peer();
         }
         if !mine {
             return;

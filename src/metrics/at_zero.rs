@@ -77,6 +77,7 @@ const COUNTERS: &[(&str, &[Values])] = &[
             &[
                 "no_response",
                 "disconnected",
+                "logged_out",
                 "ring_timeout",
                 "declined",
                 "transferred",

@@ -379,6 +379,7 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
             "not_responding_after": s.not_responding_after,
             "abandon_after_ms": s.abandon_after_ms,
             "auto_away_ms": s.auto_away_ms,
+            "reassign_tickets_after_logout_ms": s.reassign_tickets_after_logout_ms,
         }),
         AdminRecord::Member(m) => json!({
             "agent": dir.agent(m.agent).id,

@@ -361,6 +361,8 @@ pub(super) struct GroupBody {
     not_responding_after: Option<u32>,
     abandon_after_ms: Option<u64>,
     auto_away_ms: Option<u64>,
+    #[serde(default, deserialize_with = "some_or_null")]
+    reassign_tickets_after_logout_ms: Option<Option<u64>>,
 }
 
 impl GroupBody {
@@ -384,6 +386,7 @@ impl GroupBody {
             not_responding_after: self.not_responding_after,
             abandon_after_ms: self.abandon_after_ms,
             auto_away_ms: self.auto_away_ms,
+            reassign_tickets_after_logout_ms: self.reassign_tickets_after_logout_ms,
         }
     }
 }
@@ -427,6 +430,7 @@ pub(super) async fn create_group(
             .unwrap_or(defaults.not_responding_after),
         abandon_after_ms: b.abandon_after_ms.unwrap_or(defaults.abandon_after_ms),
         auto_away_ms: b.auto_away_ms.unwrap_or(defaults.auto_away_ms),
+        reassign_tickets_after_logout_ms: b.reassign_tickets_after_logout_ms.flatten(),
     };
     created(
         &state,
@@ -518,8 +522,12 @@ pub(super) struct MemberBody {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
-    Option::<u32>::deserialize(d).map(Some)
+fn some_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `POST /api/admin/memberships`.

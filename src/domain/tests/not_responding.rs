@@ -18,6 +18,7 @@ fn core_with_limit(limit: u32) -> Core {
             not_responding_after: limit,
             abandon_after_ms: 0,
             auto_away_ms: 0,
+            reassign_tickets_after_logout_ms: None,
         })
         .member("alice", "g", [Primary; 3], None, ON)
         .member("bob", "g", [Secondary; 3], None, ON)
