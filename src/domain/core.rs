@@ -65,6 +65,13 @@ pub struct AgentPresence {
 }
 
 impl AgentPresence {
+    /// Away from its work while logged in: Not Responding, or in a status
+    /// whose reason takes no chats (Lunch, Meeting). Plain `Unavailable`
+    /// is not away: an agent finishing its chats before a break uses it.
+    pub fn is_away(&self) -> bool {
+        self.not_responding || (!self.available && self.reason.is_some())
+    }
+
     /// The status the consoles show: `Not Responding` over everything, else
     /// the reason, else `Available` or `Unavailable`.
     pub fn status(&self) -> &str {
@@ -697,8 +704,10 @@ impl Core {
             reason,
             previous,
         });
-        // A ticket transferred to, or taken by, an agent who is logged out.
-        if !self.presence(a).logged_in {
+        // A ticket transferred to, or taken by, an agent who is logged out,
+        // or work given to an agent who is away (a ticket while at lunch).
+        let p = self.presence(a);
+        if !p.logged_in || p.is_away() {
             self.arm_logout_hand_off(id);
         }
     }

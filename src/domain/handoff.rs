@@ -168,7 +168,7 @@ impl Core {
     pub fn logout_hand_off_at(&self, id: ItemId) -> Option<Millis> {
         let item = self.items.get(&id)?;
         let p = self.presence(item.assignee?);
-        if p.logged_in {
+        if p.logged_in && !p.is_away() {
             return None;
         }
         let settings = self.directory().settings(item.group);
@@ -200,8 +200,22 @@ impl Core {
             self.arm_logout_hand_off(id);
             return;
         }
-        let group = self.items[&id].group;
-        self.hand_off(now, id, HandOff::Disconnected, None, group, String::new());
+        let item = &self.items[&id];
+        let group = item.group;
+        let why = match item.assignee.map(|a| self.presence(a).logged_in) {
+            Some(true) => HandOff::Away,
+            _ => HandOff::Disconnected,
+        };
+        self.hand_off(now, id, why, None, group, String::new());
+    }
+
+    /// The agent just went away (Not Responding, or a status whose reason
+    /// takes no chats): its held work moves after the group's limits, as
+    /// for a logged-out agent, unless it is back before.
+    pub(super) fn arm_away_hand_offs(&mut self, a: AgentIx) {
+        for id in self.presence(a).held.clone() {
+            self.arm_logout_hand_off(id);
+        }
     }
 
     /// The assignee declines (a ringing call, or an unaccepted item).

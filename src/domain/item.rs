@@ -58,6 +58,9 @@ pub enum HandOff {
     TakenOver,
     /// Its holder left the group or was deleted, or its group was deleted.
     Removed,
+    /// Its agent was away past the group's limit: Not Responding, or in a
+    /// status whose reason takes no chats (Lunch, Meeting).
+    Away,
 }
 
 impl HandOff {
@@ -67,6 +70,7 @@ impl HandOff {
             HandOff::NoResponse => "no_response",
             HandOff::Disconnected => "disconnected",
             HandOff::LoggedOut => "logged_out",
+            HandOff::Away => "away",
             HandOff::RingTimeout => "ring_timeout",
             HandOff::Declined => "declined",
             HandOff::Transferred => "transferred",

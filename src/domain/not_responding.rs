@@ -34,6 +34,7 @@ impl Core {
         agent.not_responding = true;
         agent.since = now;
         let available = agent.available;
+        self.arm_away_hand_offs(a);
         self.events.push(Event::Presence {
             at: now,
             by: Actor::System,

@@ -1442,12 +1442,13 @@ fn check_logout_hand_offs(prev: &Core, core: &Core, now: Millis) -> Result<(), T
     for i in 0..core.directory().agents().len() {
         let a = AgentIx(i as u32);
         let p = core.presence(a);
-        if p.logged_in {
+        // Away (Not Responding, or a reason taking no chats) counts as out.
+        if p.logged_in && !p.is_away() {
             continue;
         }
         for &id in &p.held {
             let item = core.item(id).expect("held items exist");
-            if prev.presence(a).logged_in {
+            if !p.logged_in && prev.presence(a).logged_in {
                 prop_assert!(
                     item.state != ItemState::Assigned || item.channel == Channel::Ticket,
                     "{:?}, logged out at {}, still has offered item {}",
@@ -1485,7 +1486,16 @@ fn check_logout_hand_offs(prev: &Core, core: &Core, now: Millis) -> Result<(), T
                     h.why
                 );
             }
-            if h.why == HandOff::Disconnected && h.from == Some(holder) {
+            if h.why == HandOff::Away && h.from == Some(holder) {
+                let p = core.presence(holder);
+                prop_assert!(
+                    p.logged_in && p.is_away(),
+                    "item {} left {:?}, who is not away, as away",
+                    before.id,
+                    holder
+                );
+            }
+            if matches!(h.why, HandOff::Disconnected | HandOff::Away) && h.from == Some(holder) {
                 let limit = logout_limit(prev, before);
                 prop_assert!(limit.is_some(), "item {} has no limit", before.id);
                 let since = prev.presence(holder).since;

@@ -185,9 +185,14 @@ impl Core {
         let old = agent.status().to_string();
         let became_available = available && !agent.available;
         let availability_changed = agent.available != available;
+        let was_away = agent.is_away();
         agent.available = available;
         agent.reason = reason;
         agent.since = now;
+        if agent.is_away() && !was_away {
+            self.arm_away_hand_offs(a);
+        }
+        let agent = self.agent_mut(a);
         let new = agent.status().to_string();
         let what = if availability_changed && old_and_new_plain(&old, &new) {
             PresenceWhat::Availability {

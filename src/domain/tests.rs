@@ -9,6 +9,7 @@ use super::*;
 mod abandoned;
 mod accounts;
 mod admin;
+mod away;
 mod cross_channel;
 mod item_ops;
 mod not_responding;
