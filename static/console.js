@@ -214,7 +214,7 @@ function onItemPush({ item, reason }) {
         showNotice(`${noun} #${item.id} was taken over by ${who || 'a manager'}.`, 'taken-over');
       } else if (reason === 'handed_off') {
         const why = item.history?.[item.history.length - 1]?.why;
-        const because = why === 'disconnected' ? 'you were away too long' : why === 'logged_out' ? 'you were logged out before accepting it' : why === 'ring_timeout' ? 'it was not answered in time' : 'it was not accepted in time';
+        const because = why === 'disconnected' ? 'you were logged out too long' : why === 'away' ? 'you were away (on a break or Not Responding) too long' : why === 'logged_out' ? 'you were logged out before accepting it' : why === 'ring_timeout' ? 'it was not answered in time' : 'it was not accepted in time';
         showNotice(`${noun} #${item.id} went ${who ? `to ${who}` : 'back to the queue'} because ${because}.`, 'handed-off');
       } else if (reason === 'transferred') {
         const h = lastTransfer(item);
