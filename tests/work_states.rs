@@ -27,11 +27,19 @@ chat = { enabled = true }
 ticket = { enabled = true, wrap_up = "3s" }
 queue_when_offline = true
 no_response_timeout = "2s"
+disconnect_timeout = "3s"
 not_responding_after = 2
 
 [[memberships]]
 agent = "t01"
 group = "wrap"
+active = ["chat", "ticket"]
+
+[[memberships]]
+agent = "t05"
+group = "wrap"
+chat = "secondary"
+ticket = "secondary"
 active = ["chat", "ticket"]
 "#
     )
@@ -211,4 +219,25 @@ async fn on_two_nodes_wrap_up_and_not_responding_hold_wherever_the_work_comes_fr
         .await;
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_accepted_chat_of_an_agent_at_lunch_moves_on_after_the_limit() {
+    let s = TestServer::start_directory(&directory(), GRACE, |_| {}).await;
+    let mut t01 = s.console("t01").await;
+    let mut t05 = s.console("t05").await;
+    let chat = s.create_work("wrap", "chat", 0).await;
+    assert_eq!(held_by(&chat), Some("t01"), "{chat}");
+    t01.request("accept", json!({ "item": chat["id"] })).await;
+    let lunch = t01
+        .request("set_status", json!({ "status": "Lunch" }))
+        .await;
+    assert_eq!(lunch["data"]["status"], "Lunch", "{lunch}");
+    let moved = t05
+        .push_where("item", |f| f["item"]["id"] == chat["id"])
+        .await;
+    assert_eq!(moved["item"]["assignee"], "t05");
+    assert_eq!(moved["item"]["history"][0]["why"], "away");
+    assert_eq!(moved["item"]["created_at"], chat["created_at"]);
+    s.stop().await;
 }
