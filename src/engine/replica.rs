@@ -31,7 +31,7 @@ impl Engine {
             .restore(snap)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         self.drop_local_sessions(CloseReason::ServerGoingAway);
-        for (_, (_, pending)) in self.proposals.pending.drain() {
+        for pending in self.proposals.drain_waiting() {
             super::submit::answer_error(
                 pending,
                 ApiError::new(
@@ -55,7 +55,7 @@ impl Engine {
     /// whoever waits on a proposal learns its outcome is unknown.
     pub(super) fn cut_off(&mut self) {
         self.drop_local_sessions(CloseReason::CutOff);
-        for (_, (_, pending)) in self.proposals.pending.drain() {
+        for pending in self.proposals.drain_waiting() {
             super::submit::answer_error(
                 pending,
                 ApiError::new(
