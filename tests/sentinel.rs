@@ -304,9 +304,20 @@ async fn a_sentinel_failover_under_load_loses_no_acknowledged_item() {
         }));
     }
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Under load first: at least 50 items acknowledged, and 2 s of writes.
+    let started = Instant::now();
+    loop {
+        let acknowledged = tally.lock().await.acknowledged.len();
+        if acknowledged >= 50 && started.elapsed() >= Duration::from_secs(2) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {acknowledged} writes succeeded before the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let before = tally.lock().await.acknowledged.len();
-    assert!(before > 0, "writes succeed before the failover");
     primary.kill();
     *killed_at.lock().await = Some(Instant::now());
     let killed = Instant::now();

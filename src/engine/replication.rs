@@ -319,7 +319,10 @@ async fn tail<L: SharedLog>(
                     tracing::warn!(error = %e, "lost the shared log; not ready until it is back");
                 }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                // Short: after a failover writes wait for the tailer (the node
+                // is not ready until it reads again), and one attempt per
+                // half second costs Redis nothing.
+                backoff = (backoff * 2).min(Duration::from_millis(500));
             }
         }
     }
