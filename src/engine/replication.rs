@@ -265,6 +265,17 @@ async fn propose<L: SharedLog>(
         if !matches!(error, StoreError::NotReplicated { .. }) {
             ready.store(false, Ordering::Relaxed);
         }
+        if let StoreError::NotSent(_) = error {
+            tracing::warn!(%error, "cannot append to the shared log: refused");
+            for req in reqs {
+                let error = ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the shared store is unreachable; nothing was changed, try again",
+                );
+                engine.send(Request::ProposalFailed { req, error }).await;
+            }
+            continue;
+        }
         tracing::warn!(%error, "cannot append to the shared log: outcome unknown");
         // The entries may have reached the store before the error (a
         // timeout, a connection lost mid-answer, a primary that has them but

@@ -55,6 +55,10 @@ pub enum StoreError {
     /// The store cannot be reached (Redis down, connection lost).
     #[error("shared store unavailable: {0}")]
     Unavailable(String),
+    /// The store could not be reached, and nothing was sent to it: an
+    /// append that fails so certainly changed nothing.
+    #[error("shared store unreachable, nothing sent: {0}")]
+    NotSent(String),
     /// The store holds something this node cannot read.
     #[error("shared store holds an unreadable entry: {0}")]
     Corrupt(String),

@@ -195,7 +195,12 @@ impl SharedLog for RedisLog {
                 .arg(json)
                 .ignore();
         }
-        let mut c = self.primary.connection().await?;
+        // No connection: nothing was sent, the append certainly failed.
+        let mut c = self
+            .primary
+            .connection()
+            .await
+            .map_err(|e| StoreError::NotSent(e.to_string()))?;
         pipe.query_async::<()>(&mut c.conn)
             .await
             .map_err(|e| c.failed(e))?;
