@@ -119,12 +119,19 @@ fn entries(v: &redis::Value) -> usize {
     }
 }
 
-/// Waits until every Sentinel knows both replicas and the other two: only
-/// then can they agree on a failover and re-point the other replica.
-async fn sentinels_ready(sentinels: &[RedisProcess]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// Waits until both replicas hold the primary's data (a first full sync
+/// takes seconds: a replica promoted before it would be empty) and every
+/// Sentinel knows both replicas and the other two: only then can they agree
+/// on a failover and re-point the other replica.
+async fn replication_ready(replicas: &[RedisProcess], sentinels: &[RedisProcess]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut ready = true;
+        for r in replicas {
+            let info = r.query(redis::cmd("INFO").arg("replication")).await;
+            ready &= matches!(info, Ok(redis::Value::BulkString(text))
+                if String::from_utf8_lossy(&text).contains("master_link_status:up"));
+        }
         for s in sentinels {
             let replicas = s
                 .query(redis::cmd("SENTINEL").arg("REPLICAS").arg(PRIMARY_NAME))
@@ -140,7 +147,7 @@ async fn sentinels_ready(sentinels: &[RedisProcess]) {
         }
         assert!(
             Instant::now() < deadline,
-            "the Sentinels did not find each other"
+            "the replicas did not sync or the Sentinels did not find each other"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -249,13 +256,13 @@ async fn a_sentinel_failover_under_load_loses_no_acknowledged_item() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut primary = RedisProcess::data(&dir, None);
-    let _replicas: Vec<RedisProcess> = (0..2)
+    let replicas: Vec<RedisProcess> = (0..2)
         .map(|_| RedisProcess::data(&dir, Some(primary.port)))
         .collect();
     let sentinels: Vec<RedisProcess> = (0..3)
         .map(|_| RedisProcess::sentinel(&dir, primary.port))
         .collect();
-    sentinels_ready(&sentinels).await;
+    replication_ready(&replicas, &sentinels).await;
 
     let hosts: Vec<String> = sentinels
         .iter()

@@ -319,6 +319,9 @@ async fn tail<L: SharedLog>(
                 match restore_stored(&log, &engine, audit_capacity).await {
                     Ok(id) => last = id,
                     Err(e) => {
+                        // Not ready: writes would be appended but never
+                        // applied here, so never answered.
+                        ready.store(false, Ordering::Relaxed);
                         tracing::error!(error = %e, "cannot resynchronise");
                         tokio::time::sleep(backoff).await;
                     }
