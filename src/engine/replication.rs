@@ -217,9 +217,15 @@ pub fn start<L: SharedLog>(
         node.clone(),
         settings.heartbeat_ttl,
         applied,
+        ready.clone(),
+    ));
+    tokio::spawn(snapshotter(
+        log,
+        engine,
+        node,
+        settings.snapshot_every,
         ready,
     ));
-    tokio::spawn(snapshotter(log, engine, node, settings.snapshot_every));
 }
 
 async fn propose<L: SharedLog>(
@@ -438,17 +444,25 @@ async fn heartbeat<L: SharedLog>(
 /// Once per `every`, if this node wins the claim: stores a snapshot of its
 /// replica and trims the log before the least position a live node applied
 /// (never past the snapshot), so no live node is left behind.
+///
+/// Not while the node is not ready: after a lost connection (a failover)
+/// its replica may hold entries the log lost, until its tailer has checked
+/// on reconnecting; a snapshot of that state would spread them.
 async fn snapshotter<L: SharedLog>(
     log: L,
     engine: EngineHandle,
     node: Arc<AtomicU32>,
     every: Duration,
+    ready: Arc<AtomicBool>,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await;
     loop {
         tick.tick().await;
+        if !ready.load(Ordering::Relaxed) {
+            continue;
+        }
         let me = node.load(Ordering::Relaxed);
         if !matches!(log.claim_snapshot(me, every).await, Ok(true)) {
             continue;
