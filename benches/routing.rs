@@ -45,10 +45,14 @@ fn directory() -> Directory {
     let auto = ChannelConfig {
         enabled: true,
         distribution: Distribution::Auto,
+        wrap_up_ms: 0,
+        blocked_by: [0; 3],
     };
     let pull = ChannelConfig {
         enabled: true,
         distribution: Distribution::Pull,
+        wrap_up_ms: 0,
+        blocked_by: [0; 3],
     };
     let groups = (0..GROUPS)
         .map(|g| GroupDef {

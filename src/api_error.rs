@@ -100,4 +100,13 @@ impl ApiError {
             details: None,
         }
     }
+
+    /// An error about one field of the request, named in `details.field`.
+    pub fn about_field(code: ErrorCode, field: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            details: Some(serde_json::json!({ "field": field })),
+        }
+    }
 }

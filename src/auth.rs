@@ -54,6 +54,7 @@ impl CredentialTable {
             let integration = Arc::new(Integration {
                 name: name.clone(),
                 scope: rec.scope.clone(),
+                override_capacity: rec.override_capacity,
             });
             for k in &rec.keys {
                 let mut digest = [0u8; 32];

@@ -225,12 +225,18 @@ pub struct ServeArgs {
     pub demo: bool,
     /// Auto-away: switch an agent Unavailable after this long without any
     /// console activity (e.g. `15m`). Off by default, since availability is
-    /// the agent's own switch; the change is audited as made by `system`.
+    /// the agent's own switch; the change is audited as made by `system`. A
+    /// group may set its own (`auto_away` in the directory, `auto_away_ms`
+    /// in the admin API), which wins for its members.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub auto_away: Option<Duration>,
     /// With Redis: a node whose heartbeat is older than this is dead and its
     /// sessions drop out of presence (its agents get the reconnect grace).
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    /// Each node beats every third of it and checks its peers after each
+    /// beat, so a dead or cut-off node is found within 4/3 of it. Shorter
+    /// moves a dead node's work sooner; but a node (or Redis) that stalls
+    /// for longer is counted dead, and its consoles must reconnect.
+    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
     pub heartbeat_ttl: Duration,
     /// How often a snapshot of the state is stored and the command log
     /// trimmed before it (so the log, on disk or in Redis, stays short and a

@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AgentDef, Channel, ChannelConfig, Directory, DirectoryError, Distribution, GroupDef,
-    GroupSettings, Handling, MembershipSpec, Roles,
+    AgentDef, AwayReason, Channel, ChannelConfig, Directory, DirectoryError, Distribution,
+    GroupDef, GroupSettings, Handling, MembershipSpec, Roles, StatusSettings,
 };
 use crate::integrations::{GroupScope, Integration, IntegrationKey};
 
@@ -30,6 +30,9 @@ pub struct LoadedDirectory {
     pub integrations: Vec<IntegrationKey>,
     /// The TOML it was parsed from (stored in Redis for the other nodes).
     pub source: String,
+    /// Whether the file has a `[statuses]` table (an import without one
+    /// leaves the live statuses alone).
+    pub has_statuses: bool,
 }
 
 /// Why a directory file could not be used.
@@ -65,6 +68,28 @@ struct FileDirectory {
     memberships: Vec<FileMembership>,
     #[serde(default)]
     integrations: Vec<FileIntegration>,
+    /// Absent: the default reasons (Lunch, Break, Meeting, Training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    statuses: Option<FileStatuses>,
+}
+
+/// `[statuses]`: the reasons agents may give, besides the plain
+/// `Available` and `Unavailable`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct FileStatuses {
+    #[serde(default)]
+    managers_set_status: bool,
+    #[serde(default)]
+    reasons: Vec<FileReason>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct FileReason {
+    name: String,
+    #[serde(default)]
+    takes_chats: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -73,6 +98,9 @@ struct FileIntegration {
     name: String,
     key_sha256: String,
     groups: Vec<String>,
+    /// It may assign work to an agent at its cap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    override_capacity: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -104,13 +132,34 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize, Serialize, Default, Clone, Copy)]
+#[derive(Deserialize, Serialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 struct FileChannel {
     #[serde(default = "yes")]
     enabled: bool,
     #[serde(default)]
     distribution: FileDistribution,
+    /// After closing an item of this channel, no new one for this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wrap_up: Option<String>,
+    /// Held items per channel that keep this channel's new work away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blocked_by: Option<FileBlockedBy>,
+}
+
+#[derive(Deserialize, Serialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct FileBlockedBy {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    chat: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    ticket: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    voice: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Deserialize, Serialize, Default, Clone, Copy)]
@@ -139,6 +188,14 @@ struct FileGroup {
     ring_timeout: Option<String>,
     no_response_timeout: Option<String>,
     disconnect_timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not_responding_after: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    abandon_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auto_away: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reassign_tickets_after_logout: Option<String>,
 }
 
 fn duration_ms(
@@ -183,19 +240,28 @@ struct FileMembership {
     active: Option<Vec<String>>,
 }
 
-fn channel_config(c: Option<FileChannel>) -> ChannelConfig {
+fn channel_config(
+    group: &str,
+    name: &str,
+    c: Option<FileChannel>,
+) -> Result<ChannelConfig, DirectoryFileError> {
     // A channel left out of a group is disabled there (N/A for everyone).
     let c = c.unwrap_or(FileChannel {
         enabled: false,
         distribution: FileDistribution::Auto,
+        wrap_up: None,
+        blocked_by: None,
     });
-    ChannelConfig {
+    let b = c.blocked_by.unwrap_or_default();
+    Ok(ChannelConfig {
         enabled: c.enabled,
         distribution: match c.distribution {
             FileDistribution::Auto => Distribution::Auto,
             FileDistribution::Pull => Distribution::Pull,
         },
-    }
+        wrap_up_ms: duration_ms(group, &format!("{name}.wrap_up"), c.wrap_up.as_deref(), 0)?,
+        blocked_by: [b.chat, b.ticket, b.voice],
+    })
 }
 
 fn handling(h: FileHandling) -> Handling {
@@ -270,22 +336,42 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
                 defaults.disconnect_ms,
             )?,
             queue_when_offline: g.queue_when_offline,
+            not_responding_after: g
+                .not_responding_after
+                .unwrap_or(defaults.not_responding_after),
+            abandon_after_ms: duration_ms(
+                &g.id,
+                "abandon_after",
+                g.abandon_after.as_deref(),
+                defaults.abandon_after_ms,
+            )?,
+            auto_away_ms: duration_ms(
+                &g.id,
+                "auto_away",
+                g.auto_away.as_deref(),
+                defaults.auto_away_ms,
+            )?,
+            reassign_tickets_after_logout_ms: g
+                .reassign_tickets_after_logout
+                .as_deref()
+                .map(|text| duration_ms(&g.id, "reassign_tickets_after_logout", Some(text), 0))
+                .transpose()?,
         });
     }
-    let groups = file
-        .groups
-        .into_iter()
-        .map(|g| GroupDef {
+    let mut groups = Vec::with_capacity(file.groups.len());
+    for g in file.groups {
+        let channels = [
+            channel_config(&g.id, "chat", g.chat)?,
+            channel_config(&g.id, "ticket", g.ticket)?,
+            channel_config(&g.id, "voice", g.voice)?,
+        ];
+        groups.push(GroupDef {
             id: g.id,
             name: g.name,
             department: g.department,
-            channels: [
-                channel_config(g.chat),
-                channel_config(g.ticket),
-                channel_config(g.voice),
-            ],
-        })
-        .collect();
+            channels,
+        });
+    }
     let mut memberships = Vec::new();
     for m in file.memberships {
         let initially_active = match &m.active {
@@ -316,7 +402,25 @@ pub fn parse(text: &str) -> Result<LoadedDirectory, DirectoryFileError> {
     for (i, st) in settings.into_iter().enumerate() {
         directory.set_settings(crate::domain::GroupIx(i as u32), st);
     }
+    let has_statuses = file.statuses.is_some();
+    if let Some(st) = file.statuses {
+        let settings = StatusSettings {
+            reasons: st
+                .reasons
+                .into_iter()
+                .map(|r| AwayReason {
+                    name: r.name,
+                    takes_chats: r.takes_chats,
+                })
+                .collect(),
+            managers_set_status: st.managers_set_status,
+        };
+        StatusSettings::check_reasons(&settings.reasons)
+            .map_err(|e| DirectoryFileError::Invalid(format!("statuses: {e}")))?;
+        directory.set_status_settings(settings);
+    }
     Ok(LoadedDirectory {
+        has_statuses,
         source: text.to_string(),
         directory,
         password_hashes,
@@ -363,10 +467,23 @@ fn integrations(
             integration: std::sync::Arc::new(Integration {
                 name: i.name,
                 scope,
+                override_capacity: i.override_capacity,
             }),
         });
     }
     Ok(out)
+}
+
+/// An integration as an export writes it: its current key's digest.
+pub struct ExportedIntegration {
+    /// Its name.
+    pub name: String,
+    /// Where it may act.
+    pub scope: GroupScope,
+    /// SHA-256 (hex) of its current key.
+    pub key_sha256: String,
+    /// It may assign work to an agent at its cap.
+    pub override_capacity: bool,
 }
 
 /// What an export writes besides the directory itself.
@@ -374,7 +491,7 @@ pub struct ExportExtras<'a> {
     /// Agent id → password hash, when the export includes them.
     pub password_hashes: Option<&'a std::collections::BTreeMap<String, String>>,
     /// Integrations: name, scope and the SHA-256 (hex) of their current key.
-    pub integrations: Vec<(String, GroupScope, String)>,
+    pub integrations: Vec<ExportedIntegration>,
     /// Whether a member's cell is on now (exported as `active`).
     pub active: &'a dyn Fn(crate::domain::MemberIx, Channel) -> bool,
 }
@@ -439,6 +556,14 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                 Some(FileChannel {
                     enabled: cfg.enabled,
                     distribution: file_distribution(cfg.distribution),
+                    wrap_up: (cfg.wrap_up_ms > 0)
+                        .then(|| timer(cfg.wrap_up_ms))
+                        .flatten(),
+                    blocked_by: (cfg.blocked_by != [0; 3]).then_some(FileBlockedBy {
+                        chat: cfg.blocked_by[0],
+                        ticket: cfg.blocked_by[1],
+                        voice: cfg.blocked_by[2],
+                    }),
                 })
             };
             FileGroup {
@@ -452,26 +577,46 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                 ring_timeout: timer(s.ring_timeout_ms),
                 no_response_timeout: timer(s.no_response_ms),
                 disconnect_timeout: timer(s.disconnect_ms),
+                not_responding_after: Some(s.not_responding_after),
+                abandon_after: timer(s.abandon_after_ms),
+                auto_away: (s.auto_away_ms > 0)
+                    .then(|| timer(s.auto_away_ms))
+                    .flatten(),
+                reassign_tickets_after_logout: s.reassign_tickets_after_logout_ms.and_then(timer),
             }
         })
         .collect();
     let integrations = extras
         .integrations
         .iter()
-        .map(|(name, scope, digest)| FileIntegration {
-            name: name.clone(),
-            key_sha256: digest.clone(),
-            groups: match scope {
+        .map(|i| FileIntegration {
+            name: i.name.clone(),
+            key_sha256: i.key_sha256.clone(),
+            groups: match &i.scope {
                 GroupScope::All => vec!["*".into()],
                 GroupScope::Only(ids) => ids.clone(),
             },
+            override_capacity: i.override_capacity,
         })
         .collect();
+    let st = dir.status_settings();
+    let statuses = Some(FileStatuses {
+        managers_set_status: st.managers_set_status,
+        reasons: st
+            .reasons
+            .iter()
+            .map(|r| FileReason {
+                name: r.name.clone(),
+                takes_chats: r.takes_chats,
+            })
+            .collect(),
+    });
     let file = FileDirectory {
         agents,
         groups,
         memberships,
         integrations,
+        statuses,
     };
     toml::to_string(&file)
 }
@@ -525,6 +670,13 @@ mod tests {
         assert_eq!(d.integrations.len(), 1);
         assert!(d.integrations[0].integration.allows("g"));
         assert!(!d.integrations[0].integration.allows("h"));
+        assert!(!d.integrations[0].integration.override_capacity);
+        let allowed = ok.replace("groups=['g']", "groups=['g']\noverride_capacity=true");
+        assert!(
+            parse(&allowed).unwrap().integrations[0]
+                .integration
+                .override_capacity
+        );
         for bad in [
             format!("{base}[[integrations]]\nname='x'\nkey_sha256='{digest}'\ngroups=['h']\n"),
             format!("{base}[[integrations]]\nname='x'\nkey_sha256='zz'\ngroups=['g']\n"),
@@ -549,5 +701,40 @@ mod tests {
             parse(&text),
             Err(DirectoryFileError::Directory(_))
         ));
+    }
+
+    #[test]
+    fn statuses_are_read_checked_and_written_back() {
+        let base = "[[groups]]\nid='g'\nname='G'\nchat={}\n";
+        let d = parse(base).unwrap();
+        assert!(!d.has_statuses);
+        assert_eq!(
+            d.directory.status_settings(),
+            &StatusSettings::default(),
+            "no table: the default reasons"
+        );
+        let text = format!(
+            "{base}[statuses]\nmanagers_set_status=true\n[[statuses.reasons]]\nname='Back office'\ntakes_chats=true\n"
+        );
+        let d = parse(&text).unwrap();
+        assert!(d.has_statuses);
+        let st = d.directory.status_settings();
+        assert!(st.managers_set_status);
+        assert_eq!(st.reasons.len(), 1);
+        assert!(st.reasons[0].takes_chats);
+        let written = to_toml(
+            &d.directory,
+            &ExportExtras {
+                password_hashes: None,
+                integrations: Vec::new(),
+                active: &|_, _| true,
+            },
+        )
+        .unwrap();
+        assert_eq!(parse(&written).unwrap().directory.status_settings(), st);
+        let twice = format!(
+            "{base}[statuses]\n[[statuses.reasons]]\nname='Lunch'\n[[statuses.reasons]]\nname='LUNCH'\n"
+        );
+        assert!(matches!(parse(&twice), Err(DirectoryFileError::Invalid(_))));
     }
 }

@@ -25,6 +25,8 @@ pub struct Integration {
     pub name: String,
     /// Where it may act.
     pub scope: GroupScope,
+    /// It may assign work to an agent at its cap.
+    pub override_capacity: bool,
 }
 
 impl Integration {
@@ -35,15 +37,13 @@ impl Integration {
         Arc::new(Integration {
             name: name.to_string(),
             scope: GroupScope::All,
+            override_capacity: false,
         })
     }
 
     /// Whether it may act in group `id`.
     pub fn allows(&self, group: &str) -> bool {
-        match &self.scope {
-            GroupScope::All => true,
-            GroupScope::Only(ids) => ids.iter().any(|g| g == group),
-        }
+        self.scope.allows(group)
     }
 }
 
@@ -95,6 +95,7 @@ mod tests {
         let only = Integration {
             name: "crm".into(),
             scope: GroupScope::Only(vec!["g1".into()]),
+            override_capacity: false,
         };
         assert!(only.allows("g1"));
         assert!(!only.allows("g2"));

@@ -224,12 +224,17 @@ impl WebhookSender {
                 self.send("item.created", v.clone());
                 "item.assigned"
             }
-            ItemReason::Taken | ItemReason::Drained => "item.assigned",
+            ItemReason::Taken | ItemReason::Drained | ItemReason::Assigned => "item.assigned",
             ItemReason::Accepted => "item.accepted",
             ItemReason::Closed => "item.closed",
             ItemReason::HandedOff => "item.handed_off",
             ItemReason::Transferred => "item.transferred",
             ItemReason::TakenOver => "item.taken_over",
+            ItemReason::Abandoned => "item.abandoned",
+            ItemReason::VisitorLeft => "item.visitor_left",
+            ItemReason::VisitorBack => "item.visitor_back",
+            ItemReason::Cancelled => "item.cancelled",
+            ItemReason::Updated => "item.updated",
         };
         self.send(event, v);
     }

@@ -669,6 +669,7 @@ function groupDialog(group, opener) {
     id: '', name: '', department: '',
     channels: Object.fromEntries(CHANNELS.map((ch) => [ch, { enabled: true, distribution: 'auto' }])),
     ring_timeout_ms: 20000, no_response_ms: 60000, disconnect_ms: 120000, queue_when_offline: false,
+    reassign_tickets_after_logout_ms: null,
   };
   const fields = [];
   if (creating) fields.push(textField({ label: 'Group id', name: 'id', required: true, autocomplete: 'off', hint: 'Letters, digits, dots, dashes or underscores; it never changes.' }));
@@ -680,15 +681,21 @@ function groupDialog(group, opener) {
     const c = g.channels?.[ch] || { enabled: false, distribution: 'auto' };
     chans.append(el('div', { class: 'channel-row' },
       checkField({ label: `${CHANNEL_LABELS[ch]} offered`, name: `channels.${ch}.enabled`, checked: c.enabled }),
-      selectField({ label: `${CHANNEL_LABELS[ch]} distribution`, name: `channels.${ch}.distribution`, value: c.distribution || 'auto', options: Object.entries(DISTRIBUTIONS) })));
+      selectField({ label: `${CHANNEL_LABELS[ch]} distribution`, name: `channels.${ch}.distribution`, value: c.distribution || 'auto', options: Object.entries(DISTRIBUTIONS) }),
+      textField({ label: `${CHANNEL_LABELS[ch]} wrap-up (seconds)`, name: `channels.${ch}.wrap_up_ms`, type: 'number', min: 0, step: 'any', value: (c.wrap_up_ms || 0) / 1000, hint: 'After closing one, no new one for this long (0: none).' })));
   }
   chans.append(el('p', { class: 'hint', text: 'A channel cannot be switched off while items of it wait in the queue; items already held stay with their holders.' }));
   fields.push(chans);
   fields.push(el('div', { class: 'field-row' },
     textField({ label: 'Ring timeout (seconds)', name: 'ring_timeout_ms', type: 'number', min: 0, step: 'any', value: g.ring_timeout_ms / 1000, hint: 'A call rings one agent this long.' }),
     textField({ label: 'First reply timeout (seconds)', name: 'no_response_ms', type: 'number', min: 0, step: 'any', value: g.no_response_ms / 1000, hint: 'An assigned chat moves on if unanswered.' }),
-    textField({ label: 'Disconnect timeout (seconds)', name: 'disconnect_ms', type: 'number', min: 0, step: 'any', value: g.disconnect_ms / 1000, hint: 'A logged-out holder’s chats move after this.' })));
+    textField({ label: 'Disconnect timeout (seconds)', name: 'disconnect_ms', type: 'number', min: 0, step: 'any', value: g.disconnect_ms / 1000, hint: 'A logged-out holder’s chats move after this.' }),
+    textField({ label: 'Reassign tickets after logout (seconds)', name: 'reassign_tickets_after_logout_ms', type: 'number', min: 0, step: 'any', value: g.reassign_tickets_after_logout_ms == null ? '' : g.reassign_tickets_after_logout_ms / 1000, hint: 'Empty: a logged-out agent keeps its tickets.' })));
   fields.push(checkField({ label: 'Queue new chats when nobody is online', name: 'queue_when_offline', checked: g.queue_when_offline }));
+  fields.push(el('div', { class: 'field-row' },
+    textField({ label: 'Abandon waiting chats after (seconds)', name: 'abandon_after_ms', type: 'number', min: 0, step: 'any', value: (g.abandon_after_ms ?? 120000) / 1000, hint: 'A queued chat whose visitor closed the page this long ago leaves the queue (0: never).' }),
+    textField({ label: 'Auto-away after idle (seconds)', name: 'auto_away_ms', type: 'number', min: 0, step: 'any', value: (g.auto_away_ms || 0) / 1000, hint: 'Members idle this long are set Unavailable (0: the server’s setting).' })));
+  fields.push(textField({ label: 'Not Responding after (missed offers in a row)', name: 'not_responding_after', type: 'number', min: 0, step: 1, value: g.not_responding_after ?? 3, hint: 'An agent who lets this many offers run out gets no new work until it is ready (0: never).' }));
   formDialog({
     title: creating ? 'New group' : `Edit ${g.name || g.id}`,
     description: creating ? 'Add members afterwards on the Memberships tab.' : `Group id: ${g.id}`,
@@ -704,6 +711,7 @@ function groupDialog(group, opener) {
       };
       const channels = Object.fromEntries(CHANNELS.map((ch) => [ch, {
         enabled: v[`channels.${ch}.enabled`], distribution: v[`channels.${ch}.distribution`],
+        wrap_up_ms: ms(`channels.${ch}.wrap_up_ms`),
       }]));
       const body = {
         name: v.name,
@@ -712,7 +720,11 @@ function groupDialog(group, opener) {
         ring_timeout_ms: ms('ring_timeout_ms'),
         no_response_ms: ms('no_response_ms'),
         disconnect_ms: ms('disconnect_ms'),
+        reassign_tickets_after_logout_ms: v.reassign_tickets_after_logout_ms === '' ? null : ms('reassign_tickets_after_logout_ms'),
         queue_when_offline: v.queue_when_offline,
+        not_responding_after: v.not_responding_after === '' ? 3 : Math.round(Number(v.not_responding_after)),
+        abandon_after_ms: ms('abandon_after_ms'),
+        auto_away_ms: ms('auto_away_ms'),
       };
       if (creating) {
         await call('/api/admin/groups', { method: 'POST', body: { id: v.id, ...body } });

@@ -480,7 +480,7 @@ function renderGridHead() {
   const headRow = el('tr', {},
     el('th', { scope: 'col', text: 'Agent' }),
     el('th', { scope: 'col', text: 'Session' }),
-    el('th', { scope: 'col', text: 'Availability' }),
+    el('th', { scope: 'col', text: 'Status' }),
     el('th', { scope: 'col', text: 'Load (chat / ticket / call)' }),
     el('th', { scope: 'col', text: 'In state for' }));
   for (const g of groups) {
@@ -571,14 +571,29 @@ function agentRow(a, groups) {
     : a.receiving
       ? el('span', { class: 'pill in', text: 'Logged in' })
       : el('span', { class: 'pill nothing', text: 'Logged in, receiving nothing' });
-  const avail = a.available
-    ? el('span', { class: 'pill avail', text: 'Available' })
-    : el('span', { class: 'pill unavail', text: 'Unavailable' });
+  // The status with its reason ("Lunch"); the pill's colour says whether
+  // it takes new chats.
+  const statusName = a.status || (a.available ? 'Available' : 'Unavailable');
+  const avail = el('span', {
+    class: `pill ${a.status === 'Not Responding' ? 'nothing' : a.available ? 'avail' : 'unavail'}`,
+    text: statusName,
+    title: a.available ? `${statusName}: takes new live chats` : `${statusName}: no new live chats`,
+  });
+  const wraps = Object.keys(a.wrap_up || {});
+  const wrap = wraps.length
+    ? el('span', {
+      class: 'pill wrap',
+      text: `Wrap-up: ${wraps.map((ch) => CHANNEL_LABELS[ch] || ch).join(', ')}`,
+      title: `No new ${wraps.join(', ')} until ${wraps.map((ch) => new Date(a.wrap_up[ch]).toLocaleTimeString()).join(', ')} or until the agent is ready`,
+    })
+    : null;
   const load = a.load || {};
   const row = el('tr', {
     'data-agent': a.agent,
     'data-logged-in': String(!!a.logged_in),
     'data-available': String(!!a.available),
+    'data-status': a.status || '',
+    'data-wrap-up': wraps.join(' '),
     class: `${a.logged_in ? '' : 'logged-out'}${state.selected === a.agent ? ' selected' : ''}`,
     ondblclick: () => openDashboard(a.agent),
     onclick: () => select(a.agent),
@@ -586,10 +601,10 @@ function agentRow(a, groups) {
     el('th', { scope: 'row' }, el('span', { class: 'agent-cell' },
       el('span', { class: 'mini-mono', 'aria-hidden': 'true', text: initials(name) }), name)),
     el('td', { 'data-role': 'session' }, session),
-    el('td', { 'data-role': 'availability' }, avail),
+    el('td', { 'data-role': 'availability' }, avail, wrap ? ' ' : null, wrap),
     el('td', { 'data-role': 'load', 'aria-label': `${load.chat ?? 0} chats, ${load.ticket ?? 0} tickets, ${load.voice ?? 0} calls` },
       `${load.chat ?? 0} / ${load.ticket ?? 0} / ${load.voice ?? 0}`),
-    el('td', { class: 'timer', 'data-since': a.since > 0 ? a.since : '', title: a.logged_in ? 'Since the last login or availability change' : 'Since logout' }),
+    el('td', { class: 'timer', 'data-since': a.since > 0 ? a.since : '', title: a.logged_in ? 'Time in this status (since the last login or status change)' : 'Since logout' }),
   );
   for (const g of groups) {
     CHANNELS.forEach((ch, i) => {
@@ -952,7 +967,7 @@ async function loadAudit() {
   }
 }
 
-const WHAT = { login: 'Login', logout: 'Logout', availability: 'Availability', active: 'Active', account: 'Account' };
+const WHAT = { login: 'Login', logout: 'Logout', availability: 'Availability', status: 'Status', active: 'Active', account: 'Account' };
 function valueText(v) {
   return { in: 'logged in', out: 'logged out', on: 'active', off: 'inactive', available: 'Available', unavailable: 'Unavailable' }[v] ?? (v ?? '–');
 }

@@ -24,6 +24,7 @@ const state = {
   client: null,
   me: null, // welcome.agent
   status: null, // last AgentStatus of myself
+  statuses: [], // welcome.statuses: what the status menu offers
   groups: [], // welcome.groups, cells kept current from agent_status pushes
   work: new Map(), // item id -> Item I hold
   queues: new Map(), // group id -> Map(item id -> Item)
@@ -124,6 +125,7 @@ function stop() {
 
 function onWelcome(w) {
   state.me = w.agent;
+  state.statuses = w.statuses || [];
   state.groups = (w.groups || []).map((g) => ({ ...g, cells: { ...g.cells } }));
   state.work = new Map((w.work || []).map((it) => [it.id, it]));
   state.queues = new Map(state.groups.map((g) => [g.id, new Map()]));
@@ -142,6 +144,7 @@ function onWelcome(w) {
   renderMe(w.agent);
   renderAvailability();
   renderBanner();
+  renderWorkState();
   renderWork();
   renderQueues();
   if (state.dialog?.isOpen) state.dialog.update(state.groups);
@@ -160,16 +163,23 @@ function onAgentStatus({ status }) {
 function applyMyStatus(status) {
   state.status = status;
   state.me.available = status.available;
+  state.me.status = status.status;
+  state.me.wrap_up = status.wrap_up || {};
   for (const c of status.cells || []) {
     const g = state.groups.find((x) => x.id === c.group);
     if (g) g.cells[c.channel] = c.state;
   }
   renderAvailability();
   renderBanner();
+  renderWorkState();
   renderQueueHeads();
   if (state.dialog?.isOpen) state.dialog.update(state.groups);
   if (status.change?.what === 'active' && status.change.by && status.change.by !== state.me.id) {
     announce(`Your active groups were changed by ${status.change.by}.`);
+  }
+  const byOther = status.change?.by && status.change.by !== state.me.id;
+  if (['status', 'availability'].includes(status.change?.what) && byOther) {
+    announce(`Your status was set to ${status.status} by ${status.change.by}.`);
   }
 }
 
@@ -185,6 +195,8 @@ function onItemPush({ item, reason }) {
     } else if (!had && (reason === 'routed' || reason === 'drained' || reason === 'handed_off')) {
       beep();
       announce(`New ${CHANNEL_NOUNS[item.channel].toLowerCase()} assigned to you: ${item.title || `#${item.id}`}.`);
+    } else if (reason === 'visitor_left') {
+      announce(`The visitor of chat #${item.id} closed the page.`);
     } else if (!had && reason === 'transferred') {
       beep();
       const h = lastTransfer(item);
@@ -202,7 +214,7 @@ function onItemPush({ item, reason }) {
         showNotice(`${noun} #${item.id} was taken over by ${who || 'a manager'}.`, 'taken-over');
       } else if (reason === 'handed_off') {
         const why = item.history?.[item.history.length - 1]?.why;
-        const because = why === 'disconnected' ? 'you were away too long' : why === 'ring_timeout' ? 'it was not answered in time' : 'it was not accepted in time';
+        const because = why === 'disconnected' ? 'you were away too long' : why === 'logged_out' ? 'you were logged out before accepting it' : why === 'ring_timeout' ? 'it was not answered in time' : 'it was not accepted in time';
         showNotice(`${noun} #${item.id} went ${who ? `to ${who}` : 'back to the queue'} because ${because}.`, 'handed-off');
       } else if (reason === 'transferred') {
         const h = lastTransfer(item);
@@ -234,6 +246,8 @@ function onQueuePush({ op, item, sound }) {
       beep();
       announce(`New ${CHANNEL_NOUNS[item.channel].toLowerCase()} waiting in ${groupName(item.group)}.`);
     }
+  } else if (op === 'updated') {
+    if (q.has(item.id)) q.set(item.id, item);
   } else if (op === 'removed') {
     q.delete(item.id);
   }
@@ -286,6 +300,63 @@ async function take(item) {
   }
 }
 
+async function setStatus(name) {
+  const select = $('#status');
+  select.disabled = true;
+  try {
+    const status = await state.client.request('set_status', { status: name });
+    if (status && status.agent) applyMyStatus(status);
+  } catch (e) {
+    showError(e.message);
+    renderAvailability();
+  } finally {
+    select.disabled = false;
+  }
+}
+
+async function ready() {
+  const btn = $('#work-state [data-action=ready]');
+  btn.disabled = true;
+  try {
+    const status = await state.client.request('ready', {});
+    if (status && status.agent) applyMyStatus(status);
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+const CHANNEL_PLURALS = { chat: 'chats', ticket: 'tickets', voice: 'calls' };
+
+/**
+ * Not Responding and wrap-up, said plainly with one button to be ready:
+ * both keep new work away until the agent acts or the countdown ends.
+ */
+function renderWorkState() {
+  const box = $('#work-state');
+  if (!state.me) { box.hidden = true; return; }
+  const now = state.client ? state.client.now() : Date.now();
+  const wraps = Object.entries(state.me.wrap_up || {}).filter(([, until]) => until > now);
+  let text = '';
+  if (state.me.status === 'Not Responding') {
+    box.dataset.kind = 'not-responding';
+    text = 'Not Responding: offers ran out without an answer, so you get no new work until you are ready.';
+  } else if (wraps.length) {
+    box.dataset.kind = 'wrap-up';
+    text = `Wrap-up: ${wraps.map(([ch, until]) => `no new ${CHANNEL_PLURALS[ch] || ch} for ${formatDuration(until - now)}`).join(', ')}.`;
+  }
+  const kind = text ? box.dataset.kind : '';
+  // Said once when it starts (the countdown itself is not read every second).
+  if (kind && kind !== state.workStateKind) {
+    announce(kind === 'not-responding' ? 'You are Not Responding: no new work until you are ready.' : 'Wrap-up started.');
+  }
+  state.workStateKind = kind;
+  box.hidden = !text;
+  const node = box.querySelector('[data-role=work-state-text]');
+  if (node.textContent !== text) node.textContent = text;
+}
+
 async function setAvailability(available) {
   const btn = $('#availability');
   btn.disabled = true;
@@ -328,7 +399,28 @@ function renderAvailability() {
   const btn = $('#availability');
   btn.setAttribute('aria-checked', String(on));
   btn.dataset.on = String(on);
-  $('[data-role=availability-label]').textContent = on ? 'Available' : 'Unavailable';
+  const name = state.me?.status || (on ? 'Available' : 'Unavailable');
+  $('[data-role=availability-label]').textContent = name;
+  renderStatusMenu(name);
+}
+
+/** The status menu: the help desk's statuses, the current one chosen. */
+function renderStatusMenu(current) {
+  const select = $('#status');
+  const names = (state.statuses || []).map((s) => s.name);
+  if (select.dataset.names !== names.join('\n')) {
+    select.replaceChildren(...(state.statuses || []).map((s) => el('option', {
+      value: s.name,
+      text: s.takes_chats || s.name === 'Available' ? s.name : `${s.name} (no new chats)`,
+    })));
+    select.dataset.names = names.join('\n');
+  }
+  if (!names.includes(current)) {
+    // A reason an admin has since removed: still shown until changed.
+    select.append(el('option', { value: current, text: current }));
+    select.dataset.names = '';
+  }
+  select.value = current;
 }
 
 function renderBanner() {
@@ -403,6 +495,8 @@ function workRow(it) {
         el('span', { class: 'timer', 'data-since': it.created_at, title: 'Time since the work was created' })),
       h ? el('span', { class: 'item-note', 'data-role': 'transfer-note',
         text: `transferred by ${h.by_name || h.by || 'someone'}${h.note ? `: ${h.note}` : ''}` }) : null,
+      it.visitor_left_at ? el('span', { class: 'item-note visitor-left', 'data-role': 'visitor-left',
+        text: 'The visitor has closed the chat page (they may come back)' }) : null,
     ),
     actions,
   );
@@ -574,6 +668,7 @@ function tickTimers(root = document) {
 function tick() {
   if (!state.client) return;
   tickTimers();
+  renderWorkState();
   if ([...state.takeNotices.values()].some((n) => n.until <= Date.now())) renderQueues();
 }
 
@@ -626,6 +721,8 @@ function wireChrome() {
   });
 
   $('#availability').addEventListener('click', () => setAvailability(!state.me?.available));
+  $('#status').addEventListener('change', (e) => setStatus(e.target.value));
+  $('#work-state [data-action=ready]').addEventListener('click', ready);
 
   const mute = $('#mute');
   const renderMute = () => {

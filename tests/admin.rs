@@ -119,8 +119,11 @@ async fn administered_changes_survive_kill_9() {
     .await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = send(
-        req(reqwest::Method::PATCH, "/api/admin/groups/g1")
-            .json(&json!({ "no_response_ms": 90_000, "name": "Group One (renamed)" })),
+        req(reqwest::Method::PATCH, "/api/admin/groups/g1").json(&json!({
+            "no_response_ms": 90_000,
+            "name": "Group One (renamed)",
+            "reassign_tickets_after_logout_ms": 300_000
+        })),
         &admin,
     )
     .await;
@@ -134,6 +137,22 @@ async fn administered_changes_survive_kill_9() {
     let group = node.get("/api/admin/groups/g1", &admin).await;
     assert_eq!(group["name"], "Group One (renamed)");
     assert_eq!(group["no_response_ms"], 90_000);
+    assert_eq!(group["reassign_tickets_after_logout_ms"], 300_000);
+    // `null` switches it off again: tickets stay with a logged-out agent.
+    let (status, body) = send(
+        node.http
+            .patch(node.url("/api/admin/groups/g1"))
+            .json(&json!({ "reassign_tickets_after_logout_ms": null })),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["reassign_tickets_after_logout_ms"],
+        Value::Null,
+        "{body}"
+    );
+    assert_eq!(body["no_response_ms"], 90_000, "the rest kept: {body}");
     let login = node
         .http
         .post(node.url("/api/login"))

@@ -480,3 +480,60 @@ async fn a_visitor_chat_spans_nodes() {
     common::visitor_frame(&mut cat, "closed").await;
     common::visitor_frame(&mut again, "closed").await;
 }
+
+/// A Redis that hangs (SIGSTOP: no call fails, none is answered) for longer
+/// than the heartbeat lives: the nodes' heartbeats lapse and a node may drop
+/// the others' sessions when it beats again. No console may stay on a
+/// session the cluster dropped: one told to go (`closing`) reconnects, and
+/// after the grace its agent is logged in and gets the work routed to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_hang_longer_than_the_heartbeat_leaves_no_console_on_a_dropped_session() {
+    let redis = TestRedis::start();
+    let dir = cluster_directory();
+    let a = TestServer::start_node(&redis.url(), &dir, GRACE).await;
+    let b = TestServer::start_node(&redis.url(), &dir, GRACE).await;
+    let boss = b.login("boss").await;
+    let mut consoles = Vec::new();
+    for (i, node) in [&a, &b].into_iter().enumerate() {
+        let agent = format!("w{:02}", i + 1);
+        let token = node.login(&agent).await;
+        let console = Client::connect(node.addr, &token).await;
+        consoles.push((agent, token, console));
+    }
+    // The nodes' heartbeats live 2 s (`start_node`): a 4 s hang outlives them.
+    redis.signal("STOP");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    redis.signal("CONT");
+    for (_, token, console) in consoles.iter_mut() {
+        if !console
+            .gets_push_within("closing", Duration::from_secs(5))
+            .await
+        {
+            continue;
+        }
+        // Sent away: to any node that takes it (one still rejoining sends
+        // it away again), as a browser behind a load balancer.
+        let mut again = None;
+        for k in 0..100 {
+            let node = if k % 2 == 0 { &a } else { &b };
+            if let Some(c) = Client::try_connect(node.addr, token).await {
+                again = Some(c);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        *console = again.expect("a node takes the console again");
+    }
+    tokio::time::sleep(GRACE + Duration::from_secs(1)).await;
+    for (agent, _, console) in consoles.iter_mut() {
+        let (_, st) = b.get(&format!("/api/agents/{agent}"), &boss).await;
+        assert_eq!(st["logged_in"], true, "{agent} has a console open: {st}");
+        let set = console
+            .request(
+                "set_active_column",
+                json!({ "channel": "ticket", "active": true }),
+            )
+            .await;
+        assert_eq!(set["type"], "ok", "{agent}'s console works: {set}");
+    }
+}

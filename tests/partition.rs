@@ -205,17 +205,16 @@ async fn a_node_cut_off_from_redis_sends_its_consoles_away_and_rejoins_after_the
     assert_eq!(bob_on_b.welcome["agent"]["id"], "bob");
 
     // The heal: A rejoins; a console on A works again and gets work the
-    // cluster routes.
+    // cluster routes. Until A has rejoined under a new id, a console is
+    // sent away (`closing` `cut_off`) and tries again, as a browser does.
     ns.redis_link_up(true);
     let mut bob_on_a = None;
     for _ in 0..200 {
-        match tokio_tungstenite::connect_async(format!("ws://{a_addr}/ws?token={token}")).await {
-            Ok(_) => {
-                bob_on_a = Some(Client::connect(a_addr, &token).await);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        if let Some(c) = Client::try_connect(a_addr, &token).await {
+            bob_on_a = Some(c);
+            break;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut bob_on_a = bob_on_a.expect("node A takes consoles again after the heal");
     let chat = b.create_work("g1", "chat", 0).await;

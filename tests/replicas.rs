@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use switchboard::directory_file;
 use switchboard::domain::{
     Actor, AdminChange, AgentIx, AgentPatch, CellChange, Channel, Command, Core, CoreConfig,
-    GroupIx, Handling, ItemState, LogEntry, LogOp, Membership, NewVisitor, VisitorJoin,
+    GroupIx, GroupScope, Handling, ItemState, LogEntry, LogOp, Membership, NewVisitor, VisitorJoin,
 };
 use switchboard::replica::credentials::Credentials;
 use switchboard::replica::{ReplicaSnapshot, StateMachine};
@@ -186,6 +186,14 @@ enum Op {
         agent: u32,
         cap: u32,
     },
+    /// An integration scoped to g0 changes an item: `kind` 0 close, 1
+    /// cancel, 2 update, 3 assign to `agent`, 4 move to `group`.
+    Integration {
+        kind: u8,
+        item: u8,
+        agent: u32,
+        group: u32,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -214,6 +222,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (agent.clone(), group.clone(), any::<bool>())
             .prop_map(|(agent, group, add)| Op::Member { agent, group, add }),
         1 => (agent.clone(), 0..3u32).prop_map(|(agent, cap)| Op::Cap { agent, cap }),
+        2 => (0..5u8, item, agent.clone(), group.clone())
+            .prop_map(|(kind, item, agent, group)| Op::Integration { kind, item, agent, group }),
     ]
 }
 
@@ -330,7 +340,7 @@ fn command(log: &Log, op: &Op) -> LogOp {
             item: item_id(log, *item),
         },
         Op::Transfer { agent, item, group } => Command::Transfer {
-            actor: a(*agent),
+            actor: Actor::Agent(a(*agent)),
             item: item_id(log, *item),
             group: GroupIx(*group),
             agent: None,
@@ -340,6 +350,42 @@ fn command(log: &Log, op: &Op) -> LogOp {
             actor: a(0),
             item: item_id(log, *item),
         },
+        Op::Integration {
+            kind,
+            item,
+            agent,
+            group,
+        } => {
+            let (actor, item) = (Actor::Integration, item_id(log, *item));
+            let command = match kind {
+                0 => Command::Close { actor, item },
+                1 => Command::Cancel { actor, item },
+                2 => Command::Update {
+                    actor,
+                    item,
+                    title: Some("renamed".into()),
+                    priority: Some(1),
+                },
+                3 => Command::Assign {
+                    actor,
+                    item,
+                    agent: a(*agent),
+                    override_capacity: false,
+                },
+                _ => Command::Transfer {
+                    actor,
+                    item,
+                    group: GroupIx(*group),
+                    agent: None,
+                    note: String::new(),
+                },
+            };
+            return LogOp::ByIntegration {
+                name: "crm".into(),
+                scope: GroupScope::Only(vec!["g0".into()]),
+                command,
+            };
+        }
         Op::Tick => return LogOp::Tick,
         Op::DropNode { node } => return LogOp::DropNode(*node),
         Op::Visitor { item } => {
@@ -361,7 +407,7 @@ fn command(log: &Log, op: &Op) -> LogOp {
         Op::Logout => return LogOp::CloseLogin("digest".into()),
         Op::Member { agent, group, add } => Command::Admin {
             actor: Actor::System,
-            change: if *add {
+            change: Box::new(if *add {
                 AdminChange::AddMember {
                     membership: Membership {
                         agent: a(*agent),
@@ -376,17 +422,17 @@ fn command(log: &Log, op: &Op) -> LogOp {
                     agent: a(*agent),
                     group: GroupIx(*group),
                 }
-            },
+            }),
         },
         Op::Cap { agent, cap } => Command::Admin {
             actor: Actor::System,
-            change: AdminChange::UpdateAgent {
+            change: Box::new(AdminChange::UpdateAgent {
                 agent: a(*agent),
                 patch: AgentPatch {
                     chat_cap: Some(*cap),
                     ..AgentPatch::default()
                 },
-            },
+            }),
         },
     })
 }
@@ -543,4 +589,95 @@ proptest! {
     fn three_replicas_compute_the_same_state(steps in proptest::collection::vec(step(), 1..200)) {
         run(steps);
     }
+}
+
+/// An integration's change is refused, with nothing changed, when a group
+/// it touches is outside its scope at the change's place in the log (the
+/// item moved there since the engine checked it), and audited under its
+/// name when applied.
+#[test]
+fn an_integrations_change_is_checked_against_its_scope_where_it_is_applied() {
+    use switchboard::domain::{DomainError, Reply};
+    use switchboard::replica::Outcome;
+    let mut state = StateMachine::new(core(), Credentials::default(), 1_000);
+    let mut at = 0u64;
+    let mut apply = |state: &mut StateMachine, op: LogOp| {
+        at += 1;
+        let entry = LogEntry {
+            origin: 1,
+            req: at,
+            now: 1_000 + at,
+            op,
+            key: None,
+        };
+        match state.apply(&format!("{at}-0"), entry).outcome {
+            Outcome::Command(result) => result,
+            other => panic!("{other:?}"),
+        }
+    };
+    let create = Command::CreateWork {
+        group: GroupIx(0),
+        channel: Channel::Ticket,
+        priority: 0,
+        title: "t".into(),
+    };
+    let Ok(Reply::Item(item)) = apply(&mut state, LogOp::Command(create)) else {
+        panic!("created")
+    };
+    let by_crm = |command| LogOp::ByIntegration {
+        name: "crm".into(),
+        scope: GroupScope::Only(vec!["g0".into()]),
+        command,
+    };
+    let to_g1 = Command::Transfer {
+        actor: Actor::Integration,
+        item,
+        group: GroupIx(1),
+        agent: None,
+        note: String::new(),
+    };
+    assert_eq!(
+        apply(&mut state, by_crm(to_g1)),
+        Err(DomainError::OutOfScope(GroupIx(1)))
+    );
+    assert_eq!(state.core().item(item).unwrap().group, GroupIx(0));
+    // A manager moves it out of the integration's scope; its close, checked
+    // by the engine before that, is refused where it is applied.
+    let by_a0 = Command::Transfer {
+        actor: Actor::Agent(AgentIx(0)),
+        item,
+        group: GroupIx(1),
+        agent: None,
+        note: String::new(),
+    };
+    assert!(apply(&mut state, LogOp::Command(by_a0)).is_ok());
+    let close = Command::Close {
+        actor: Actor::Integration,
+        item,
+    };
+    assert_eq!(
+        apply(&mut state, by_crm(close.clone())),
+        Err(DomainError::OutOfScope(GroupIx(1)))
+    );
+    assert!(state.core().item(item).is_some(), "nothing changed");
+    let everywhere = LogOp::ByIntegration {
+        name: "crm".into(),
+        scope: GroupScope::All,
+        command: close,
+    };
+    assert_eq!(apply(&mut state, everywhere), Ok(Reply::Item(item)));
+    let query = switchboard::replica::audit::AuditQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let records = state.audit().query(state.core().directory(), &query);
+    let last = serde_json::to_value(records.last().unwrap()).unwrap();
+    assert_eq!(
+        (&last["by"], &last["what"], &last["item"]),
+        (
+            &serde_json::json!("crm"),
+            &serde_json::json!("item_closed"),
+            &serde_json::json!(item)
+        )
+    );
 }

@@ -289,3 +289,39 @@ async fn in_cluster_mode_each_event_is_delivered_once() {
     }
     assert_eq!(got_all.len(), 6, "each event once: {got_all:?}");
 }
+
+#[tokio::test]
+async fn an_integrations_item_changes_are_sent_as_their_own_events() {
+    let (url, r) = receiver(0).await;
+    let s = server(url, |_| {}).await;
+    let ticket = s.create_work("pullg", "ticket", 0).await;
+    let path = |what: &str| s.url(&format!("/api/items/{}{what}", ticket["id"]));
+    let key = common::API_KEY;
+    let sent = [
+        s.http
+            .patch(path(""))
+            .header("x-api-key", key)
+            .json(&json!({ "priority": 2 })),
+        s.http
+            .post(path("/assign"))
+            .header("x-api-key", key)
+            .json(&json!({ "agent": "t01" })),
+        s.http.post(path("/cancel")).header("x-api-key", key),
+    ];
+    for req in sent {
+        let answer = req.send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let got = delivered(&r, 5).await;
+    assert_eq!(
+        events_of(&got, &ticket),
+        sorted(&[
+            "item.created",
+            "item.queued",
+            "item.updated",
+            "item.assigned",
+            "item.cancelled"
+        ])
+    );
+    s.stop().await;
+}

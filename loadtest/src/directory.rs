@@ -90,6 +90,10 @@ pub struct Group {
     pub ticket: ChannelCfg,
     /// Voice channel.
     pub voice: ChannelCfg,
+    /// How long a logged-out agent keeps its tickets of the group (unset:
+    /// for good).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reassign_tickets_after_logout: Option<String>,
 }
 
 /// One membership.
@@ -173,6 +177,7 @@ pub fn generate(agents: usize, supervisors: usize, a: &GenArgs) -> Directory {
             chat: auto(true),
             ticket: auto(true),
             voice: auto(false),
+            reassign_tickets_after_logout: None,
         });
     }
     for i in 1..=a.pull_groups {
@@ -189,6 +194,7 @@ pub fn generate(agents: usize, supervisors: usize, a: &GenArgs) -> Directory {
                 distribution: s("pull"),
             },
             voice: auto(false),
+            reassign_tickets_after_logout: None,
         });
     }
     if a.groups > 0 {

@@ -275,7 +275,9 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-async fn wait_ready(base: &str, child: &mut Child, log: &Path) -> Result<(), String> {
+/// Waits until `base` answers `/readyz` (or `/healthz`) with a success, or
+/// says why not: the process exited (with the tail of its log) or 60 s passed.
+pub async fn wait_ready(base: &str, child: &mut Child, log: &Path) -> Result<(), String> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()

@@ -81,6 +81,10 @@ pub struct Created {
     pub group: String,
     /// State in the `201` answer.
     pub state: String,
+    /// The title it was created with (its idempotency key, unique per
+    /// create), to find an item created twice.
+    #[serde(default)]
+    pub title: String,
 }
 
 /// Kinds of observation of an item by a session.
@@ -498,6 +502,7 @@ mod tests {
             t_ns: t,
             group: "g".into(),
             state: "assigned".into(),
+            title: String::new(),
         }
     }
     fn o(id: u64, agent: u32, kind: u8, t: u64) -> Obs {

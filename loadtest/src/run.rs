@@ -138,6 +138,8 @@ struct Counters {
     connect_errors: AtomicU64,
     sessions_dropped: AtomicU64,
     reloads: AtomicU64,
+    /// Consoles the server resumed after a drop (`resumed`, not `welcome`).
+    resumes: AtomicU64,
     pushes: AtomicU64,
     requests: AtomicU64,
     request_errors: AtomicU64,
@@ -179,6 +181,7 @@ impl Counters {
         put("connect_errors", &self.connect_errors);
         put("sessions_dropped", &self.sessions_dropped);
         put("reloads", &self.reloads);
+        put("sessions_resumed", &self.resumes);
         put("pushes_received", &self.pushes);
         put("requests_sent", &self.requests);
         put("request_errors", &self.request_errors);
@@ -781,9 +784,19 @@ fn classify_reqwest(e: &reqwest::Error) -> String {
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn ws_connect(sh: &Shared, idx: u32, token: &str) -> Result<Ws, String> {
+/// Opens agent `idx`'s console on its node moved on by `shift` (the next
+/// node after each drop, as a load balancer sends a browser elsewhere when
+/// its node is gone), resuming after `resume` when given.
+async fn ws_connect(
+    sh: &Shared,
+    idx: u32,
+    token: &str,
+    shift: usize,
+    resume: Option<u64>,
+) -> Result<Ws, String> {
     let cfg = &sh.cfg;
-    let server = &cfg.servers[node_of(idx, cfg.servers.len())];
+    let n = cfg.servers.len();
+    let server = &cfg.servers[(node_of(idx, n) + shift) % n];
     let addr: SocketAddr = tokio::net::lookup_host((server.host.as_str(), server.port))
         .await
         .map_err(|e| format!("resolve: {e}"))?
@@ -803,12 +816,15 @@ async fn ws_connect(sh: &Shared, idx: u32, token: &str) -> Result<Ws, String> {
     }
     let stream = sock.connect(addr).await.map_err(|e| classify_io(&e))?;
     let _ = stream.set_nodelay(true);
-    let url = format!(
+    let mut url = format!(
         "ws://{}:{}/ws?token={}",
         server.host,
         server.port,
         pct(token)
     );
+    if let Some(seq) = resume {
+        url.push_str(&format!("&resume={seq}"));
+    }
     let mut req = url.into_client_request().map_err(|e| e.to_string())?;
     let origin = match &cfg.origin {
         None => Some(server.base.clone()),
@@ -874,22 +890,30 @@ async fn agent_task(
     };
     let mut failures = 0;
     let mut ever_open = false;
+    // Which node, counted from the agent's own: the next one after a drop.
+    let mut shift = 0;
+    // What a dropped console carries to its next one: the last `seq` it saw
+    // and the items it was working, as a browser tab keeps them.
+    let mut carry: Option<Carry> = None;
+    let tries = 3 * sh.cfg.servers.len().max(1);
     loop {
         if *stop.borrow() {
             break;
         }
         let t0 = Instant::now();
-        match ws_connect(&sh, idx, &token).await {
+        let resume = carry.as_ref().and_then(|c| c.last_seq);
+        match ws_connect(&sh, idx, &token, shift, resume).await {
             Err(e) => {
                 sh.c.connect_errors.fetch_add(1, Relaxed);
                 sh.err(format!("connect:{e}"));
                 failures += 1;
+                shift += 1;
                 if is_local_limit(&e) {
                     sh.note(format!(
                         "a local limit, not the server, stopped sessions: {e} (open-file hard limit per process; use --processes / --source-addrs)"
                     ));
                 }
-                if is_local_limit(&e) || failures >= 3 {
+                if is_local_limit(&e) || failures >= tries {
                     if !ever_open {
                         sh.c.gave_up.fetch_add(1, Relaxed);
                     }
@@ -902,7 +926,7 @@ async fn agent_task(
                 ever_open = true;
                 let open = sh.c.sessions_open.fetch_add(1, Relaxed) + 1;
                 sh.c.sessions_peak.fetch_max(open, Relaxed);
-                let out = Session::new(sh.clone(), idx, roles, t0)
+                let (out, left) = Session::new(sh.clone(), idx, roles, t0, carry.take())
                     .run(ws, &mut stop)
                     .await;
                 sh.c.sessions_open.fetch_sub(1, Relaxed);
@@ -917,6 +941,8 @@ async fn agent_task(
                         if *stop.borrow() {
                             break;
                         }
+                        carry = Some(left);
+                        shift += 1;
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }
@@ -929,6 +955,14 @@ enum Outcome {
     Stop,
     Reload,
     Dropped(String),
+}
+
+/// What one console session leaves to the next after a drop.
+struct Carry {
+    /// The largest `seq` it saw, to resume after.
+    last_seq: Option<u64>,
+    /// The items it held, and whether each was accepted.
+    held: HashMap<u64, bool>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -992,7 +1026,14 @@ struct Session {
     t_connect: Instant,
     next_id: u64,
     pending: HashMap<u64, (ReqKind, Instant)>,
-    held: HashSet<u64>,
+    /// Items held, and whether each was accepted.
+    held: HashMap<u64, bool>,
+    /// The largest `seq` of a frame seen on this console (and the ones it
+    /// resumed from).
+    last_seq: Option<u64>,
+    /// Items held by the console this one resumes, worked again once the
+    /// server says `resumed`.
+    carried: HashMap<u64, bool>,
     act_tx: mpsc::UnboundedSender<Act>,
     act_rx: mpsc::UnboundedReceiver<Act>,
     outq: Vec<String>,
@@ -1007,7 +1048,17 @@ struct Session {
 }
 
 impl Session {
-    fn new(sh: Arc<Shared>, idx: u32, roles: Roles, t_connect: Instant) -> Session {
+    fn new(
+        sh: Arc<Shared>,
+        idx: u32,
+        roles: Roles,
+        t_connect: Instant,
+        carry: Option<Carry>,
+    ) -> Session {
+        let carry = carry.unwrap_or(Carry {
+            last_seq: None,
+            held: HashMap::new(),
+        });
         let me = sh.cfg.layout.accounts[idx as usize].clone();
         let toggle_group = sh.cfg.layout.groups_of[idx as usize]
             .iter()
@@ -1022,7 +1073,9 @@ impl Session {
             t_connect,
             next_id: 1,
             pending: HashMap::new(),
-            held: HashSet::new(),
+            held: HashMap::new(),
+            last_seq: carry.last_seq,
+            carried: carry.held,
             act_tx,
             act_rx,
             outq: Vec::new(),
@@ -1051,7 +1104,21 @@ impl Session {
         });
     }
 
-    async fn run(mut self, mut ws: Ws, stop: &mut watch::Receiver<bool>) -> Outcome {
+    async fn run(mut self, mut ws: Ws, stop: &mut watch::Receiver<bool>) -> (Outcome, Carry) {
+        let out = self.serve(&mut ws, stop).await;
+        let mut held = std::mem::take(&mut self.held);
+        // Not yet `resumed`: what it carried is still to be worked.
+        held.extend(self.carried.drain());
+        (
+            out,
+            Carry {
+                last_seq: self.last_seq,
+                held,
+            },
+        )
+    }
+
+    async fn serve(&mut self, ws: &mut Ws, stop: &mut watch::Receiver<bool>) -> Outcome {
         let cfg = self.sh.cfg.clone();
         let far = Instant::now() + Duration::from_secs(86400 * 365);
         let reload_at = match cfg.reload_every {
@@ -1190,10 +1257,18 @@ impl Session {
                 return;
             }
         };
+        if let Some(seq) = v["seq"].as_u64() {
+            self.last_seq = Some(self.last_seq.map_or(seq, |s| s.max(seq)));
+        }
         let ty = v["type"].as_str().unwrap_or("");
         match ty {
             "ok" | "error" => self.answer(&v, ty == "ok"),
-            "welcome" => self.welcome(&v),
+            "welcome" => {
+                // Not resumed: the welcome's work list is the truth.
+                self.carried.clear();
+                self.welcome(&v);
+            }
+            "resumed" => self.resumed(),
             "item" => {
                 sh.c.pushes.fetch_add(1, Relaxed);
                 if v.get("seq").is_none() {
@@ -1281,9 +1356,29 @@ impl Session {
         }
     }
 
+    /// The server resumed this console after a drop: the pushes it missed
+    /// follow; go on working what the dropped one held.
+    fn resumed(&mut self) {
+        let sh = self.sh.clone();
+        self.welcomed = true;
+        sh.c.resumes.fetch_add(1, Relaxed);
+        sh.hist(
+            "ws_connect_to_welcome",
+            self.t_connect.elapsed().as_micros() as u64,
+        );
+        if self.roles.supervisor {
+            self.request(ReqKind::Watch, json!({"type":"watch"}));
+        }
+        for (id, accepted) in std::mem::take(&mut self.carried) {
+            self.hold(id, if accepted { "active" } else { "assigned" });
+        }
+    }
+
     /// Starts working an item we hold: accept after a think time, then close.
     fn hold(&mut self, id: u64, state: &str) {
-        if self.roles.supervisor || self.sh.cfg.scenario == Scenario::Idle || !self.held.insert(id)
+        if self.roles.supervisor
+            || self.sh.cfg.scenario == Scenario::Idle
+            || self.held.insert(id, state == "active").is_some()
         {
             return;
         }
@@ -1335,12 +1430,14 @@ impl Session {
                 "accepted" => {}
                 "closed" => {
                     self.held.remove(&id);
+                    self.carried.remove(&id);
                 }
                 other => sh.note(format!("protocol: item push with unknown reason {other:?}")),
             }
         } else if reason != "closed" {
             // Taken from us, or handed off: we no longer hold it.
             self.held.remove(&id);
+            self.carried.remove(&id);
             sh.observe(id, self.idx, obs::RELEASED, self.rx_ns);
         }
     }
@@ -1413,6 +1510,9 @@ impl Session {
             ReqKind::Accept(item) => {
                 if ok {
                     sh.c.accepts.fetch_add(1, Relaxed);
+                    if let Some(accepted) = self.held.get_mut(&item) {
+                        *accepted = true;
+                    }
                     sh.hist("accept_answer", us);
                     self.schedule(Act::Close(item), rand_around(sh.cfg.think_close));
                 }
@@ -1552,7 +1652,7 @@ async fn create(
             .post(format!("{server}/api/work"))
             .header("X-Api-Key", &sh.cfg.api_key)
             .header("Idempotency-Key", &key)
-            .json(&json!({"group": group, "channel": channel, "priority": 0, "title": "load"}))
+            .json(&json!({"group": group, "channel": channel, "priority": 0, "title": key}))
             .send()
             .await
         {
@@ -1590,6 +1690,7 @@ async fn create(
                             t_ns: t0,
                             group,
                             state: body["item"]["state"].as_str().unwrap_or("").to_string(),
+                            title: key.clone(),
                         });
                         if let Some(token) = body["visitor_token"].as_str()
                             && rand::random_range(0.0..1.0) < sh.cfg.visitors

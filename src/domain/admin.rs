@@ -28,6 +28,7 @@ use super::directory::{
 use super::error::DomainError;
 use super::event::Event;
 use super::item::{HandOff, ItemId, ItemState};
+use super::status::StatusSettings;
 use super::time::Millis;
 
 /// Longest display name or department, in characters.
@@ -36,6 +37,9 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_CHAT_CAP: u32 = 100;
 /// Longest a group timer may be (one day).
 pub const MAX_TIMER_MS: u64 = 86_400_000;
+/// Most offers a group may let an agent miss in a row before it is Not
+/// Responding.
+pub const MAX_MISSED_OFFERS: u32 = 100;
 
 /// Fields of an agent to change; `None` keeps the current value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,6 +63,12 @@ pub struct ChannelPatch {
     pub enabled: Option<bool>,
     /// Auto or pull.
     pub distribution: Option<Distribution>,
+    /// Wrap-up after closing an item of the channel (0: none).
+    #[serde(default)]
+    pub wrap_up_ms: Option<u64>,
+    /// Held items per channel that keep this channel's new work away.
+    #[serde(default)]
+    pub blocked_by: Option<[u32; 3]>,
 }
 
 /// Fields of a group to change; `None` keeps the current value.
@@ -78,6 +88,19 @@ pub struct GroupPatch {
     pub disconnect_ms: Option<u64>,
     /// Queue new chats when nobody is online.
     pub queue_when_offline: Option<bool>,
+    /// Offers let run out in a row before Not Responding (0: never).
+    #[serde(default)]
+    pub not_responding_after: Option<u32>,
+    /// How long a queued chat's visitor may be gone before it is abandoned.
+    #[serde(default)]
+    pub abandon_after_ms: Option<u64>,
+    /// Idle time before members are switched unavailable (0: server-wide).
+    #[serde(default)]
+    pub auto_away_ms: Option<u64>,
+    /// How long a holder may stay logged out before its tickets move
+    /// (`Some(None)`: they stay with it).
+    #[serde(default)]
+    pub reassign_tickets_after_logout_ms: Option<Option<u64>>,
 }
 
 impl GroupPatch {
@@ -161,6 +184,9 @@ pub enum AdminChange {
         /// Allowed.
         allowed: bool,
     },
+    /// The help desk's statuses with reasons, and whether managers may set
+    /// their members' status (admins only).
+    SetStatusSettings(StatusSettings),
     /// Several changes as one: all applied, or none (a directory file
     /// imported into a running system).
     Batch(Vec<AdminChange>),
@@ -178,6 +204,8 @@ pub enum AdminRecord {
     Member(Membership),
     /// The managers' permission.
     ManagersAdminister(bool),
+    /// The statuses with reasons.
+    StatusSettings(StatusSettings),
 }
 
 fn invalid(field: &'static str, why: impl Into<String>) -> DomainError {
@@ -218,10 +246,48 @@ fn check_group(def: &GroupDef, settings: &GroupSettings) -> Result<(), DomainErr
         ("ring_timeout_ms", settings.ring_timeout_ms),
         ("no_response_ms", settings.no_response_ms),
         ("disconnect_ms", settings.disconnect_ms),
+        (
+            "reassign_tickets_after_logout_ms",
+            settings.reassign_tickets_after_logout_ms.unwrap_or(1),
+        ),
     ] {
         if ms == 0 || ms > MAX_TIMER_MS {
             return Err(invalid(field, format!("must be 1 to {MAX_TIMER_MS} ms")));
         }
+    }
+    if def
+        .channels
+        .iter()
+        .any(|c| c.blocked_by.iter().any(|&n| n > MAX_CHAT_CAP))
+    {
+        return Err(invalid(
+            "blocked_by",
+            format!("must be 0 (no block) to {MAX_CHAT_CAP} held items"),
+        ));
+    }
+    if settings.auto_away_ms > MAX_TIMER_MS {
+        return Err(invalid(
+            "auto_away_ms",
+            format!("must be 0 (the server's) to {MAX_TIMER_MS} ms"),
+        ));
+    }
+    if settings.abandon_after_ms > MAX_TIMER_MS {
+        return Err(invalid(
+            "abandon_after_ms",
+            format!("must be 0 (never) to {MAX_TIMER_MS} ms"),
+        ));
+    }
+    if def.channels.iter().any(|c| c.wrap_up_ms > MAX_TIMER_MS) {
+        return Err(invalid(
+            "wrap_up_ms",
+            format!("must be 0 (none) to {MAX_TIMER_MS} ms"),
+        ));
+    }
+    if settings.not_responding_after > MAX_MISSED_OFFERS {
+        return Err(invalid(
+            "not_responding_after",
+            format!("must be 0 (never) to {MAX_MISSED_OFFERS}"),
+        ));
     }
     Ok(())
 }
@@ -232,6 +298,12 @@ fn apply_channel(cfg: &mut ChannelConfig, patch: ChannelPatch) {
     }
     if let Some(d) = patch.distribution {
         cfg.distribution = d;
+    }
+    if let Some(ms) = patch.wrap_up_ms {
+        cfg.wrap_up_ms = ms;
+    }
+    if let Some(b) = patch.blocked_by {
+        cfg.blocked_by = b;
     }
 }
 
@@ -387,12 +459,21 @@ impl Core {
                     Some(AdminRecord::ManagersAdminister(allowed)),
                 )
             }
+            AdminChange::SetStatusSettings(settings) => {
+                StatusSettings::check_reasons(&settings.reasons)?;
+                let old = self.dir.status_settings().clone();
+                self.dir.set_status_settings(settings.clone());
+                (
+                    Some(AdminRecord::StatusSettings(old)),
+                    Some(AdminRecord::StatusSettings(settings)),
+                )
+            }
         };
         self.events.push(Event::Directory {
             at: now,
             by: actor,
-            old,
-            new,
+            old: old.map(Box::new),
+            new: new.map(Box::new),
         });
         Ok(Reply::Done)
     }
@@ -521,6 +602,18 @@ impl Core {
         if let Some(v) = patch.queue_when_offline {
             settings.queue_when_offline = v;
         }
+        if let Some(v) = patch.not_responding_after {
+            settings.not_responding_after = v;
+        }
+        if let Some(v) = patch.abandon_after_ms {
+            settings.abandon_after_ms = v;
+        }
+        if let Some(v) = patch.auto_away_ms {
+            settings.auto_away_ms = v;
+        }
+        if let Some(v) = patch.reassign_tickets_after_logout_ms {
+            settings.reassign_tickets_after_logout_ms = v;
+        }
         check_group(&def, &settings)?;
         for c in Channel::ALL {
             let (was, is) = (old.channels[c.index()], def.channels[c.index()]);
@@ -534,6 +627,21 @@ impl Core {
         }
         self.dir.replace_group(g, def.clone());
         self.dir.set_settings(g, settings);
+        if settings.disconnect_ms != old_settings.disconnect_ms
+            || settings.reassign_tickets_after_logout_ms
+                != old_settings.reassign_tickets_after_logout_ms
+        {
+            // Work of holders already logged out follows the new limits.
+            let held: Vec<ItemId> = self
+                .items
+                .values()
+                .filter(|i| i.group == g && i.assignee.is_some())
+                .map(|i| i.id)
+                .collect();
+            for id in held {
+                self.arm_logout_hand_off(id);
+            }
+        }
         for &m in &self.dir.members_of(g).to_vec() {
             self.clear_not_applicable(m);
         }

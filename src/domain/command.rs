@@ -50,6 +50,36 @@ pub enum Command {
         /// The new value.
         available: bool,
     },
+    /// An agent's status set by name (`Available`, `Unavailable` or one of
+    /// the help desk's reasons): availability and reason at once.
+    SetStatus {
+        /// Who asks: the agent, an admin, or a manager when allowed.
+        actor: AgentIx,
+        /// Whose status.
+        agent: AgentIx,
+        /// The status name.
+        status: String,
+    },
+    /// The agent says it is ready: its wrap-ups end and, if it was Not
+    /// Responding, it is back in routing.
+    Ready {
+        /// The agent (only ever itself).
+        agent: AgentIx,
+    },
+    /// A visitor chat's visitor opened a socket (on some node).
+    VisitorBack {
+        /// The chat.
+        item: ItemId,
+        /// The socket, unique across nodes.
+        socket: u64,
+    },
+    /// A socket of a visitor chat's visitor closed.
+    VisitorLeft {
+        /// The chat.
+        item: ItemId,
+        /// The socket.
+        socket: u64,
+    },
     /// The server switches an idle agent unavailable (auto-away, opt-in):
     /// audited as done by the system.
     AutoAway {
@@ -99,8 +129,12 @@ pub enum Command {
     },
     /// Move an item to a group, or to a named member of it.
     Transfer {
-        /// Who transfers (the assignee or a manager of the item's group).
-        actor: AgentIx,
+        /// Who transfers: the assignee or a manager of the item's group, or
+        /// an integration (its scope checked by the replica). Entries written
+        /// when only people transferred hold a bare agent index; they still
+        /// read.
+        #[serde(deserialize_with = "actor_or_agent")]
+        actor: Actor,
         /// The item.
         item: ItemId,
         /// The receiving group.
@@ -124,6 +158,38 @@ pub enum Command {
         /// The item.
         item: ItemId,
     },
+    /// The work is withdrawn before it is done (the customer went away, the
+    /// case was solved elsewhere): it ends like a close, said as such.
+    Cancel {
+        /// Who cancels it (an integration or the system; not a person).
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+    },
+    /// The item's title or priority changes; a queued item takes the place
+    /// its new priority gives it.
+    Update {
+        /// Who changes it (an integration or the system; not a person).
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+        /// The new title, if it changes.
+        title: Option<String>,
+        /// The new priority, if it changes.
+        priority: Option<i32>,
+    },
+    /// The item goes to a named member of its group, from the queue or from
+    /// another holder, within the member's cap unless `override_capacity`.
+    Assign {
+        /// Who assigns it (an integration or the system; not a person).
+        actor: Actor,
+        /// The item.
+        item: ItemId,
+        /// The member it goes to.
+        agent: AgentIx,
+        /// Give it even when the member is at its cap.
+        override_capacity: bool,
+    },
     /// An admin disables or enables an agent's account. Disabling logs the
     /// agent out at once (every session closed, no grace), so that a
     /// departed or compromised account stops receiving work on every
@@ -141,9 +207,24 @@ pub enum Command {
     Admin {
         /// Who asks.
         actor: Actor,
-        /// What.
-        change: AdminChange,
+        /// What (boxed: a directory change is large, other commands small).
+        change: Box<AdminChange>,
     },
+}
+
+/// A transfer's actor as the log holds it: an [`Actor`], or a bare agent
+/// index (entries written before integrations could transfer).
+fn actor_or_agent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Actor, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Agent(AgentIx),
+        Actor(Actor),
+    }
+    Ok(match <Wire as serde::Deserialize>::deserialize(d)? {
+        Wire::Agent(a) => Actor::Agent(a),
+        Wire::Actor(a) => a,
+    })
 }
 
 /// What a successful command returns besides its events.

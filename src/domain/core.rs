@@ -49,6 +49,31 @@ pub struct AgentPresence {
     /// An admin disabled the account: no session may open.
     #[serde(default)]
     pub disabled: bool,
+    /// The reason given with the status ("Lunch"), if any; `available`
+    /// says whether it takes new chats.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Offers let run out in a row (no response, rung out).
+    #[serde(default)]
+    pub missed_offers: u32,
+    /// Out of routing after too many offers ran out, until it acts.
+    #[serde(default)]
+    pub not_responding: bool,
+    /// Per channel, when a running wrap-up ends (0: none runs).
+    #[serde(default)]
+    pub wrap_up_until: [Millis; 3],
+}
+
+impl AgentPresence {
+    /// The status the consoles show: `Not Responding` over everything, else
+    /// the reason, else `Available` or `Unavailable`.
+    pub fn status(&self) -> &str {
+        if self.not_responding {
+            super::not_responding::NOT_RESPONDING
+        } else {
+            super::status::status_name(self.available, self.reason.as_deref())
+        }
+    }
 }
 
 /// Per-membership state: the sticky active cells and ticket rotation.
@@ -85,8 +110,13 @@ pub(super) enum Timer {
     Ring(ItemId, Millis),
     /// A chat assigned at the given time is still not accepted.
     NoResponse(ItemId, Millis),
-    /// The holder of an item, logged out at the given time, is still out.
+    /// The holder of an item, logged out at the given time, may still be
+    /// out (the handler checks against the group's limit as it is then).
     Disconnected(ItemId, Millis),
+    /// An agent's wrap-up of a channel ends.
+    WrapUp(AgentIx, Channel),
+    /// A queued chat's visitor, gone since the given time, is still gone.
+    Abandon(ItemId, Millis),
 }
 
 /// All routing state. See the module doc of [`crate::domain`] for who owns it.
@@ -245,7 +275,9 @@ impl Core {
                 Timer::NoResponse(id, since) => {
                     self.assignment_expired(now, id, since, HandOff::NoResponse)
                 }
-                Timer::Disconnected(id, since) => self.holder_stayed_out(now, id, since),
+                Timer::Disconnected(id, _) => self.holder_stayed_out(now, id),
+                Timer::WrapUp(a, c) => self.wrap_up_over(a, c, at),
+                Timer::Abandon(id, since) => self.abandon_if_still_gone(id, since),
             }
         }
         self.drain_dirty(now);
@@ -261,6 +293,12 @@ impl Core {
     /// Applies one command at `now`. On error nothing has changed and no
     /// event was produced.
     pub fn apply(&mut self, now: Millis, cmd: Command) -> Result<Reply, DomainError> {
+        // What shows an agent is at its console (see `not_responding`).
+        let acted = match &cmd {
+            Command::Accept { actor, .. } | Command::Take { actor, .. } => Some(*actor),
+            Command::OpenSession { agent, .. } => Some(*agent),
+            _ => None,
+        };
         let reply = match cmd {
             Command::OpenSession { agent, session } => self.open_session(now, agent, session),
             Command::CloseSession { agent, session } => self.close_session(now, agent, session),
@@ -272,7 +310,15 @@ impl Core {
                 agent,
                 change,
             } => self.set_active(now, actor, agent, change),
+            Command::SetStatus {
+                actor,
+                agent,
+                status,
+            } => self.set_status(now, actor, agent, &status),
             Command::AutoAway { agent } => Ok(self.auto_away(now, agent)),
+            Command::Ready { agent } => self.ready(now, agent),
+            Command::VisitorBack { item, socket } => self.visitor_back(item, socket),
+            Command::VisitorLeft { item, socket } => self.visitor_left(now, item, socket),
             Command::CreateWork {
                 group,
                 channel,
@@ -291,18 +337,34 @@ impl Core {
             Command::TakeOver { actor, item } => self.take_over(now, actor, item),
             Command::Accept { actor, item } => self.accept(actor, item),
             Command::Close { actor, item } => self.close(now, actor, item),
+            Command::Cancel { actor, item } => self.cancel(now, actor, item),
+            Command::Update {
+                actor,
+                item,
+                title,
+                priority,
+            } => self.update(actor, item, title, priority),
+            Command::Assign {
+                actor,
+                item,
+                agent,
+                override_capacity,
+            } => self.assign_to(now, actor, item, agent, override_capacity),
             Command::SetEnabled {
                 actor,
                 agent,
                 enabled,
             } => self.set_enabled(now, actor, agent, enabled),
-            Command::Admin { actor, change } => self.administer(now, actor, change),
+            Command::Admin { actor, change } => self.administer(now, actor, *change),
         }?;
+        if let Some(a) = acted {
+            self.agent_acted(now, a);
+        }
         self.drain_dirty(now);
         Ok(reply)
     }
 
-    fn agent_mut(&mut self, a: AgentIx) -> &mut AgentPresence {
+    pub(super) fn agent_mut(&mut self, a: AgentIx) -> &mut AgentPresence {
         &mut self.agents[a.0 as usize]
     }
 
@@ -379,27 +441,31 @@ impl Core {
         self.mark_logged_out(now, a, Actor::Agent(a));
     }
 
-    /// Logs `a` out now: its held chats start their group's disconnect
-    /// limit, and the change is an event. The one place a logout happens
-    /// (grace expired, account disabled).
+    /// Logs `a` out now. What nobody can answer any more moves at once (a
+    /// chat offered and not accepted, a ringing call: `logged_out`); the
+    /// rest of its work starts its group's limit (see
+    /// [`Core::logout_hand_off_at`]), after which it goes back to routing
+    /// unless the agent is back. The one place a logout happens (grace
+    /// expired, account disabled or deleted).
     pub(super) fn mark_logged_out(&mut self, now: Millis, a: AgentIx, by: Actor) {
         let agent = &mut self.agents[a.0 as usize];
         agent.logged_in = false;
         agent.since = now;
-        let chats: Vec<ItemId> = agent.held.clone();
-        for id in chats {
-            let item = &self.items[&id];
-            if item.channel == Channel::Chat {
-                let limit = self.dir.settings(item.group).disconnect_ms;
-                self.arm(id, now + limit, Timer::Disconnected(id, now));
-            }
-        }
         self.events.push(Event::Presence {
             at: now,
             by,
             agent: a,
             what: PresenceWhat::LoggedOut,
         });
+        for id in self.agents[a.0 as usize].held.clone() {
+            let item = &self.items[&id];
+            if item.state == ItemState::Assigned && item.channel != Channel::Ticket {
+                let group = item.group;
+                self.hand_off(now, id, HandOff::LoggedOut, None, group, String::new());
+            } else {
+                self.arm_logout_hand_off(id);
+            }
+        }
     }
 
     fn set_availability(
@@ -408,41 +474,14 @@ impl Core {
         a: AgentIx,
         available: bool,
     ) -> Result<Reply, DomainError> {
-        let agent = self.agent_mut(a);
-        if agent.available == available {
-            return Ok(Reply::Done);
-        }
-        agent.available = available;
-        agent.since = now;
-        self.events.push(Event::Presence {
-            at: now,
-            by: Actor::Agent(a),
-            agent: a,
-            what: PresenceWhat::Availability {
-                old: !available,
-                new: available,
-            },
-        });
-        if available {
-            self.mark_agent_dirty(a, &[Channel::Chat]);
-        }
+        self.change_status(now, Actor::Agent(a), a, available, None);
         Ok(Reply::Done)
     }
 
     fn auto_away(&mut self, now: Millis, a: AgentIx) -> Reply {
-        let agent = self.agent_mut(a);
-        if agent.available && agent.logged_in {
-            agent.available = false;
-            agent.since = now;
-            self.events.push(Event::Presence {
-                at: now,
-                by: Actor::System,
-                agent: a,
-                what: PresenceWhat::Availability {
-                    old: true,
-                    new: false,
-                },
-            });
+        let agent = &self.agents[a.0 as usize];
+        if agent.available && agent.logged_in && !agent.not_responding {
+            self.change_status(now, Actor::System, a, false, None);
         }
         Reply::Done
     }
@@ -570,6 +609,8 @@ impl Core {
             assigned_at: None,
             excluded: Vec::new(),
             history: Vec::new(),
+            visitor_socket: None,
+            visitor_gone_since: None,
         };
         let cfg = self.dir.group(group).channels[channel.index()];
         let chosen = if cfg.enabled && cfg.distribution == Distribution::Auto {
@@ -656,6 +697,10 @@ impl Core {
             reason,
             previous,
         });
+        // A ticket transferred to, or taken by, an agent who is logged out.
+        if !self.presence(a).logged_in {
+            self.arm_logout_hand_off(id);
+        }
     }
 
     /// Arms a timer of an item; closing the item disarms it.
@@ -682,7 +727,20 @@ impl Core {
                 }
             }
         }
-        self.mark_agent_dirty(a, &[channel]);
+        // Work this channel blocked elsewhere (cross-channel capacity) may
+        // come now too.
+        let dir = &self.dir;
+        let unblocks = dir.memberships_of(a).iter().any(|&m| {
+            dir.group(dir.membership(m).group)
+                .channels
+                .iter()
+                .any(|cfg| cfg.blocked_by[channel.index()] > 0)
+        });
+        if unblocks {
+            self.mark_agent_dirty(a, &Channel::ALL);
+        } else {
+            self.mark_agent_dirty(a, &[channel]);
+        }
     }
 
     fn take(&mut self, now: Millis, actor: AgentIx, id: ItemId) -> Result<Reply, DomainError> {
@@ -752,6 +810,15 @@ impl Core {
                 DomainError::Forbidden("only the assignee or a manager of the group may close it")
             });
         }
+        self.end_item(now, id, ItemReason::Closed);
+        Ok(Reply::Item(id))
+    }
+
+    /// Ends an open item (closed or cancelled): out of its queue or off its
+    /// holder's load at once, its timers disarmed, forgotten after the
+    /// event that says so.
+    pub(super) fn end_item(&mut self, now: Millis, id: ItemId, reason: ItemReason) {
+        let item = &self.items[&id];
         if item.state == ItemState::Queued {
             let item = self.items.get(&id).expect("checked above");
             self.queues[item.group.0 as usize][item.channel.index()].remove(item);
@@ -760,7 +827,11 @@ impl Core {
                 reason: DequeueReason::Closed,
             });
         } else {
+            let (holder, group, channel) = (item.assignee, item.group, item.channel);
             self.release(now, id);
+            if let Some(a) = holder {
+                self.start_wrap_up(now, a, group, channel);
+            }
         }
         for key in self.item_timers.remove(&id).unwrap_or_default() {
             self.timers.remove(&key);
@@ -769,10 +840,9 @@ impl Core {
         item.state = ItemState::Closed;
         self.events.push(Event::ItemChanged {
             item,
-            reason: ItemReason::Closed,
+            reason,
             previous: None,
         });
-        Ok(Reply::Item(id))
     }
 
     /// Gives queued work to whoever became eligible. Over every (group,

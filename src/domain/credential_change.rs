@@ -16,6 +16,16 @@ pub enum GroupScope {
     Only(Vec<String>),
 }
 
+impl GroupScope {
+    /// Whether it includes group `id`.
+    pub fn allows(&self, id: &str) -> bool {
+        match self {
+            GroupScope::All => true,
+            GroupScope::Only(ids) => ids.iter().any(|g| g == id),
+        }
+    }
+}
+
 /// A change of a secret, as a log entry carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CredentialChange {
@@ -37,6 +47,9 @@ pub enum CredentialChange {
         scope: GroupScope,
         /// SHA-256 (hex) of its key.
         key_sha256: String,
+        /// It may assign work to an agent at its cap.
+        #[serde(default)]
+        override_capacity: bool,
     },
     /// A new key for an integration; the previous ones keep working for
     /// `overlap_ms` more.
@@ -48,12 +61,16 @@ pub enum CredentialChange {
         /// How long the older keys keep working.
         overlap_ms: Millis,
     },
-    /// The integration's scope changes.
+    /// The integration's scope or permissions change (`None`: unchanged).
     SetScope {
         /// The integration.
         name: String,
         /// Where it may act from now on.
-        scope: GroupScope,
+        #[serde(default)]
+        scope: Option<GroupScope>,
+        /// Whether it may assign work to an agent at its cap.
+        #[serde(default)]
+        override_capacity: Option<bool>,
     },
     /// The integration and every key of it stop working at once.
     RevokeIntegration {

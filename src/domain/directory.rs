@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use super::status::StatusSettings;
+
 /// Dense index of an agent in the [`Directory`].
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -89,6 +91,16 @@ pub struct ChannelConfig {
     pub enabled: bool,
     /// Auto or pull.
     pub distribution: Distribution,
+    /// After closing an item of this channel, its holder gets no new work
+    /// of the channel for this long (0: no wrap-up).
+    #[serde(default)]
+    pub wrap_up_ms: u64,
+    /// Cross-channel capacity: per channel of held work (in
+    /// [`Channel::ALL`] order), how many held items of it (in any group)
+    /// keep new work of this channel away; 0: that channel does not block.
+    /// A call in progress blocking new chats is `[0, 0, 1]` on chat.
+    #[serde(default)]
+    pub blocked_by: [u32; 3],
 }
 
 /// How a member handles one channel of a group.
@@ -159,6 +171,33 @@ pub struct GroupSettings {
     pub disconnect_ms: u64,
     /// Queue new chats even when nobody is online for chat.
     pub queue_when_offline: bool,
+    /// How long an agent may stay logged out before its tickets of this
+    /// group go back to routing; `None` (the default) keeps them with it.
+    /// Off unless set, because a ticket is often owned for days and an agent
+    /// who ends a shift would not expect to find it gone; a desk that wants
+    /// the tickets of an agent who is not coming back (a dead node, a lost
+    /// laptop) worked sooner sets it per group.
+    #[serde(default)]
+    pub reassign_tickets_after_logout_ms: Option<u64>,
+    /// Offers an agent may let run out in a row (no response, rung out)
+    /// before it is Not Responding and gets no new offers until it acts;
+    /// 0: never. Absent in older snapshots: the default.
+    #[serde(default = "default_not_responding_after")]
+    pub not_responding_after: u32,
+    /// A queued visitor chat whose visitor has had no socket open this long
+    /// is abandoned (0: never). Absent in older snapshots: never, as
+    /// before.
+    #[serde(default)]
+    pub abandon_after_ms: u64,
+    /// Members idle at their consoles this long are switched unavailable
+    /// (audited as `system`); 0: the server-wide `--auto-away`, if any. An
+    /// agent in several groups gets the shortest.
+    #[serde(default)]
+    pub auto_away_ms: u64,
+}
+
+fn default_not_responding_after() -> u32 {
+    GroupSettings::default().not_responding_after
 }
 
 impl Default for GroupSettings {
@@ -168,6 +207,10 @@ impl Default for GroupSettings {
             no_response_ms: 60_000,
             disconnect_ms: 120_000,
             queue_when_offline: false,
+            reassign_tickets_after_logout_ms: None,
+            not_responding_after: 3,
+            abandon_after_ms: 120_000,
+            auto_away_ms: 0,
         }
     }
 }
@@ -250,6 +293,8 @@ pub struct Directory {
     /// Whether managers may change memberships, caps and settings of the
     /// groups they manage (an admin may switch it off).
     pub(super) managers_administer: bool,
+    /// The help desk's statuses with reasons, and who may set them.
+    pub(super) status_settings: StatusSettings,
 }
 
 /// What a [`Directory`] is made of, without its lookups.
@@ -263,6 +308,9 @@ struct DirectoryData {
     group_gone: Vec<bool>,
     member_gone: Vec<bool>,
     managers_administer: bool,
+    /// Absent in snapshots written before statuses had reasons.
+    #[serde(default)]
+    status_settings: StatusSettings,
 }
 
 impl From<Directory> for DirectoryData {
@@ -276,6 +324,7 @@ impl From<Directory> for DirectoryData {
             group_gone: d.group_gone,
             member_gone: d.member_gone,
             managers_administer: d.managers_administer,
+            status_settings: d.status_settings,
         }
     }
 }
@@ -296,6 +345,7 @@ impl From<DirectoryData> for Directory {
             group_gone: d.group_gone,
             member_gone: d.member_gone,
             managers_administer: d.managers_administer,
+            status_settings: d.status_settings,
         };
         for (i, a) in dir.agents.iter().enumerate() {
             if !dir.agent_gone[i] {
@@ -393,6 +443,7 @@ impl Directory {
             members_of_group,
             memberships_of_agent,
             managers_administer: true,
+            status_settings: StatusSettings::default(),
         })
     }
 
@@ -440,6 +491,27 @@ impl Directory {
     /// groups they manage.
     pub fn managers_administer(&self) -> bool {
         self.managers_administer
+    }
+
+    /// The help desk's statuses with reasons, and who may set them.
+    pub fn status_settings(&self) -> &StatusSettings {
+        &self.status_settings
+    }
+
+    /// The shortest auto-away of the agent's groups (`None`: none of them
+    /// sets one).
+    pub fn auto_away_ms(&self, a: AgentIx) -> Option<u64> {
+        self.memberships_of(a)
+            .iter()
+            .map(|&m| self.settings(self.membership(m).group).auto_away_ms)
+            .filter(|&ms| ms > 0)
+            .min()
+    }
+
+    /// Whether some group sets its own auto-away.
+    pub fn any_auto_away(&self) -> bool {
+        self.live_groups()
+            .any(|(g, _)| self.settings(g).auto_away_ms > 0)
     }
 
     /// One agent.

@@ -11,6 +11,7 @@ use super::directory::{
     AgentDef, AgentIx, Directory, DirectoryError, GroupDef, GroupIx, GroupSettings, Handling,
     MemberIx, Membership, check_id,
 };
+use super::status::StatusSettings;
 
 impl Directory {
     /// Adds an agent under a free id.
@@ -135,5 +136,11 @@ impl Directory {
     /// Whether managers may administer the groups they manage.
     pub fn set_managers_administer(&mut self, allowed: bool) {
         self.managers_administer = allowed;
+    }
+
+    /// Replaces the help desk's statuses with reasons (checked by the
+    /// caller with [`StatusSettings::check_reasons`]).
+    pub fn set_status_settings(&mut self, settings: StatusSettings) {
+        self.status_settings = settings;
     }
 }

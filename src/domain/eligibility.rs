@@ -20,12 +20,19 @@ pub enum KeptOut {
     PullOnly,
     /// The member's cell for this channel is off.
     Inactive,
+    /// Let too many offers run out in a row; back when it acts.
+    NotResponding,
+    /// In wrap-up after closing an item of this channel.
+    WrappingUp,
     /// Unavailable (chats only).
     Unavailable,
     /// At its chat cap, or its ticket cap in this group.
     AtCapacity,
     /// Already on a call (calls only).
     OnCall,
+    /// Holds enough work of another channel to keep this one away (the
+    /// group's cross-channel capacity).
+    BusyWith(Channel),
     /// Declined this item, or let it go unanswered (per item).
     Declined,
 }
@@ -39,9 +46,14 @@ impl KeptOut {
             KeptOut::Excluded => "excluded",
             KeptOut::PullOnly => "pull_only",
             KeptOut::Inactive => "inactive",
+            KeptOut::NotResponding => "not_responding",
+            KeptOut::WrappingUp => "wrapping_up",
             KeptOut::Unavailable => "unavailable",
             KeptOut::AtCapacity => "at_capacity",
             KeptOut::OnCall => "on_call",
+            KeptOut::BusyWith(Channel::Chat) => "busy_with_chats",
+            KeptOut::BusyWith(Channel::Ticket) => "busy_with_tickets",
+            KeptOut::BusyWith(Channel::Voice) => "busy_with_calls",
             KeptOut::Declined => "declined",
         }
     }
@@ -73,6 +85,12 @@ impl Core {
         if !self.is_active(m, channel) {
             return Some(KeptOut::Inactive);
         }
+        if agent.not_responding {
+            return Some(KeptOut::NotResponding);
+        }
+        if agent.wrap_up_until[c] != 0 {
+            return Some(KeptOut::WrappingUp);
+        }
         match channel {
             Channel::Chat => {
                 if !agent.available {
@@ -95,7 +113,20 @@ impl Core {
                 }
             }
         }
-        None
+        self.busy_with(m, channel).map(KeptOut::BusyWith)
+    }
+
+    /// The other channel whose held work keeps this channel's new work
+    /// from the member (cross-channel capacity of its group), if any.
+    pub fn busy_with(&self, m: MemberIx, channel: Channel) -> Option<Channel> {
+        let dir = self.directory();
+        let ms = dir.membership(m);
+        let cfg = dir.group(ms.group).channels[channel.index()];
+        let load = self.presence(ms.agent).load;
+        Channel::ALL.into_iter().find(|&other| {
+            let limit = cfg.blocked_by[other.index()];
+            other != channel && limit > 0 && load[other.index()] >= limit
+        })
     }
 
     /// Whether the member may be given this channel's work now.

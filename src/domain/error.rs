@@ -58,6 +58,10 @@ pub enum DomainError {
     /// No group with this id (deleted, or never existed).
     #[error("no such group {0:?}")]
     NoSuchGroup(String),
+    /// The integration may not act in this group (its scope changed, or
+    /// the item moved, after the request was checked).
+    #[error("outside the integration's scope")]
+    OutOfScope(GroupIx),
     /// No integration with this name.
     #[error("no such integration {0:?}")]
     NoSuchIntegration(String),

@@ -20,6 +20,17 @@ pub enum PresenceWhat {
         /// After.
         new: bool,
     },
+    /// The status changed to or from one with a reason ("Lunch"); a switch
+    /// between the plain `Available` and `Unavailable` is an
+    /// [`PresenceWhat::Availability`].
+    Status {
+        /// The status before.
+        old: String,
+        /// The status after.
+        new: String,
+        /// Whether the new status takes new chats.
+        available: bool,
+    },
     /// An admin disabled or enabled the account.
     Enabled {
         /// Before.
@@ -59,6 +70,19 @@ pub enum ItemReason {
     Transferred,
     /// Taken over by a manager.
     TakenOver,
+    /// Its visitor has had no socket open for the group's limit while it
+    /// waited: gone from the queue, never routed.
+    Abandoned,
+    /// The visitor of a held chat left (no socket open).
+    VisitorLeft,
+    /// The visitor of a held chat came back.
+    VisitorBack,
+    /// Given to a named member by an integration (not by routing's rules).
+    Assigned,
+    /// Withdrawn before it was done (it ends like a close).
+    Cancelled,
+    /// Its title or priority changed.
+    Updated,
 }
 
 impl ItemReason {
@@ -73,7 +97,22 @@ impl ItemReason {
             ItemReason::HandedOff => "handed_off",
             ItemReason::Transferred => "transferred",
             ItemReason::TakenOver => "taken_over",
+            ItemReason::Abandoned => "abandoned",
+            ItemReason::VisitorLeft => "visitor_left",
+            ItemReason::VisitorBack => "visitor_back",
+            ItemReason::Assigned => "assigned",
+            ItemReason::Cancelled => "cancelled",
+            ItemReason::Updated => "updated",
         }
+    }
+
+    /// Whether the item ended with it (closed, cancelled or abandoned): the core has
+    /// forgotten it.
+    pub fn is_end(self) -> bool {
+        matches!(
+            self,
+            ItemReason::Closed | ItemReason::Cancelled | ItemReason::Abandoned
+        )
     }
 }
 
@@ -88,6 +127,8 @@ pub enum DequeueReason {
     Closed,
     /// It was transferred away while waiting.
     Transferred,
+    /// Its visitor left and did not come back in time.
+    Abandoned,
 }
 
 impl DequeueReason {
@@ -98,6 +139,7 @@ impl DequeueReason {
             DequeueReason::Taken => "taken",
             DequeueReason::Closed => "closed",
             DequeueReason::Transferred => "transferred",
+            DequeueReason::Abandoned => "abandoned",
         }
     }
 }
@@ -139,6 +181,15 @@ pub enum Event {
         /// Who held it before, if someone else did.
         previous: Option<AgentIx>,
     },
+    /// A wrap-up started or ended (not audited: it follows every close).
+    WrapUp {
+        /// Whose.
+        agent: AgentIx,
+        /// Which channel.
+        channel: Channel,
+        /// When it ends; `None`: it ended.
+        until: Option<Millis>,
+    },
     /// The directory changed (an agent, group or membership was created,
     /// changed or deleted).
     Directory {
@@ -146,9 +197,10 @@ pub enum Event {
         at: Millis,
         /// Who did it.
         by: Actor,
-        /// The record before (`None`: created).
-        old: Option<AdminRecord>,
+        /// The record before (`None`: created); boxed, as records are large
+        /// and every other event small.
+        old: Option<Box<AdminRecord>>,
         /// The record after (`None`: deleted).
-        new: Option<AdminRecord>,
+        new: Option<Box<AdminRecord>>,
     },
 }

@@ -1,12 +1,12 @@
-//! Work changing hands: hand-offs (no response, disconnected, ring timeout,
-//! decline), transfers and take-overs; the offline rule; routing
-//! explanations.
+//! Work changing hands: hand-offs (no response, logged out, disconnected,
+//! ring timeout, decline), transfers and take-overs; the offline rule;
+//! routing explanations.
 //!
 //! None of these resets an item's `created_at`, so its wait time and queue
 //! place survive every move.
 
-use super::command::Reply;
-use super::core::Core;
+use super::command::{Actor, Reply};
+use super::core::{Core, Timer};
 use super::directory::{AgentIx, Channel, GroupIx, Handling};
 use super::eligibility::KeptOut;
 use super::error::DomainError;
@@ -152,22 +152,55 @@ impl Core {
             return;
         }
         let group = item.group;
+        let holder = item.assignee;
         self.hand_off(now, id, why, None, group, String::new());
+        if let Some(a) = holder {
+            self.offer_ran_out(now, a, group);
+        }
     }
 
-    /// The holder of a chat has been logged out for the group's limit.
-    pub(super) fn holder_stayed_out(&mut self, now: Millis, id: ItemId, since: Millis) {
-        let Some(item) = self.items.get(&id) else {
+    /// When a held item of a logged-out holder goes back to routing: its
+    /// group's limit after the later of the logout and the assignment
+    /// (`disconnect_ms` for chats, `reassign_tickets_after_logout_ms` for
+    /// tickets). `None` while the holder is logged in, and when the item
+    /// stays with its holder (a call; a ticket of a group that does not
+    /// reassign them).
+    pub fn logout_hand_off_at(&self, id: ItemId) -> Option<Millis> {
+        let item = self.items.get(&id)?;
+        let p = self.presence(item.assignee?);
+        if p.logged_in {
+            return None;
+        }
+        let settings = self.directory().settings(item.group);
+        let limit = match item.channel {
+            Channel::Chat => settings.disconnect_ms,
+            Channel::Ticket => settings.reassign_tickets_after_logout_ms?,
+            Channel::Voice => return None,
+        };
+        Some(p.since.max(item.assigned_at.unwrap_or(0)) + limit)
+    }
+
+    /// Arms the timer that hands an item of a logged-out holder back to
+    /// routing, when its group has a limit for it.
+    pub(super) fn arm_logout_hand_off(&mut self, id: ItemId) {
+        if let Some(at) = self.logout_hand_off_at(id) {
+            let since = self.presence(self.items[&id].assignee.expect("held")).since;
+            self.arm(id, at, Timer::Disconnected(id, since));
+        }
+    }
+
+    /// The holder of an item may have been logged out for the group's
+    /// limit: hand the item on if so; if the limit was raised meanwhile,
+    /// wait for the new deadline; if the holder is back, do nothing.
+    pub(super) fn holder_stayed_out(&mut self, now: Millis, id: ItemId) {
+        let Some(at) = self.logout_hand_off_at(id) else {
             return;
         };
-        let Some(holder) = item.assignee else {
-            return;
-        };
-        let p = self.presence(holder);
-        if p.logged_in || p.since != since {
+        if at > now {
+            self.arm_logout_hand_off(id);
             return;
         }
-        let group = item.group;
+        let group = self.items[&id].group;
         self.hand_off(now, id, HandOff::Disconnected, None, group, String::new());
     }
 
@@ -198,11 +231,14 @@ impl Core {
     }
 
     /// Moves an item to a group (routed by its rules, or queued there) or to
-    /// a named member of it.
+    /// a named member of it. A person must hold the item or manage its group
+    /// (and be a member of the group it names a member of); an integration
+    /// (a CRM moving its ticket) is checked against its scope by the
+    /// replica, and is on the history as nobody of the directory.
     pub(super) fn transfer(
         &mut self,
         now: Millis,
-        actor: AgentIx,
+        actor: Actor,
         id: ItemId,
         to: GroupIx,
         agent: Option<AgentIx>,
@@ -210,8 +246,18 @@ impl Core {
     ) -> Result<Reply, DomainError> {
         let item = self.items.get(&id).ok_or(DomainError::NoSuchItem(id))?;
         let dir = self.directory();
-        if item.assignee != Some(actor) && !dir.is_manager_of(actor, item.group) {
-            return Err(if dir.member(actor, item.group).is_none() {
+        if dir.is_group_gone(to) {
+            return Err(DomainError::NoSuchGroup(dir.group(to).id.clone()));
+        }
+        let person = match actor {
+            Actor::Agent(a) => Some(a),
+            Actor::System | Actor::Integration => None,
+        };
+        if let Some(a) = person
+            && item.assignee != Some(a)
+            && !dir.is_manager_of(a, item.group)
+        {
+            return Err(if dir.member(a, item.group).is_none() {
                 DomainError::NotMember(item.group)
             } else {
                 DomainError::Forbidden("only the holder or a manager of the group may transfer it")
@@ -222,10 +268,12 @@ impl Core {
             return Err(DomainError::ChannelDisabled(to, channel));
         }
         let Some(target) = agent else {
-            self.hand_off(now, id, HandOff::Transferred, Some(actor), to, note);
+            self.hand_off(now, id, HandOff::Transferred, person, to, note);
             return Ok(Reply::Item(id));
         };
-        if dir.member(actor, to).is_none() {
+        if let Some(a) = person
+            && dir.member(a, to).is_none()
+        {
             return Err(DomainError::NotMember(to));
         }
         let m = dir
@@ -260,7 +308,7 @@ impl Core {
             at: now,
             why: HandOff::Transferred,
             from,
-            by: Some(actor),
+            by: person,
             note,
         });
         item.group = to;

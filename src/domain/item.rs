@@ -42,8 +42,12 @@ impl ItemState {
 pub enum HandOff {
     /// Not accepted within the group's first-response limit.
     NoResponse,
-    /// Its agent stayed logged out past the group's limit.
+    /// Its agent stayed logged out past the group's limit (accepted chats,
+    /// and tickets where the group reassigns them).
     Disconnected,
+    /// Its agent was logged out while it was offered and not yet accepted (a
+    /// chat, a ringing call): nobody could answer it, so it moved at once.
+    LoggedOut,
     /// A call rang out without an answer.
     RingTimeout,
     /// The rung agent declined the call.
@@ -62,6 +66,7 @@ impl HandOff {
         match self {
             HandOff::NoResponse => "no_response",
             HandOff::Disconnected => "disconnected",
+            HandOff::LoggedOut => "logged_out",
             HandOff::RingTimeout => "ring_timeout",
             HandOff::Declined => "declined",
             HandOff::Transferred => "transferred",
@@ -112,4 +117,10 @@ pub struct Item {
     pub excluded: Vec<AgentIx>,
     /// Every change of hands, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// A visitor chat: the visitor's open socket, if any.
+    #[serde(default)]
+    pub visitor_socket: Option<u64>,
+    /// A visitor chat: since when its visitor has had no socket open.
+    #[serde(default)]
+    pub visitor_gone_since: Option<Millis>,
 }

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, AgentIx, Command, CredentialChange, GroupIx, ItemId, Millis};
+use super::{Actor, AgentIx, Command, CredentialChange, GroupIx, GroupScope, ItemId, Millis};
 
 /// One entry of the log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +68,18 @@ pub enum LogOp {
         actor: Actor,
         /// What.
         change: CredentialChange,
+    },
+    /// A command an integration asked for about an item (`Close`,
+    /// `Cancel`, `Update`, `Assign`, `Transfer` to a group): applied only if every group it
+    /// touches is in `scope` at this point of the log, and audited under the
+    /// integration's name.
+    ByIntegration {
+        /// The integration's name.
+        name: String,
+        /// Where it may act.
+        scope: GroupScope,
+        /// What it asks.
+        command: Command,
     },
     /// A chat message (from the chat's agent, or its visitor when `None`).
     ChatMessage {

@@ -20,6 +20,7 @@
 //! that assign ([`Core::apply`] for take/route and the drain that follows every
 //! command) remove the item from its queue in the same step.
 
+mod abandoned;
 mod account;
 mod admin;
 mod command;
@@ -33,11 +34,15 @@ mod event;
 mod handoff;
 pub use handoff::Verdict;
 mod item;
+mod item_ops;
 mod log_entry;
+mod not_responding;
 mod queue;
 mod routing;
 mod snapshot;
+mod status;
 mod time;
+mod wrap_up;
 
 pub use admin::{
     AdminChange, AdminRecord, AgentPatch, ChannelPatch, GroupPatch, MAX_CHAT_CAP, MAX_NAME_CHARS,
@@ -54,8 +59,13 @@ pub use eligibility::KeptOut;
 pub use error::DomainError;
 pub use event::{DequeueReason, Event, ItemReason, PresenceWhat};
 pub use item::{HandOff, HistoryEntry, Item, ItemId, ItemState};
+pub use item_ops::MAX_TITLE_CHARS;
 pub use log_entry::{LogEntry, LogOp, NewVisitor, VisitorJoin};
+pub use not_responding::NOT_RESPONDING;
 pub use snapshot::{CoreSnapshot, SnapshotError};
+pub use status::{
+    AVAILABLE, AwayReason, MAX_REASON_CHARS, MAX_REASONS, StatusSettings, UNAVAILABLE, status_name,
+};
 pub use time::Millis;
 
 #[cfg(test)]

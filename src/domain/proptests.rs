@@ -66,16 +66,22 @@ fn agent_gen() -> impl Strategy<Value = AgentGen> {
 }
 
 fn channel_config() -> impl Strategy<Value = ChannelConfig> {
-    (prop::bool::weighted(0.85), prop::bool::weighted(0.25)).prop_map(|(enabled, pull)| {
-        ChannelConfig {
+    (
+        prop::bool::weighted(0.85),
+        prop::bool::weighted(0.25),
+        prop_oneof![3 => Just(0u64), 1 => 500u64..3_000],
+        prop_oneof![3 => Just([0u32; 3]), 1 => [0u32..3, 0u32..3, 0u32..2]],
+    )
+        .prop_map(|(enabled, pull, wrap_up_ms, blocked_by)| ChannelConfig {
             enabled,
             distribution: if pull {
                 Distribution::Pull
             } else {
                 Distribution::Auto
             },
-        }
-    })
+            wrap_up_ms,
+            blocked_by,
+        })
 }
 
 fn handling() -> impl Strategy<Value = Handling> {
@@ -120,13 +126,26 @@ fn settings_gen() -> impl Strategy<Value = GroupSettings> {
         1_000u64..8_000,
         1_000u64..8_000,
         prop::bool::weighted(0.6),
+        0u32..4,
+        prop::option::weighted(0.6, 1_000u64..8_000),
     )
         .prop_map(
-            |(ring_timeout_ms, no_response_ms, disconnect_ms, queue_when_offline)| GroupSettings {
+            |(
                 ring_timeout_ms,
                 no_response_ms,
                 disconnect_ms,
                 queue_when_offline,
+                not_resp,
+                reassign_tickets_after_logout_ms,
+            )| GroupSettings {
+                ring_timeout_ms,
+                no_response_ms,
+                disconnect_ms,
+                queue_when_offline,
+                not_responding_after: not_resp,
+                abandon_after_ms: 2_000,
+                auto_away_ms: 0,
+                reassign_tickets_after_logout_ms,
             },
         )
 }
@@ -218,6 +237,22 @@ enum Op {
         agent: u8,
         available: bool,
     },
+    /// The agent says it is ready.
+    Ready {
+        agent: u8,
+    },
+    /// A chat's visitor opens (`back`) or closes socket `socket`.
+    Visitor {
+        item: u8,
+        socket: u8,
+        back: bool,
+    },
+    /// A status by name: index into [`STATUS_NAMES`].
+    Status {
+        actor: u8,
+        agent: u8,
+        status: u8,
+    },
     Cell {
         actor: u8,
         agent: u8,
@@ -282,6 +317,16 @@ enum Op {
         group: u8,
         agent: Option<u8>,
     },
+    /// An integration changes an item: `kind` 0 cancel, 1 update, 2
+    /// assign (to `agent`, within its cap: an override breaks the cap
+    /// invariant by design, and is unit-tested), 3 transfer (to `group`).
+    Integration {
+        kind: u8,
+        item: u8,
+        agent: u8,
+        group: u8,
+        priority: i32,
+    },
     /// Time passes and due timers fire.
     Tick {
         ms: u16,
@@ -294,6 +339,11 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (a(), 0u8..3).prop_map(|(agent, session)| Op::Open { agent, session }),
         3 => (a(), 0u8..3).prop_map(|(agent, session)| Op::Close { agent, session }),
         2 => (a(), any::<bool>()).prop_map(|(agent, available)| Op::Avail { agent, available }),
+        1 => a().prop_map(|agent| Op::Ready { agent }),
+        2 => (any::<u8>(), 0u8..2, any::<bool>())
+            .prop_map(|(item, socket, back)| Op::Visitor { item, socket, back }),
+        2 => (a(), a(), 0u8..STATUS_NAMES.len() as u8)
+            .prop_map(|(actor, agent, status)| Op::Status { actor, agent, status }),
         3 => (a(), a(), a(), 0u8..3, any::<bool>()).prop_map(|(actor, agent, group, channel, on)| {
             Op::Cell { actor, agent, group, channel, on }
         }),
@@ -315,6 +365,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (a(), a()).prop_map(|(actor, item)| Op::TakeOver { actor, item }),
         2 => (a(), a(), prop::bool::weighted(0.7), a(), prop::option::of(a())).prop_map(
             |(actor, item, by_assignee, group, agent)| Op::Transfer { actor, item, by_assignee, group, agent }
+        ),
+        3 => (0u8..4, a(), a(), a(), -1i32..=2).prop_map(
+            |(kind, item, agent, group, priority)| Op::Integration { kind, item, agent, group, priority }
         ),
     ]
 }
@@ -360,6 +413,28 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
         } => Command::SetAvailability {
             agent: agent(a),
             available,
+        },
+        Op::Ready { agent: a } => Command::Ready { agent: agent(a) },
+        Op::Visitor {
+            item: i,
+            socket,
+            back,
+        } => {
+            let (item, socket) = (item(i), u64::from(socket));
+            if back {
+                Command::VisitorBack { item, socket }
+            } else {
+                Command::VisitorLeft { item, socket }
+            }
+        }
+        Op::Status {
+            actor,
+            agent: a,
+            status,
+        } => Command::SetStatus {
+            actor: actor_of(actor, a),
+            agent: agent(a),
+            status: STATUS_NAMES[usize::from(status)].into(),
         },
         Op::Cell {
             actor,
@@ -466,6 +541,37 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
                 item: id,
             }
         }
+        Op::Integration {
+            kind,
+            item: i,
+            agent: a,
+            group: g,
+            priority,
+        } => {
+            let (actor, item) = (Actor::Integration, item(i));
+            match kind {
+                0 => Command::Cancel { actor, item },
+                1 => Command::Update {
+                    actor,
+                    item,
+                    title: None,
+                    priority: Some(priority),
+                },
+                2 => Command::Assign {
+                    actor,
+                    item,
+                    agent: agent(a),
+                    override_capacity: false,
+                },
+                _ => Command::Transfer {
+                    actor,
+                    item,
+                    group: group(g),
+                    agent: None,
+                    note: String::new(),
+                },
+            }
+        }
         Op::TakeOver { actor, item: i } => Command::TakeOver {
             actor: agent(actor),
             item: item(i),
@@ -480,10 +586,10 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
             let id = item(i);
             let holder = core.item(id).and_then(|it| it.assignee);
             Command::Transfer {
-                actor: match holder {
+                actor: Actor::Agent(match holder {
                     Some(h) if by_assignee => h,
                     _ => agent(actor),
-                },
+                }),
                 item: id,
                 group: group(g),
                 agent: target.map(agent),
@@ -676,7 +782,8 @@ fn check_state(core: &Core) -> Result<(), TestCaseError> {
         } else {
             prop_assert_eq!(p.grace_until, None);
         }
-        // Caps: only a manager's take may go past them.
+        // Caps: only a manager's take (or an integration's assign with
+        // `override_capacity`, not generated) may go past them.
         if !dir.agent(a).roles.manager {
             prop_assert!(p.load[0] <= dir.agent(a).chat_cap, "chat cap of {:?}", a);
             prop_assert!(p.load[2] <= 1, "two calls for {:?}", a);
@@ -840,6 +947,7 @@ fn check_step(
         .collect();
     let mut ahead: BTreeMap<ItemId, Vec<Item>> = BTreeMap::new();
     let mut cells: BTreeMap<(MemberIx, Channel), bool> = BTreeMap::new();
+    let mut statuses: BTreeMap<AgentIx, (String, bool)> = BTreeMap::new();
     for e in evs {
         match e {
             Event::Queued { item, sound } => {
@@ -959,6 +1067,28 @@ fn check_step(
                 prop_assert_eq!(prev.presence(*agent).available, *old);
                 prop_assert_eq!(core.presence(*agent).available, *new);
                 prop_assert!(old != new);
+                if let Some(cur) = statuses.get_mut(agent) {
+                    *cur = (status_name(*new, None).to_string(), *new);
+                }
+            }
+            Event::Presence {
+                agent,
+                what:
+                    PresenceWhat::Status {
+                        old,
+                        new,
+                        available,
+                    },
+                ..
+            } => {
+                // Each event starts from the status the previous one left.
+                let p = prev.presence(*agent);
+                let cur = statuses
+                    .entry(*agent)
+                    .or_insert_with(|| (p.status().to_string(), p.available));
+                prop_assert_eq!(cur.0.as_str(), old.as_str());
+                prop_assert!(old != new);
+                *cur = (new.clone(), *available);
             }
             Event::Presence {
                 what: PresenceWhat::Enabled { .. },
@@ -970,6 +1100,19 @@ fn check_step(
                 );
             }
             Event::ItemChanged { .. } => {}
+            Event::WrapUp {
+                agent,
+                channel,
+                until,
+            } => {
+                // Starts with a close by (or of an item held by) the agent,
+                // ends by the timer or when the agent says it is ready.
+                let held_before = prev.presence(*agent).wrap_up_until[channel.index()];
+                match until {
+                    Some(at) => prop_assert!(*at > held_before),
+                    None => prop_assert!(held_before != 0),
+                }
+            }
             Event::Directory { .. } => {
                 prop_assert!(
                     matches!(cmd, Some(Command::Admin { .. })),
@@ -977,6 +1120,14 @@ fn check_step(
                 );
             }
         }
+    }
+    for (a, (st, available)) in &statuses {
+        prop_assert_eq!(
+            core.presence(*a).status(),
+            st.as_str(),
+            "status ends where its last event left it"
+        );
+        prop_assert_eq!(core.presence(*a).available, *available);
     }
     for (&(m, c), &v) in &cells {
         prop_assert_eq!(
@@ -1001,7 +1152,7 @@ fn check_step(
         );
         if p.available != q.available {
             prop_assert!(
-                matches!(cmd, Some(Command::SetAvailability { agent, .. }) if *agent == a),
+                matches!(cmd, Some(Command::SetAvailability { agent, .. } | Command::SetStatus { agent, .. }) if *agent == a),
                 "availability of {:?} changed by {:?}",
                 a,
                 cmd
@@ -1044,6 +1195,12 @@ fn check_auto_assignment(
     let p = core.presence(a);
     prop_assert!(p.logged_in, "auto-assigned to a logged-out agent");
     prop_assert!(core.is_active(m, c), "auto-assigned to an inactive cell");
+    prop_assert!(!p.not_responding, "auto-assigned to a Not Responding agent");
+    prop_assert_eq!(
+        p.wrap_up_until[c.index()],
+        0,
+        "auto-assigned to an agent in wrap-up of that channel"
+    );
     match c {
         Channel::Chat => {
             prop_assert!(p.available, "chat auto-assigned to an unavailable agent");
@@ -1122,9 +1279,30 @@ fn check_reply(
                 result
             );
         }
+        Command::SetStatus {
+            actor,
+            agent,
+            ref status,
+        } => {
+            let dir = prev.directory();
+            let allowed = actor == agent
+                || dir.agent(actor).roles.admin
+                || (dir.status_settings().managers_set_status
+                    && dir
+                        .memberships_of(agent)
+                        .iter()
+                        .any(|&m| dir.is_manager_of(actor, dir.membership(m).group)));
+            let known = dir.status_settings().resolve(status).is_some();
+            prop_assert_eq!(result.is_ok(), allowed && known, "{:?}", result);
+        }
+        Command::VisitorBack { item, .. } | Command::VisitorLeft { item, .. } => {
+            let chat = prev.item(item).is_some_and(|i| i.channel == Channel::Chat);
+            prop_assert_eq!(result.is_ok(), chat, "{:?}", result);
+        }
         Command::OpenSession { .. }
         | Command::CloseSession { .. }
         | Command::SetAvailability { .. }
+        | Command::Ready { .. }
         | Command::AutoAway { .. } => prop_assert!(result.is_ok()),
         // Not generated: accounts are covered by the unit tests of
         // `domain/account.rs`.
@@ -1157,9 +1335,24 @@ fn check_reply(
         }
         // Transfers: no reply model; the state and step invariants apply.
         Command::Transfer { .. } => {}
+        // An integration's changes: a missing item is refused; otherwise
+        // no reply model, the state and step invariants apply.
+        Command::Cancel { item, .. }
+        | Command::Update { item, .. }
+        | Command::Assign { item, .. } => {
+            if prev.item(item).is_none() {
+                prop_assert_eq!(result, &Err(DomainError::NoSuchItem(item)));
+            } else if matches!(cmd, Command::Cancel { .. } | Command::Update { .. }) {
+                prop_assert_eq!(result, &Ok(Reply::Item(item)));
+            }
+        }
     }
     Ok(())
 }
+
+/// Statuses the property tests pick: the plain two, default reasons, and
+/// one the help desk does not define.
+const STATUS_NAMES: [&str; 5] = ["Available", "Unavailable", "Lunch", "Meeting", "Napping"];
 
 /// Runs one op; returns whether it was applied.
 fn step(core: &mut Core, now: &mut Millis, op: &Op) -> Result<(), TestCaseError> {
@@ -1225,7 +1418,89 @@ fn timeout_step(core: &mut Core, now: Millis) -> Result<(), TestCaseError> {
     }
     let evs: Vec<Event> = core.drain_events().collect();
     check_step(&prev, core, None, &Ok(Reply::Done), &evs)?;
+    check_logout_hand_offs(&prev, core, now)?;
     check_state(core)
+}
+
+/// The group's limit for a logged-out holder's item, as the settings say:
+/// accepted chats after `disconnect_ms`, tickets after the reassign setting
+/// when set, calls never.
+fn logout_limit(core: &Core, item: &Item) -> Option<Millis> {
+    let s = core.directory().settings(item.group);
+    match item.channel {
+        Channel::Chat => Some(s.disconnect_ms),
+        Channel::Ticket => s.reassign_tickets_after_logout_ms,
+        Channel::Voice => None,
+    }
+}
+
+/// After timers fired at `now`: an agent logged out in this step holds no
+/// offered chat or ringing call; no logged-out agent holds an item past its
+/// group's limit; and only an agent who is logged out loses an item for it
+/// (one back in time keeps its work).
+fn check_logout_hand_offs(prev: &Core, core: &Core, now: Millis) -> Result<(), TestCaseError> {
+    for i in 0..core.directory().agents().len() {
+        let a = AgentIx(i as u32);
+        let p = core.presence(a);
+        if p.logged_in {
+            continue;
+        }
+        for &id in &p.held {
+            let item = core.item(id).expect("held items exist");
+            if prev.presence(a).logged_in {
+                prop_assert!(
+                    item.state != ItemState::Assigned || item.channel == Channel::Ticket,
+                    "{:?}, logged out at {}, still has offered item {}",
+                    a,
+                    now,
+                    id
+                );
+            }
+            if let Some(limit) = logout_limit(core, item) {
+                let due = p.since.max(item.assigned_at.unwrap_or(0)) + limit;
+                prop_assert!(
+                    now < due,
+                    "{:?} logged out at {} still holds item {} at {} (limit {})",
+                    a,
+                    p.since,
+                    id,
+                    now,
+                    limit
+                );
+            }
+        }
+    }
+    for before in prev.items() {
+        let (Some(after), Some(holder)) = (core.item(before.id), before.assignee) else {
+            continue;
+        };
+        for h in &after.history[before.history.len()..] {
+            if matches!(h.why, HandOff::LoggedOut | HandOff::Disconnected) && h.from == Some(holder)
+            {
+                prop_assert!(
+                    !core.presence(holder).logged_in,
+                    "item {} left {:?}, who is logged in, as {:?}",
+                    before.id,
+                    holder,
+                    h.why
+                );
+            }
+            if h.why == HandOff::Disconnected && h.from == Some(holder) {
+                let limit = logout_limit(prev, before);
+                prop_assert!(limit.is_some(), "item {} has no limit", before.id);
+                let since = prev.presence(holder).since;
+                let due = since.max(before.assigned_at.unwrap_or(0)) + limit.unwrap_or(0);
+                prop_assert!(
+                    now >= due,
+                    "item {} moved at {} before {}",
+                    before.id,
+                    now,
+                    due
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 proptest! {
@@ -1306,6 +1581,8 @@ proptest! {
                     assigned_at: None,
                     excluded: Vec::new(),
                     history: Vec::new(),
+                    visitor_socket: None,
+                    visitor_gone_since: None,
                 };
                 next_id += 1;
                 queue.push(&item);

@@ -6,8 +6,14 @@
 
 use super::*;
 
+mod abandoned;
 mod accounts;
 mod admin;
+mod cross_channel;
+mod item_ops;
+mod not_responding;
+mod status;
+mod wrap_up;
 
 // ----- the test directory -----
 
@@ -35,6 +41,8 @@ fn auto() -> ChannelConfig {
     ChannelConfig {
         enabled: true,
         distribution: Distribution::Auto,
+        wrap_up_ms: 0,
+        blocked_by: [0; 3],
     }
 }
 
@@ -42,6 +50,8 @@ fn pull() -> ChannelConfig {
     ChannelConfig {
         enabled: true,
         distribution: Distribution::Pull,
+        wrap_up_ms: 0,
+        blocked_by: [0; 3],
     }
 }
 
@@ -49,6 +59,8 @@ fn off() -> ChannelConfig {
     ChannelConfig {
         enabled: false,
         distribution: Distribution::Auto,
+        wrap_up_ms: 0,
+        blocked_by: [0; 3],
     }
 }
 
@@ -457,10 +469,18 @@ fn agent_in_grace_is_still_routed_and_logged_out_is_not() {
     close_session(&mut core, 1_000, ALICE, 0);
     let chat = create(&mut core, 2_000, BILLING, Chat, 0);
     assert_eq!(assignee(&core, chat), Some(ALICE));
+    ok(
+        &mut core,
+        2_001,
+        Command::Accept {
+            actor: ALICE,
+            item: chat,
+        },
+    );
     core.handle_timeout(1_000 + GRACE);
     let chat2 = create(&mut core, 1_000 + GRACE, BILLING, Chat, 0);
     assert_eq!(state(&core, chat2), ItemState::Queued);
-    // Logging out does not take away what the agent holds.
+    // Logging out does not take away an accepted chat at once.
     assert_eq!(assignee(&core, chat), Some(ALICE));
 }
 
@@ -1864,6 +1884,10 @@ fn handoff_core() -> Core {
             no_response_ms: 5_000,
             disconnect_ms: 30_000,
             queue_when_offline: false,
+            not_responding_after: 0,
+            abandon_after_ms: 0,
+            auto_away_ms: 0,
+            reassign_tickets_after_logout_ms: Some(60_000),
         })
         .group("h", [auto(), auto(), pull()])
         .member("a", "g", [Primary; 3], None, ON)
@@ -1993,6 +2017,183 @@ fn reconnect_before_the_limit_keeps_the_chats() {
     assert_eq!(assignee(&core, c), Some(HA));
 }
 
+/// Logs `a` (session `a.0 * 100`) out: its session closes at `at` and the
+/// grace runs out.
+fn log_out(core: &mut Core, at: Millis, a: AgentIx) {
+    close_session(core, at, a, u64::from(a.0) * 100);
+    core.handle_timeout(at + GRACE);
+    assert!(!core.presence(a).logged_in);
+}
+
+#[test]
+fn offered_chat_and_ringing_call_move_at_once_when_their_agent_is_logged_out() {
+    // Group timers longer than the grace: only the logout moves them.
+    let mut core = fixture();
+    login(&mut core, 0, ALICE);
+    let c = create(&mut core, 10, BILLING, Chat, 0);
+    let k = create(&mut core, 11, BILLING, Voice, 0);
+    assert_eq!(
+        (assignee(&core, c), assignee(&core, k)),
+        (Some(ALICE), Some(ALICE))
+    );
+    login(&mut core, 12, BOB);
+    close_session(&mut core, 20, ALICE, 0);
+    core.handle_timeout(20 + GRACE - 1);
+    assert_eq!(assignee(&core, c), Some(ALICE), "the grace still runs");
+    events(&mut core);
+    core.handle_timeout(20 + GRACE);
+    for id in [c, k] {
+        let it = core.item(id).unwrap();
+        assert_eq!(it.assignee, Some(BOB), "item {id} went on at the logout");
+        assert_eq!(it.history.len(), 1);
+        assert_eq!(it.history[0].why, HandOff::LoggedOut);
+        assert_eq!(it.history[0].from, Some(ALICE));
+    }
+    assert_eq!(core.item(c).unwrap().created_at, 10);
+    assert_eq!(core.item(k).unwrap().created_at, 11);
+    assert!(core.presence(ALICE).held.is_empty());
+    let evs = events(&mut core);
+    assert_eq!(
+        presence_events(&evs),
+        vec![(ALICE, PresenceWhat::LoggedOut)],
+        "one logout"
+    );
+}
+
+#[test]
+fn tickets_of_a_logged_out_agent_go_back_to_routing_after_the_group_setting() {
+    let mut core = handoff_core();
+    login(&mut core, 0, HA);
+    let t1 = create(&mut core, 10, HG, Ticket, 0);
+    let t2 = create(&mut core, 11, HG, Ticket, 1);
+    ok(
+        &mut core,
+        12,
+        Command::Accept {
+            actor: HA,
+            item: t1,
+        },
+    );
+    login(&mut core, 13, HB);
+    log_out(&mut core, 20, HA);
+    let out = 20 + GRACE;
+    assert_eq!(core.logout_hand_off_at(t1), Some(out + 60_000));
+    core.handle_timeout(out + 59_999);
+    assert_eq!(
+        (assignee(&core, t1), assignee(&core, t2)),
+        (Some(HA), Some(HA))
+    );
+    core.handle_timeout(out + 60_000);
+    for (id, created) in [(t1, 10), (t2, 11)] {
+        let it = core.item(id).unwrap();
+        assert_eq!(it.assignee, Some(HB));
+        assert_eq!(it.created_at, created, "wait kept");
+        assert_eq!(it.history[0].why, HandOff::Disconnected);
+        assert_eq!(it.history[0].from, Some(HA));
+    }
+    assert_eq!(core.presence(HA).load, [0, 0, 0]);
+}
+
+#[test]
+fn tickets_stay_with_a_logged_out_agent_by_default() {
+    let mut core = fixture();
+    login(&mut core, 0, BOB);
+    let t = create(&mut core, 10, BILLING, Ticket, 0);
+    assert_eq!(assignee(&core, t), Some(BOB));
+    login(&mut core, 11, ALICE);
+    log_out(&mut core, 20, BOB);
+    assert_eq!(core.logout_hand_off_at(t), None);
+    core.handle_timeout(20 + GRACE + 86_400_000);
+    assert_eq!(assignee(&core, t), Some(BOB));
+}
+
+#[test]
+fn an_agent_back_before_the_limit_keeps_its_tickets_and_a_later_logout_starts_it_again() {
+    let mut core = handoff_core();
+    login(&mut core, 0, HA);
+    let t = create(&mut core, 10, HG, Ticket, 0);
+    login(&mut core, 11, HB);
+    log_out(&mut core, 20, HA);
+    login(&mut core, 40_000, HA);
+    core.handle_timeout(20 + GRACE + 60_000);
+    assert_eq!(assignee(&core, t), Some(HA), "back in time");
+    // Out again: the limit counts from this logout, not the first.
+    log_out(&mut core, 50_000, HA);
+    core.handle_timeout(50_000 + GRACE + 59_999);
+    assert_eq!(assignee(&core, t), Some(HA));
+    core.handle_timeout(50_000 + GRACE + 60_000);
+    assert_eq!(assignee(&core, t), Some(HB));
+}
+
+#[test]
+fn changing_the_ticket_setting_applies_to_agents_already_logged_out() {
+    let mut core = fixture();
+    login(&mut core, 0, BOB);
+    let t = create(&mut core, 10, BILLING, Ticket, 0);
+    login(&mut core, 11, ALICE);
+    log_out(&mut core, 20, BOB);
+    let out = 20 + GRACE;
+    let set = |core: &mut Core, now, ms| {
+        ok(
+            core,
+            now,
+            Command::Admin {
+                actor: Actor::Agent(ADA),
+                change: Box::new(AdminChange::UpdateGroup {
+                    group: BILLING,
+                    patch: GroupPatch {
+                        reassign_tickets_after_logout_ms: Some(ms),
+                        ..GroupPatch::default()
+                    },
+                }),
+            },
+        )
+    };
+    set(&mut core, out + 1_000, Some(5_000));
+    assert_eq!(core.logout_hand_off_at(t), Some(out + 5_000));
+    // Raised before it fired: the first deadline passes without a move.
+    set(&mut core, out + 2_000, Some(9_000));
+    core.handle_timeout(out + 5_000);
+    assert_eq!(assignee(&core, t), Some(BOB));
+    core.handle_timeout(out + 9_000);
+    assert_eq!(assignee(&core, t), Some(ALICE));
+    let it = core.item(t).unwrap();
+    assert_eq!(
+        (it.created_at, it.history[0].why),
+        (10, HandOff::Disconnected)
+    );
+}
+
+#[test]
+fn a_ticket_transferred_to_a_logged_out_agent_moves_after_the_limit_from_the_transfer() {
+    let mut core = handoff_core();
+    login(&mut core, 0, HA);
+    login(&mut core, 0, HB);
+    log_out(&mut core, 1, HB);
+    let t = create(&mut core, 100_000, HG, Ticket, 0);
+    assert_eq!(assignee(&core, t), Some(HA));
+    ok(
+        &mut core,
+        100_001,
+        Command::Transfer {
+            actor: Actor::Agent(HA),
+            item: t,
+            group: HG,
+            agent: Some(HB),
+            note: String::new(),
+        },
+    );
+    assert_eq!(assignee(&core, t), Some(HB));
+    assert_eq!(core.logout_hand_off_at(t), Some(100_001 + 60_000));
+    core.handle_timeout(100_001 + 60_000);
+    let it = core.item(t).unwrap();
+    assert_eq!(it.assignee, Some(HA), "routed again, not kept by bob");
+    assert_eq!(
+        (it.history[1].why, it.history[1].from),
+        (HandOff::Disconnected, Some(HB))
+    );
+}
+
 #[test]
 fn transfer_to_a_group_and_to_a_named_member() {
     let mut core = handoff_core();
@@ -2004,7 +2205,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         11,
         Command::Transfer {
-            actor: HB,
+            actor: Actor::Agent(HB),
             item: t,
             group: HH,
             agent: None,
@@ -2017,7 +2218,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         12,
         Command::Transfer {
-            actor: HA,
+            actor: Actor::Agent(HA),
             item: t,
             group: HH,
             agent: None,
@@ -2033,7 +2234,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         13,
         Command::Transfer {
-            actor: HM,
+            actor: Actor::Agent(HM),
             item: t,
             group: HG,
             agent: Some(HB),
@@ -2048,7 +2249,7 @@ fn transfer_to_a_group_and_to_a_named_member() {
         &mut core,
         15,
         Command::Transfer {
-            actor: HA,
+            actor: Actor::Agent(HA),
             item: c,
             group: HG,
             agent: Some(HB),
@@ -2069,7 +2270,7 @@ fn transfer_of_a_queued_item_leaves_its_old_queue() {
         &mut core,
         2,
         Command::Transfer {
-            actor: HM,
+            actor: Actor::Agent(HM),
             item: t,
             group: HH,
             agent: None,

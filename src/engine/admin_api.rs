@@ -14,9 +14,9 @@ use super::Engine;
 use super::submit::{After, Step};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
-    Actor, AdminChange, AdminRecord, AgentDef, AgentIx, AgentPatch, Command, CredentialChange,
-    GroupDef, GroupIx, GroupPatch, GroupScope, GroupSettings, Handling, LogOp, MemberPatch,
-    Membership, Millis,
+    Actor, AdminChange, AdminRecord, AgentDef, AgentIx, AgentPatch, AwayReason, Command,
+    CredentialChange, GroupDef, GroupIx, GroupPatch, GroupScope, GroupSettings, Handling, LogOp,
+    MemberPatch, Membership, Millis,
 };
 use crate::replica::audit::record_json;
 use crate::replica::credentials::IntegrationRecord;
@@ -72,9 +72,9 @@ pub enum AdminOp {
     /// One group.
     GetGroup(String),
     /// A new group.
-    CreateGroup(GroupDef, GroupSettings),
+    CreateGroup(Box<(GroupDef, GroupSettings)>),
     /// Change a group.
-    UpdateGroup(String, GroupPatch),
+    UpdateGroup(String, Box<GroupPatch>),
     /// Delete a group, moving its open items to `move_to`.
     DeleteGroup(String, Option<String>),
     /// Memberships, by group and/or agent.
@@ -113,6 +113,8 @@ pub enum AdminOp {
         scope: GroupScope,
         /// The new key (plain; only its digest is stored).
         key: String,
+        /// It may assign work to an agent at its cap.
+        override_capacity: bool,
     },
     /// A new key; older keys keep working for the overlap.
     RotateKey {
@@ -124,13 +126,20 @@ pub enum AdminOp {
         overlap_ms: Millis,
     },
     /// A new scope.
-    SetScope(String, GroupScope),
+    SetScope(String, Option<GroupScope>, Option<bool>),
     /// Revoke an integration and its keys.
     RevokeIntegration(String),
     /// Directory-wide settings.
     GetSettings,
-    /// Whether managers administer the groups they manage.
-    SetManagersAdminister(bool),
+    /// Directory-wide settings; `None` keeps a setting as it is.
+    SetSettings {
+        /// Whether managers administer the groups they manage.
+        managers_administer: Option<bool>,
+        /// Whether managers may set their members' status.
+        managers_set_status: Option<bool>,
+        /// The reasons agents may give with a status.
+        status_reasons: Option<Vec<AwayReason>>,
+    },
     /// The live directory as a directory file.
     ExportDirectory {
         /// With the agents' password hashes.
@@ -192,7 +201,10 @@ impl Engine {
         let by = Actor::Agent(actor);
         let admin = |change: AdminChange, view: AdminView| {
             Ok(Step::Submit(
-                Command::Admin { actor: by, change },
+                Command::Admin {
+                    actor: by,
+                    change: Box::new(change),
+                },
                 After::Admin(view),
             ))
         };
@@ -223,7 +235,7 @@ impl Engine {
                     LogOp::Administer {
                         command: Command::Admin {
                             actor: by,
-                            change: AdminChange::CreateAgent(def),
+                            change: Box::new(AdminChange::CreateAgent(def)),
                         },
                         passwords: vec![(id.clone(), password_hash)],
                     },
@@ -269,7 +281,8 @@ impl Engine {
                 }
                 Ok(Step::Now(Ok(self.group_view(g))))
             }
-            AdminOp::CreateGroup(group, settings) => {
+            AdminOp::CreateGroup(new) => {
+                let (group, settings) = *new;
                 let id = group.id.clone();
                 admin(
                     AdminChange::CreateGroup { group, settings },
@@ -279,7 +292,10 @@ impl Engine {
             AdminOp::UpdateGroup(id, patch) => {
                 let group = self.group_ix(&id)?;
                 admin(
-                    AdminChange::UpdateGroup { group, patch },
+                    AdminChange::UpdateGroup {
+                        group,
+                        patch: *patch,
+                    },
                     AdminView::Group(id),
                 )
             }
@@ -362,11 +378,17 @@ impl Engine {
                     .collect();
                 Ok(Step::Now(Ok(json!({ "integrations": rows }))))
             }
-            AdminOp::CreateIntegration { name, scope, key } => {
+            AdminOp::CreateIntegration {
+                name,
+                scope,
+                key,
+                override_capacity,
+            } => {
                 let change = CredentialChange::CreateIntegration {
                     name: name.clone(),
                     scope,
                     key_sha256: crate::integrations::key_digest_hex(&key),
+                    override_capacity,
                 };
                 Ok(credential_step(
                     by,
@@ -390,10 +412,11 @@ impl Engine {
                     AdminView::Integration(name, Some(key)),
                 ))
             }
-            AdminOp::SetScope(name, scope) => {
+            AdminOp::SetScope(name, scope, override_capacity) => {
                 let change = CredentialChange::SetScope {
                     name: name.clone(),
                     scope,
+                    override_capacity,
                 };
                 Ok(credential_step(
                     by,
@@ -411,10 +434,31 @@ impl Engine {
                 Ok(Step::Now(self.export_directory(actor, with_hashes)))
             }
             AdminOp::ImportDirectory { file, apply } => self.import_directory(actor, &file, apply),
-            AdminOp::SetManagersAdminister(allowed) => admin(
-                AdminChange::SetManagersAdminister { allowed },
-                AdminView::Settings,
-            ),
+            AdminOp::SetSettings {
+                managers_administer,
+                managers_set_status,
+                status_reasons,
+            } => {
+                let mut changes = Vec::new();
+                if let Some(allowed) = managers_administer {
+                    changes.push(AdminChange::SetManagersAdminister { allowed });
+                }
+                if managers_set_status.is_some() || status_reasons.is_some() {
+                    let mut st = self.state.core().directory().status_settings().clone();
+                    if let Some(allowed) = managers_set_status {
+                        st.managers_set_status = allowed;
+                    }
+                    if let Some(reasons) = status_reasons {
+                        st.reasons = reasons;
+                    }
+                    changes.push(AdminChange::SetStatusSettings(st));
+                }
+                match changes.len() {
+                    0 => Ok(Step::Now(Ok(self.settings_view()))),
+                    1 => admin(changes.remove(0), AdminView::Settings),
+                    _ => admin(AdminChange::Batch(changes), AdminView::Settings),
+                }
+            }
         }
     }
 
@@ -484,8 +528,11 @@ impl Engine {
     }
 
     fn settings_view(&self) -> Value {
+        let dir = self.state.core().directory();
         json!({
-            "managers_administer": self.state.core().directory().managers_administer(),
+            "managers_administer": dir.managers_administer(),
+            "managers_set_status": dir.status_settings().managers_set_status,
+            "status_reasons": dir.status_settings().reasons,
         })
     }
 }
@@ -508,7 +555,8 @@ fn integration_view(name: &str, rec: &IntegrationRecord) -> Value {
             |k| json!({ "prefix": &k.sha256[..8.min(k.sha256.len())], "expires_at": k.expires_at }),
         )
         .collect();
-    json!({ "name": name, "groups": groups, "keys": keys })
+    json!({ "name": name, "groups": groups, "keys": keys,
+        "override_capacity": rec.override_capacity })
 }
 
 /// Role names back into roles.

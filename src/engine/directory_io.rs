@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::Engine;
 use super::submit::{After, Step};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::directory_file::{ExportExtras, LoadedDirectory};
+use crate::directory_file::{ExportExtras, ExportedIntegration, LoadedDirectory};
 use crate::domain::{
     Actor, AdminChange, AgentIx, AgentPatch, Channel, ChannelPatch, Command, GroupPatch, LogOp,
     MemberPatch, Membership,
@@ -46,7 +46,12 @@ impl Engine {
                 .iter()
                 .filter_map(|(name, rec)| {
                     let key = rec.keys.iter().rfind(|k| k.expires_at.is_none())?;
-                    Some((name.clone(), rec.scope.clone(), key.sha256.clone()))
+                    Some(ExportedIntegration {
+                        name: name.clone(),
+                        scope: rec.scope.clone(),
+                        key_sha256: key.sha256.clone(),
+                        override_capacity: rec.override_capacity,
+                    })
                 })
                 .collect(),
             active: &active,
@@ -127,11 +132,19 @@ impl Engine {
                             channels: Channel::ALL.map(|c| ChannelPatch {
                                 enabled: Some(g.channels[c.index()].enabled),
                                 distribution: Some(g.channels[c.index()].distribution),
+                                wrap_up_ms: Some(g.channels[c.index()].wrap_up_ms),
+                                blocked_by: Some(g.channels[c.index()].blocked_by),
                             }),
                             ring_timeout_ms: Some(s.ring_timeout_ms),
                             no_response_ms: Some(s.no_response_ms),
                             disconnect_ms: Some(s.disconnect_ms),
                             queue_when_offline: Some(s.queue_when_offline),
+                            not_responding_after: Some(s.not_responding_after),
+                            abandon_after_ms: Some(s.abandon_after_ms),
+                            auto_away_ms: Some(s.auto_away_ms),
+                            reassign_tickets_after_logout_ms: Some(
+                                s.reassign_tickets_after_logout_ms,
+                            ),
                         },
                     });
                 }
@@ -236,6 +249,12 @@ impl Engine {
                 changes.push(AdminChange::DeleteAgent { agent: a });
             }
         }
+        if file.has_statuses && want.status_settings() != dir.status_settings() {
+            words.push(json!({ "op": "set_statuses" }));
+            changes.push(AdminChange::SetStatusSettings(
+                want.status_settings().clone(),
+            ));
+        }
         let summary = json!({ "changes": words, "applied": apply && !changes.is_empty() });
         if !apply || changes.is_empty() {
             return Ok(Step::Now(Ok(summary)));
@@ -244,7 +263,7 @@ impl Engine {
             LogOp::Administer {
                 command: Command::Admin {
                     actor: Actor::Agent(actor),
-                    change: AdminChange::Batch(changes),
+                    change: Box::new(AdminChange::Batch(changes)),
                 },
                 passwords,
             },

@@ -16,8 +16,8 @@ impl Engine {
     pub(super) fn directory_changed(
         &mut self,
         seq: u64,
-        old: &Option<AdminRecord>,
-        new: &Option<AdminRecord>,
+        old: Option<&AdminRecord>,
+        new: Option<&AdminRecord>,
     ) {
         let dir = self.state.core().directory();
         self.local.grow(dir.agents().len(), dir.groups().len());
@@ -44,6 +44,12 @@ impl Engine {
                     groups.push(m.group);
                 }
                 AdminRecord::ManagersAdminister(_) => {}
+                // Every console lists the statuses it may pick.
+                AdminRecord::StatusSettings(_) => agents.extend(
+                    (0..self.local.of_agent.len())
+                        .filter(|&a| !self.local.of_agent[a].is_empty())
+                        .map(|a| AgentIx(a as u32)),
+                ),
             }
         }
         agents.sort_unstable();

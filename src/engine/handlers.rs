@@ -194,6 +194,13 @@ impl Engine {
         login: String,
         answer: super::Answer<u64>,
     ) {
+        if self.rejoining {
+            let _ = answer.send(Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "this node is rejoining the cluster: connect to another node or retry",
+            )));
+            return;
+        }
         let session = self.new_session_id();
         self.submit(
             Command::OpenSession { agent: a, session },
@@ -209,18 +216,20 @@ impl Engine {
     }
 
     /// Auto-away: switches unavailable every available agent all of whose
-    /// sessions are on this node and idle past the limit (an agent with a tab
-    /// on another node is that node's to judge, or active there).
+    /// sessions are on this node and idle past its limit (the shortest of
+    /// its groups', else the server's); an agent with a tab on another node
+    /// is that node's to judge, or active there.
     pub(super) fn auto_away_idle_agents(&mut self) {
-        let Some(limit) = self.auto_away_ms else {
-            return;
-        };
         let now = super::now_ms();
         let node = self.node;
         let idle: Vec<AgentIx> = (0..self.local.of_agent.len())
             .map(|i| AgentIx(i as u32))
             .filter(|a| {
-                let p = self.state.core().presence(*a);
+                let core = self.state.core();
+                let Some(limit) = core.directory().auto_away_ms(*a).or(self.auto_away_ms) else {
+                    return false;
+                };
+                let p = core.presence(*a);
                 p.available
                     && !self.local.of_agent[a.0 as usize].is_empty()
                     && p.sessions.iter().all(|s| (s >> 32) as u32 == node)
@@ -349,6 +358,21 @@ impl Engine {
                 },
                 After::Status(actor),
             )),
+            SessionOp::Ready => Ok(Step::Submit(
+                Command::Ready { agent: actor },
+                After::Status(actor),
+            )),
+            SessionOp::SetStatus { agent, status } => {
+                let target = self.resolve_target(actor, agent)?;
+                Ok(Step::Submit(
+                    Command::SetStatus {
+                        actor,
+                        agent: target,
+                        status,
+                    },
+                    After::Status(target),
+                ))
+            }
             SessionOp::SetActive { agent, cells } => {
                 let target = self.resolve_target(actor, agent)?;
                 let cells = cells
@@ -398,7 +422,7 @@ impl Engine {
                 let group = self.group_ix(&group)?;
                 let agent = agent.as_deref().map(|a| self.agent_ix(a)).transpose()?;
                 Ok(item_step(Command::Transfer {
-                    actor,
+                    actor: Actor::Agent(actor),
                     item,
                     group,
                     agent,
@@ -426,7 +450,7 @@ impl Engine {
                 actor: Actor::Agent(actor),
                 item,
             })),
-            SessionOp::Ping => now(Ok(json!({ "now": super::now_ms() }))),
+            SessionOp::Ping {} => now(Ok(json!({ "now": super::now_ms() }))),
             SessionOp::Unwatch { group } => {
                 let groups = match group {
                     Some(id) => vec![self.group_ix(&id)?],
@@ -580,13 +604,20 @@ impl Engine {
             HttpOp::GroupQueue { group } => {
                 let g = self.group_ix(&group)?;
                 scope::check_group(integration, &group)?;
-                if let Some(a) = caller_ix
-                    && self.state.core().directory().member(a, g).is_none()
-                {
-                    return Err(forbidden(format!("not a member of group {group}")));
-                }
+                let dir = self.state.core().directory();
+                // A member sees the channels it is not excluded from, as in
+                // its console's `welcome` and `queue` pushes; an integration
+                // every channel of its group.
+                let member = match caller_ix {
+                    Some(a) => Some(
+                        dir.member(a, g)
+                            .ok_or_else(|| forbidden(format!("not a member of group {group}")))?,
+                    ),
+                    None => None,
+                };
                 let items: Vec<_> = Channel::ALL
                     .into_iter()
+                    .filter(|&c| member.is_none_or(|m| !dir.is_not_applicable(m, c)))
                     .flat_map(|c| self.state.core().queue(g, c))
                     .map(|i| views::item(self.state.core(), i))
                     .collect();
@@ -594,12 +625,18 @@ impl Engine {
             }
             HttpOp::GroupStatus { group } => {
                 let g = self.group_ix(&group)?;
-                let waiting = self.state.core().queue_len(g, Channel::Chat);
+                let core = self.state.core();
+                let waiting = core.queue_len(g, Channel::Chat);
+                let queue_lengths: serde_json::Map<String, Value> = Channel::ALL
+                    .into_iter()
+                    .map(|c| (c.as_str().to_string(), json!(core.queue_len(g, c))))
+                    .collect();
                 Ok(Step::Now(Ok(json!({
                     "group": group,
-                    "online": self.state.core().is_chat_online(g),
-                    "queue_when_offline": self.state.core().directory().settings(g).queue_when_offline,
+                    "online": core.is_chat_online(g),
+                    "queue_when_offline": core.directory().settings(g).queue_when_offline,
                     "queue_length": waiting,
+                    "queue_lengths": queue_lengths,
                     "expected_wait_ms": self.expected_wait_ms(g, waiting),
                 }))))
             }
@@ -651,6 +688,14 @@ impl Engine {
                 }
                 Ok(Step::Now(Ok(self.group_stats(g, super::now_ms()))))
             }
+            HttpOp::Items(op) => {
+                let i = integration.ok_or_else(|| {
+                    forbidden(
+                        "the items API is for integrations (an API key); consoles use their requests",
+                    )
+                })?;
+                self.items_step(i, op)
+            }
             HttpOp::SetEnabled { agent, enabled } => {
                 self.set_enabled_step(caller_ix, &agent, enabled)
             }
@@ -698,7 +743,8 @@ impl Engine {
     }
 
     /// For each member of the item's group, the verdict of the eligibility
-    /// rules (docs/protocol.md, explain).
+    /// rules, and when the item leaves a logged-out holder (docs/protocol.md,
+    /// explain).
     fn explain_value(&self, item: ItemId) -> Value {
         let dir = self.state.core().directory();
         let members: Vec<Value> = self
@@ -716,7 +762,8 @@ impl Engine {
                 json!({ "agent": dir.agent(a).id, "name": dir.agent(a).name, "verdict": why })
             })
             .collect();
-        json!({ "item": self.item_value(item), "members": members })
+        let hand_off_at = self.state.core().logout_hand_off_at(item);
+        json!({ "item": self.item_value(item), "members": members, "hand_off_at": hand_off_at })
     }
 
     /// Expected wait of a new chat: the moving mean of how long recent chats

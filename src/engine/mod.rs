@@ -38,6 +38,7 @@ mod credentials;
 mod directory_io;
 mod directory_push;
 mod handlers;
+mod items_api;
 mod local;
 mod outbox;
 mod presence_api;
@@ -65,7 +66,10 @@ pub use admin_api::{AdminOp, MAX_PAGE, Page, roles_from};
 pub use board::{BoardCursor, BoardPiece, WatchAnswer};
 pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
-pub use request::{Answer, Caller, CellSpec, HttpOp, Request, SessionOp, WatchRequest};
+pub use request::{
+    Answer, Caller, CellSpec, HttpOp, ItemChangeRequest, ItemFilter, ItemsOp, Request, SessionOp,
+    WatchRequest,
+};
 
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{Core, LogEntry, Millis};
@@ -121,6 +125,10 @@ pub struct EngineOutput {
     pub proposals: mpsc::UnboundedReceiver<LogEntry>,
     /// Audit records of applied entries, for the store's audit stream.
     pub audit: mpsc::UnboundedReceiver<AuditBatch>,
+    /// Set by the engine when the log says a peer dropped this node while
+    /// it ran on (see `Engine::dropped_by_peer`); the heartbeat clears it
+    /// and rejoins under a new node id.
+    pub dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The state owner. Built by [`Engine::spawn`], driven by its own task.
@@ -143,6 +151,12 @@ pub struct Engine {
     visitor_sockets: HashMap<crate::domain::ItemId, visitors::VisitorSocket>,
     /// This node's id.
     node: u32,
+    /// Cut off, or dropped by a peer, and the heartbeat has not rejoined
+    /// under a new id yet: consoles are refused meanwhile, since a session
+    /// opened under the old id would be closed by the rejoin.
+    rejoining: bool,
+    /// Shared with the heartbeat task: see [`EngineOutput::dropped`].
+    dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Outbound webhooks of item events (never blocks).
     webhooks: crate::webhooks::WebhookSender,
     /// Recent agent pushes, for consoles that resume after a reconnect.
@@ -260,6 +274,7 @@ impl Engine {
         let (audit_out, audit) = mpsc::unbounded_channel();
         let agents = core.directory().agents().len();
         let groups = core.directory().groups().len();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let engine = Engine {
             state: StateMachine::new(core, config.credentials, config.audit_capacity),
             credentials_out: config.credentials_out,
@@ -268,6 +283,8 @@ impl Engine {
             board: board::BoardCache::default(),
             visitor_sockets: HashMap::new(),
             node: config.node,
+            rejoining: false,
+            dropped: dropped.clone(),
             webhooks: config.webhooks,
             recent: recent::RecentPushes::new(config.resume_capacity),
             auto_away_ms: config.auto_away_ms,
@@ -276,7 +293,14 @@ impl Engine {
         };
         engine.publish_credentials();
         tokio::spawn(engine.run(rx));
-        (EngineHandle { tx }, EngineOutput { proposals, audit })
+        (
+            EngineHandle { tx },
+            EngineOutput {
+                proposals,
+                audit,
+                dropped,
+            },
+        )
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
@@ -314,7 +338,8 @@ impl Engine {
                     stats::census(self.state.core());
                     busy.record("census", started);
                 }
-                _ = away_check.tick(), if self.auto_away_ms.is_some() => {
+                _ = away_check.tick(), if self.auto_away_ms.is_some()
+                    || self.state.core().directory().any_auto_away() => {
                     let started = Instant::now();
                     self.auto_away_idle_agents();
                     busy.record("auto_away", started);

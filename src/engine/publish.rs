@@ -18,7 +18,7 @@ use super::outbox::{CloseReason, Frame};
 use super::recent::Audience;
 use super::views::{self, ChangeView};
 use crate::domain::{
-    Actor, AgentIx, Channel, Event, GroupIx, Handling, Item, ItemReason, PresenceWhat,
+    Actor, AgentIx, Channel, Event, GroupIx, Handling, Item, ItemReason, ItemState, PresenceWhat,
 };
 use crate::replica::Effect;
 use crate::replica::audit::actor_name;
@@ -72,6 +72,7 @@ fn presence_word(what: &PresenceWhat) -> &'static str {
         PresenceWhat::LoggedIn => "login",
         PresenceWhat::LoggedOut => "logout",
         PresenceWhat::Availability { .. } => "availability",
+        PresenceWhat::Status { .. } => "status",
         PresenceWhat::Enabled { .. } => "account",
         PresenceWhat::Active { .. } => "active",
     }
@@ -89,7 +90,7 @@ impl Engine {
         let mut changed_groups: Vec<GroupIx> = Vec::new();
         for effect in effects {
             let (seq, event) = match effect {
-                Effect::Event { seq, event } => (seq, event),
+                Effect::Event { seq, event } => (seq, *event),
                 Effect::Message {
                     seq,
                     item,
@@ -110,7 +111,7 @@ impl Engine {
             };
             match event {
                 Event::Directory { old, new, .. } => {
-                    self.directory_changed(seq, &old, &new);
+                    self.directory_changed(seq, old.as_deref(), new.as_deref());
                 }
                 Event::Presence {
                     by, agent, what, ..
@@ -120,6 +121,10 @@ impl Engine {
                     }
                     changed_agents.retain(|(a, _, _)| *a != agent);
                     changed_agents.push((agent, presence_word(&what), by));
+                }
+                Event::WrapUp { agent, .. } => {
+                    changed_agents.retain(|(a, _, _)| *a != agent);
+                    changed_agents.push((agent, "wrap_up", Actor::System));
                 }
                 Event::Queued { item, sound } => {
                     let core = self.state.core();
@@ -182,8 +187,23 @@ impl Engine {
                                 .unwrap_or_default();
                             self.visitor_agent_joined(item.id, &name);
                         }
-                        ItemReason::Closed => self.visitor_closed(item.id),
+                        r if r.is_end() => self.visitor_closed(item.id),
                         _ => {}
+                    }
+                    if reason == ItemReason::Updated && item.state == ItemState::Queued {
+                        // Whoever lists the queue shows the new title and
+                        // priority.
+                        let f = frame(
+                            "queue",
+                            seq,
+                            QueueBody {
+                                op: "updated",
+                                item: views::item(self.state.core(), &item),
+                                sound: None,
+                                reason: None,
+                            },
+                        );
+                        self.push_to_receivers(seq, &item, &f);
                     }
                     for a in item.assignee.into_iter().chain(previous) {
                         self.push_to_agent(seq, a, &f);

@@ -54,6 +54,11 @@ impl Engine {
     /// count (it would get no work and its changes would be refused), and
     /// whoever waits on a proposal learns its outcome is unknown.
     pub(super) fn cut_off(&mut self) {
+        // Until the heartbeat rejoins under a new id, a console must go
+        // elsewhere: a session opened under the old id (the store may be
+        // back before the heartbeat notices) would be closed by the rejoin
+        // while its socket stays open here.
+        self.rejoining = true;
         self.drop_local_sessions(CloseReason::CutOff);
         for pending in self.proposals.drain_waiting() {
             super::submit::answer_error(
@@ -73,7 +78,24 @@ impl Engine {
     /// so their agents get the usual reconnect grace.
     pub(super) fn rejoined(&mut self, old: u32, new: u32) {
         self.node = new;
+        self.rejoining = false;
         self.submit_op(LogOp::DropNode(old), After::Nothing, Pending::None);
+    }
+
+    /// A peer's `DropNode` named this node while it runs: its heartbeat
+    /// lapsed though nothing failed here (a store that hung rather than
+    /// refused, or a pause). The log has closed this node's sessions, so no
+    /// console may stay on them: as after a cut-off, every console is told
+    /// to reconnect (elsewhere; this node refuses new ones until the
+    /// heartbeat has rejoined under a new id).
+    pub(super) fn dropped_by_peer(&mut self) {
+        tracing::warn!(
+            node = self.node,
+            "another node dropped this node's sessions: telling its consoles to reconnect"
+        );
+        self.cut_off();
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Closes, through the log, every session the core holds for this node

@@ -218,6 +218,7 @@ pub fn start<L: SharedLog>(
         settings.heartbeat_ttl,
         applied,
         ready.clone(),
+        output.dropped,
     ));
     tokio::spawn(snapshotter(
         log,
@@ -358,6 +359,11 @@ async fn tail<L: SharedLog>(
 /// store answers again, comes back under a new node id, so that no late
 /// `DropNode` of the old id can close a session opened since, and has the
 /// old id's sessions closed through the log.
+///
+/// A store that hangs instead of failing can let the key expire with no
+/// beat failing here; a peer then drops this node while it runs on. The
+/// engine learns it from the log (`dropped`, already telling its consoles)
+/// and this node rejoins the same way.
 async fn heartbeat<L: SharedLog>(
     log: L,
     engine: EngineHandle,
@@ -365,6 +371,7 @@ async fn heartbeat<L: SharedLog>(
     ttl: Duration,
     applied: Arc<Mutex<LogId>>,
     ready: Arc<AtomicBool>,
+    dropped: Arc<AtomicBool>,
 ) {
     let every = ttl / 3;
     let mut last_beat = tokio::time::Instant::now();
@@ -373,6 +380,9 @@ async fn heartbeat<L: SharedLog>(
         let me = node.load(Ordering::Relaxed);
         let at = applied.lock().expect("applied lock").clone();
         let beat = log.beat(me, ttl, &at).await;
+        if dropped.swap(false, Ordering::Relaxed) {
+            cut_off = true;
+        }
         if beat.is_ok() && cut_off {
             match log.new_node().await {
                 Ok(fresh) => {

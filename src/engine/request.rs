@@ -33,13 +33,28 @@ pub struct CellSpec {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[strum(serialize_all = "snake_case")]
 pub enum SessionOp {
-    /// Liveness check, answered with the server's clock.
-    Ping,
+    /// Liveness check, answered with the server's clock. A struct variant
+    /// with no fields, not a unit one: serde lets a unit variant of an
+    /// internally tagged enum carry any fields, and an unknown field must
+    /// be refused like on every other request.
+    Ping {},
     /// Switch one's own availability.
     SetAvailability {
         /// The new value.
         available: bool,
     },
+    /// Set a status by name (`Available`, `Unavailable` or one of the help
+    /// desk's reasons); another agent's only for admins, and managers when
+    /// the help desk allows it.
+    SetStatus {
+        /// Whose (default: oneself).
+        agent: Option<String>,
+        /// The status name.
+        status: String,
+    },
+    /// Ready for work: every wrap-up ends now, and a Not Responding agent
+    /// is back in routing.
+    Ready,
     /// Explicit cells, atomically.
     SetActive {
         /// Whose (default: oneself).
@@ -211,6 +226,8 @@ pub enum HttpOp {
         /// Group id.
         group: String,
     },
+    /// The items API of integrations.
+    Items(ItemsOp),
     /// The audit report.
     Audit {
         /// Agent id filter.
@@ -221,6 +238,72 @@ pub enum HttpOp {
         since: Option<Millis>,
         /// Most entries.
         limit: usize,
+    },
+}
+
+/// What an integration asks of the items API (docs/protocol.md §1.3).
+#[derive(Debug, Clone)]
+pub enum ItemsOp {
+    /// One open item.
+    Get {
+        /// Item id.
+        item: u64,
+    },
+    /// Open items of the integration's groups, paged by id.
+    List(ItemFilter),
+    /// A change of one item.
+    Change {
+        /// Item id.
+        item: u64,
+        /// What.
+        change: ItemChangeRequest,
+    },
+}
+
+/// Which open items to list.
+#[derive(Debug, Clone)]
+pub struct ItemFilter {
+    /// Only items in this state.
+    pub state: Option<crate::domain::ItemState>,
+    /// Only items of this group (id).
+    pub group: Option<String>,
+    /// Only items of this channel.
+    pub channel: Option<Channel>,
+    /// Only items this agent (id) holds.
+    pub agent: Option<String>,
+    /// Only items with an id above this (the previous page's `next_cursor`).
+    pub cursor: Option<u64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A change of an item by an integration, with ids as they came.
+#[derive(Debug, Clone)]
+pub enum ItemChangeRequest {
+    /// Done.
+    Close,
+    /// Withdrawn.
+    Cancel,
+    /// New title or priority.
+    Update {
+        /// The new title.
+        title: Option<String>,
+        /// The new priority.
+        priority: Option<i32>,
+    },
+    /// To another group.
+    Move {
+        /// Group id.
+        group: String,
+        /// Why, for the receiving side.
+        note: String,
+    },
+    /// To a named member of the item's group.
+    Assign {
+        /// Agent id.
+        agent: String,
+        /// Even at its cap (the integration must be allowed to).
+        override_capacity: bool,
     },
 }
 

@@ -11,7 +11,7 @@ use crate::domain::{AgentIx, Channel, Core, GroupIx, Item, ItemReason, Millis};
 pub(super) fn item_changed(item: &Item, reason: ItemReason) {
     let how = reason.as_str();
     match reason {
-        ItemReason::Routed | ItemReason::Drained | ItemReason::Taken => {
+        ItemReason::Routed | ItemReason::Drained | ItemReason::Taken | ItemReason::Assigned => {
             metrics::counter!("switchboard_routing_decisions_total", "how" => how, "channel" => item.channel.as_str())
                 .increment(1);
             if let Some(at) = item.assigned_at {
@@ -27,9 +27,14 @@ pub(super) fn item_changed(item: &Item, reason: ItemReason) {
             let why = item.history.last().map_or(how, |h| h.why.as_str());
             metrics::counter!("switchboard_handoffs_total", "why" => why).increment(1);
         }
-        ItemReason::Accepted | ItemReason::Closed => {
+        ItemReason::Accepted
+        | ItemReason::Closed
+        | ItemReason::Cancelled
+        | ItemReason::Updated
+        | ItemReason::Abandoned => {
             metrics::counter!("switchboard_items_total", "event" => how).increment(1);
         }
+        ItemReason::VisitorLeft | ItemReason::VisitorBack => {}
     }
 }
 

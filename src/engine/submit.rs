@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 
 use super::outbox::OutboxSender;
 use super::proposals::Capture;
+use super::views;
 use super::{Answer, Engine, now_ms};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::domain::{AgentIx, Command, DomainError, ItemId, LogEntry, LogOp, Reply};
-use crate::replica::Outcome;
+use crate::domain::{AgentIx, Command, DomainError, Event, Item, ItemId, LogEntry, LogOp, Reply};
 use crate::replica::idempotency::FirstOutcome;
+use crate::replica::{Effect, Outcome};
 
 /// What a request handler decided.
 pub(super) enum Step {
@@ -128,7 +129,20 @@ impl Engine {
             _ => None,
         };
         let tick = matches!(entry.op, LogOp::Tick);
+        let dropped_me = !mine && matches!(entry.op, LogOp::DropNode(n) if n == self.node);
         let applied = self.state.apply(&id, entry);
+        // The core forgets a closed item as it closes it: its last state
+        // comes only with the event, and is what a close is answered with.
+        let closed: Vec<Item> = if mine {
+            applied
+                .effects
+                .iter()
+                .filter_map(closed_item)
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.webhooks.mute(!mine);
         self.publish(applied.effects);
         self.webhooks.mute(false);
@@ -137,6 +151,9 @@ impl Engine {
                 entry: id,
                 records: applied.audit,
             });
+        }
+        if dropped_me {
+            self.dropped_by_peer();
         }
         if !mine {
             return;
@@ -153,7 +170,7 @@ impl Engine {
                     Capture::of(pending)
                 };
                 match applied.outcome {
-                    Outcome::Command(result) => self.finish(result, after, pending),
+                    Outcome::Command(result) => self.finish(result, after, pending, &closed),
                     Outcome::Value(result) => finish_op(result, pending),
                     Outcome::Repeated(first) => self.finish_repeated(first, after, pending),
                     Outcome::Done => {}
@@ -183,7 +200,7 @@ impl Engine {
                     },
                     other => other,
                 };
-                self.finish(Ok(reply), after, pending);
+                self.finish(Ok(reply), after, pending, &[]);
             }
             FirstOutcome::Value(v) => finish_op(Ok(v), pending),
             FirstOutcome::Refused(e) => answer_error(pending, e),
@@ -216,8 +233,15 @@ impl Engine {
         }
     }
 
-    /// Builds and sends the answer of an applied command.
-    fn finish(&mut self, result: Result<Reply, DomainError>, after: After, pending: Pending) {
+    /// Builds and sends the answer of an applied command; `closed` holds the
+    /// items the command closed, as they were when closed.
+    fn finish(
+        &mut self,
+        result: Result<Reply, DomainError>,
+        after: After,
+        pending: Pending,
+        closed: &[Item],
+    ) {
         let result = result.map_err(|e| self.domain_error(e));
         let reply = match result {
             Err(e) => return answer_error(pending, e),
@@ -230,7 +254,13 @@ impl Engine {
         let value = match after {
             After::Nothing => json!({}),
             After::Status(a) => self.status_value(a),
-            After::Item => item_id.map_or(json!({}), |id| self.item_value(id)),
+            After::Item => {
+                item_id.map_or(json!({}), |id| match closed.iter().find(|i| i.id == id) {
+                    Some(item) => serde_json::to_value(views::item(self.state.core(), item))
+                        .unwrap_or(Value::Null),
+                    None => self.item_value(id),
+                })
+            }
             After::Accepted(id) => {
                 let mut v = self.item_value(id);
                 v["messages"] = json!(self.chat_messages(id));
@@ -289,6 +319,17 @@ impl Engine {
         if self.proposals.log.send(entry).is_err() {
             self.proposals.tick_in_flight = false;
         }
+    }
+}
+
+/// The item of an effect that ended one (closed or cancelled).
+fn closed_item(effect: &Effect) -> Option<&Item> {
+    match effect {
+        Effect::Event { event, .. } => match &**event {
+            Event::ItemChanged { item, reason, .. } if reason.is_end() => Some(item),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

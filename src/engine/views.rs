@@ -21,6 +21,9 @@ pub struct ItemView<'a> {
     created_at: Millis,
     assigned_at: Option<Millis>,
     history: Vec<HistoryView<'a>>,
+    /// A visitor chat whose visitor has no page open: since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visitor_left_at: Option<Millis>,
 }
 
 /// One change of hands of an item.
@@ -49,6 +52,7 @@ pub fn item<'a>(core: &'a Core, item: &'a Item) -> ItemView<'a> {
         assignee_name: assignee.map(|a| a.name.as_str()),
         created_at: item.created_at,
         assigned_at: item.assigned_at,
+        visitor_left_at: item.visitor_gone_since,
         history: item
             .history
             .iter()
@@ -126,6 +130,12 @@ pub struct AgentStatusView<'a> {
     roles: Vec<&'static str>,
     logged_in: bool,
     available: bool,
+    /// `Available`, `Unavailable`, `Not Responding` or the reason the
+    /// agent gave.
+    status: &'a str,
+    /// Per channel in wrap-up, when it ends (absent when none runs).
+    #[serde(skip_serializing_if = "WrapUps::is_empty")]
+    wrap_up: WrapUps,
     receiving: bool,
     since: Millis,
     load: PerChannel<u32>,
@@ -173,6 +183,8 @@ pub fn agent_status<'a>(
         roles: role_names(def.roles),
         logged_in: p.logged_in,
         available: p.available,
+        status: p.status(),
+        wrap_up: wrap_ups(p),
         receiving: core.is_receiving(a),
         since: p.since,
         load: PerChannel::from_fn(|c| p.load[c.index()]),
@@ -302,6 +314,50 @@ pub struct WelcomeAgent<'a> {
     name: &'a str,
     roles: Vec<&'static str>,
     available: bool,
+    status: &'a str,
+    /// When the status (or login) last changed.
+    since: Millis,
+    #[serde(skip_serializing_if = "WrapUps::is_empty")]
+    wrap_up: WrapUps,
+}
+
+/// Channels in wrap-up and when each ends.
+pub type WrapUps = std::collections::BTreeMap<&'static str, Millis>;
+
+/// The wrap-ups an agent has running.
+pub fn wrap_ups(p: &crate::domain::AgentPresence) -> WrapUps {
+    Channel::ALL
+        .into_iter()
+        .filter(|c| p.wrap_up_until[c.index()] != 0)
+        .map(|c| (c.as_str(), p.wrap_up_until[c.index()]))
+        .collect()
+}
+
+/// A status an agent may pick, as the console lists it.
+#[derive(Debug, Serialize)]
+pub struct StatusChoice<'a> {
+    name: &'a str,
+    takes_chats: bool,
+}
+
+/// The statuses of the help desk: the two plain ones, then its reasons.
+pub fn status_choices(core: &Core) -> Vec<StatusChoice<'_>> {
+    let plain = [
+        (crate::domain::AVAILABLE, true),
+        (crate::domain::UNAVAILABLE, false),
+    ]
+    .into_iter()
+    .map(|(name, takes_chats)| StatusChoice { name, takes_chats });
+    let reasons = core
+        .directory()
+        .status_settings()
+        .reasons
+        .iter()
+        .map(|r| StatusChoice {
+            name: &r.name,
+            takes_chats: r.takes_chats,
+        });
+    plain.chain(reasons).collect()
 }
 
 /// The first frame of every session.
@@ -315,6 +371,8 @@ pub struct Welcome<'a> {
     grace_ms: Millis,
     agent: WelcomeAgent<'a>,
     groups: Vec<ActiveGroupRow<'a>>,
+    /// The statuses the agent may pick.
+    statuses: Vec<StatusChoice<'a>>,
     work: Vec<ItemView<'a>>,
     queues: Vec<ItemView<'a>>,
     /// The conversations of the visitor chats in `work`, so that a console
@@ -378,8 +436,12 @@ pub fn welcome(core: &Core, a: AgentIx, session: u64, seq: u64) -> Welcome<'_> {
             name: &def.name,
             roles: role_names(def.roles),
             available: core.presence(a).available,
+            status: core.presence(a).status(),
+            since: core.presence(a).since,
+            wrap_up: wrap_ups(core.presence(a)),
         },
         groups,
+        statuses: status_choices(core),
         work,
         queues,
         chats: Vec::new(),

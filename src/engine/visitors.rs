@@ -15,10 +15,10 @@ use serde_json::json;
 
 use super::Engine;
 use super::outbox::{Frame, OutboxSender};
-use super::submit::{After, Step};
+use super::submit::{After, Pending, Step};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::auth::token_digest;
-use crate::domain::{AgentIx, Channel, GroupIx, ItemId, ItemState, LogOp, NewVisitor};
+use crate::domain::{AgentIx, Channel, Command, GroupIx, ItemId, ItemState, LogOp, NewVisitor};
 use crate::replica::chats::ChatMessage;
 
 /// A visitor connected to this node.
@@ -26,6 +26,8 @@ use crate::replica::chats::ChatMessage;
 pub struct VisitorSocket {
     outbox: OutboxSender,
     told_position: Option<usize>,
+    /// Unique across nodes: replicas know which socket a close is about.
+    socket: u64,
 }
 
 fn frame(v: serde_json::Value) -> Frame {
@@ -85,20 +87,44 @@ impl Engine {
             "type": "chat", "item": id, "state": state,
             "messages": messages, "agent": agent,
         })));
+        let open = item.is_some();
+        let socket = self.new_session_id();
         self.visitor_sockets.insert(
             id,
             VisitorSocket {
                 outbox,
                 told_position: None,
+                socket,
             },
         );
+        if open {
+            self.submit(
+                Command::VisitorBack { item: id, socket },
+                After::Nothing,
+                Pending::None,
+            );
+        }
         self.tell_position(id);
         Ok(id)
     }
 
-    /// A visitor's socket closed; the chat goes on (the visitor may come back).
+    /// A visitor's socket closed; the chat goes on (the visitor may come
+    /// back), and every replica learns that its visitor is gone (a queued
+    /// chat is abandoned when it stays gone for the group's limit).
     pub(super) fn visitor_disconnect(&mut self, item: ItemId) {
-        self.visitor_sockets.remove(&item);
+        let Some(gone) = self.visitor_sockets.remove(&item) else {
+            return;
+        };
+        if self.state.core().item(item).is_some() {
+            self.submit(
+                Command::VisitorLeft {
+                    item,
+                    socket: gone.socket,
+                },
+                After::Nothing,
+                Pending::None,
+            );
+        }
     }
 
     /// A message for a chat: checked here, then added on every replica

@@ -77,6 +77,7 @@ const COUNTERS: &[(&str, &[Values])] = &[
             &[
                 "no_response",
                 "disconnected",
+                "logged_out",
                 "ring_timeout",
                 "declined",
                 "transferred",
@@ -86,7 +87,7 @@ const COUNTERS: &[(&str, &[Values])] = &[
     ),
     (
         "switchboard_items_total",
-        &[("event", &["accepted", "closed"])],
+        &[("event", &["accepted", "closed", "abandoned"])],
     ),
     ("switchboard_redis_round_trips_total", &[]),
     ("switchboard_redis_errors_total", &[]),

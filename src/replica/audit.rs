@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::domain::{
-    Actor, AdminRecord, AgentIx, Channel, Directory, GroupIx, Millis, PresenceWhat,
+    Actor, AdminRecord, AgentIx, Channel, Directory, GroupIx, ItemId, Millis, PresenceWhat,
 };
 
 /// One recorded change, stored with indices to stay small.
@@ -28,6 +28,10 @@ pub struct AuditRecord {
     pub agent: Option<AgentIx>,
     /// What changed.
     pub what: AuditWhat,
+    /// The integration's name, when `by` is an integration that names
+    /// itself (its item changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration: Option<String>,
 }
 
 /// What an audit record records.
@@ -37,6 +41,20 @@ pub enum AuditWhat {
     /// A presence change (written as the bare change, as before directory
     /// changes were audited, so older audit streams still read).
     Presence(PresenceWhat),
+    /// A work item an integration changed. Before `Directory`: untagged,
+    /// that variant's two optional fields would match any object.
+    Item {
+        /// The item.
+        item: ItemId,
+        /// Its group (the new one when moved).
+        group: GroupIx,
+        /// What was done.
+        change: ItemChange,
+        /// The fields it changed, before.
+        old: Value,
+        /// The same fields after.
+        new: Value,
+    },
     /// A directory record before and after (`None`: created, deleted).
     Directory {
         /// Before.
@@ -44,6 +62,35 @@ pub enum AuditWhat {
         /// After.
         new: Option<Box<AdminRecord>>,
     },
+}
+
+/// What an integration did to an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemChange {
+    /// Closed (done).
+    Closed,
+    /// Cancelled (withdrawn).
+    Cancelled,
+    /// Title or priority changed.
+    Updated,
+    /// Moved to another group.
+    Moved,
+    /// Given to a named member.
+    Assigned,
+}
+
+impl ItemChange {
+    /// The audit's `what`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemChange::Closed => "item_closed",
+            ItemChange::Cancelled => "item_cancelled",
+            ItemChange::Updated => "item_updated",
+            ItemChange::Moved => "item_moved",
+            ItemChange::Assigned => "item_assigned",
+        }
+    }
 }
 
 /// The audit records one log entry produced, on their way to the store's
@@ -76,6 +123,8 @@ pub struct AuditQuery {
 pub struct AuditEntryView<'a> {
     at: Millis,
     by: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item: Option<ItemId>,
     agent: Option<&'a str>,
     what: &'static str,
     group: Option<String>,
@@ -169,6 +218,7 @@ impl AuditLog {
                 && q.since.is_none_or(|s| r.at >= s)
                 && q.group.is_none_or(|g| match &r.what {
                     AuditWhat::Presence(PresenceWhat::Active { group, .. }) => *group == g,
+                    AuditWhat::Item { group, .. } => *group == g,
                     AuditWhat::Directory { old, new } => {
                         [old, new].into_iter().flatten().any(|rec| match &**rec {
                             AdminRecord::Group(def, _) => dir.group_ix(&def.id) == Some(g),
@@ -192,7 +242,7 @@ impl AuditLog {
     }
 }
 
-fn render<'a>(dir: &'a Directory, r: &AuditRecord) -> AuditEntryView<'a> {
+fn render<'a>(dir: &'a Directory, r: &'a AuditRecord) -> AuditEntryView<'a> {
     let (what, group, channel, old, new) = match &r.what {
         AuditWhat::Presence(p) => {
             let (what, group, channel, old, new) = render_presence(dir, p);
@@ -213,6 +263,7 @@ fn render<'a>(dir: &'a Directory, r: &AuditRecord) -> AuditEntryView<'a> {
                     AdminRecord::Group(..) => "group",
                     AdminRecord::Member(_) => "membership",
                     AdminRecord::ManagersAdminister(_) => "managers_administer",
+                    AdminRecord::StatusSettings(_) => "statuses",
                 });
             let group = old.as_ref().or(new.as_ref()).and_then(|rec| match &**rec {
                 AdminRecord::Group(def, _) => Some(def.id.clone()),
@@ -224,10 +275,31 @@ fn render<'a>(dir: &'a Directory, r: &AuditRecord) -> AuditEntryView<'a> {
             };
             (kind, group, None, value(old), value(new))
         }
+        AuditWhat::Item {
+            group,
+            change,
+            old,
+            new,
+            ..
+        } => (
+            change.as_str(),
+            Some(dir.group(*group).id.clone()),
+            None,
+            old.clone(),
+            new.clone(),
+        ),
+    };
+    let item = match &r.what {
+        AuditWhat::Item { item, .. } => Some(*item),
+        _ => None,
     };
     AuditEntryView {
         at: r.at,
-        by: actor_name(dir, r.by),
+        by: r
+            .integration
+            .as_deref()
+            .unwrap_or_else(|| actor_name(dir, r.by)),
+        item,
         agent: r.agent.map(|a| dir.agent(a).id.as_str()),
         what,
         group,
@@ -241,21 +313,22 @@ type PresenceColumns<'a> = (
     &'static str,
     Option<&'a str>,
     Option<&'static str>,
-    &'static str,
-    &'static str,
+    &'a str,
+    &'a str,
 );
 
-fn render_presence<'a>(dir: &'a Directory, what: &PresenceWhat) -> PresenceColumns<'a> {
-    match *what {
+fn render_presence<'a>(dir: &'a Directory, what: &'a PresenceWhat) -> PresenceColumns<'a> {
+    match what {
         PresenceWhat::LoggedIn => ("login", None, None, "out", "in"),
         PresenceWhat::LoggedOut => ("logout", None, None, "in", "out"),
         PresenceWhat::Availability { old, new } => {
-            let word = |v| if v { "available" } else { "unavailable" };
-            ("availability", None, None, word(old), word(new))
+            let word = |v: bool| if v { "available" } else { "unavailable" };
+            ("availability", None, None, word(*old), word(*new))
         }
+        PresenceWhat::Status { old, new, .. } => ("status", None, None, old, new),
         PresenceWhat::Enabled { old, new } => {
-            let word = |v| if v { "enabled" } else { "disabled" };
-            ("account", None, None, word(old), word(new))
+            let word = |v: bool| if v { "enabled" } else { "disabled" };
+            ("account", None, None, word(*old), word(*new))
         }
         PresenceWhat::Active {
             group,
@@ -264,10 +337,10 @@ fn render_presence<'a>(dir: &'a Directory, what: &PresenceWhat) -> PresenceColum
             new,
         } => (
             "active",
-            Some(dir.group(group).id.as_str()),
+            Some(dir.group(*group).id.as_str()),
             Some(channel.as_str()),
-            on_off(old),
-            on_off(new),
+            on_off(*old),
+            on_off(*new),
         ),
     }
 }
@@ -293,12 +366,20 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
                 (c.as_str().to_string(), json!({
                     "enabled": cfg.enabled,
                     "distribution": cfg.distribution,
+                    "wrap_up_ms": cfg.wrap_up_ms,
+                    "blocked_by": Channel::ALL.iter().map(|o| {
+                        (o.as_str().to_string(), json!(cfg.blocked_by[o.index()]))
+                    }).collect::<serde_json::Map<_, _>>(),
                 }))
             }).collect::<serde_json::Map<_, _>>(),
             "ring_timeout_ms": s.ring_timeout_ms,
             "no_response_ms": s.no_response_ms,
             "disconnect_ms": s.disconnect_ms,
             "queue_when_offline": s.queue_when_offline,
+            "not_responding_after": s.not_responding_after,
+            "abandon_after_ms": s.abandon_after_ms,
+            "auto_away_ms": s.auto_away_ms,
+            "reassign_tickets_after_logout_ms": s.reassign_tickets_after_logout_ms,
         }),
         AdminRecord::Member(m) => json!({
             "agent": dir.agent(m.agent).id,
@@ -309,6 +390,7 @@ pub fn record_json(dir: &Directory, rec: &AdminRecord) -> Value {
             "ticket_cap": m.ticket_cap,
         }),
         AdminRecord::ManagersAdminister(v) => json!(v),
+        AdminRecord::StatusSettings(s) => json!(s),
     }
 }
 

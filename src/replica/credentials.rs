@@ -26,6 +26,10 @@ pub struct IntegrationRecord {
     pub scope: GroupScope,
     /// Its keys: the current one last; older ones until their overlap ends.
     pub keys: Vec<KeyRecord>,
+    /// It may assign work to an agent at its cap
+    /// (`"override_capacity": true` on `POST /api/items/{id}/assign`).
+    #[serde(default)]
+    pub override_capacity: bool,
 }
 
 /// The replicated secrets.
@@ -69,6 +73,7 @@ impl Credentials {
                 .or_insert_with(|| IntegrationRecord {
                     scope: k.integration.scope.clone(),
                     keys: Vec::new(),
+                    override_capacity: k.integration.override_capacity,
                 })
                 .keys
                 .push(KeyRecord {
@@ -117,6 +122,7 @@ impl Credentials {
                 name,
                 scope,
                 key_sha256,
+                override_capacity,
             } => {
                 if !is_admin {
                     return Err(DomainError::Forbidden(
@@ -144,6 +150,7 @@ impl Credentials {
                             sha256: key_sha256,
                             expires_at: None,
                         }],
+                        override_capacity,
                     },
                 );
             }
@@ -172,7 +179,11 @@ impl Credentials {
                     expires_at: None,
                 });
             }
-            CredentialChange::SetScope { name, scope } => {
+            CredentialChange::SetScope {
+                name,
+                scope,
+                override_capacity,
+            } => {
                 if !is_admin {
                     return Err(DomainError::Forbidden(
                         "only an admin may manage integrations",
@@ -182,7 +193,12 @@ impl Credentials {
                     .integrations
                     .get_mut(&name)
                     .ok_or_else(|| DomainError::NoSuchIntegration(name.clone()))?;
-                rec.scope = scope;
+                if let Some(scope) = scope {
+                    rec.scope = scope;
+                }
+                if let Some(allowed) = override_capacity {
+                    rec.override_capacity = allowed;
+                }
             }
             CredentialChange::RevokeIntegration { name } => {
                 if !is_admin {

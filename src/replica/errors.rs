@@ -61,12 +61,14 @@ pub fn api_error(dir: &Directory, e: DomainError) -> ApiError {
             ),
             details: Some(json!({ "tickets_accepted": true })),
         },
-        DomainError::ChannelDisabled(g, c) => ApiError::new(
+        DomainError::ChannelDisabled(g, c) => ApiError::about_field(
             ErrorCode::InvalidField,
+            "group",
             format!("{} is not enabled in group {}", c.as_str(), dir.group(g).id),
         ),
-        DomainError::TargetNotMember(a, g) => ApiError::new(
+        DomainError::TargetNotMember(a, g) => ApiError::about_field(
             ErrorCode::InvalidField,
+            "agent",
             format!("{} is not a member of {}", dir.agent(a).id, dir.group(g).id),
         ),
         DomainError::TargetLoggedOut(a) => ApiError::new(
@@ -80,6 +82,10 @@ pub fn api_error(dir: &Directory, e: DomainError) -> ApiError {
         DomainError::NoSuchAgent(id) => {
             ApiError::new(ErrorCode::NotFound, format!("no agent {id:?}"))
         }
+        DomainError::OutOfScope(g) => forbidden(format!(
+            "the integration may not act in group {}",
+            dir.group(g).id
+        )),
         DomainError::NoSuchIntegration(name) => {
             ApiError::new(ErrorCode::NotFound, format!("no integration {name:?}"))
         }

@@ -26,6 +26,7 @@ pub mod chats;
 pub mod credentials;
 pub mod errors;
 pub mod idempotency;
+mod integration_ops;
 mod snapshot;
 
 use serde_json::{Value, json};
@@ -88,8 +89,8 @@ pub enum Effect {
     Event {
         /// Its number.
         seq: u64,
-        /// What happened.
-        event: Event,
+        /// What happened (boxed: a directory change carries two records).
+        event: Box<Event>,
     },
     /// A chat message was added.
     Message {
@@ -251,6 +252,11 @@ impl StateMachine {
                 }
                 Outcome::Command(result.map(|()| Reply::Done))
             }
+            LogOp::ByIntegration {
+                name,
+                scope,
+                command,
+            } => Outcome::Command(self.apply_by_integration(now, name, &scope, command)),
             LogOp::Tick => {
                 self.core.handle_timeout(now);
                 Outcome::Done
@@ -338,9 +344,10 @@ impl StateMachine {
                     by: *by,
                     agent: Some(*agent),
                     what: AuditWhat::Presence(what.clone()),
+                    integration: None,
                 }),
                 Event::Directory { at, by, old, new } => {
-                    let agent = old.as_ref().or(new.as_ref()).and_then(|rec| match rec {
+                    let agent = old.as_ref().or(new.as_ref()).and_then(|rec| match &**rec {
                         AdminRecord::Agent(def) => self.core.directory().agent_slot(&def.id),
                         AdminRecord::Member(m) => Some(m.agent),
                         _ => None,
@@ -350,13 +357,14 @@ impl StateMachine {
                         by: *by,
                         agent,
                         what: AuditWhat::Directory {
-                            old: old.clone().map(Box::new),
-                            new: new.clone().map(Box::new),
+                            old: old.clone(),
+                            new: new.clone(),
                         },
+                        integration: None,
                     });
                     let groups = self.core.directory().groups().len();
                     self.chat_wait_ewma_ms.resize(groups, None);
-                    if let (Some(AdminRecord::Agent(def)), None) = (old, new) {
+                    if let (Some(AdminRecord::Agent(def)), None) = (old.as_deref(), new) {
                         self.credentials.passwords.remove(&def.id);
                         effects.push(Effect::Credentials { reset: None });
                     }
@@ -366,7 +374,7 @@ impl StateMachine {
                         self.chats.moved(item.id, item.group);
                     }
                 }
-                Event::Dequeued { .. } => {}
+                Event::Dequeued { .. } | Event::WrapUp { .. } => {}
                 Event::ItemChanged { item, reason, .. } => {
                     if item.channel == Channel::Chat
                         && matches!(
@@ -380,15 +388,18 @@ impl StateMachine {
                         *slot = Some(slot.map_or(waited, |m| 0.8 * m + 0.2 * waited));
                     }
                     match reason {
-                        ItemReason::Closed => self.chats.closed(item.id),
-                        ItemReason::Accepted => {}
+                        r if r.is_end() => self.chats.closed(item.id),
+                        ItemReason::Accepted
+                        | ItemReason::Updated
+                        | ItemReason::VisitorLeft
+                        | ItemReason::VisitorBack => {}
                         _ => self.chats.moved(item.id, item.group),
                     }
                 }
             }
             effects.push(Effect::Event {
                 seq: self.seq,
-                event,
+                event: Box::new(event),
             });
         }
     }

@@ -313,6 +313,17 @@ pub(super) async fn list_groups(
 pub(super) struct ChannelBody {
     enabled: Option<bool>,
     distribution: Option<Distribution>,
+    wrap_up_ms: Option<u64>,
+    /// Held items per channel that keep this channel's new work away;
+    /// channels left out do not block.
+    blocked_by: Option<PerChannel<u32>>,
+}
+
+impl ChannelBody {
+    fn blocked_by(&self) -> Option<[u32; 3]> {
+        self.blocked_by
+            .map(|b| Channel::ALL.map(|c| b.get(c).unwrap_or(0)))
+    }
 }
 
 /// Per channel values (`{"chat": …, "ticket": …, "voice": …}`), each
@@ -347,6 +358,11 @@ pub(super) struct GroupBody {
     no_response_ms: Option<u64>,
     disconnect_ms: Option<u64>,
     queue_when_offline: Option<bool>,
+    not_responding_after: Option<u32>,
+    abandon_after_ms: Option<u64>,
+    auto_away_ms: Option<u64>,
+    #[serde(default, deserialize_with = "some_or_null")]
+    reassign_tickets_after_logout_ms: Option<Option<u64>>,
 }
 
 impl GroupBody {
@@ -359,12 +375,18 @@ impl GroupBody {
                 ChannelPatch {
                     enabled: b.enabled,
                     distribution: b.distribution,
+                    wrap_up_ms: b.wrap_up_ms,
+                    blocked_by: b.blocked_by(),
                 }
             }),
             ring_timeout_ms: self.ring_timeout_ms,
             no_response_ms: self.no_response_ms,
             disconnect_ms: self.disconnect_ms,
             queue_when_offline: self.queue_when_offline,
+            not_responding_after: self.not_responding_after,
+            abandon_after_ms: self.abandon_after_ms,
+            auto_away_ms: self.auto_away_ms,
+            reassign_tickets_after_logout_ms: self.reassign_tickets_after_logout_ms,
         }
     }
 }
@@ -393,6 +415,8 @@ pub(super) async fn create_group(
             ChannelConfig {
                 enabled: cb.enabled.unwrap_or(true),
                 distribution: cb.distribution.unwrap_or_default(),
+                wrap_up_ms: cb.wrap_up_ms.unwrap_or(0),
+                blocked_by: cb.blocked_by().unwrap_or_default(),
             }
         }),
     };
@@ -401,8 +425,19 @@ pub(super) async fn create_group(
         no_response_ms: b.no_response_ms.unwrap_or(defaults.no_response_ms),
         disconnect_ms: b.disconnect_ms.unwrap_or(defaults.disconnect_ms),
         queue_when_offline: b.queue_when_offline.unwrap_or(defaults.queue_when_offline),
+        not_responding_after: b
+            .not_responding_after
+            .unwrap_or(defaults.not_responding_after),
+        abandon_after_ms: b.abandon_after_ms.unwrap_or(defaults.abandon_after_ms),
+        auto_away_ms: b.auto_away_ms.unwrap_or(defaults.auto_away_ms),
+        reassign_tickets_after_logout_ms: b.reassign_tickets_after_logout_ms.flatten(),
     };
-    created(&state, &headers, AdminOp::CreateGroup(def, settings)).await
+    created(
+        &state,
+        &headers,
+        AdminOp::CreateGroup(Box::new((def, settings))),
+    )
+    .await
 }
 
 /// `GET /api/admin/groups/{id}`.
@@ -425,7 +460,12 @@ pub(super) async fn update_group(
     if b.id.as_ref().is_some_and(|new| *new != id) {
         return Err(field_error("id", "a group's id never changes"));
     }
-    answer(&state, &headers, AdminOp::UpdateGroup(id, b.patch())).await
+    answer(
+        &state,
+        &headers,
+        AdminOp::UpdateGroup(id, Box::new(b.patch())),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -482,8 +522,12 @@ pub(super) struct MemberBody {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
-    Option::<u32>::deserialize(d).map(Some)
+fn some_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `POST /api/admin/memberships`.
@@ -600,6 +644,8 @@ fn scope_of(groups: Vec<String>) -> Result<GroupScope, ApiError> {
 pub(super) struct IntegrationBody {
     name: String,
     groups: Vec<String>,
+    #[serde(default)]
+    override_capacity: bool,
 }
 
 /// `POST /api/admin/integrations`: the answer holds the new key, the only
@@ -614,6 +660,7 @@ pub(super) async fn create_integration(
         name: b.name,
         scope: scope_of(b.groups)?,
         key: crate::integrations::new_key(),
+        override_capacity: b.override_capacity,
     };
     created(&state, &headers, op).await
 }
@@ -651,10 +698,12 @@ pub(super) async fn rotate_key(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ScopeBody {
-    groups: Vec<String>,
+    groups: Option<Vec<String>>,
+    override_capacity: Option<bool>,
 }
 
-/// `PATCH /api/admin/integrations/{name}`: a new scope.
+/// `PATCH /api/admin/integrations/{name}`: a new scope, or permission to
+/// override capacity, or both, in one change.
 pub(super) async fn set_scope(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -662,10 +711,11 @@ pub(super) async fn set_scope(
     payload: Result<Json<ScopeBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
+    let scope = b.groups.map(scope_of).transpose()?;
     answer(
         &state,
         &headers,
-        AdminOp::SetScope(name, scope_of(b.groups)?),
+        AdminOp::SetScope(name, scope, b.override_capacity),
     )
     .await
 }
@@ -693,7 +743,12 @@ pub(super) async fn get_settings(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SettingsBody {
-    managers_administer: bool,
+    #[serde(default)]
+    managers_administer: Option<bool>,
+    #[serde(default)]
+    managers_set_status: Option<bool>,
+    #[serde(default)]
+    status_reasons: Option<Vec<crate::domain::AwayReason>>,
 }
 
 /// `PATCH /api/admin/settings`.
@@ -706,7 +761,11 @@ pub(super) async fn set_settings(
     answer(
         &state,
         &headers,
-        AdminOp::SetManagersAdminister(b.managers_administer),
+        AdminOp::SetSettings {
+            managers_administer: b.managers_administer,
+            managers_set_status: b.managers_set_status,
+            status_reasons: b.status_reasons,
+        },
     )
     .await
 }

@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 
+use super::frames::MAX_NOTE_CHARS;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::Channel;
 
@@ -36,8 +37,7 @@ pub struct WorkBody {
     pub visitor: Option<String>,
 }
 
-/// Longest title of created work, in characters.
-pub const MAX_TITLE_CHARS: usize = 200;
+pub use crate::domain::MAX_TITLE_CHARS;
 
 impl WorkBody {
     /// The channel, once the body is known to be acceptable.
@@ -83,4 +83,76 @@ impl StartBody {
         }
         Ok(())
     }
+}
+
+/// `PATCH /api/items/{id}`: at least one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemPatchBody {
+    /// At most [`MAX_TITLE_CHARS`] characters.
+    pub title: Option<String>,
+    /// Higher first in the queue.
+    pub priority: Option<i32>,
+}
+
+impl ItemPatchBody {
+    /// Whether the body changes something, within the limits.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if self.title.is_none() && self.priority.is_none() {
+            return Err(ApiError::about_field(
+                ErrorCode::InvalidField,
+                "title",
+                "give title, priority or both".to_string(),
+            ));
+        }
+        if self
+            .title
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_TITLE_CHARS)
+        {
+            return Err(ApiError::about_field(
+                ErrorCode::InvalidField,
+                "title",
+                format!("title is over {MAX_TITLE_CHARS} characters"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `POST /api/items/{id}/move`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBody {
+    /// The receiving group's id.
+    pub group: String,
+    /// Why, for the receiving side (at most as long as a console's transfer
+    /// note, [`MAX_NOTE_CHARS`]).
+    #[serde(default)]
+    pub note: String,
+}
+
+impl MoveBody {
+    /// Whether the note has an acceptable length.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if self.note.chars().count() > MAX_NOTE_CHARS {
+            return Err(ApiError::about_field(
+                ErrorCode::InvalidField,
+                "note",
+                format!("note is over {MAX_NOTE_CHARS} characters"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `POST /api/items/{id}/assign`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The member's id.
+    pub agent: String,
+    /// Give it even at the member's cap (the integration must be allowed).
+    #[serde(default)]
+    pub override_capacity: bool,
 }

@@ -56,7 +56,7 @@ pub struct FrameError {
 const MAX_CELLS: usize = 1_000;
 
 /// Longest transfer note, in characters.
-const MAX_NOTE_CHARS: usize = 500;
+pub const MAX_NOTE_CHARS: usize = 500;
 
 fn valid_id(id: &Value) -> bool {
     match id {
@@ -239,7 +239,7 @@ mod tests {
         assert_eq!(f.request.name(), "accept");
         assert_eq!(
             parse_frame(r#"{"type":"ping"}"#).unwrap().request,
-            ClientRequest::Op(SessionOp::Ping)
+            ClientRequest::Op(SessionOp::Ping {})
         );
         assert_eq!(
             parse_frame(r#"{"type":"watch","group":"g1","pieces":true}"#)
@@ -289,6 +289,10 @@ mod tests {
         assert_eq!(
             code(r#"{"id":{"a":1},"type":"ping"}"#).1,
             ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(r#"{"id":9,"type":"ping","extra":1}"#),
+            (Value::from(9), ErrorCode::InvalidField)
         );
     }
 

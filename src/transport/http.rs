@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use serde_path_to_error::Segment;
 
 use super::AppState;
 use super::bodies::{LoginBody, WorkBody};
@@ -101,21 +102,60 @@ fn unauthorized(msg: &str) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, msg)
 }
 
-/// Turns axum's JSON body rejections into our error shape: a body over the
-/// limit is `too_large`, one that did not arrive within the body read
-/// timeout `request_timeout`, anything else `invalid_field`.
+/// Turns axum's JSON body rejections into our error shape (docs/protocol.md
+/// §3): a body over the limit is `too_large`, one that did not arrive within
+/// the body read timeout `request_timeout`, one that is not JSON or not a
+/// JSON object `bad_request`, and a field missing, of the wrong type or
+/// unknown `invalid_field`, naming the field in `details.field` when it is
+/// one of the object's.
 pub(super) fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     payload.map(|Json(v)| v).map_err(|e| {
-        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ErrorCode::TooLarge
-        } else if timed_out(&e) {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(ErrorCode::TooLarge, e.body_text());
+        }
+        if timed_out(&e) {
             metrics::counter!(crate::metrics::HTTP_TIMEOUTS, "phase" => "body").increment(1);
-            ErrorCode::RequestTimeout
-        } else {
-            ErrorCode::InvalidField
+            return ApiError::new(ErrorCode::RequestTimeout, e.body_text());
+        }
+        let JsonRejection::JsonDataError(data) = &e else {
+            // Not JSON at all, or no JSON content type.
+            return ApiError::new(ErrorCode::BadRequest, e.body_text());
         };
-        ApiError::new(code, e.body_text())
+        match data_error(data) {
+            // serde reads a struct from an array too, by position.
+            Some(err) if matches!(err.path().iter().next(), Some(Segment::Seq { .. })) => {
+                ApiError::new(ErrorCode::BadRequest, "the body is not a JSON object")
+            }
+            Some(err) if err.path().iter().next().is_none() => {
+                if err.inner().to_string().starts_with("invalid type") {
+                    ApiError::new(ErrorCode::BadRequest, "the body is not a JSON object")
+                } else {
+                    ApiError::new(ErrorCode::InvalidField, err.inner().to_string())
+                }
+            }
+            Some(err) => ApiError {
+                code: ErrorCode::InvalidField,
+                message: format!("{}: {}", err.path(), err.inner()),
+                details: Some(json!({ "field": err.path().to_string() })),
+            },
+            None => ApiError::new(ErrorCode::InvalidField, e.body_text()),
+        }
     })
+}
+
+/// The serde error behind a JSON data rejection, with the path of the
+/// field it is about (empty: the body itself).
+fn data_error(
+    e: &axum::extract::rejection::JsonDataError,
+) -> Option<&serde_path_to_error::Error<serde_json::Error>> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(err) = s.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
+            return Some(err);
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// Whether the body failed because its read deadline passed (the error of
@@ -152,15 +192,28 @@ pub(super) async fn agent_caller(
         .ok_or_else(|| unauthorized("invalid, expired or revoked token"))
 }
 
-/// An integration's API key (X-Api-Key or bearer) or a console token.
+/// An integration's API key (X-Api-Key or bearer) or a console token. The
+/// refusal names what was wrong: an `X-Api-Key` that is no key, a bearer
+/// that is neither a key nor a live token, or no credential at all.
 pub(super) async fn any_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let key = headers
-        .get("x-api-key")
+    let header_key = headers.get("x-api-key");
+    let key = header_key
         .and_then(|v| v.to_str().ok())
         .or_else(|| bearer(headers));
-    match key.and_then(|k| state.auth.check_api_key(k, now_ms())) {
-        Some(integration) => Ok(Caller::Integration(integration)),
-        None => agent_caller(state, headers).await.map(Caller::Agent),
+    if let Some(integration) = key.and_then(|k| state.auth.check_api_key(k, now_ms())) {
+        return Ok(Caller::Integration(integration));
+    }
+    if header_key.is_some() {
+        return Err(unauthorized(
+            "unknown API key (never issued, revoked, or past its rotation overlap)",
+        ));
+    }
+    match bearer(headers) {
+        None => Err(unauthorized("missing API key or bearer token")),
+        Some(_) => agent_caller(state, headers)
+            .await
+            .map(Caller::Agent)
+            .map_err(|_| unauthorized("the bearer is neither a known API key nor a live token")),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod bodies;
 pub mod connections;
 pub mod frames;
 mod http;
+mod items_api;
 pub mod limits;
 mod routing_api;
 mod visitor;
@@ -139,6 +140,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/groups/{id}/stats", get(routing_api::group_stats))
         .route("/api/agents", get(routing_api::list_agents))
         .route("/api/items/{id}/explain", get(routing_api::explain))
+        .route("/api/items", get(items_api::list_items))
+        .route(
+            "/api/items/{id}",
+            get(items_api::get_item).patch(items_api::update_item),
+        )
+        .route("/api/items/{id}/cancel", post(items_api::cancel_item))
+        .route("/api/items/{id}/close", post(items_api::close_item))
+        .route("/api/items/{id}/move", post(items_api::move_item))
+        .route("/api/items/{id}/assign", post(items_api::assign_item))
         .route("/api/audit", get(http::audit))
         .route("/api/password", post(admin_api::change_own_password))
         .route(

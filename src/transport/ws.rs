@@ -468,8 +468,13 @@ async fn run_session(
             answer,
         })
         .await;
-    let Ok(session) = connect else {
-        return;
+    let session = match connect {
+        Ok(session) => session,
+        Err(e) if e.code == ErrorCode::Unavailable => {
+            send_away(socket).await;
+            return;
+        }
+        Err(_) => return,
     };
     // A logout that revoked the token after the check before the upgrade
     // may have closed this login's sessions before this one registered:
@@ -484,6 +489,29 @@ async fn run_session(
     serve_session(sink, stream, state, session, outbox_rx, touch_login)
         .instrument(span)
         .await;
+}
+
+/// A session the engine could not open because this node cannot reach the
+/// store, or is rejoining after a cut-off: the console is told so as a
+/// session of a cut-off node is (`closing` `cut_off`, code 4000), to
+/// reconnect, to this node or another.
+async fn send_away(mut socket: WebSocket) {
+    let name = CloseReason::CutOff.as_str();
+    let closing = json!({ "type": "closing", "reason": name }).to_string();
+    let goodbye = [
+        Message::Text(closing.into()),
+        Message::Close(Some(CloseFrame {
+            code: 4000,
+            reason: name.into(),
+        })),
+    ];
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        for m in goodbye {
+            socket.send(m).await?;
+        }
+        Ok::<(), axum::Error>(())
+    })
+    .await;
 }
 
 /// Serves one registered session over any socket: the halves of a
@@ -763,7 +791,7 @@ async fn read_loop(
             (Ok(frame), Some(e)) => answer_frame(frame.id, Err(e)),
             (Ok(frame), None) => {
                 let result = match frame.request {
-                    ClientRequest::Op(SessionOp::Ping) => Ok(json!({ "now": now_ms() })),
+                    ClientRequest::Op(SessionOp::Ping {}) => Ok(json!({ "now": now_ms() })),
                     ClientRequest::Watch(WatchRequest { group, pieces }) => {
                         let span = tracing::debug_span!("command", op = "watch");
                         let board = state

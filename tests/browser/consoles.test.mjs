@@ -823,6 +823,98 @@ test('e3. an offline group answers 409: the visitor is offered the ticket form, 
   });
 });
 
+// ------------------------------------------------------------------ s: statuses with reasons
+
+test('s. status menu: the agent picks Lunch, the board shows it with its time and the audit names it; back to Available in one click', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { page: agent, welcome } = await agentConsole(open, AGENT);
+    await agent.locator('dialog[open] [data-action=ok]').click();
+    await agent.locator('dialog[data-role=active-groups]').waitFor({ state: 'detached' });
+    const me = welcome.agent.id;
+    const sup = await board(open, SUPERVISOR);
+    const row = sup.locator(`#agent-grid tr[data-agent="${me}"]`);
+    await sup.locator(`#agent-grid tr[data-agent="${me}"][data-logged-in=true]`).waitFor();
+
+    // The menu lists the help desk's statuses, the current one chosen.
+    const options = await agent.locator('#status option').evaluateAll((os) => os.map((o) => o.value));
+    assert.deepEqual(options, welcome.statuses.map((s) => s.name));
+    assert.equal(await agent.locator('#status').inputValue(), 'Available');
+
+    await agent.locator('#status').selectOption('Lunch');
+    await agent.locator('#availability[aria-checked=false]').waitFor();
+    assert.equal((await agent.locator('#availability').textContent()).trim(), 'Lunch');
+    assert.deepEqual(agent.sent_.filter((f) => f.type === 'set_status').map((f) => f.status), ['Lunch']);
+
+    await sup.locator(`#agent-grid tr[data-agent="${me}"][data-status=Lunch]`).waitFor();
+    assert.equal((await row.locator('td[data-role=availability]').textContent()).trim(), 'Lunch');
+    const timer = await row.locator('td.timer').textContent();
+    assert.match(timer.trim(), /\d/, `time in status shown: ${timer}`);
+
+    const { token } = await server.login(SUPERVISOR.username, SUPERVISOR.password);
+    const audit = await server.http('GET', `/api/audit?agent=${me}`, { token });
+    const entry = audit.entries.find((e) => e.what === 'status');
+    assert.ok(entry, JSON.stringify(audit));
+    assert.equal(entry.old, 'Available');
+    assert.equal(entry.new, 'Lunch');
+
+    // One click on the switch: back to Available.
+    await agent.locator('#availability').click();
+    await agent.locator('#availability[aria-checked=true]').waitFor();
+    assert.equal(await agent.locator('#status').inputValue(), 'Available');
+    await sup.locator(`#agent-grid tr[data-agent="${me}"][data-status=Available]`).waitFor();
+    assert.deepEqual(agent.errors_, []);
+    assert.deepEqual(sup.errors_, []);
+  });
+});
+
+test('s2. wrap-up: closing a ticket shows a countdown and holds the next ticket; "I\'m ready" ends it and the ticket comes', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const { token } = await server.login(SUPERVISOR.username, SUPERVISOR.password);
+    await server.http('PATCH', '/api/admin/groups/billing-l1', { token, body: { channels: { ticket: { wrap_up_ms: 120000 } } } });
+    const { page: agent, welcome } = await agentConsole(open, AGENT);
+    await agent.locator('dialog[open] [data-action=ok]').click();
+    await agent.locator('dialog[data-role=active-groups]').waitFor({ state: 'detached' });
+    const me = welcome.agent.id;
+    await agent.locator(`#availability[aria-checked=true]`).waitFor();
+
+    const first = await server.createWork({ group: 'billing-l1', channel: 'ticket', title: 'Refund please' });
+    if (first.state === 'queued') {
+      await agent.locator(`#queues [data-item="${first.id}"] [data-action=take]`).click();
+    } else {
+      assert.equal(first.assignee, me, JSON.stringify(first));
+    }
+    const mine = agent.locator(`#my-work [data-item="${first.id}"]`);
+    await mine.waitFor();
+    await mine.locator('[data-action=accept]').click();
+    await agent.locator(`#my-work [data-item="${first.id}"][data-state=active]`).waitFor();
+    assert.equal(await agent.locator('#work-state').isVisible(), false);
+    await mine.locator('[data-action=close]').click();
+    await mine.waitFor({ state: 'detached' });
+
+    const banner = agent.locator('#work-state[data-kind=wrap-up]:not([hidden])');
+    await banner.waitFor();
+    assert.match(await banner.textContent(), /no new tickets for \d+:\d\d/);
+    // The board shows it too.
+    const sup = await board(open, SUPERVISOR);
+    await sup.locator(`#agent-grid tr[data-agent="${me}"][data-wrap-up=ticket]`).waitFor();
+
+    // The next ticket waits while she wraps up (nobody else takes tickets there now).
+    const second = await server.createWork({ group: 'billing-l1', channel: 'ticket', title: 'Second refund' });
+    if (second.state !== 'queued') {
+      assert.notEqual(second.assignee, me, 'not offered to an agent in wrap-up');
+    }
+    await banner.locator('[data-action=ready]').click();
+    await agent.locator('#work-state').waitFor({ state: 'hidden' });
+    assert.deepEqual(agent.sent_.filter((f) => f.type === 'ready').length, 1);
+    await sup.locator(`#agent-grid tr[data-agent="${me}"][data-wrap-up=""]`).waitFor();
+    if (second.state === 'queued') {
+      await agent.locator(`#my-work [data-item="${second.id}"]`).waitFor();
+    }
+    assert.deepEqual(agent.errors_, []);
+    assert.deepEqual(sup.errors_, []);
+  });
+});
+
 // ------------------------------------------------------------------ o: transfer, take-over
 
 test('o. transfer: a refused transfer is shown in words; a transfer to a named member shows who and why', { skip: skipReason || false }, async (t) => {

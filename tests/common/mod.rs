@@ -354,6 +354,26 @@ pub struct Client {
 const WAIT: Duration = Duration::from_secs(5);
 
 impl Client {
+    /// A console, when the node takes it: `None` when the upgrade fails or
+    /// the node sends it away (`closing`) instead of a `welcome`.
+    pub async fn try_connect(addr: SocketAddr, token: &str) -> Option<Client> {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}"))
+            .await
+            .ok()?;
+        let mut c = Client {
+            ws,
+            next_id: 1,
+            buffered: VecDeque::new(),
+            welcome: Value::Null,
+        };
+        let first = c.read().await?;
+        if first["type"] != "welcome" {
+            return None;
+        }
+        c.welcome = first;
+        Some(c)
+    }
+
     pub async fn connect(addr: SocketAddr, token: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}"))
             .await

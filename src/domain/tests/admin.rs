@@ -9,7 +9,7 @@ fn admin(core: &mut Core, now: Millis, actor: AgentIx, change: AdminChange) -> R
         now,
         Command::Admin {
             actor: Actor::Agent(actor),
-            change,
+            change: Box::new(change),
         },
     )
 }
@@ -17,7 +17,7 @@ fn admin(core: &mut Core, now: Millis, actor: AgentIx, change: AdminChange) -> R
 fn by(actor: AgentIx, change: AdminChange) -> Command {
     Command::Admin {
         actor: Actor::Agent(actor),
-        change,
+        change: Box::new(change),
     }
 }
 
