@@ -202,9 +202,22 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "redis_url")]
     pub memory: bool,
     /// Share state with other nodes through this Redis (`redis://host:port/db`)
-    /// instead of a data directory. See docs/operations.md.
+    /// instead of a data directory; or through the primary that Sentinels
+    /// name, following their failovers:
+    /// `redis+sentinel://[:PASSWORD@]HOST:26379,HOST:26379,…/PRIMARY_NAME[/DB]`
+    /// (the password is the primary's). See docs/operations.md.
     #[arg(long, env = "SWITCHBOARD_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// With Redis: acknowledge a write only once this many replicas have it
+    /// (`WAIT`), so that a failover to a replica loses nothing acknowledged.
+    /// 0 (the default) acknowledges once the primary has it: a failover may
+    /// then lose the last writes acknowledged.
+    #[arg(long, default_value_t = 0, requires = "redis_url")]
+    pub redis_min_replicas: u32,
+    /// With --redis-min-replicas: how long a write waits for its replicas;
+    /// a write they did not confirm in time is answered `outcome_unknown`.
+    #[arg(long, default_value = "1s", value_parser = positive_duration, requires = "redis_url")]
+    pub redis_replica_timeout: Duration,
     /// Demo traffic: an integration creates a chat, ticket or call every few
     /// seconds in random groups, visitors write, and three simulated agents
     /// accept, answer, close and pick work, so the consoles come alive at once.

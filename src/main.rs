@@ -10,6 +10,7 @@ use switchboard::directory_file;
 use switchboard::domain::CoreConfig;
 use switchboard::integrations::{new_key, toml_entry};
 use switchboard::server::{self, ServerConfig, Storage};
+use switchboard::store::redis_config::RedisConfig;
 use switchboard::transport::TransportConfig;
 use switchboard::webhooks::WebhookConfig;
 use tracing_subscriber::EnvFilter;
@@ -106,7 +107,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         "Switchboard listening; consoles at http://{addr}/"
     );
     let storage = match (args.redis_url, args.memory) {
-        (Some(url), _) => Storage::Redis(url),
+        (Some(url), _) => Storage::Redis(RedisConfig {
+            url,
+            min_replicas: args.redis_min_replicas,
+            replica_timeout: args.redis_replica_timeout,
+        }),
         (None, true) => Storage::Memory,
         (None, false) => Storage::Embedded(args.data_dir),
     };

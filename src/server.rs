@@ -19,6 +19,7 @@ use crate::replica::credentials::Credentials;
 use crate::store::SharedLog;
 use crate::store::memory::MemoryLog;
 use crate::store::redis::{RedisLog, RedisTokens};
+use crate::store::redis_config::RedisConfig;
 use crate::store::sqlite::SqliteLog;
 use crate::store::tokens::StoredTokens;
 use crate::transport::limits::{Limits, default_origins};
@@ -69,8 +70,9 @@ pub enum Storage {
     /// In an embedded database in this data directory: a single node that
     /// loses nothing acknowledged across restarts and crashes.
     Embedded(std::path::PathBuf),
-    /// In this Redis (`redis://host:port/db`), shared by several nodes.
-    Redis(String),
+    /// In this Redis (`redis://host:port/db`, or found through Sentinel),
+    /// shared by several nodes.
+    Redis(RedisConfig),
 }
 
 /// Why a node could not start.
@@ -122,8 +124,8 @@ async fn start_engine(
             let (engine, directory, _, table) = start_replica(log, config, ready, true).await?;
             Ok((engine, directory, Some(tokens), table))
         }
-        Storage::Redis(url) => {
-            let log = RedisLog::connect(url).await?;
+        Storage::Redis(redis) => {
+            let log = RedisLog::open(redis).await?;
             let tokens = StoredTokens::Redis(RedisTokens::new(&log));
             let (engine, directory, _, table) = start_replica(log, config, ready, false).await?;
             Ok((engine, directory, Some(tokens), table))
@@ -182,6 +184,9 @@ async fn start_replica<L: SharedLog>(
         },
     );
     let audit_capacity = EngineConfig::default().audit_capacity;
+    if matches!(config.storage, Storage::Redis(_)) {
+        replication::store_origin(&log, &engine).await?;
+    }
     let last = replay(&log, &engine, audit_capacity).await?;
     tracing::info!(node, after = %last, "started with the full state");
     replication::start(

@@ -64,6 +64,7 @@ impl Request {
             Request::Replicated { .. } => "replicated",
             Request::Snapshot { .. } => "snapshot",
             Request::Restore { .. } => "restore",
+            Request::ProposalsAppended { .. } => "proposals_appended",
             Request::ProposalFailed { .. } => "proposal_failed",
             Request::GoingAway { .. } => "going_away",
             Request::SessionCount { .. } => "session_count",

@@ -106,6 +106,7 @@ impl Engine {
                 }
                 let _ = answer.send(restored);
             }
+            Request::ProposalsAppended { reqs } => self.proposals_appended(reqs),
             Request::ProposalFailed { req, error } => self.proposal_failed(req, error),
             Request::VisitorConnect {
                 token,

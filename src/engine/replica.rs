@@ -31,7 +31,7 @@ impl Engine {
             .restore(snap)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         self.drop_local_sessions(CloseReason::ServerGoingAway);
-        for (_, (_, pending)) in self.proposals.pending.drain() {
+        for pending in self.proposals.drain_waiting() {
             super::submit::answer_error(
                 pending,
                 ApiError::new(
@@ -60,7 +60,7 @@ impl Engine {
         // while its socket stays open here.
         self.rejoining = true;
         self.drop_local_sessions(CloseReason::CutOff);
-        for (_, (_, pending)) in self.proposals.pending.drain() {
+        for pending in self.proposals.drain_waiting() {
             super::submit::answer_error(
                 pending,
                 ApiError::new(

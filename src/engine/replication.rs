@@ -32,6 +32,16 @@
 //! answers `Trimmed` instead of a silent gap, and the tailer restores the
 //! stored snapshot (a full resync; see `engine::replica`), then reads on.
 //!
+//! # Losing entries in a failover
+//! A Redis failover may promote a replica that lacks the last entries of the
+//! old primary (appends whose replicas never confirmed them, answered
+//! `outcome_unknown`), which this node may have applied already. The store
+//! answers `Diverged` when it finds the log no longer holds the entry the
+//! tailer read last, and the tailer resynchronises from the snapshot as after
+//! a trim, so the node never keeps a state the log does not hold. Clusters
+//! keep a snapshot in Redis from their first start ([`store_origin`]), so there
+//! is always one to restore.
+//!
 //! # Exactly once
 //! Every replica applies the same entries in the same order with a
 //! deterministic core, so every replica makes the same decision: the first
@@ -94,6 +104,26 @@ pub async fn replay<L: SharedLog>(
         last = id.clone();
         feed(engine, batch).await;
     }
+}
+
+/// Stores the state before the log's first entry as the snapshot if none
+/// is stored yet, so a node that must resynchronise before the first
+/// periodic snapshot (a failover lost entries it applied) has one.
+pub async fn store_origin<L: SharedLog>(log: &L, engine: &EngineHandle) -> Result<(), StoreError> {
+    if log.snapshot().await?.is_some() {
+        return Ok(());
+    }
+    let Some(origin) = engine.snapshot().await else {
+        return Ok(());
+    };
+    let at = origin.after.clone();
+    let data = tokio::task::spawn_blocking(move || {
+        serde_json::to_string(&origin).map(|json| snapshot_codec::encode(&json))
+    })
+    .await
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    log.put_snapshot(&at, data).await
 }
 
 /// Restores the stored snapshot into the engine, with the audit history up
@@ -187,10 +217,16 @@ pub fn start<L: SharedLog>(
         node.clone(),
         settings.heartbeat_ttl,
         applied,
-        ready,
+        ready.clone(),
         output.dropped,
     ));
-    tokio::spawn(snapshotter(log, engine, node, settings.snapshot_every));
+    tokio::spawn(snapshotter(
+        log,
+        engine,
+        node,
+        settings.snapshot_every,
+        ready,
+    ));
 }
 
 async fn propose<L: SharedLog>(
@@ -223,21 +259,42 @@ async fn propose<L: SharedLog>(
         let started = std::time::Instant::now();
         let appended = log.append(entries).await;
         took.record(started.elapsed().as_secs_f64());
-        if let Err(e) = appended {
-            metrics::counter!("switchboard_redis_errors_total").increment(1);
+        let error = match appended {
+            Ok(()) => {
+                engine.send(Request::ProposalsAppended { reqs }).await;
+                continue;
+            }
+            Err(e) => e,
+        };
+        metrics::counter!("switchboard_redis_errors_total").increment(1);
+        // Too few replicas confirmed: the store itself answers, so later
+        // writes are still sent (they succeed once a replica keeps up).
+        if !matches!(error, StoreError::NotReplicated { .. }) {
             ready.store(false, Ordering::Relaxed);
-            tracing::warn!(error = %e, "cannot append to the shared log: outcome unknown");
-            // The entries may have reached the store before the error (a
-            // timeout, a connection lost mid-answer): they may still be
-            // applied. Only a retry with the same idempotency key can tell.
+        }
+        if let StoreError::NotSent(_) = error {
+            tracing::warn!(%error, "cannot append to the shared log: refused");
             for req in reqs {
                 let error = ApiError::new(
-                    ErrorCode::OutcomeUnknown,
-                    "the shared store did not confirm the write: it may or may not be applied; \
-                     retry with the same Idempotency-Key to learn which",
+                    ErrorCode::Unavailable,
+                    "the shared store is unreachable; nothing was changed, try again",
                 );
                 engine.send(Request::ProposalFailed { req, error }).await;
             }
+            continue;
+        }
+        tracing::warn!(%error, "cannot append to the shared log: outcome unknown");
+        // The entries may have reached the store before the error (a
+        // timeout, a connection lost mid-answer, a primary that has them but
+        // no replica yet): they may still be applied. Only a retry with the
+        // same idempotency key can tell.
+        for req in reqs {
+            let error = ApiError::new(
+                ErrorCode::OutcomeUnknown,
+                "the shared store did not confirm the write: it may or may not be applied; \
+                 retry with the same Idempotency-Key to learn which",
+            );
+            engine.send(Request::ProposalFailed { req, error }).await;
         }
     }
 }
@@ -264,11 +321,14 @@ async fn tail<L: SharedLog>(
                 }
                 *applied.lock().expect("applied lock") = last.clone();
             }
-            Err(StoreError::Trimmed(at)) => {
-                tracing::warn!(after = %at, "fell behind a trimmed log: resynchronising from the snapshot");
+            Err(e @ (StoreError::Trimmed(_) | StoreError::Diverged(_))) => {
+                tracing::warn!(error = %e, "resynchronising from the snapshot");
                 match restore_stored(&log, &engine, audit_capacity).await {
                     Ok(id) => last = id,
                     Err(e) => {
+                        // Not ready: writes would be appended but never
+                        // applied here, so never answered.
+                        ready.store(false, Ordering::Relaxed);
                         tracing::error!(error = %e, "cannot resynchronise");
                         tokio::time::sleep(backoff).await;
                     }
@@ -280,7 +340,10 @@ async fn tail<L: SharedLog>(
                     tracing::warn!(error = %e, "lost the shared log; not ready until it is back");
                 }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                // Short: after a failover writes wait for the tailer (the node
+                // is not ready until it reads again), and one attempt per
+                // half second costs Redis nothing.
+                backoff = (backoff * 2).min(Duration::from_millis(500));
             }
         }
     }
@@ -391,17 +454,25 @@ async fn heartbeat<L: SharedLog>(
 /// Once per `every`, if this node wins the claim: stores a snapshot of its
 /// replica and trims the log before the least position a live node applied
 /// (never past the snapshot), so no live node is left behind.
+///
+/// Not while the node is not ready: after a lost connection (a failover)
+/// its replica may hold entries the log lost, until its tailer has checked
+/// on reconnecting; a snapshot of that state would spread them.
 async fn snapshotter<L: SharedLog>(
     log: L,
     engine: EngineHandle,
     node: Arc<AtomicU32>,
     every: Duration,
+    ready: Arc<AtomicBool>,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await;
     loop {
         tick.tick().await;
+        if !ready.load(Ordering::Relaxed) {
+            continue;
+        }
         let me = node.load(Ordering::Relaxed);
         if !matches!(log.claim_snapshot(me, every).await, Ok(true)) {
             continue;

@@ -452,6 +452,12 @@ pub enum Request {
         /// Refused when the snapshot does not fit this build or directory.
         answer: oneshot::Sender<Result<(), ApiError>>,
     },
+    /// The shared log confirmed the append of these proposals of this node
+    /// (durable and, when configured, on enough replicas).
+    ProposalsAppended {
+        /// The proposals' numbers.
+        reqs: Vec<u64>,
+    },
     /// The shared log refused or lost a proposal of this node.
     ProposalFailed {
         /// The proposal's number.

@@ -11,6 +11,7 @@
 use serde_json::{Value, json};
 
 use super::outbox::OutboxSender;
+use super::proposals::Capture;
 use super::views;
 use super::{Answer, Engine, now_ms};
 use crate::api_error::{ApiError, ErrorCode};
@@ -161,12 +162,23 @@ impl Engine {
             self.proposals.tick_in_flight = false;
         }
         match self.proposals.pending.remove(&req) {
-            Some((after, pending)) => match applied.outcome {
-                Outcome::Command(result) => self.finish(result, after, pending, &closed),
-                Outcome::Value(result) => finish_op(result, pending),
-                Outcome::Repeated(first) => self.finish_repeated(first, after, pending),
-                Outcome::Done => {}
-            },
+            Some((after, pending)) => {
+                let confirmed = self.proposals.appended.remove(&req);
+                let (pending, capture) = if confirmed {
+                    (pending, Capture::None)
+                } else {
+                    Capture::of(pending)
+                };
+                match applied.outcome {
+                    Outcome::Command(result) => self.finish(result, after, pending, &closed),
+                    Outcome::Value(result) => finish_op(result, pending),
+                    Outcome::Repeated(first) => self.finish_repeated(first, after, pending),
+                    Outcome::Done => {}
+                }
+                if let Some(held) = capture.held() {
+                    self.proposals.held.insert(req, held);
+                }
+            }
             None => {
                 if let Some((agent, session)) = opened {
                     self.close_if_orphan(agent, session);
@@ -195,10 +207,26 @@ impl Engine {
         }
     }
 
-    /// The log could not take a proposal: tell whoever waits.
+    /// The store confirmed the append of these proposals: send the answers
+    /// held for them, and let the others be answered once applied.
+    pub(super) fn proposals_appended(&mut self, reqs: Vec<u64>) {
+        for req in reqs {
+            if let Some(held) = self.proposals.held.remove(&req) {
+                held.send();
+            } else if self.proposals.pending.contains_key(&req) {
+                self.proposals.appended.insert(req);
+            }
+        }
+    }
+
+    /// The log could not take a proposal: tell whoever waits (an answer
+    /// held since its entry was applied is replaced by the error: the store
+    /// never confirmed it).
     pub(super) fn proposal_failed(&mut self, req: u64, error: ApiError) {
         if let Some((_, pending)) = self.proposals.pending.remove(&req) {
             answer_error(pending, error);
+        } else if let Some(held) = self.proposals.held.remove(&req) {
+            answer_error(held.into_pending(), error);
         }
         if req == u64::MAX {
             self.proposals.tick_in_flight = false;

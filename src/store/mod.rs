@@ -4,12 +4,14 @@
 //! # The contract ([`SharedLog`])
 //! - `append` adds entries at the end of one totally ordered log, atomically
 //!   and durably as far as the backend is (Redis: one `XADD` each, fsynced
-//!   before the reply with `appendfsync always`). Once `append` returned, the
-//!   entry will be read by every reader, in the same position for all.
+//!   before the reply with `appendfsync always`, and on enough replicas when
+//!   asked to wait for them). Once `append` returned, the entry will be read
+//!   by every reader, in the same position for all.
 //! - `read_after(id)` returns the entries after `id` in log order, so a reader
 //!   that reconnects resumes exactly where it was, without a gap; or
 //!   [`StoreError::Trimmed`] when entries after `id` may have been trimmed
-//!   away, never a silent gap.
+//!   away, or [`StoreError::Diverged`] when the log lost `id` itself (a
+//!   Redis failover), never a silent gap or a silent fork.
 //! - `beat(node, ttl, applied)` keeps a node's heartbeat alive for `ttl` and
 //!   records how far it applied the log; `dead_nodes` lists the registered
 //!   nodes whose heartbeat expired (a crashed node's sessions then vanish from
@@ -36,6 +38,8 @@
 
 pub mod memory;
 pub mod redis;
+pub mod redis_config;
+pub mod redis_primary;
 pub mod snapshot_codec;
 pub mod sqlite;
 pub mod tokens;
@@ -51,6 +55,10 @@ pub enum StoreError {
     /// The store cannot be reached (Redis down, connection lost).
     #[error("shared store unavailable: {0}")]
     Unavailable(String),
+    /// The store could not be reached, and nothing was sent to it: an
+    /// append that fails so certainly changed nothing.
+    #[error("shared store unreachable, nothing sent: {0}")]
+    NotSent(String),
     /// The store holds something this node cannot read.
     #[error("shared store holds an unreadable entry: {0}")]
     Corrupt(String),
@@ -58,6 +66,21 @@ pub enum StoreError {
     /// stored snapshot, then read after it.
     #[error("the shared log was trimmed past {0}")]
     Trimmed(LogId),
+    /// The log no longer holds entry `{0}`, which this reader read from it:
+    /// a failover to a replica that lacked it (an append never confirmed).
+    /// Restore the stored snapshot, then read after it.
+    #[error("the shared log lost entry {0} (a failover to a replica that lacked it)")]
+    Diverged(LogId),
+    /// The append reached the primary, but fewer replicas than required
+    /// confirmed it in time: a failover may lose it, so its outcome is
+    /// unknown.
+    #[error("only {got} of the {wanted} replicas required confirmed the write in time")]
+    NotReplicated {
+        /// Replicas required.
+        wanted: u32,
+        /// Replicas that confirmed.
+        got: u32,
+    },
 }
 
 /// Audit records of one log entry at most (a bigger batch is cut, with a

@@ -17,17 +17,31 @@
 //! with what is stored and the change are one atomic step (they never move
 //! back, whichever node runs them).
 //!
-//! The client is the `redis` crate's tokio `ConnectionManager` (it reconnects
-//! by itself); the blocking `XREAD` of the tailer runs on its own connection
-//! so that it never holds up appends.
+//! Connections go to the primary wherever it is ([`Primary`]: one address,
+//! or found through Sentinel and followed across a failover); the blocking
+//! `XREAD` of the tailer runs on its own connection so that it never holds
+//! up appends.
+//!
+//! # Replicas and failover
+//! With `min_replicas` above 0 an append is confirmed only once `WAIT` says
+//! that many replicas have it; fewer in time is
+//! [`StoreError::NotReplicated`] (the primary has the entries, a failover
+//! may lose them: the outcome is unknown). A failover can still drop
+//! entries nobody was told succeeded, which readers may have applied: so
+//! whenever the tailer connects afresh it first checks that the log still
+//! holds the entry it read last, and answers [`StoreError::Diverged`] if not
+//! (the reader must restore the snapshot, which the new primary has
+//! consistent with its log: replication keeps Redis's write order).
 
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, MultiplexedConnection};
-use redis::streams::StreamReadReply;
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamRangeReply, StreamReadReply};
 use tokio::sync::Mutex;
 
+use super::redis_config::{RedisConfig, RedisTarget};
+use super::redis_primary::Primary;
 use super::{LogId, SharedLog, StoreError};
 use crate::domain::LogEntry;
 use std::sync::Arc;
@@ -89,9 +103,12 @@ fn unavailable(e: redis::RedisError) -> StoreError {
 /// A [`SharedLog`] in one Redis.
 #[derive(Clone)]
 pub struct RedisLog {
-    client: redis::Client,
-    commands: ConnectionManager,
+    primary: Primary,
     reader: Arc<Mutex<Option<MultiplexedConnection>>>,
+    /// Replicas that must have an append before it is confirmed.
+    min_replicas: u32,
+    /// How long an append waits for them.
+    replica_timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisLog {
@@ -101,25 +118,67 @@ impl std::fmt::Debug for RedisLog {
 }
 
 impl RedisLog {
-    /// Connects to `url` (`redis://host:port/db`).
+    /// Connects to `url` with no replica wait.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
+        Self::open(&RedisConfig::new(url)).await
+    }
+
+    /// Connects to the primary `config` names (`redis://host:port/db`, or
+    /// `redis+sentinel://…` to find it through Sentinel).
+    pub async fn open(config: &RedisConfig) -> Result<Self, StoreError> {
+        let target =
+            RedisTarget::parse(&config.url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         // Fail fast while Redis is away: a write then gets `unavailable` at
-        // once instead of hanging behind reconnection attempts.
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let commands = client
-            .get_connection_manager_with_config(config)
+        // once instead of hanging; but let `WAIT` take its full time.
+        let response_timeout =
+            Duration::from_secs(2).max(config.replica_timeout + Duration::from_secs(1));
+        let primary = Primary::new(&target, response_timeout)?;
+        primary.connection().await?;
+        Ok(RedisLog {
+            primary,
+            reader: Arc::new(Mutex::new(None)),
+            min_replicas: config.min_replicas,
+            replica_timeout: config.replica_timeout,
+        })
+    }
+
+    /// Opens the tailer's own connection to the primary, checking that the
+    /// log there still holds `after` (see "Replicas and failover").
+    async fn open_reader(
+        &self,
+        after: &str,
+        block: Duration,
+    ) -> Result<MultiplexedConnection, StoreError> {
+        // The blocking XREAD must outlive the client's default response
+        // timeout.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(block + Duration::from_secs(5)))
+            .set_connection_timeout(Some(Duration::from_secs(2)));
+        let mut conn = self
+            .primary
+            .client()
+            .await?
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(unavailable)?;
-        Ok(RedisLog {
-            client,
-            commands,
-            reader: Arc::new(Mutex::new(None)),
-        })
+        if after == "0-0" {
+            return Ok(conn);
+        }
+        let (held, mark): (StreamRangeReply, Option<String>) = redis::pipe()
+            .cmd("XRANGE")
+            .arg(LOG)
+            .arg(after)
+            .arg(after)
+            .cmd("GET")
+            .arg(TRIMMED)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let trimmed_past = mark.is_some_and(|m| super::log_id_key(after) < super::log_id_key(&m));
+        if held.ids.is_empty() && !trimmed_past {
+            return Err(StoreError::Diverged(after.to_string()));
+        }
+        Ok(conn)
     }
 }
 
@@ -136,8 +195,33 @@ impl SharedLog for RedisLog {
                 .arg(json)
                 .ignore();
         }
-        let mut conn = self.commands.clone();
-        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+        // No connection: nothing was sent, the append certainly failed.
+        let mut c = self
+            .primary
+            .connection()
+            .await
+            .map_err(|e| StoreError::NotSent(e.to_string()))?;
+        pipe.query_async::<()>(&mut c.conn)
+            .await
+            .map_err(|e| c.failed(e))?;
+        if self.min_replicas == 0 {
+            return Ok(());
+        }
+        // On the same connection: WAIT counts the replicas that have every
+        // write this connection made, these entries included.
+        let got = redis::cmd("WAIT")
+            .arg(self.min_replicas)
+            .arg(self.replica_timeout.as_millis().max(1) as u64)
+            .query_async::<u32>(&mut c.conn)
+            .await
+            .map_err(|e| c.failed(e))?;
+        if got < self.min_replicas {
+            return Err(StoreError::NotReplicated {
+                wanted: self.min_replicas,
+                got,
+            });
+        }
+        Ok(())
     }
 
     async fn read_after(
@@ -148,17 +232,11 @@ impl SharedLog for RedisLog {
     ) -> Result<Vec<(LogId, LogEntry)>, StoreError> {
         let mut guard = self.reader.lock().await;
         if guard.is_none() {
-            // The blocking XREAD must outlive the client's default response
-            // timeout.
-            let config = redis::AsyncConnectionConfig::new()
-                .set_response_timeout(Some(block + Duration::from_secs(5)))
-                .set_connection_timeout(Some(Duration::from_secs(2)));
-            let conn = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .map_err(unavailable)?;
-            *guard = Some(conn);
+            let opened = self.open_reader(after, block).await;
+            if opened.is_err() {
+                self.primary.forget();
+            }
+            *guard = Some(opened?);
         }
         let conn = guard.as_mut().expect("just set");
         let mut cmd = redis::cmd("XREAD");
@@ -183,8 +261,10 @@ impl SharedLog for RedisLog {
                 reply
             }
             Err(e) => {
-                // Drop the connection; the next call opens a fresh one.
+                // Drop the connection; the next call opens a fresh one, and
+                // so does the next command.
                 *guard = None;
+                self.primary.forget();
                 return Err(unavailable(e));
             }
         };
@@ -203,12 +283,12 @@ impl SharedLog for RedisLog {
     }
 
     async fn new_node(&self) -> Result<u32, StoreError> {
-        let mut conn = self.commands.clone();
-        conn.incr(NODE_SEQ, 1).await.map_err(unavailable)
+        let mut c = self.primary.connection().await?;
+        c.conn.incr(NODE_SEQ, 1).await.map_err(|e| c.failed(e))
     }
 
     async fn beat(&self, node: u32, ttl: Duration, applied: &str) -> Result<(), StoreError> {
-        let mut conn = self.commands.clone();
+        let mut c = self.primary.connection().await?;
         // Registering again on every beat keeps a node that a peer wrongly
         // reaped (a long pause) reapable later.
         redis::pipe()
@@ -222,20 +302,20 @@ impl SharedLog for RedisLog {
             .arg(NODES)
             .arg(node)
             .ignore()
-            .query_async::<()>(&mut conn)
+            .query_async::<()>(&mut c.conn)
             .await
-            .map_err(unavailable)
+            .map_err(|e| c.failed(e))
     }
 
     async fn dead_nodes(&self, me: u32) -> Result<Vec<u32>, StoreError> {
-        let mut conn = self.commands.clone();
-        let nodes: Vec<u32> = conn.smembers(NODES).await.map_err(unavailable)?;
+        let mut c = self.primary.connection().await?;
+        let nodes: Vec<u32> = c.conn.smembers(NODES).await.map_err(|e| c.failed(e))?;
         let mut dead = Vec::new();
         for n in nodes.into_iter().filter(|&n| n != me) {
-            let alive: bool = conn.exists(node_key(n)).await.map_err(unavailable)?;
+            let alive: bool = c.conn.exists(node_key(n)).await.map_err(|e| c.failed(e))?;
             if !alive {
                 // SREM answers 1 to exactly one caller: one node reports it.
-                let removed: i64 = conn.srem(NODES, n).await.map_err(unavailable)?;
+                let removed: i64 = c.conn.srem(NODES, n).await.map_err(|e| c.failed(e))?;
                 if removed == 1 {
                     dead.push(n);
                 }
@@ -245,17 +325,17 @@ impl SharedLog for RedisLog {
     }
 
     async fn min_applied(&self) -> Result<Option<LogId>, StoreError> {
-        let mut conn = self.commands.clone();
-        let nodes: Vec<u32> = conn.smembers(NODES).await.map_err(unavailable)?;
+        let mut c = self.primary.connection().await?;
+        let nodes: Vec<u32> = c.conn.smembers(NODES).await.map_err(|e| c.failed(e))?;
         if nodes.is_empty() {
             return Ok(None);
         }
         let keys: Vec<String> = nodes.into_iter().map(node_key).collect();
         let applied: Vec<Option<String>> = redis::cmd("MGET")
             .arg(&keys)
-            .query_async(&mut conn)
+            .query_async(&mut c.conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| c.failed(e))?;
         Ok(applied
             .into_iter()
             .flatten()
@@ -263,40 +343,40 @@ impl SharedLog for RedisLog {
     }
 
     async fn put_snapshot(&self, at: &str, data: String) -> Result<(), StoreError> {
-        let mut conn = self.commands.clone();
+        let mut c = self.primary.connection().await?;
         redis::Script::new(&format!("{ID_GREATER}{SNAPSHOT_SCRIPT}"))
             .key(SNAPSHOT)
             .arg(at)
             .arg(data)
-            .invoke_async::<i64>(&mut conn)
+            .invoke_async::<i64>(&mut c.conn)
             .await
             .map(|_| ())
-            .map_err(unavailable)
+            .map_err(|e| c.failed(e))
     }
 
     async fn snapshot(&self) -> Result<Option<(LogId, String)>, StoreError> {
-        let mut conn = self.commands.clone();
+        let mut c = self.primary.connection().await?;
         let (at, data): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(SNAPSHOT)
             .arg("at")
             .arg("data")
-            .query_async(&mut conn)
+            .query_async(&mut c.conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| c.failed(e))?;
         Ok(at.zip(data))
     }
 
     async fn claim_snapshot(&self, node: u32, every: Duration) -> Result<bool, StoreError> {
-        let mut conn = self.commands.clone();
+        let mut c = self.primary.connection().await?;
         let set: Option<String> = redis::cmd("SET")
             .arg(SNAPSHOTTER)
             .arg(node)
             .arg("NX")
             .arg("PX")
             .arg(every.as_millis().max(1) as u64)
-            .query_async(&mut conn)
+            .query_async(&mut c.conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| c.failed(e))?;
         Ok(set.is_some())
     }
 
@@ -306,7 +386,7 @@ impl SharedLog for RedisLog {
         records: Vec<String>,
         cap: usize,
     ) -> Result<(), StoreError> {
-        let mut conn = self.commands.clone();
+        let mut c = self.primary.connection().await?;
         let script = redis::Script::new(AUDIT_SCRIPT);
         let mut invocation = script.key(AUDIT);
         invocation.arg(cap);
@@ -315,14 +395,14 @@ impl SharedLog for RedisLog {
             invocation.arg(format!("{ms}-{seq}")).arg(r);
         }
         invocation
-            .invoke_async::<i64>(&mut conn)
+            .invoke_async::<i64>(&mut c.conn)
             .await
             .map(|_| ())
-            .map_err(unavailable)
+            .map_err(|e| c.failed(e))
     }
 
     async fn read_audit(&self, upto: &str, max: usize) -> Result<Vec<String>, StoreError> {
-        let mut conn = self.commands.clone();
+        let mut c = self.primary.connection().await?;
         let (ms, seq) = super::audit_id(upto, super::AUDIT_PER_ENTRY - 1);
         let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
             .arg(AUDIT)
@@ -330,9 +410,9 @@ impl SharedLog for RedisLog {
             .arg("-")
             .arg("COUNT")
             .arg(max)
-            .query_async(&mut conn)
+            .query_async(&mut c.conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| c.failed(e))?;
         let mut out = Vec::with_capacity(reply.ids.len());
         for id in reply.ids.into_iter().rev() {
             let r: String = id.get("r").ok_or_else(|| {
@@ -344,24 +424,25 @@ impl SharedLog for RedisLog {
     }
 
     async fn trim(&self, before: &str) -> Result<(), StoreError> {
-        let mut conn = self.commands.clone();
+        let mut c = self.primary.connection().await?;
         redis::Script::new(&format!("{ID_GREATER}{TRIM_SCRIPT}"))
             .key(LOG)
             .key(TRIMMED)
             .arg(before)
-            .invoke_async::<i64>(&mut conn)
+            .invoke_async::<i64>(&mut c.conn)
             .await
             .map(|_| ())
-            .map_err(unavailable)
+            .map_err(|e| c.failed(e))
     }
 
     async fn directory(&self, proposed: &str) -> Result<String, StoreError> {
-        let mut conn = self.commands.clone();
-        let _: bool = conn
+        let mut c = self.primary.connection().await?;
+        let _: bool = c
+            .conn
             .set_nx(DIRECTORY, proposed)
             .await
-            .map_err(unavailable)?;
-        conn.get(DIRECTORY).await.map_err(unavailable)
+            .map_err(|e| c.failed(e))?;
+        c.conn.get(DIRECTORY).await.map_err(|e| c.failed(e))
     }
 }
 
@@ -380,7 +461,7 @@ impl SharedLog for RedisLog {
 /// Redis (every key shares the `{sb}` slot), not on a sharded cluster.
 #[derive(Clone)]
 pub struct RedisTokens {
-    commands: ConnectionManager,
+    primary: Primary,
 }
 
 impl std::fmt::Debug for RedisTokens {
@@ -432,50 +513,51 @@ impl RedisTokens {
     /// Shares the log's connection.
     pub fn new(log: &RedisLog) -> Self {
         RedisTokens {
-            commands: log.commands.clone(),
+            primary: log.primary.clone(),
         }
     }
 
     /// Stores a token's digest for `ttl`, in its agent's set too.
     pub async fn put(&self, digest: &str, agent: &str, ttl: Duration) -> Result<(), StoreError> {
-        let mut conn = self.commands.clone();
+        let mut c = self.primary.connection().await?;
         redis::Script::new(PUT_TOKEN)
             .key(token_key(digest))
             .key(agent_tokens_key(agent))
             .arg(agent)
             .arg(digest)
             .arg(ttl.as_millis() as u64)
-            .invoke_async::<()>(&mut conn)
+            .invoke_async::<()>(&mut c.conn)
             .await
-            .map_err(unavailable)
+            .map_err(|e| c.failed(e))
     }
 
     /// The agent of a token's digest, sliding its lifetime.
     pub async fn take(&self, digest: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
-        let mut conn = self.commands.clone();
+        let mut c = self.primary.connection().await?;
         redis::Script::new(TAKE_TOKEN)
             .key(token_key(digest))
             .arg(ttl.as_millis() as u64)
-            .invoke_async::<Option<String>>(&mut conn)
+            .invoke_async::<Option<String>>(&mut c.conn)
             .await
-            .map_err(unavailable)
+            .map_err(|e| c.failed(e))
     }
 
     /// Forgets every token of an agent (the agent was disabled).
     pub async fn remove_agent(&self, agent: &str) -> Result<(), StoreError> {
-        let mut conn = self.commands.clone();
+        let mut c = self.primary.connection().await?;
         redis::Script::new(REMOVE_AGENT_TOKENS)
             .key(agent_tokens_key(agent))
-            .invoke_async::<()>(&mut conn)
+            .invoke_async::<()>(&mut c.conn)
             .await
-            .map_err(unavailable)
+            .map_err(|e| c.failed(e))
     }
 
     /// Forgets a token.
     pub async fn remove(&self, digest: &str) -> Result<(), StoreError> {
-        let mut conn = self.commands.clone();
-        conn.del::<_, ()>(token_key(digest))
+        let mut c = self.primary.connection().await?;
+        c.conn
+            .del::<_, ()>(token_key(digest))
             .await
-            .map_err(unavailable)
+            .map_err(|e| c.failed(e))
     }
 }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use switchboard::directory_file;
 use switchboard::domain::CoreConfig;
 use switchboard::server::{ServerConfig, Storage, run};
+use switchboard::store::redis_config::RedisConfig;
 use switchboard::transport::TransportConfig;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -741,7 +742,7 @@ impl TestServer {
         adjust(&mut config);
         config.transport.login_attempts_per_ip_per_min = 0;
         config.transport.login_attempts_per_username_per_min = 0;
-        config.storage = Storage::Redis(redis_url.to_string());
+        config.storage = Storage::Redis(RedisConfig::new(redis_url));
         config.heartbeat_ttl = Duration::from_secs(2);
         let s = Self::spawn(config).await;
         for _ in 0..100 {
