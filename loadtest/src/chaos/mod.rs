@@ -17,6 +17,7 @@ mod ledger;
 mod netns;
 mod probe;
 mod procs;
+mod sentinel;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::util::parse_duration;
 use ledger::Tally;
 use netns::Namespace;
 use procs::{Node, Redis};
+use sentinel::SentinelSet;
 
 /// One fault.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
@@ -48,8 +50,10 @@ pub enum Case {
     /// goes down for --fault-for while its consoles stay connected. Needs
     /// root.
     NodeCut,
-    /// A Sentinel failover of the Redis primary. Not written yet: reported
-    /// as skipped, with the reason.
+    /// `kill -9` of the Redis primary watched by three Sentinels, with two
+    /// replicas; the nodes find the primary through the Sentinels and wait
+    /// for one replica before they acknowledge a write. The killed primary
+    /// stays dead.
     SentinelFailover,
 }
 
@@ -219,11 +223,7 @@ fn skip_reason(case: Case, bin: &Path) -> Option<String> {
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).to_lowercase())
                 .unwrap_or_default();
-            Some(if help.contains("sentinel") {
-                "not written yet: this switchboard has Sentinel flags, but the case \
-                 (a primary, a replica, Sentinels, a forced failover) is not part of this tool"
-                    .into()
-            } else {
+            (!help.contains("sentinel")).then(|| {
                 "this switchboard has no Sentinel support (`serve --help` names none)".into()
             })
         }
@@ -268,14 +268,32 @@ async fn run_case(
         None
     };
     let extra: Vec<String> = ns.iter().map(|n| n.redis_host()).collect();
-    let mut redis = Redis::start(&cmd.redis_bin, &dir.join("redis"), &extra).await?;
-    steps.say(&format!("redis-server on port {}", redis.port));
+    let (mut redis, mut ha) = if case == Case::SentinelFailover {
+        let set = SentinelSet::start(&cmd.redis_bin, &dir.join("redis")).await?;
+        steps.say(&format!(
+            "a primary, two replicas in sync and three Sentinels: {}",
+            set.url()
+        ));
+        (None, Some(set))
+    } else {
+        let redis = Redis::start(&cmd.redis_bin, &dir.join("redis"), &extra).await?;
+        steps.say(&format!("redis-server on port {}", redis.port));
+        (Some(redis), None)
+    };
     let directory = write_directory(cmd, dir)?;
     let mut nodes = Vec::new();
     for i in 0..cmd.nodes {
         let inside = ns.as_ref().filter(|_| i == 0);
         let host = inside.map_or("127.0.0.1".to_string(), |n| n.redis_host());
-        let args = node_args(cmd, bin, &redis.url(&host), &directory);
+        let mut args = match (&redis, &ha) {
+            (Some(r), _) => node_args(cmd, bin, &r.url(&host), &directory),
+            (None, Some(set)) => node_args(cmd, bin, &set.url(), &directory),
+            (None, None) => unreachable!("one Redis or the other"),
+        };
+        if ha.is_some() {
+            // Acknowledge a write only once a replica has it.
+            args.extend(["--redis-min-replicas".to_string(), "1".to_string()]);
+        }
         let node = Node::start(bin, &args, dir.join(format!("node{i}.log")), inside).await?;
         steps.say(&format!("node {i} ready at {}", node.base));
         nodes.push(node);
@@ -315,9 +333,17 @@ async fn run_case(
     ));
     tokio::time::sleep_until((started + cfg.ramp + cmd.fault_after).into()).await;
     let fault_at = Instant::now();
-    inject(case, &mut nodes, &mut redis, ns.as_ref(), &steps).await?;
+    inject(
+        case,
+        &mut nodes,
+        redis.as_mut(),
+        ha.as_mut(),
+        ns.as_ref(),
+        &steps,
+    )
+    .await?;
     tokio::time::sleep(cmd.fault_for).await;
-    heal(case, &mut redis, ns.as_ref(), &steps).await?;
+    heal(case, redis.as_mut(), ns.as_ref(), &steps).await?;
     // Just before the run phase ends, while every console is open: work
     // left with agents the fault logged out.
     let judge = nodes.last().expect("at least two nodes").base.clone();
@@ -388,10 +414,17 @@ fn node_args(cmd: &ChaosCmd, bin: &Path, redis_url: &str, directory: &Path) -> V
 async fn inject(
     case: Case,
     nodes: &mut [Node],
-    redis: &mut Redis,
+    redis: Option<&mut Redis>,
+    ha: Option<&mut SentinelSet>,
     ns: Option<&Namespace>,
     steps: &Steps,
 ) -> Result<(), String> {
+    if let Some(set) = ha {
+        set.kill_primary();
+        steps.say("fault: the Redis primary killed (kill -9); the Sentinels promote a replica");
+        return Ok(());
+    }
+    let redis = redis.ok_or("no redis-server")?;
     match case {
         Case::NodeKill => {
             nodes[0].kill9().await;
@@ -409,32 +442,32 @@ async fn inject(
             ns.ok_or("no namespace")?.redis_link_up(false)?;
             steps.say("fault: node 0 cut from Redis (its link down)");
         }
-        Case::SentinelFailover => return Err("the Sentinel case is not written".into()),
+        Case::SentinelFailover => unreachable!("handled above"),
     }
     Ok(())
 }
 
 async fn heal(
     case: Case,
-    redis: &mut Redis,
+    redis: Option<&mut Redis>,
     ns: Option<&Namespace>,
     steps: &Steps,
 ) -> Result<(), String> {
     match case {
-        Case::NodeKill => {}
+        // The killed primary stays dead: the promoted replica serves.
+        Case::NodeKill | Case::SentinelFailover => {}
         Case::RedisKill => {
-            redis.restart().await?;
+            redis.ok_or("no redis-server")?.restart().await?;
             steps.say("healed: redis-server restarted on its append-only file");
         }
         Case::RedisHang => {
-            redis.signal("-CONT")?;
+            redis.ok_or("no redis-server")?.signal("-CONT")?;
             steps.say("healed: redis-server continued (SIGCONT)");
         }
         Case::NodeCut => {
             ns.ok_or("no namespace")?.redis_link_up(true)?;
             steps.say("healed: node 0's link to Redis up again");
         }
-        Case::SentinelFailover => return Err("the Sentinel case is not written".into()),
     }
     Ok(())
 }

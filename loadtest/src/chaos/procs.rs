@@ -15,6 +15,8 @@ pub struct Redis {
     /// Its port on every address it listens on.
     pub port: u16,
     bind: Vec<String>,
+    /// Extra `redis-server` arguments (`--replicaof HOST PORT`).
+    args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -22,6 +24,16 @@ impl Redis {
     /// Starts it in `dir`, listening on loopback and `extra` addresses (a
     /// network namespace's link), and waits until it answers.
     pub async fn start(bin: &Path, dir: &Path, extra: &[String]) -> Result<Redis, String> {
+        Self::start_with(bin, dir, extra, &[]).await
+    }
+
+    /// As [`Redis::start`], with extra `redis-server` arguments.
+    pub async fn start_with(
+        bin: &Path,
+        dir: &Path,
+        extra: &[String],
+        args: &[String],
+    ) -> Result<Redis, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut bind = vec!["127.0.0.1".to_string()];
         bind.extend(extra.iter().cloned());
@@ -30,6 +42,7 @@ impl Redis {
             dir: dir.to_path_buf(),
             port: free_port()?,
             bind,
+            args: args.to_vec(),
             child: None,
         };
         r.spawn().await?;
@@ -53,6 +66,7 @@ impl Redis {
             ])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             .spawn()
@@ -107,7 +121,7 @@ impl Drop for Redis {
 }
 
 /// Whether something on `port` answers a Redis `PING` with `+PONG`.
-async fn ping(port: u16) -> bool {
+pub async fn ping(port: u16) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -193,7 +207,7 @@ fn signal(pid: u32, sig: &str) -> Result<(), String> {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+pub fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
