@@ -189,3 +189,55 @@ async fn a_status_set_on_one_node_shows_on_the_board_of_another() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn on_two_nodes_sharing_redis_a_status_and_a_ready_travel_between_nodes() {
+    let redis = common::TestRedis::start();
+    let mut ticket_wrap_up = test_directory();
+    // g2's tickets get a wrap-up long enough that only `ready` ends it here.
+    ticket_wrap_up = ticket_wrap_up.replacen(
+        "ticket = { enabled = true }\nvoice = { enabled = true }",
+        "ticket = { enabled = true, wrap_up = \"1h\" }\nvoice = { enabled = true }",
+        1,
+    );
+    assert!(
+        ticket_wrap_up.contains("wrap_up"),
+        "g2 found in the test directory"
+    );
+    let a = TestServer::start_node(&redis.url(), &ticket_wrap_up, GRACE).await;
+    let b = TestServer::start_node(&redis.url(), &ticket_wrap_up, GRACE).await;
+    let mut omgr = b.console("omgr").await;
+    let snap = omgr.request("watch", json!({ "group": "g2" })).await;
+    assert_eq!(snap["type"], "ok", "{snap}");
+    let mut carol = a.console("carol").await;
+
+    let r = carol
+        .request("set_status", json!({ "status": "Training" }))
+        .await;
+    assert_eq!(r["type"], "ok", "{r}");
+    omgr.push_where("agent_status", |f| {
+        f["status"]["agent"] == "carol" && f["status"]["status"] == "Training"
+    })
+    .await;
+
+    // carol is the only one active for g2 tickets: a ticket made through
+    // node B comes to her on node A; closing it starts her wrap-up, seen on B.
+    let first = b.create_work("g2", "ticket", 0).await;
+    assert_eq!(first["assignee"], "carol", "{first}");
+    let closed = carol.request("close", json!({ "item": first["id"] })).await;
+    assert_eq!(closed["type"], "ok", "{closed}");
+    omgr.push_where("agent_status", |f| {
+        f["status"]["agent"] == "carol" && f["status"]["wrap_up"]["ticket"].is_u64()
+    })
+    .await;
+    let second = b.create_work("g2", "ticket", 0).await;
+    assert_eq!(second["state"], "queued", "in wrap-up: {second}");
+    let ready = carol.request("ready", json!({})).await;
+    assert_eq!(ready["type"], "ok", "{ready}");
+    let got = carol
+        .push_where("item", |f| f["item"]["id"] == second["id"])
+        .await;
+    assert_eq!(got["item"]["assignee"], "carol");
+    a.stop().await;
+    b.stop().await;
+}
