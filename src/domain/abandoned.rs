@@ -12,7 +12,7 @@ use super::command::Reply;
 use super::core::{Core, Timer};
 use super::directory::Channel;
 use super::error::DomainError;
-use super::event::{DequeueReason, Event, ItemReason};
+use super::event::{Event, ItemReason};
 use super::item::{ItemId, ItemState};
 use super::time::Millis;
 
@@ -66,28 +66,14 @@ impl Core {
 
     /// The abandon timer of a chat fired: if it still waits and its visitor
     /// is still gone since then, it leaves the queue for good.
-    pub(super) fn abandon_if_still_gone(&mut self, id: ItemId, since: Millis) {
+    pub(super) fn abandon_if_still_gone(&mut self, now: Millis, id: ItemId, since: Millis) {
         let Some(item) = self.items.get(&id) else {
             return;
         };
         if item.state != ItemState::Queued || item.visitor_gone_since != Some(since) {
             return;
         }
-        self.queues[item.group.0 as usize][item.channel.index()].remove(item);
-        self.events.push(Event::Dequeued {
-            item: item.clone(),
-            reason: DequeueReason::Abandoned,
-        });
-        for key in self.item_timers.remove(&id).unwrap_or_default() {
-            self.timers.remove(&key);
-        }
-        let mut item = self.items.remove(&id).expect("checked above");
-        item.state = ItemState::Closed;
-        self.events.push(Event::ItemChanged {
-            item,
-            reason: ItemReason::Abandoned,
-            previous: None,
-        });
+        self.end_item(now, id, ItemReason::Abandoned);
     }
 
     fn visitor_chat_mut(&mut self, id: ItemId) -> Result<&mut super::item::Item, DomainError> {

@@ -284,7 +284,7 @@ impl Core {
                 }
                 Timer::Disconnected(id, _) => self.holder_stayed_out(now, id),
                 Timer::WrapUp(a, c) => self.wrap_up_over(a, c, at),
-                Timer::Abandon(id, since) => self.abandon_if_still_gone(id, since),
+                Timer::Abandon(id, since) => self.abandon_if_still_gone(now, id, since),
             }
         }
         self.drain_dirty(now);
@@ -823,17 +823,22 @@ impl Core {
         Ok(Reply::Item(id))
     }
 
-    /// Ends an open item (closed or cancelled): out of its queue or off its
-    /// holder's load at once, its timers disarmed, forgotten after the
-    /// event that says so.
+    /// Ends an open item (closed, cancelled or abandoned): out of its queue
+    /// or off its holder's load at once, its timers disarmed, forgotten
+    /// after the event that says so.
     pub(super) fn end_item(&mut self, now: Millis, id: ItemId, reason: ItemReason) {
         let item = &self.items[&id];
         if item.state == ItemState::Queued {
             let item = self.items.get(&id).expect("checked above");
             self.queues[item.group.0 as usize][item.channel.index()].remove(item);
+            let dequeued = if reason == ItemReason::Abandoned {
+                DequeueReason::Abandoned
+            } else {
+                DequeueReason::Closed
+            };
             self.events.push(Event::Dequeued {
                 item: item.clone(),
-                reason: DequeueReason::Closed,
+                reason: dequeued,
             });
         } else {
             let (holder, group, channel) = (item.assignee, item.group, item.channel);
