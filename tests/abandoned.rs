@@ -92,15 +92,7 @@ async fn a_visitor_gone_past_the_limit_loses_the_chat_and_no_agent_ever_gets_it(
         .collect();
     assert_eq!(ids, [&stays], "{queue}");
 
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("switchboard_items_total{event=\"abandoned\"} 1"),
         "counted"

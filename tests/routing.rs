@@ -437,15 +437,7 @@ async fn routing_metrics_are_exported() {
     t1.request("take", json!({ "item": item["id"] })).await;
     let lost = t2.request("take", json!({ "item": item["id"] })).await;
     assert_eq!(lost["code"], "already_taken");
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     for needle in [
         "switchboard_takes_total{result=\"won\"}",
         "switchboard_takes_total{result=\"lost\"}",
