@@ -175,6 +175,11 @@ struct Tally {
     unknown: usize,
     /// Answers `unavailable` (retried).
     unavailable: usize,
+    /// Requests that got no answer in time or lost their connection: their
+    /// outcome is unknown to the client, which retries with the same key
+    /// (what a client must do; the server may legitimately hold a write
+    /// while the store fails over and its tailer reconnects).
+    unanswered: Vec<String>,
     /// The first acknowledgement of a request sent after the kill.
     back_at: Option<Instant>,
 }
@@ -204,10 +209,11 @@ async fn create_until_known(
                 r.status().as_u16(),
                 r.json::<Value>().await.unwrap_or_default(),
             ),
-            Err(_) => (0, Value::Null),
+            Err(e) => (0, json!({ "transport": e.to_string() })),
         };
         let mut t = tally.lock().await;
         match (status, body["error"]["code"].as_str()) {
+            (0, _) => t.unanswered.push(format!("{title}: {}", body["transport"])),
             (201, _) => {
                 let id = body["item"]["id"].as_u64().expect("an item id");
                 t.acknowledged.insert(title.to_string(), id);
@@ -382,13 +388,15 @@ async fn a_sentinel_failover_under_load_loses_no_acknowledged_item() {
     }
     println!(
         "sentinel failover: {} acknowledged ({before} before the kill), lost {}, doubled {}, \
-         {} outcome_unknown and {} unavailable answers (retried with their key), \
-         writes succeeded again {} ms after the kill",
+         {} outcome_unknown and {} unavailable answers and {} unanswered requests \
+         (retried with their key: {:?}), writes succeeded again {} ms after the kill",
         t.acknowledged.len(),
         lost.len(),
         doubled.len(),
         t.unknown,
         t.unavailable,
+        t.unanswered.len(),
+        t.unanswered,
         recovered.as_millis()
     );
     assert!(lost.is_empty(), "acknowledged items lost: {lost:?}");
