@@ -55,6 +55,7 @@ impl CredentialTable {
                 name: name.clone(),
                 scope: rec.scope.clone(),
                 override_capacity: rec.override_capacity,
+                set_presence: rec.set_presence,
             });
             for k in &rec.keys {
                 let mut digest = [0u8; 32];

@@ -101,6 +101,9 @@ struct FileIntegration {
     /// It may assign work to an agent at its cap.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     override_capacity: bool,
+    /// It may set the status and active cells of its groups' agents.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    set_presence: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -468,6 +471,7 @@ fn integrations(
                 name: i.name,
                 scope,
                 override_capacity: i.override_capacity,
+                set_presence: i.set_presence,
             }),
         });
     }
@@ -484,6 +488,8 @@ pub struct ExportedIntegration {
     pub key_sha256: String,
     /// It may assign work to an agent at its cap.
     pub override_capacity: bool,
+    /// It may set the status and active cells of its groups' agents.
+    pub set_presence: bool,
 }
 
 /// What an export writes besides the directory itself.
@@ -597,6 +603,7 @@ pub fn to_toml(dir: &Directory, extras: &ExportExtras<'_>) -> Result<String, tom
                 GroupScope::Only(ids) => ids.clone(),
             },
             override_capacity: i.override_capacity,
+            set_presence: i.set_presence,
         })
         .collect();
     let st = dir.status_settings();

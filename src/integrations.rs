@@ -27,6 +27,9 @@ pub struct Integration {
     pub scope: GroupScope,
     /// It may assign work to an agent at its cap.
     pub override_capacity: bool,
+    /// It may set the status and active cells of the agents of its groups
+    /// (a workforce-management tool).
+    pub set_presence: bool,
 }
 
 impl Integration {
@@ -38,6 +41,7 @@ impl Integration {
             name: name.to_string(),
             scope: GroupScope::All,
             override_capacity: false,
+            set_presence: false,
         })
     }
 
@@ -96,6 +100,7 @@ mod tests {
             name: "crm".into(),
             scope: GroupScope::Only(vec!["g1".into()]),
             override_capacity: false,
+            set_presence: false,
         };
         assert!(only.allows("g1"));
         assert!(!only.allows("g2"));

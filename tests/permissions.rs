@@ -60,10 +60,11 @@ const A: Want = "allowed";
 const F: Want = "forbidden";
 const U: Want = "unauthorized";
 
-/// The test directory plus an integration scoped to g1 and one to g2.
+/// The test directory plus an integration scoped to g1 (allowed to set
+/// presence) and one to g2.
 pub fn directory_with_integrations() -> String {
     format!(
-        "{}\n[[integrations]]\nname = \"crm-g1\"\nkey_sha256 = \"{}\"\ngroups = [\"g1\"]\n\n\
+        "{}\n[[integrations]]\nname = \"crm-g1\"\nkey_sha256 = \"{}\"\ngroups = [\"g1\"]\nset_presence = true\n\n\
          [[integrations]]\nname = \"crm-g2\"\nkey_sha256 = \"{}\"\ngroups = [\"g2\"]\n",
         test_directory(),
         key_digest_hex(KEY_G1),
@@ -109,6 +110,9 @@ enum Http {
     MoveItemWithin,
     AssignItem,
     AssignOverCap,
+    SetBobStatus,
+    SetBobAvailability,
+    SetBobCell,
 }
 
 struct Ctx {
@@ -239,6 +243,20 @@ impl Ctx {
                     .post(s.url(&format!("/api/items/{item}/assign")))
                     .json(&json!({ "agent": "alice", "override_capacity": over }))
             }
+            // Bob stays available with his g1 chat cell on: the rows test
+            // who may, without changing what later rows rely on.
+            Http::SetBobStatus => s
+                .http
+                .put(s.url("/api/agents/bob/status"))
+                .json(&json!({ "status": "Available" })),
+            Http::SetBobAvailability => s
+                .http
+                .put(s.url("/api/agents/bob/availability"))
+                .json(&json!({ "available": true })),
+            Http::SetBobCell => s
+                .http
+                .put(s.url("/api/agents/bob/cells"))
+                .json(&json!({ "cells": [{ "group": "g1", "channel": "chat", "active": true }] })),
             Http::AdminSetSettings => s
                 .http
                 .patch(s.url("/api/admin/settings"))
@@ -402,7 +420,7 @@ async fn every_role_against_every_endpoint_and_request() {
     // Roles, in order: admin, manager of g1, member of g1, agent outside
     // g1, integration scoped to g1, integration scoped to g2, no
     // credentials, a bad token.
-    let http_rows: [(&str, Http, [Want; 8]); 35] = [
+    let http_rows: [(&str, Http, [Want; 8]); 38] = [
         (
             "POST /api/work (g1)",
             Http::CreateWork,
@@ -576,6 +594,23 @@ async fn every_role_against_every_endpoint_and_request() {
             "POST …/assign override_capacity",
             Http::AssignOverCap,
             [F, F, F, F, F, F, U, U],
+        ),
+        // Presence: an admin, a manager of the group for cells (a status
+        // only when the help desk lets managers), the key allowed to.
+        (
+            "PUT /api/agents/bob/status",
+            Http::SetBobStatus,
+            [A, F, F, F, A, F, U, U],
+        ),
+        (
+            "PUT /api/agents/bob/availability",
+            Http::SetBobAvailability,
+            [A, F, F, F, A, F, U, U],
+        ),
+        (
+            "PUT /api/agents/bob/cells (g1)",
+            Http::SetBobCell,
+            [A, A, F, F, A, F, U, U],
         ),
     ];
     for (name, what, wants) in http_rows {

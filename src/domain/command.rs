@@ -26,6 +26,19 @@ pub enum CellChange {
     Row(GroupIx, bool),
 }
 
+/// A presence change an integration (a workforce-management tool) makes
+/// for an agent. Its scope and permission are checked before it reaches
+/// the core (by the engine, and the scope again by the replica at its place
+/// in the log), so the core applies it as asked, audited as the
+/// integration's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum IntegrationPresence {
+    /// A status by name (`Available`, `Unavailable` or a reason).
+    Status(String),
+    /// Explicit active cells; any N/A cell refuses the whole change.
+    Cells(Vec<(GroupIx, Channel, bool)>),
+}
+
 /// A request to the core. Applied one at a time by [`super::Core::apply`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
@@ -59,6 +72,14 @@ pub enum Command {
         agent: AgentIx,
         /// The status name.
         status: String,
+    },
+    /// An integration sets an agent's status or active cells (see
+    /// [`IntegrationPresence`]).
+    PresenceByIntegration {
+        /// Whose presence.
+        agent: AgentIx,
+        /// What changes.
+        change: IntegrationPresence,
     },
     /// The agent says it is ready: its wrap-ups end and, if it was Not
     /// Responding, it is back in routing.

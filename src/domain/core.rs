@@ -316,12 +316,15 @@ impl Core {
                 actor,
                 agent,
                 change,
-            } => self.set_active(now, actor, agent, change),
+            } => self.set_active(now, Actor::Agent(actor), agent, change),
             Command::SetStatus {
                 actor,
                 agent,
                 status,
             } => self.set_status(now, actor, agent, &status),
+            Command::PresenceByIntegration { agent, change } => {
+                self.presence_by_integration(now, agent, change)
+            }
             Command::AutoAway { agent } => Ok(self.auto_away(now, agent)),
             Command::Ready { agent } => self.ready(now, agent),
             Command::VisitorBack { item, socket } => self.visitor_back(item, socket),
@@ -495,16 +498,22 @@ impl Core {
 
     /// Resolves a cell change into explicit (member, channel, value) cells,
     /// checking every permission and N/A rule before anything changes.
+    /// An integration's change comes checked (scope and permission) from the
+    /// replica: it passes every group.
     fn resolve_cells(
         &self,
-        actor: AgentIx,
+        actor: Actor,
         a: AgentIx,
         change: &CellChange,
     ) -> Result<Vec<(MemberIx, Channel, bool)>, DomainError> {
         let permitted = |g: GroupIx| {
-            if self.dir.may_set_cells(actor, a, g) {
+            let person = match actor {
+                Actor::Agent(person) => person,
+                Actor::System | Actor::Integration => return Ok(()),
+            };
+            if self.dir.may_set_cells(person, a, g) {
                 Ok(())
-            } else if actor == a {
+            } else if person == a {
                 Err(DomainError::Forbidden(
                     "you may not manage your own active groups",
                 ))
@@ -551,10 +560,10 @@ impl Core {
         Ok(cells)
     }
 
-    fn set_active(
+    pub(super) fn set_active(
         &mut self,
         now: Millis,
-        actor: AgentIx,
+        actor: Actor,
         a: AgentIx,
         change: CellChange,
     ) -> Result<Reply, DomainError> {
@@ -569,7 +578,7 @@ impl Core {
             let group = self.dir.membership(m).group;
             self.events.push(Event::Presence {
                 at: now,
-                by: Actor::Agent(actor),
+                by: actor,
                 agent: a,
                 what: PresenceWhat::Active {
                     group,

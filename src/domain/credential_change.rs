@@ -50,6 +50,9 @@ pub enum CredentialChange {
         /// It may assign work to an agent at its cap.
         #[serde(default)]
         override_capacity: bool,
+        /// It may set the presence of the agents of its groups.
+        #[serde(default)]
+        set_presence: bool,
     },
     /// A new key for an integration; the previous ones keep working for
     /// `overlap_ms` more.
@@ -71,6 +74,9 @@ pub enum CredentialChange {
         /// Whether it may assign work to an agent at its cap.
         #[serde(default)]
         override_capacity: Option<bool>,
+        /// Whether it may set the presence of the agents of its groups.
+        #[serde(default)]
+        set_presence: Option<bool>,
     },
     /// The integration and every key of it stop working at once.
     RevokeIntegration {

@@ -48,7 +48,7 @@ pub use admin::{
     AdminChange, AdminRecord, AgentPatch, ChannelPatch, GroupPatch, MAX_CHAT_CAP, MAX_NAME_CHARS,
     MAX_TIMER_MS, MemberPatch,
 };
-pub use command::{Actor, CellChange, Command, Reply};
+pub use command::{Actor, CellChange, Command, IntegrationPresence, Reply};
 pub use core::{AgentPresence, Core, CoreConfig};
 pub use credential_change::{CredentialChange, GroupScope};
 pub use directory::{

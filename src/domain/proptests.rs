@@ -327,6 +327,12 @@ enum Op {
         group: u8,
         priority: i32,
     },
+    /// An integration sets an agent's status (`status`) or cells.
+    Presence {
+        agent: u8,
+        status: Option<u8>,
+        cells: Vec<(u8, u8, bool)>,
+    },
     /// Time passes and due timers fire.
     Tick {
         ms: u16,
@@ -366,6 +372,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (a(), a(), prop::bool::weighted(0.7), a(), prop::option::of(a())).prop_map(
             |(actor, item, by_assignee, group, agent)| Op::Transfer { actor, item, by_assignee, group, agent }
         ),
+        1 => (a(), prop::option::of(0u8..STATUS_NAMES.len() as u8),
+               prop::collection::vec((a(), 0u8..3, any::<bool>()), 1..3))
+            .prop_map(|(agent, status, cells)| Op::Presence { agent, status, cells }),
         3 => (0u8..4, a(), a(), a(), -1i32..=2).prop_map(
             |(kind, item, agent, group, priority)| Op::Integration { kind, item, agent, group, priority }
         ),
@@ -596,6 +605,22 @@ fn command(core: &Core, op: &Op) -> Option<Command> {
                 note: "n".into(),
             }
         }
+        Op::Presence {
+            agent: a,
+            status,
+            ref cells,
+        } => Command::PresenceByIntegration {
+            agent: agent(a),
+            change: match status {
+                Some(s) => IntegrationPresence::Status(STATUS_NAMES[usize::from(s)].into()),
+                None => IntegrationPresence::Cells(
+                    cells
+                        .iter()
+                        .map(|&(g, c, on)| (group(g), channel(c), on))
+                        .collect(),
+                ),
+            },
+        },
         Op::Tick { .. } => return None,
     })
 }
@@ -1152,7 +1177,7 @@ fn check_step(
         );
         if p.available != q.available {
             prop_assert!(
-                matches!(cmd, Some(Command::SetAvailability { agent, .. } | Command::SetStatus { agent, .. }) if *agent == a),
+                matches!(cmd, Some(Command::SetAvailability { agent, .. } | Command::SetStatus { agent, .. } | Command::PresenceByIntegration { agent, change: IntegrationPresence::Status(_) }) if *agent == a),
                 "availability of {:?} changed by {:?}",
                 a,
                 cmd
@@ -1294,6 +1319,21 @@ fn check_reply(
                         .any(|&m| dir.is_manager_of(actor, dir.membership(m).group)));
             let known = dir.status_settings().resolve(status).is_some();
             prop_assert_eq!(result.is_ok(), allowed && known, "{:?}", result);
+        }
+        // Its scope and permission were checked before the core: only a
+        // known status, and cells of the agent's groups that apply.
+        Command::PresenceByIntegration { agent, ref change } => {
+            let dir = prev.directory();
+            let want = match change {
+                IntegrationPresence::Status(status) => {
+                    dir.status_settings().resolve(status).is_some()
+                }
+                IntegrationPresence::Cells(cells) => cells.iter().all(|&(g, c, _)| {
+                    dir.member(agent, g)
+                        .is_some_and(|m| !dir.is_not_applicable(m, c))
+                }),
+            };
+            prop_assert_eq!(result.is_ok(), want, "{:?}", result);
         }
         Command::VisitorBack { item, .. } | Command::VisitorLeft { item, .. } => {
             let chat = prev.item(item).is_some_and(|i| i.channel == Channel::Chat);

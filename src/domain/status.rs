@@ -7,7 +7,7 @@
 //! plain statuses, `Available` and `Unavailable`, exist in every help desk
 //! and carry no reason.
 
-use super::command::{Actor, Reply};
+use super::command::{Actor, CellChange, IntegrationPresence, Reply};
 use super::core::Core;
 use super::directory::{AgentIx, Channel};
 use super::error::DomainError;
@@ -152,17 +152,42 @@ impl Core {
                 "only the agent itself, an admin, or (when the help desk allows it) a manager of its groups may set its status",
             ));
         }
-        let (available, reason) = self
-            .directory()
+        let (available, reason) = self.resolve_status(status)?;
+        self.change_status(now, Actor::Agent(actor), a, available, reason);
+        Ok(Reply::Done)
+    }
+
+    /// An integration's presence change: a status by name, or explicit
+    /// active cells, audited as the integration's. Like a manager's, it
+    /// brings the agent back from Not Responding.
+    pub(super) fn presence_by_integration(
+        &mut self,
+        now: Millis,
+        a: AgentIx,
+        change: IntegrationPresence,
+    ) -> Result<Reply, DomainError> {
+        match change {
+            IntegrationPresence::Status(status) => {
+                let (available, reason) = self.resolve_status(&status)?;
+                self.change_status(now, Actor::Integration, a, available, reason);
+                Ok(Reply::Done)
+            }
+            IntegrationPresence::Cells(cells) => {
+                self.set_active(now, Actor::Integration, a, CellChange::Cells(cells))
+            }
+        }
+    }
+
+    /// The availability and reason of a status name of this help desk.
+    fn resolve_status(&self, status: &str) -> Result<(bool, Option<String>), DomainError> {
+        self.directory()
             .status_settings()
             .resolve(status)
             .map(|(avail, reason)| (avail, reason.map(str::to_string)))
             .ok_or_else(|| DomainError::Invalid {
                 field: "status",
                 why: format!("{status:?} is not a status of this help desk"),
-            })?;
-        self.change_status(now, Actor::Agent(actor), a, available, reason);
-        Ok(Reply::Done)
+            })
     }
 
     /// Moves an agent to a status, with one presence event naming the old
@@ -175,7 +200,7 @@ impl Core {
         available: bool,
         reason: Option<String>,
     ) {
-        if let Actor::Agent(_) = by {
+        if let Actor::Agent(_) | Actor::Integration = by {
             self.back_from_not_responding(now, by, a);
         }
         let agent = self.agent_mut(a);

@@ -115,6 +115,8 @@ pub enum AdminOp {
         key: String,
         /// It may assign work to an agent at its cap.
         override_capacity: bool,
+        /// It may set the presence of its groups' agents.
+        set_presence: bool,
     },
     /// A new key; older keys keep working for the overlap.
     RotateKey {
@@ -125,8 +127,8 @@ pub enum AdminOp {
         /// How long older keys keep working.
         overlap_ms: Millis,
     },
-    /// A new scope.
-    SetScope(String, Option<GroupScope>, Option<bool>),
+    /// A new scope or permissions of an integration.
+    SetScope(String, IntegrationChange),
     /// Revoke an integration and its keys.
     RevokeIntegration(String),
     /// Directory-wide settings.
@@ -383,12 +385,14 @@ impl Engine {
                 scope,
                 key,
                 override_capacity,
+                set_presence,
             } => {
                 let change = CredentialChange::CreateIntegration {
                     name: name.clone(),
                     scope,
                     key_sha256: crate::integrations::key_digest_hex(&key),
                     override_capacity,
+                    set_presence,
                 };
                 Ok(credential_step(
                     by,
@@ -412,11 +416,12 @@ impl Engine {
                     AdminView::Integration(name, Some(key)),
                 ))
             }
-            AdminOp::SetScope(name, scope, override_capacity) => {
+            AdminOp::SetScope(name, scope) => {
                 let change = CredentialChange::SetScope {
                     name: name.clone(),
-                    scope,
-                    override_capacity,
+                    scope: scope.groups,
+                    override_capacity: scope.override_capacity,
+                    set_presence: scope.set_presence,
                 };
                 Ok(credential_step(
                     by,
@@ -556,7 +561,18 @@ fn integration_view(name: &str, rec: &IntegrationRecord) -> Value {
         )
         .collect();
     json!({ "name": name, "groups": groups, "keys": keys,
-        "override_capacity": rec.override_capacity })
+        "override_capacity": rec.override_capacity, "set_presence": rec.set_presence })
+}
+
+/// What `PATCH /api/admin/integrations/{name}` changes; `None` keeps.
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationChange {
+    /// The groups it may act in.
+    pub groups: Option<GroupScope>,
+    /// Whether it may assign work to an agent at its cap.
+    pub override_capacity: Option<bool>,
+    /// Whether it may set the presence of its groups' agents.
+    pub set_presence: Option<bool>,
 }
 
 /// Role names back into roles.

@@ -51,6 +51,7 @@ impl Engine {
                         scope: rec.scope.clone(),
                         key_sha256: key.sha256.clone(),
                         override_capacity: rec.override_capacity,
+                        set_presence: rec.set_presence,
                     })
                 })
                 .collect(),

@@ -699,6 +699,9 @@ impl Engine {
             HttpOp::SetEnabled { agent, enabled } => {
                 self.set_enabled_step(caller_ix, &agent, enabled)
             }
+            HttpOp::SetPresence { agent, change } => {
+                self.set_presence_step(caller_ix, integration, &agent, change)
+            }
             HttpOp::Audit {
                 agent,
                 group,

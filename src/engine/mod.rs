@@ -62,13 +62,13 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::clock::now_ms;
 pub use crate::replica::audit::{AuditBatch, AuditLog, AuditQuery, AuditRecord};
 pub use crate::replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
-pub use admin_api::{AdminOp, MAX_PAGE, Page, roles_from};
+pub use admin_api::{AdminOp, IntegrationChange, MAX_PAGE, Page, roles_from};
 pub use board::{BoardCursor, BoardPiece, WatchAnswer};
 pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
 pub use request::{
-    Answer, Caller, CellSpec, HttpOp, ItemChangeRequest, ItemFilter, ItemsOp, Request, SessionOp,
-    WatchRequest,
+    Answer, Caller, CellSpec, HttpOp, ItemChangeRequest, ItemFilter, ItemsOp, PresenceChange,
+    Request, SessionOp, WatchRequest,
 };
 
 use crate::api_error::{ApiError, ErrorCode};

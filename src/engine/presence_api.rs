@@ -1,21 +1,112 @@
 //! Presence for integrations and consoles over HTTP: agents with their
-//! status, paged and filtered by group, and a group's live figures per
-//! channel (what a workforce-management tool or a wallboard reads).
+//! status, paged and filtered by group, a group's live figures per
+//! channel (what a workforce-management tool or a wallboard reads), and an
+//! agent's status, availability or active cells set.
 //!
 //! Who sees what is the rule of `GET /api/agents/{id}`: an integration the
 //! agents of its groups, a person itself, the members of the groups it
 //! manages, or everyone when an admin.
+//!
+//! Who sets what: a person as in its console (`set_status`, `set_active`:
+//! itself, or the agents it manages); an integration only with the
+//! `set_presence` permission an admin gives it, for the agents and cells of
+//! its groups. An integration's change is proposed as
+//! [`LogOp::ByIntegration`], so every replica checks the scope again at
+//! its place in the log and audits it under the integration's name.
 
 use serde_json::{Value, json};
 
-use super::Engine;
 use super::admin_api::Page;
-use super::views;
-use crate::api_error::ApiError;
-use crate::domain::{AgentIx, Channel, GroupIx};
+use super::request::PresenceChange;
+use super::submit::{After, Step};
+use super::{Engine, views};
+use crate::api_error::{ApiError, ErrorCode};
+use crate::domain::{
+    AVAILABLE, AgentIx, CellChange, Channel, Command, GroupIx, IntegrationPresence, LogOp,
+    UNAVAILABLE,
+};
 use crate::integrations::Integration;
 
 impl Engine {
+    /// `PUT /api/agents/{id}/status|availability|cells`: the change
+    /// proposed for the caller, answered with the agent's status once
+    /// applied.
+    pub(super) fn set_presence_step(
+        &self,
+        caller: Option<AgentIx>,
+        integration: Option<&Integration>,
+        agent: &str,
+        change: PresenceChange,
+    ) -> Result<Step, ApiError> {
+        let target = self.agent_ix(agent)?;
+        let status = |available: bool| if available { AVAILABLE } else { UNAVAILABLE }.to_string();
+        let cells = |cells: Vec<(String, Channel, bool)>| {
+            cells
+                .into_iter()
+                .map(|(group, c, on)| {
+                    let g = self.group_ix(&group).map_err(|e| {
+                        ApiError::about_field(ErrorCode::NotFound, "cells", e.message)
+                    })?;
+                    super::scope::check_group(integration, &group).map_err(|e| {
+                        ApiError::about_field(ErrorCode::Forbidden, "cells", e.message)
+                    })?;
+                    Ok((g, c, on))
+                })
+                .collect::<Result<Vec<_>, ApiError>>()
+        };
+        if let Some(i) = integration {
+            if !i.set_presence {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "the integration {} may not set presence (an admin allows it: \
+                         \"set_presence\": true)",
+                        i.name
+                    ),
+                ));
+            }
+            super::scope::check_agent(integration, self.state.core().directory(), target)?;
+            let change = match change {
+                PresenceChange::Status(s) => IntegrationPresence::Status(s),
+                PresenceChange::Availability(on) => IntegrationPresence::Status(status(on)),
+                PresenceChange::Cells(list) => IntegrationPresence::Cells(cells(list)?),
+            };
+            let op = LogOp::ByIntegration {
+                name: i.name.clone(),
+                scope: i.scope.clone(),
+                command: Command::PresenceByIntegration {
+                    agent: target,
+                    change,
+                },
+            };
+            return Ok(Step::Op(op, After::Status(target)));
+        }
+        let actor = caller.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "a login token or an API key is needed",
+            )
+        })?;
+        let command = match change {
+            PresenceChange::Status(status) => Command::SetStatus {
+                actor,
+                agent: target,
+                status,
+            },
+            PresenceChange::Availability(on) => Command::SetStatus {
+                actor,
+                agent: target,
+                status: status(on),
+            },
+            PresenceChange::Cells(list) => Command::SetActive {
+                actor,
+                agent: target,
+                change: CellChange::Cells(cells(list)?),
+            },
+        };
+        Ok(Step::Submit(command, After::Status(target)))
+    }
+
     /// `GET /api/agents`: statuses of the agents the caller may see,
     /// members of `group` when given, in directory order.
     pub(super) fn list_agent_statuses(

@@ -221,6 +221,13 @@ pub enum HttpOp {
         /// Which rows.
         page: super::Page,
     },
+    /// An integration or a person sets an agent's presence.
+    SetPresence {
+        /// Whose presence.
+        agent: String,
+        /// What changes.
+        change: PresenceChange,
+    },
     /// A group's live figures per channel.
     GroupStats {
         /// Group id.
@@ -239,6 +246,17 @@ pub enum HttpOp {
         /// Most entries.
         limit: usize,
     },
+}
+
+/// A presence change asked over HTTP (`PUT /api/agents/{id}/…`).
+#[derive(Debug, Clone)]
+pub enum PresenceChange {
+    /// A status by name: `Available`, `Unavailable` or a reason.
+    Status(String),
+    /// The availability switch (the statuses `Available`, `Unavailable`).
+    Availability(bool),
+    /// Explicit active cells: group id, channel, active.
+    Cells(Vec<(String, Channel, bool)>),
 }
 
 /// What an integration asks of the items API (docs/protocol.md §1.3).

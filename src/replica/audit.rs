@@ -188,6 +188,19 @@ impl AuditLog {
             .collect()
     }
 
+    /// Names the integration on the records pushed after `mark` that an
+    /// unnamed integration made (its presence changes, which the core
+    /// records knowing only that an integration made them).
+    pub fn name_integration(&mut self, mark: u64, name: &str) {
+        let added = (self.pushed - mark).min(self.records.len() as u64) as usize;
+        let from = self.records.len() - added;
+        for r in self.records.iter_mut().skip(from) {
+            if r.by == Actor::Integration && r.integration.is_none() {
+                r.integration = Some(name.to_string());
+            }
+        }
+    }
+
     /// Replaces the records with `records` (oldest first): the history
     /// before a restored snapshot.
     pub fn replace(&mut self, records: Vec<AuditRecord>) {

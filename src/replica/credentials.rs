@@ -30,6 +30,10 @@ pub struct IntegrationRecord {
     /// (`"override_capacity": true` on `POST /api/items/{id}/assign`).
     #[serde(default)]
     pub override_capacity: bool,
+    /// It may set the status and active cells of the agents of its groups
+    /// (`PUT /api/agents/{id}/status`, `…/availability`, `…/cells`).
+    #[serde(default)]
+    pub set_presence: bool,
 }
 
 /// The replicated secrets.
@@ -74,6 +78,7 @@ impl Credentials {
                     scope: k.integration.scope.clone(),
                     keys: Vec::new(),
                     override_capacity: k.integration.override_capacity,
+                    set_presence: k.integration.set_presence,
                 })
                 .keys
                 .push(KeyRecord {
@@ -123,6 +128,7 @@ impl Credentials {
                 scope,
                 key_sha256,
                 override_capacity,
+                set_presence,
             } => {
                 if !is_admin {
                     return Err(DomainError::Forbidden(
@@ -151,6 +157,7 @@ impl Credentials {
                             expires_at: None,
                         }],
                         override_capacity,
+                        set_presence,
                     },
                 );
             }
@@ -183,6 +190,7 @@ impl Credentials {
                 name,
                 scope,
                 override_capacity,
+                set_presence,
             } => {
                 if !is_admin {
                     return Err(DomainError::Forbidden(
@@ -198,6 +206,9 @@ impl Credentials {
                 }
                 if let Some(allowed) = override_capacity {
                     rec.override_capacity = allowed;
+                }
+                if let Some(allowed) = set_presence {
+                    rec.set_presence = allowed;
                 }
             }
             CredentialChange::RevokeIntegration { name } => {

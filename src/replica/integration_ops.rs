@@ -1,7 +1,8 @@
 //! An integration's change of an item ([`LogOp::ByIntegration`]: `Close`,
-//! `Cancel`, `Update`, `Assign`, or `Transfer` to a group): its scope
-//! checked again at its place in the log, where every replica sees the
-//! item in the same group (the engine's check before proposing it may be
+//! `Cancel`, `Update`, `Assign`, or `Transfer` to a group) or of an agent's
+//! presence (`PresenceByIntegration`): its scope checked again at its place
+//! in the log, where every replica sees the item in the same group and the
+//! agent in the same groups (the engine's check before proposing it may be
 //! stale by then), and an audit record under the integration's name.
 //!
 //! [`LogOp::ByIntegration`]: crate::domain::LogOp::ByIntegration
@@ -11,7 +12,8 @@ use serde_json::{Value, json};
 use super::StateMachine;
 use super::audit::{AuditRecord, AuditWhat, ItemChange};
 use crate::domain::{
-    Actor, Command, Directory, DomainError, GroupScope, Item, ItemId, Millis, Reply,
+    Actor, AgentIx, Command, Directory, DomainError, GroupIx, GroupScope, IntegrationPresence,
+    Item, ItemId, Millis, Reply,
 };
 
 /// The item a command changes and what it does to it; `None` for a command
@@ -48,6 +50,33 @@ fn fields(dir: &Directory, item: Option<&Item>, change: ItemChange) -> Value {
     }
 }
 
+/// An integration's presence change stays in its scope: the agent is a
+/// member of a group in it, and every cell changed is of such a group.
+fn presence_in_scope(
+    dir: &Directory,
+    scope: &GroupScope,
+    agent: AgentIx,
+    change: &IntegrationPresence,
+) -> Result<(), DomainError> {
+    let in_scope = |g: GroupIx| scope.allows(&dir.group(g).id);
+    if let IntegrationPresence::Cells(cells) = change {
+        if let Some(&(g, _, _)) = cells.iter().find(|&&(g, _, _)| !in_scope(g)) {
+            return Err(DomainError::OutOfScope(g));
+        }
+    }
+    let member_in_scope = dir
+        .memberships_of(agent)
+        .iter()
+        .any(|&m| in_scope(dir.membership(m).group));
+    if *scope == GroupScope::All || member_in_scope {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden(
+            "the integration may not act for an agent of no group of its scope",
+        ))
+    }
+}
+
 impl StateMachine {
     /// Applies `command` for the integration `name` if every group it
     /// touches (the item's, and a move's target) is in `scope`, and audits
@@ -59,9 +88,14 @@ impl StateMachine {
         scope: &GroupScope,
         command: Command,
     ) -> Result<Reply, DomainError> {
+        if let Command::PresenceByIntegration { agent, change } = &command {
+            presence_in_scope(self.core.directory(), scope, *agent, change)?;
+            return self.core.apply(now, command);
+        }
         let Some((id, change)) = item_change(&command) else {
             return Err(DomainError::Forbidden(
-                "an integration changes items only by close, cancel, update, move or assign",
+                "an integration changes items only by close, cancel, update, move or assign, \
+                 and presence by status or active cells",
             ));
         };
         let before = self

@@ -206,6 +206,8 @@ impl StateMachine {
         }
         let key = entry.key;
         let audit_mark = self.audit.pushed();
+        // The integration an entry acts for names its presence audit records.
+        let mut integration: Option<String> = None;
         let mut effects = Vec::new();
         let outcome = match entry.op {
             LogOp::Command(cmd) => Outcome::Command(self.core.apply(now, cmd)),
@@ -256,7 +258,10 @@ impl StateMachine {
                 name,
                 scope,
                 command,
-            } => Outcome::Command(self.apply_by_integration(now, name, &scope, command)),
+            } => {
+                integration = Some(name.clone());
+                Outcome::Command(self.apply_by_integration(now, name, &scope, command))
+            }
             LogOp::Tick => {
                 self.core.handle_timeout(now);
                 Outcome::Done
@@ -300,6 +305,9 @@ impl StateMachine {
             ),
         };
         self.number_events(&mut effects);
+        if let Some(name) = integration {
+            self.audit.name_integration(audit_mark, &name);
+        }
         if let Some(key) = key
             && let Some(first) = self.first_outcome(&outcome)
         {

@@ -18,7 +18,7 @@ use crate::domain::{
     AgentDef, AgentPatch, Channel, ChannelConfig, ChannelPatch, Distribution, GroupDef, GroupPatch,
     GroupScope, GroupSettings, Handling, MemberPatch,
 };
-use crate::engine::{AdminOp, Caller, HttpOp, Page, Request, roles_from};
+use crate::engine::{AdminOp, Caller, HttpOp, IntegrationChange, Page, Request, roles_from};
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -646,6 +646,8 @@ pub(super) struct IntegrationBody {
     groups: Vec<String>,
     #[serde(default)]
     override_capacity: bool,
+    #[serde(default)]
+    set_presence: bool,
 }
 
 /// `POST /api/admin/integrations`: the answer holds the new key, the only
@@ -661,6 +663,7 @@ pub(super) async fn create_integration(
         scope: scope_of(b.groups)?,
         key: crate::integrations::new_key(),
         override_capacity: b.override_capacity,
+        set_presence: b.set_presence,
     };
     created(&state, &headers, op).await
 }
@@ -700,10 +703,11 @@ pub(super) async fn rotate_key(
 pub(super) struct ScopeBody {
     groups: Option<Vec<String>>,
     override_capacity: Option<bool>,
+    set_presence: Option<bool>,
 }
 
-/// `PATCH /api/admin/integrations/{name}`: a new scope, or permission to
-/// override capacity, or both, in one change.
+/// `PATCH /api/admin/integrations/{name}`: a new scope, permissions
+/// (override capacity, set presence), or several, in one change.
 pub(super) async fn set_scope(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -711,13 +715,12 @@ pub(super) async fn set_scope(
     payload: Result<Json<ScopeBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
-    let scope = b.groups.map(scope_of).transpose()?;
-    answer(
-        &state,
-        &headers,
-        AdminOp::SetScope(name, scope, b.override_capacity),
-    )
-    .await
+    let change = IntegrationChange {
+        groups: b.groups.map(scope_of).transpose()?,
+        override_capacity: b.override_capacity,
+        set_presence: b.set_presence,
+    };
+    answer(&state, &headers, AdminOp::SetScope(name, change)).await
 }
 
 /// `DELETE /api/admin/integrations/{name}`: every key of it stops working.

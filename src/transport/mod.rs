@@ -12,6 +12,7 @@ pub mod frames;
 mod http;
 mod items_api;
 pub mod limits;
+mod presence_api;
 mod routing_api;
 mod visitor;
 mod ws;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::RequestBodyDeadlineLayer;
@@ -136,6 +137,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/agents/{id}", get(http::agent_status))
         .route("/api/agents/{id}/disable", post(http::disable_agent))
         .route("/api/agents/{id}/enable", post(http::enable_agent))
+        .route("/api/agents/{id}/status", put(presence_api::set_status))
+        .route(
+            "/api/agents/{id}/availability",
+            put(presence_api::set_availability),
+        )
+        .route("/api/agents/{id}/cells", put(presence_api::set_cells))
         .route("/api/groups/{id}/status", get(routing_api::group_status))
         .route("/api/groups/{id}/stats", get(routing_api::group_stats))
         .route("/api/agents", get(routing_api::list_agents))

@@ -156,3 +156,41 @@ fn the_state_survives_a_snapshot() {
     assert!(restored.presence(A).not_responding);
     assert_eq!(restored.directory().settings(G).not_responding_after, 1);
 }
+
+#[test]
+fn an_integration_setting_her_status_brings_her_back_and_is_recorded_as_the_integrations() {
+    let mut core = core_with_limit(1);
+    login(&mut core, 0, A);
+    login(&mut core, 0, B);
+    alice_lets_one_run_out(&mut core, 10);
+    assert!(core.presence(A).not_responding);
+    events(&mut core);
+    core.apply(
+        20_000,
+        Command::PresenceByIntegration {
+            agent: A,
+            change: IntegrationPresence::Status("Available".into()),
+        },
+    )
+    .unwrap();
+    assert!(!core.presence(A).not_responding);
+    let by: Vec<Actor> = events(&mut core)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Presence { by, .. } => Some(by),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(by, vec![Actor::Integration]);
+    // Its cells change without any person's permission (the replica
+    // checked its scope), and an N/A cell still refuses the whole change.
+    core.apply(
+        20_001,
+        Command::PresenceByIntegration {
+            agent: A,
+            change: IntegrationPresence::Cells(vec![(G, Chat, false)]),
+        },
+    )
+    .unwrap();
+    assert!(!core.is_eligible(core.directory().member(A, G).unwrap(), Chat));
+}
