@@ -683,6 +683,13 @@ function groupDialog(group, opener) {
       checkField({ label: `${CHANNEL_LABELS[ch]} offered`, name: `channels.${ch}.enabled`, checked: c.enabled }),
       selectField({ label: `${CHANNEL_LABELS[ch]} distribution`, name: `channels.${ch}.distribution`, value: c.distribution || 'auto', options: Object.entries(DISTRIBUTIONS) }),
       textField({ label: `${CHANNEL_LABELS[ch]} wrap-up (seconds)`, name: `channels.${ch}.wrap_up_ms`, type: 'number', min: 0, step: 'any', value: (c.wrap_up_ms || 0) / 1000, hint: 'After closing one, no new one for this long (0: none).' })));
+    // Cross-channel capacity: held work of the other channels, in any group, that keeps this one's new work away.
+    chans.append(el('div', { class: 'channel-row' },
+      CHANNELS.filter((o) => o !== ch).map((o) => textField({
+        label: `New ${CHANNEL_LABELS[ch]} blocked by ${CHANNEL_LABELS[o]} held`, name: `channels.${ch}.blocked_by.${o}`,
+        type: 'number', min: 0, step: 1, value: c.blocked_by?.[o] || 0,
+        hint: `An agent holding this many ${CHANNEL_LABELS[o]} items gets no new ${CHANNEL_LABELS[ch]} (0: never).`,
+      }))));
   }
   chans.append(el('p', { class: 'hint', text: 'A channel cannot be switched off while items of it wait in the queue; items already held stay with their holders.' }));
   fields.push(chans);
@@ -709,9 +716,15 @@ function groupDialog(group, opener) {
         if (v[name] === '') throw new ProtocolError('invalid_field', 'Enter a number of seconds.', { field: name }, 400);
         return Math.round(Number(v[name]) * 1000);
       };
+      const count = (name) => {
+        const n = Number(v[name]);
+        if (v[name] === '' || !Number.isInteger(n) || n < 0) throw new ProtocolError('invalid_field', 'Enter a whole number, 0 or more.', { field: name }, 400);
+        return n;
+      };
       const channels = Object.fromEntries(CHANNELS.map((ch) => [ch, {
         enabled: v[`channels.${ch}.enabled`], distribution: v[`channels.${ch}.distribution`],
         wrap_up_ms: ms(`channels.${ch}.wrap_up_ms`),
+        blocked_by: Object.fromEntries(CHANNELS.map((o) => [o, o === ch ? 0 : count(`channels.${ch}.blocked_by.${o}`)])),
       }]));
       const body = {
         name: v.name,
@@ -735,9 +748,16 @@ function groupDialog(group, opener) {
       } else {
         const patch = changed(body, g);
         if (patch.channels) {
-          // Only the channels that changed, each whole.
+          // Only the channels that changed (any of their settings), each whole.
+          const before = (ch) => {
+            const c = g.channels?.[ch] || {};
+            return {
+              enabled: Boolean(c.enabled), distribution: c.distribution || 'auto', wrap_up_ms: c.wrap_up_ms || 0,
+              blocked_by: Object.fromEntries(CHANNELS.map((o) => [o, c.blocked_by?.[o] || 0])),
+            };
+          };
           patch.channels = Object.fromEntries(Object.entries(channels).filter(([ch, c]) =>
-            c.enabled !== Boolean(g.channels?.[ch]?.enabled) || c.distribution !== (g.channels?.[ch]?.distribution || 'auto')));
+            JSON.stringify(c) !== JSON.stringify(before(ch))));
           if (!Object.keys(patch.channels).length) delete patch.channels;
         }
         if (Object.keys(patch).length === 0) return;

@@ -211,5 +211,17 @@ test('the Admin page at a phone width: no sideways scrolling, labelled rows, key
     await page.waitForFunction(() => document.activeElement?.dataset.action === 'edit'
       && document.activeElement.closest('tr')?.dataset.key === 'billing-l1', null, WAIT);
     await page.screenshot({ path: path.join(IMG, 'admin-phone.png') });
+
+    // A channel's own settings alone (wrap-up, cross-channel capacity) are saved too.
+    await page.locator('[data-table=groups] tr[data-key=billing-l1] [data-action=edit]').click();
+    await dlg.waitFor(WAIT);
+    await dlg.locator('input[name="channels.chat.wrap_up_ms"]').fill('30');
+    await dlg.locator('input[name="channels.chat.blocked_by.voice"]').fill('1');
+    await dlg.locator('input[name="channels.chat.blocked_by.voice"]').press('Enter');
+    await dialogClosed(page);
+    const saved = await server.http('GET', '/api/admin/groups/billing-l1', { token });
+    assert.equal(saved.channels.chat.wrap_up_ms, 30000, 'the wrap-up is saved');
+    assert.deepEqual(saved.channels.chat.blocked_by, { chat: 0, ticket: 0, voice: 1 }, 'a call in progress blocks new chats');
+    assert.equal(saved.no_response_ms, 45000, 'the rest is unchanged');
   });
 });
