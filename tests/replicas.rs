@@ -681,3 +681,102 @@ fn an_integrations_change_is_checked_against_its_scope_where_it_is_applied() {
         )
     );
 }
+
+/// One entry applied at position `at` (1, 2, …), its outcome.
+fn apply_at(state: &mut StateMachine, at: u64, op: LogOp) -> switchboard::replica::Outcome {
+    let entry = LogEntry {
+        origin: 1,
+        req: at,
+        now: 1_000 + at,
+        op,
+        key: None,
+    };
+    state.apply(&format!("{at}-0"), entry).outcome
+}
+
+/// A node that died took its visitors' sockets with it: every replica
+/// marks those chats' visitors gone where the node is dropped, so a queued
+/// one is abandoned if its visitor does not come back elsewhere.
+#[test]
+fn a_dropped_nodes_visitors_are_gone_on_every_replica() {
+    use switchboard::domain::Reply;
+    use switchboard::replica::Outcome;
+    let mut state = StateMachine::new(core(), Credentials::default(), 1_000);
+    let mut chats = Vec::new();
+    for (at, node) in [(1, 2u32), (3, 3u32)] {
+        let create = Command::CreateWork {
+            group: GroupIx(0),
+            channel: Channel::Chat,
+            priority: 0,
+            title: "chat".into(),
+        };
+        let Outcome::Command(Ok(Reply::Item(item))) =
+            apply_at(&mut state, at, LogOp::Command(create))
+        else {
+            panic!("created")
+        };
+        let socket = (u64::from(node) << 32) | 7;
+        let back = Command::VisitorBack { item, socket };
+        assert!(matches!(
+            apply_at(&mut state, at + 1, LogOp::Command(back)),
+            Outcome::Command(Ok(_))
+        ));
+        chats.push(item);
+    }
+    apply_at(&mut state, 5, LogOp::DropNode(2));
+    let gone = |state: &StateMachine, item| state.core().item(item).unwrap().visitor_gone_since;
+    assert_eq!(
+        gone(&state, chats[0]),
+        Some(1_005),
+        "node 2's visitor is gone"
+    );
+    assert_eq!(
+        gone(&state, chats[1]),
+        None,
+        "node 3's visitor is still there"
+    );
+}
+
+/// An integration's presence change is checked against its scope where it
+/// is applied, and audited under its name.
+#[test]
+fn an_integrations_presence_change_stays_in_its_scope() {
+    use switchboard::domain::{DomainError, IntegrationPresence};
+    use switchboard::replica::Outcome;
+    let mut state = StateMachine::new(core(), Credentials::default(), 1_000);
+    let by_g1 = |agent: u32, change| LogOp::ByIntegration {
+        name: "wfm".into(),
+        scope: GroupScope::Only(vec!["g1".into()]),
+        command: Command::PresenceByIntegration {
+            agent: AgentIx(agent),
+            change,
+        },
+    };
+    let refused = |o: Outcome| match o {
+        Outcome::Command(Err(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    // a1 is in g0 only; a cell of g0 is outside the scope.
+    let lunch = IntegrationPresence::Status("Lunch".into());
+    assert!(matches!(
+        refused(apply_at(&mut state, 1, by_g1(1, lunch.clone()))),
+        DomainError::Forbidden(_)
+    ));
+    let g0_chat = IntegrationPresence::Cells(vec![(GroupIx(0), Channel::Chat, false)]);
+    assert_eq!(
+        refused(apply_at(&mut state, 2, by_g1(2, g0_chat))),
+        DomainError::OutOfScope(GroupIx(0))
+    );
+    assert!(matches!(
+        apply_at(&mut state, 3, by_g1(2, lunch)),
+        Outcome::Command(Ok(_))
+    ));
+    assert_eq!(state.core().presence(AgentIx(2)).status(), "Lunch");
+    let query = switchboard::replica::audit::AuditQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let records = state.audit().query(state.core().directory(), &query);
+    let last = serde_json::to_value(records.last().unwrap()).unwrap();
+    assert_eq!(last["by"], "wfm", "{last}");
+}

@@ -174,6 +174,22 @@ impl StateMachine {
         self.chat_wait_ewma_ms[group.0 as usize].map(|mean| (mean * (waiting as f64 + 1.0)) as u64)
     }
 
+    /// The open visitor sockets of chats that node `node` served (the node
+    /// is in a socket id's high 32 bits, as in a session id), with their
+    /// chat.
+    pub fn visitor_sockets_of_node(&self, node: u32) -> Vec<(ItemId, u64)> {
+        let mut open: Vec<(ItemId, u64)> = self
+            .core
+            .items()
+            .filter(|i| i.visitor_gone_since.is_none())
+            .filter_map(|i| i.visitor_socket.map(|s| (i.id, s)))
+            .filter(|&(_, s)| (s >> 32) as u32 == node)
+            .collect();
+        // Items iterate in no set order; every replica must apply alike.
+        open.sort_unstable();
+        open
+    }
+
     /// Every session the core holds that node `node` opened (the node is in
     /// a session id's high 32 bits), with its agent.
     pub fn sessions_of_node(&self, node: u32) -> Vec<(AgentIx, u64)> {
@@ -271,6 +287,11 @@ impl StateMachine {
                     let _ = self
                         .core
                         .apply(now, Command::CloseSession { agent, session });
+                }
+                // Its visitors' sockets went with it: their chats count as
+                // left (a queued one is abandoned if nobody comes back).
+                for (item, socket) in self.visitor_sockets_of_node(node) {
+                    let _ = self.core.apply(now, Command::VisitorLeft { item, socket });
                 }
                 Outcome::Done
             }
