@@ -347,17 +347,13 @@ async fn an_admin_allows_a_key_to_assign_over_the_cap_without_changing_its_scope
         (403, &json!("override_capacity")),
         "{r}"
     );
-    let patched: Value = s
-        .http
-        .patch(s.url("/api/admin/integrations/desk"))
-        .bearer_auth(&admin)
-        .json(&json!({ "override_capacity": true }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, patched) = s
+        .patch(
+            "/api/admin/integrations/desk",
+            &admin,
+            json!({ "override_capacity": true }),
+        )
+        .await;
     assert_eq!(
         patched["integration"]["override_capacity"], true,
         "{patched}"

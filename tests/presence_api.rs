@@ -140,17 +140,13 @@ async fn a_permitted_integration_sets_status_availability_and_cells_in_its_scope
             .unwrap()
             .contains("set_presence")
     );
-    let allowed: Value = s
-        .http
-        .patch(s.url("/api/admin/integrations/wfm-g1"))
-        .bearer_auth(&admin)
-        .json(&json!({ "set_presence": true }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, allowed) = s
+        .patch(
+            "/api/admin/integrations/wfm-g1",
+            &admin,
+            json!({ "set_presence": true }),
+        )
+        .await;
     assert_eq!(allowed["integration"]["set_presence"], true, "{allowed}");
 
     // A status with a reason: the answer and the console both say so.

@@ -603,14 +603,7 @@ fn an_integrations_change_is_checked_against_its_scope_where_it_is_applied() {
     let mut at = 0u64;
     let mut apply = |state: &mut StateMachine, op: LogOp| {
         at += 1;
-        let entry = LogEntry {
-            origin: 1,
-            req: at,
-            now: 1_000 + at,
-            op,
-            key: None,
-        };
-        match state.apply(&format!("{at}-0"), entry).outcome {
+        match apply_at(state, at, op) {
             Outcome::Command(result) => result,
             other => panic!("{other:?}"),
         }

@@ -59,10 +59,10 @@ fn presence_in_scope(
     change: &IntegrationPresence,
 ) -> Result<(), DomainError> {
     let in_scope = |g: GroupIx| scope.allows(&dir.group(g).id);
-    if let IntegrationPresence::Cells(cells) = change {
-        if let Some(&(g, _, _)) = cells.iter().find(|&&(g, _, _)| !in_scope(g)) {
-            return Err(DomainError::OutOfScope(g));
-        }
+    if let IntegrationPresence::Cells(cells) = change
+        && let Some(&(g, _, _)) = cells.iter().find(|&&(g, _, _)| !in_scope(g))
+    {
+        return Err(DomainError::OutOfScope(g));
     }
     let member_in_scope = dir
         .memberships_of(agent)

@@ -336,6 +336,20 @@ impl TestServer {
         (status, r.json::<Value>().await.unwrap_or(Value::Null))
     }
 
+    /// A `PATCH` with a token and a JSON body: status and answer.
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
     /// The text of `/metrics`.
     pub async fn metrics(&self) -> String {
         self.http
