@@ -1,6 +1,7 @@
 //! Presence for integrations over HTTP: agents with their status, paged
-//! and filtered by group within the key's scope, and a group's live
-//! figures per channel.
+//! and filtered by group within the key's scope, a group's live figures
+//! per channel, and an agent's status, availability and cells set by a
+//! permitted key (or a person), on one node and across two sharing Redis.
 
 mod common;
 
@@ -314,4 +315,33 @@ async fn people_set_presence_over_http_by_the_consoles_rules() {
     assert_eq!(status, 200, "{r}");
     assert_ne!(common::status_cell(&r, "g1", "chat"), "on", "{r}");
     s.stop().await;
+}
+
+#[tokio::test]
+async fn a_status_set_through_one_node_reaches_the_agents_console_on_the_other() {
+    let redis = common::TestRedis::start();
+    const WFM: &str = "key-of-the-wfm-integration-0001";
+    let dir = format!(
+        "{}\n[[integrations]]\nname = \"wfm\"\nkey_sha256 = \"{}\"\ngroups = [\"g1\"]\nset_presence = true\n",
+        test_directory(),
+        switchboard::integrations::key_digest_hex(WFM)
+    );
+    let one = TestServer::start_node(&redis.url(), &dir, GRACE).await;
+    let two = TestServer::start_node(&redis.url(), &dir, GRACE).await;
+    let mut alice = two.console("alice").await;
+    let (status, r) = put(
+        &one,
+        "/api/agents/alice/status",
+        Auth::Key(WFM),
+        json!({ "status": "Meeting" }),
+    )
+    .await;
+    assert_eq!((status, &r["status"]), (200, &json!("Meeting")), "{r}");
+    alice
+        .push_where("agent_status", |p| p["status"]["status"] == "Meeting")
+        .await;
+    let (_, seen) = get(&two, "/api/agents/alice", WFM).await;
+    assert_eq!(seen["status"], "Meeting", "{seen}");
+    one.stop().await;
+    two.stop().await;
 }
