@@ -959,6 +959,7 @@ function integrationsTableSpec() {
     columns: [
       { label: 'Name', cell: (i) => el('strong', { text: i.name }) },
       { label: 'May create work in', cell: (i) => ((i.groups || []).includes('*') ? 'All groups' : (i.groups || []).map(groupName).join(', ') || 'No group') },
+      { label: 'May also', cell: (i) => permissionsText(i) },
       {
         label: 'Keys (digest, expiry)',
         cell: (i) => el('ul', { class: 'key-list' }, (i.keys || []).map((k) =>
@@ -969,7 +970,7 @@ function integrationsTableSpec() {
         label: 'Actions',
         class: 'actions-col',
         cell: (i) => actions(
-          actionBtn('Scope', `Change where ${i.name} may create work`, 'scope', (b) => integrationDialog(b, i)),
+          actionBtn('Scope', `Change where ${i.name} may act and what it may do`, 'scope', (b) => integrationDialog(b, i)),
           actionBtn('Rotate key', `Rotate the key of ${i.name}`, 'rotate', (b) => rotateDialog(i, b)),
           actionBtn('Revoke', `Revoke ${i.name}`, 'revoke', (b) => revokeDialog(i, b), 'danger'),
         ),
@@ -978,7 +979,15 @@ function integrationsTableSpec() {
   };
 }
 
-/** A new integration (`existing` null), or a new scope for one. */
+/** What an integration may do beyond its groups' work, in words. */
+function permissionsText(i) {
+  const may = [];
+  if (i.override_capacity) may.push('assign over an agent’s cap');
+  if (i.set_presence) may.push('set agents’ status and active groups');
+  return may.join('; ') || '—';
+}
+
+/** A new integration (`existing` null), or a new scope and permissions for one. */
 function integrationDialog(opener, existing = null) {
   const current = existing?.groups || [];
   const everywhere = current.includes('*');
@@ -1004,10 +1013,13 @@ function integrationDialog(opener, existing = null) {
     el('div', { class: 'check-field' }, all, el('label', { for: allId, text: 'All groups' })),
     el('div', { class: 'check-field' }, some, el('label', { for: someId, text: 'Only these groups:' })),
     boxes);
-  const fields = existing ? [scope]
-    : [textField({ label: 'Name', name: 'name', required: true, autocomplete: 'off', hint: 'e.g. the system that sends the work: crm, phone-system.' }), scope];
+  const permissions = el('fieldset', { class: 'scope' }, el('legend', { text: 'It may also' }),
+    checkField({ label: 'Assign work to an agent at its cap', name: 'override_capacity', checked: existing?.override_capacity }),
+    checkField({ label: 'Set the status and active groups of its groups’ agents (a workforce-management tool)', name: 'set_presence', checked: existing?.set_presence }));
+  const fields = existing ? [scope, permissions]
+    : [textField({ label: 'Name', name: 'name', required: true, autocomplete: 'off', hint: 'e.g. the system that sends the work: crm, phone-system.' }), scope, permissions];
   formDialog({
-    title: existing ? `Where ${existing.name} may create work` : 'New integration',
+    title: existing ? `Where ${existing.name} may act` : 'New integration',
     description: existing ? 'Its keys stay as they are; the new scope applies to the next request.' : 'Its key is shown once, when it is made. Store it where the integration runs.',
     fields,
     submitLabel: existing ? 'Save scope' : 'Create and show key',
@@ -1017,13 +1029,14 @@ function integrationDialog(opener, existing = null) {
       const v = readForm(form);
       const groups = all.checked ? ['*'] : v.groups;
       if (!groups.length) throw new ProtocolError('invalid_field', 'Choose at least one group, or All groups.', { field: 'groups' }, 400);
+      const allowed = { override_capacity: v.override_capacity, set_presence: v.set_presence };
       if (existing) {
-        await call(`/api/admin/integrations/${enc(existing.name)}`, { method: 'PATCH', body: { groups } });
+        await call(`/api/admin/integrations/${enc(existing.name)}`, { method: 'PATCH', body: { groups, ...allowed } });
         announce('Scope saved');
         state.tables.integrations.reload();
         return undefined;
       }
-      const data = await call('/api/admin/integrations', { method: 'POST', body: { name: v.name, groups } });
+      const data = await call('/api/admin/integrations', { method: 'POST', body: { name: v.name, groups, ...allowed } });
       state.tables.integrations.reload();
       return () => keyDialog({ name: data?.integration?.name || v.name, key: data.key, rotated: false }, opener);
     },

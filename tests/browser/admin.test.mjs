@@ -225,3 +225,32 @@ test('the Admin page at a phone width: no sideways scrolling, labelled rows, key
     assert.equal(saved.no_response_ms, 45000, 'the rest is unchanged');
   });
 });
+
+test('an admin makes an integration that may set presence; its key sets an agent\'s status', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const page = await adminPage(open, ADMIN);
+    await page.locator('#tab-integrations').click();
+    await page.locator('[data-action=new-integration]').click();
+    const dlg = page.locator('dialog[data-role=new-integration][open]');
+    await dlg.waitFor(WAIT);
+    await dlg.locator('input[name=name]').fill('wfm');
+    await dlg.locator('label', { hasText: 'Only these groups:' }).click();
+    await dlg.locator('.group-checks label', { hasText: 'Billing L1' }).click();
+    await dlg.locator('input[name=set_presence]').check();
+    await dlg.locator('button[type=submit]').click();
+    const keyInput = page.locator('dialog[open] [data-role=new-key]');
+    await keyInput.waitFor(WAIT);
+    const key = await keyInput.inputValue();
+    assert.match(key, /^[0-9a-f]{64}$/);
+    await page.keyboard.press('Escape');
+    await page.locator('[data-table=integrations] tr[data-key=wfm]', { hasText: 'set agents’ status' }).waitFor(WAIT);
+
+    // The key sets a member's status in its group, and nobody's outside it.
+    const status = await server.http('PUT', '/api/agents/alice/status', { apiKey: key, body: { status: 'Lunch' } });
+    assert.equal(status.status, 'Lunch');
+    const { token } = await server.login(ADMIN.username, ADMIN.password);
+    const saved = await server.http('GET', '/api/admin/integrations', { token });
+    const wfm = saved.integrations.find((i) => i.name === 'wfm');
+    assert.deepEqual([wfm.groups, wfm.set_presence, wfm.override_capacity], [['billing-l1'], true, false]);
+  });
+});
