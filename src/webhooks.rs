@@ -15,6 +15,9 @@
 //! attempt of a delivery carries the same body and the same
 //! `X-Switchboard-Delivery` id, so a receiver de-duplicates by that id.
 
+pub mod dead_letters;
+pub mod delivery;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -58,6 +61,8 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// Deliveries in flight per URL at once.
     pub concurrency: usize,
+    /// Extra CA certificates (PEM) for `https://` URLs (`--webhook-ca`).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl WebhookConfig {
@@ -72,6 +77,7 @@ impl WebhookConfig {
             first_backoff: Duration::from_millis(500),
             timeout: Duration::from_secs(5),
             concurrency: 32,
+            ca_pem: None,
         }
     }
 }
@@ -123,15 +129,15 @@ impl WebhookSender {
         if config.urls.is_empty() {
             return WebhookSender::disabled();
         }
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("switchboard-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "webhook HTTP client: using the default one");
-                reqwest::Client::new()
-            });
+        let client = delivery::client(&delivery::DeliveryConfig {
+            timeout: config.timeout,
+            ca_pem: config.ca_pem.clone(),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "webhook HTTP client: using the default one");
+            reqwest::Client::new()
+        });
         let config = Arc::new(config);
         let mut queues = Vec::new();
         for url in &config.urls {

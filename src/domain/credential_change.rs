@@ -50,6 +50,12 @@ pub enum CredentialChange {
         /// It may assign work to an agent at its cap.
         #[serde(default)]
         override_capacity: bool,
+        /// Where its events are POSTed (none: no webhooks).
+        #[serde(default)]
+        webhook_urls: Vec<String>,
+        /// The secret its webhooks are signed with.
+        #[serde(default)]
+        webhook_secret: Option<String>,
     },
     /// A new key for an integration; the previous ones keep working for
     /// `overlap_ms` more.
@@ -71,6 +77,12 @@ pub enum CredentialChange {
         /// Whether it may assign work to an agent at its cap.
         #[serde(default)]
         override_capacity: Option<bool>,
+        /// Where its events are POSTed from now on (empty: nowhere).
+        #[serde(default)]
+        webhook_urls: Option<Vec<String>>,
+        /// A new secret for its webhooks.
+        #[serde(default)]
+        webhook_secret: Option<String>,
     },
     /// The integration and every key of it stop working at once.
     RevokeIntegration {

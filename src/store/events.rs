@@ -100,6 +100,9 @@ pub struct DeadLetter {
 
 /// The store's part of integration events: see the module docs.
 pub trait EventJournal: Clone + Send + Sync + 'static {
+    /// The same journal as [`AnyJournal`](super::any_journal::AnyJournal).
+    fn any(&self) -> super::any_journal::AnyJournal;
+
     /// Adds the events of log entry `entry` not already held, keeping about
     /// the newest `cap`.
     fn append_events(
@@ -125,7 +128,8 @@ pub trait EventJournal: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The delivery position stored under `key`.
-    fn cursor(&self, key: &str) -> impl Future<Output = Result<Option<EventId>, StoreError>> + Send;
+    fn cursor(&self, key: &str)
+    -> impl Future<Output = Result<Option<EventId>, StoreError>> + Send;
 
     /// Moves the position under `key` forward to `at` (never back).
     fn set_cursor(

@@ -36,6 +36,7 @@
 //! (`engine::replication`) run a node's engine as a replica over any of
 //! them: every mode applies commands the same way, from the log.
 
+pub mod any_journal;
 pub mod events;
 pub mod memory;
 pub mod redis;

@@ -18,7 +18,7 @@ use crate::domain::{
     AgentDef, AgentPatch, Channel, ChannelConfig, ChannelPatch, Distribution, GroupDef, GroupPatch,
     GroupScope, GroupSettings, Handling, MemberPatch,
 };
-use crate::engine::{AdminOp, Caller, HttpOp, Page, Request, roles_from};
+use crate::engine::{AdminOp, Caller, HttpOp, Page, Request, WebhookPatch, roles_from};
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -646,6 +646,18 @@ pub(super) struct IntegrationBody {
     groups: Vec<String>,
     #[serde(default)]
     override_capacity: bool,
+    #[serde(default)]
+    webhook_urls: Option<Vec<String>>,
+    #[serde(default)]
+    webhook_secret: Option<String>,
+}
+
+fn webhook_patch(urls: Option<Vec<String>>, secret: Option<String>) -> WebhookPatch {
+    WebhookPatch {
+        urls,
+        secret,
+        drawn: crate::auth::random_secret(),
+    }
 }
 
 /// `POST /api/admin/integrations`: the answer holds the new key, the only
@@ -661,6 +673,7 @@ pub(super) async fn create_integration(
         scope: scope_of(b.groups)?,
         key: crate::integrations::new_key(),
         override_capacity: b.override_capacity,
+        webhooks: webhook_patch(b.webhook_urls, b.webhook_secret),
     };
     created(&state, &headers, op).await
 }
@@ -700,6 +713,10 @@ pub(super) async fn rotate_key(
 pub(super) struct ScopeBody {
     groups: Option<Vec<String>>,
     override_capacity: Option<bool>,
+    #[serde(default)]
+    webhook_urls: Option<Vec<String>>,
+    #[serde(default)]
+    webhook_secret: Option<String>,
 }
 
 /// `PATCH /api/admin/integrations/{name}`: a new scope, or permission to
@@ -715,7 +732,12 @@ pub(super) async fn set_scope(
     answer(
         &state,
         &headers,
-        AdminOp::SetScope(name, scope, b.override_capacity),
+        AdminOp::SetScope(
+            name,
+            scope,
+            b.override_capacity,
+            webhook_patch(b.webhook_urls, b.webhook_secret),
+        ),
     )
     .await
 }

@@ -113,6 +113,9 @@ pub struct AppState {
     /// False while the shared store (Redis) is unreachable: `/readyz`
     /// answers 503 so the load balancer sends traffic elsewhere.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// The event journal and the integrations' webhooks (the event stream,
+    /// dead letters).
+    pub webhooks: crate::webhooks::delivery::Webhooks,
 }
 
 /// The whole HTTP surface.

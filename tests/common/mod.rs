@@ -588,6 +588,7 @@ pub fn base_config(directory: &str, grace: Duration) -> ServerConfig {
         snapshot_interval: Duration::from_secs(60),
         auto_away: None,
         webhooks: None,
+        events: Default::default(),
         demo: false,
     }
 }

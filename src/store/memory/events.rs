@@ -26,6 +26,10 @@ impl MemoryLog {
 }
 
 impl EventJournal for MemoryLog {
+    fn any(&self) -> crate::store::any_journal::AnyJournal {
+        crate::store::any_journal::AnyJournal::Memory(self.clone())
+    }
+
     async fn append_events(
         &self,
         entry: &str,

@@ -65,6 +65,10 @@ return 1
 "#;
 
 impl EventJournal for RedisLog {
+    fn any(&self) -> crate::store::any_journal::AnyJournal {
+        crate::store::any_journal::AnyJournal::Redis(self.clone())
+    }
+
     async fn append_events(
         &self,
         entry: &str,
@@ -113,7 +117,10 @@ impl EventJournal for RedisLog {
             events.push((parsed, e));
         }
         Ok(EventRead {
-            floor: floor.as_deref().and_then(EventId::parse).unwrap_or_default(),
+            floor: floor
+                .as_deref()
+                .and_then(EventId::parse)
+                .unwrap_or_default(),
             events,
         })
     }

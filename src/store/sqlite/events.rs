@@ -52,6 +52,10 @@ fn floor(conn: &rusqlite::Connection) -> Result<EventId, StoreError> {
 }
 
 impl EventJournal for SqliteLog {
+    fn any(&self) -> crate::store::any_journal::AnyJournal {
+        crate::store::any_journal::AnyJournal::Sqlite(self.clone())
+    }
+
     async fn append_events(
         &self,
         entry: &str,
@@ -66,7 +70,9 @@ impl EventJournal for SqliteLog {
             let mut added = 0;
             {
                 let mut insert = tx
-                    .prepare_cached("INSERT OR IGNORE INTO events (ms, seq, event) VALUES (?1, ?2, ?3)")
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO events (ms, seq, event) VALUES (?1, ?2, ?3)",
+                    )
                     .map_err(disk)?;
                 for (i, e) in events.iter().enumerate() {
                     let id = event_id(&entry, i as u64);

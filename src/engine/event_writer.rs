@@ -1,0 +1,84 @@
+//! Writing integration events to the journal, before the node says it
+//! applied their entries.
+//!
+//! # Why no event is lost, even across `kill -9`
+//! The log is the durable record; an entry's events are derived from it
+//! again by whoever applies it ([`super::integration_events`]). So an event
+//! can only be lost if every node stops deriving it: if the log loses its
+//! entry, which happens only when a snapshot is taken past it and the log
+//! trimmed. This writer is what stops that:
+//! - every node writes the events of every entry it applies (idempotent by
+//!   id, so several nodes writing the same ones add nothing), in log order;
+//! - what a node reports as applied (its heartbeat's position, the least of
+//!   which bounds the trim) is the last entry whose events it *wrote*
+//!   ([`Written`]), not the last it applied;
+//! - the snapshotter stores a snapshot only once the events up to its
+//!   position are written (it waits on [`Written`]), and trims no further
+//!   than that snapshot.
+//!
+//! A node that dies between applying an entry and writing its events has
+//! not reported it, so the entry stays in the log: the node replays it on
+//! restart (embedded mode), or the other nodes, which apply every entry,
+//! write them (cluster). A writer that cannot reach the store retries the
+//! same batch for as long as it takes; meanwhile it holds back the trim.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::integration_events::EventBatch;
+use crate::store::LogId;
+use crate::store::any_journal::EventFeed;
+use crate::store::events::{EventId, EventJournal};
+
+/// The last log entry whose events this node wrote (`"0-0"` at start).
+pub type Written = watch::Receiver<LogId>;
+
+/// Counter: events written to the journal by this node.
+pub const EVENTS_WRITTEN: &str = "switchboard_events_written_total";
+
+/// Writes each batch's events (retrying until the store takes them), then
+/// publishes them live and moves [`Written`] to the batch's last entry.
+pub(super) async fn write_events(
+    feed: EventFeed,
+    mut batches: mpsc::UnboundedReceiver<EventBatch>,
+    cap: usize,
+    written: watch::Sender<LogId>,
+) {
+    while let Some(batch) = batches.recv().await {
+        let mut live = Vec::new();
+        for (entry, events) in batch.entries {
+            let mut delay = Duration::from_millis(50);
+            loop {
+                match feed
+                    .journal
+                    .append_events(&entry, events.clone(), cap)
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, entry = %entry, "cannot write events; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(1));
+                    }
+                }
+            }
+            metrics::counter!(EVENTS_WRITTEN).increment(events.len() as u64);
+            for (i, e) in events.into_iter().enumerate() {
+                live.push((crate::store::events::event_id(&entry, i as u64), e));
+            }
+        }
+        if !live.is_empty() {
+            let _ = feed.live.send(Arc::new(live));
+        }
+        written.send_replace(batch.upto);
+    }
+}
+
+/// Waits (up to `bound`) until the events up to entry `at` are written.
+pub(super) async fn wait_written(written: &mut Written, at: &str, bound: Duration) -> bool {
+    let want = EventId::end_of_entry(at);
+    let reached = written.wait_for(|w| EventId::end_of_entry(w) >= want);
+    matches!(tokio::time::timeout(bound, reached).await, Ok(Ok(_)))
+}
