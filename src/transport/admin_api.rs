@@ -39,7 +39,11 @@ fn field_error(field: &str, message: impl Into<String>) -> ApiError {
     }
 }
 
-async fn ask(state: &AppState, headers: &HeaderMap, op: AdminOp) -> Result<Value, ApiError> {
+pub(super) async fn ask(
+    state: &AppState,
+    headers: &HeaderMap,
+    op: AdminOp,
+) -> Result<Value, ApiError> {
     let caller = Caller::Agent(agent_caller(state, headers).await?);
     let key = idempotency_key(headers)?;
     ask_keyed(state, caller, HttpOp::Admin(op), key).await
