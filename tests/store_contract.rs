@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use common::TestRedis;
 use switchboard::domain::{LogEntry, LogOp};
+use switchboard::store::events::{DeadLetter, EventId, EventJournal, event_id};
 use switchboard::store::memory::MemoryLog;
 use switchboard::store::redis::RedisLog;
 use switchboard::store::sqlite::SqliteLog;
-use switchboard::store::events::{DeadLetter, EventId, EventJournal, event_id};
 use switchboard::store::{LogId, SharedLog, StoreError, log_id_key};
 
 fn entry(req: u64) -> LogEntry {
@@ -216,7 +216,10 @@ async fn event_journal(log: impl EventJournal) {
         "about the cap is kept: {}",
         read.events.len()
     );
-    assert!(read.expired(EventId::ZERO), "a reader from the start missed events");
+    assert!(
+        read.expired(EventId::ZERO),
+        "a reader from the start missed events"
+    );
     assert!(read.floor < read.events[0].0);
     assert!(!read.expired(read.floor));
     // Dropped events are not added back by a late writer.
@@ -241,17 +244,32 @@ async fn delivery_state(log: impl EventJournal) {
     assert!(log.add_dead("crm", letter(7, "http://a"), 3).await.unwrap());
     assert!(log.add_dead("crm", letter(7, "http://b"), 3).await.unwrap());
     assert!(!log.add_dead("crm", letter(8, "http://a"), 3).await.unwrap());
-    assert!(log.add_dead("other", letter(1, "http://a"), 3).await.unwrap());
+    assert!(
+        log.add_dead("other", letter(1, "http://a"), 3)
+            .await
+            .unwrap()
+    );
     let held = log.dead_letters("crm", 10).await.unwrap();
     let keys: Vec<(u64, &str)> = held.iter().map(|l| (l.id.0, l.url.as_str())).collect();
-    assert_eq!(keys, vec![(7, "http://a"), (7, "http://b"), (9, "http://a")]);
+    assert_eq!(
+        keys,
+        vec![(7, "http://a"), (7, "http://b"), (9, "http://a")]
+    );
     log.remove_dead("crm", vec![("http://a".into(), EventId(7, 0))])
         .await
         .unwrap();
     assert_eq!(log.dead_letters("crm", 10).await.unwrap().len(), 2);
     assert_eq!(log.dead_letters("other", 10).await.unwrap().len(), 1);
-    assert!(log.claim_lease("webhooks", 1, Duration::from_secs(5)).await.unwrap());
-    assert!(log.claim_lease("webhooks", 1, Duration::from_secs(5)).await.unwrap());
+    assert!(
+        log.claim_lease("webhooks", 1, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        log.claim_lease("webhooks", 1, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -266,8 +284,16 @@ async fn memory_log_keeps_the_contract() {
     event_journal(MemoryLog::default()).await;
     delivery_state(MemoryLog::default()).await;
     let log = MemoryLog::default();
-    assert!(log.claim_lease("webhooks", 1, Duration::from_secs(5)).await.unwrap());
-    assert!(!log.claim_lease("webhooks", 2, Duration::from_secs(5)).await.unwrap());
+    assert!(
+        log.claim_lease("webhooks", 1, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !log.claim_lease("webhooks", 2, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -292,8 +318,16 @@ async fn redis_log_keeps_the_contract() {
     event_journal(fresh().await).await;
     delivery_state(fresh().await).await;
     let log = fresh().await;
-    assert!(log.claim_lease("webhooks", 1, Duration::from_secs(5)).await.unwrap());
-    assert!(!log.claim_lease("webhooks", 2, Duration::from_secs(5)).await.unwrap());
+    assert!(
+        log.claim_lease("webhooks", 1, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !log.claim_lease("webhooks", 2, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]

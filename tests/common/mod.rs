@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod binary;
+pub mod receiver;
 
 pub const API_KEY: &str = "test-api-key-0123456789";
 pub const PASSWORD: &str = "pw";
