@@ -195,14 +195,14 @@ impl Webhooks {
                 keep
             });
             for (key, since) in wanted {
-                if !running.contains_key(&key) {
-                    let task = tokio::spawn(self.clone().run_url(
-                        key.0.clone(),
-                        key.1.clone(),
-                        since,
-                        leader.clone(),
-                    ));
-                    running.insert(key, task);
+                if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(key) {
+                    let (integration, url) = slot.key().clone();
+                    let task =
+                        tokio::spawn(
+                            self.clone()
+                                .run_url(integration, url, since, leader.clone()),
+                        );
+                    slot.insert(task);
                 }
             }
             if self.table.changed().await.is_err() {
