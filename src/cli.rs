@@ -268,7 +268,7 @@ pub struct ServeArgs {
     /// Integration events kept in the journal (the event stream resumes and
     /// webhooks catch up within them). About 1 KB each; see
     /// docs/webhooks.md, Retention.
-    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1_000..))]
+    #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1_000..))]
     pub event_retention: u64,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]

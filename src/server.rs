@@ -75,10 +75,10 @@ pub struct EventsConfig {
 }
 
 impl Default for EventsConfig {
-    /// 1,000,000 events (see docs/webhooks.md, Retention).
+    /// 500,000 events (see docs/webhooks.md, Retention).
     fn default() -> Self {
         EventsConfig {
-            capacity: 1_000_000,
+            capacity: 500_000,
             delivery: DeliveryConfig::default(),
         }
     }
