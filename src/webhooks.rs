@@ -1,5 +1,9 @@
-//! Outbound webhooks: every item event of the engine POSTed, signed, to the
-//! integration's URL(s) (docs/webhooks.md).
+//! Outbound webhooks (docs/webhooks.md).
+//!
+//! Integrations' own webhooks, durable and at least once, are
+//! [`delivery`] (from the store's event journal) and [`dead_letters`].
+//! This file is the legacy server-wide `--webhook-url`: every item event of
+//! the engine POSTed, signed, from memory, as described below; not durable.
 //!
 //! # Never blocking the engine
 //! The engine calls [`WebhookSender::send`] while it publishes; that call only

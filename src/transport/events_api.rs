@@ -171,7 +171,11 @@ async fn pump(
         }
         // Live.
         loop {
-            match live.recv().await {
+            let received = tokio::select! {
+                r = live.recv() => r,
+                () = tx.closed() => return,
+            };
+            match received {
                 Ok(batch) => {
                     for (id, text) in batch.iter() {
                         if last.is_some_and(|l| *id <= l) {
@@ -186,10 +190,16 @@ async fn pump(
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Read what was missed from the journal.
                     if last.is_none() {
-                        last = Some(EventId::ZERO);
+                        // Fell behind before the first event, with no
+                        // position to read the journal from: say so.
+                        let lagged = SseEvent::default()
+                            .event("events_expired")
+                            .data(json!({ "lagged": true }).to_string());
+                        let _ = tx.send(lagged).await;
+                        return;
                     }
+                    // Read what was missed from the journal.
                     break;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
