@@ -30,13 +30,10 @@ use tokio::sync::{mpsc, watch};
 use super::integration_events::EventBatch;
 use crate::store::LogId;
 use crate::store::any_journal::EventFeed;
-use crate::store::events::{EventId, EventJournal};
+use crate::store::events::{EVENTS_WRITTEN, EventId, EventJournal};
 
 /// The last log entry whose events this node wrote (`"0-0"` at start).
 pub type Written = watch::Receiver<LogId>;
-
-/// Counter: events written to the journal by this node.
-pub const EVENTS_WRITTEN: &str = "switchboard_events_written_total";
 
 /// Writes each batch's events (retrying until the store takes them), then
 /// publishes them live and moves [`Written`] to the batch's last entry.

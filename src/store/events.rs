@@ -33,6 +33,10 @@ use std::time::Duration;
 
 use super::{StoreError, log_id_key};
 
+/// Counter: events a node wrote to the journal (every node writes every
+/// event; repeats add nothing).
+pub const EVENTS_WRITTEN: &str = "switchboard_events_written_total";
+
 /// Events of one log entry at most: an event's id is the entry's with its
 /// sequence scaled by this, plus the event's index.
 pub const EVENTS_PER_ENTRY: u64 = 1_000_000;

@@ -43,6 +43,8 @@ const LEASE_TTL: Duration = Duration::from_secs(15);
 pub const DELIVERED: &str = "switchboard_webhook_delivered_total";
 /// Counter: events given up and kept as dead letters.
 pub const DEAD: &str = "switchboard_webhook_dead_total";
+/// Counter: a URL's delivery fell behind the journal's retention.
+pub const EXPIRED: &str = "switchboard_webhook_expired_total";
 
 /// How events are delivered.
 #[derive(Debug, Clone)]
@@ -270,7 +272,7 @@ impl Webhooks {
         if read.expired(cursor) {
             tracing::error!(integration, url, after = %cursor, oldest_kept = %read.floor,
                 "webhook delivery fell behind the journal's retention: events were lost");
-            metrics::counter!("switchboard_webhook_expired_total").increment(1);
+            metrics::counter!(EXPIRED).increment(1);
             journal.set_cursor(key, read.floor).await?;
             return Ok(true);
         }
