@@ -395,3 +395,45 @@ async fn resuming_before_what_the_journal_keeps_is_refused_not_skipped() {
     assert_eq!(v["error"]["code"], "events_expired");
     assert!(v["error"]["details"]["oldest"].is_string(), "{v}");
 }
+
+/// Two nodes over one Redis: a change made through one node reaches the
+/// integration's webhook (one deliverer in the cluster) and the event
+/// stream of the other node, under the same id.
+#[tokio::test]
+async fn in_a_cluster_events_reach_webhooks_and_streams_of_any_node() {
+    let redis = common::TestRedis::start();
+    let receiver = Receiver::default();
+    let url = http_receiver(&receiver, 0).await;
+    let directory = common::test_directory();
+    let grace = Duration::from_secs(10);
+    let a = TestServer::start_node(&redis.url(), &directory, grace).await;
+    let b = TestServer::start_node(&redis.url(), &directory, grace).await;
+    let admin = a.login("admin").await;
+    let (key, _) = create_integration(&a.http, &base(&a), &admin, "crm", &["g1"], &[&url]).await;
+    // b learns the key from the log.
+    let deadline = std::time::Instant::now() + WITHIN;
+    while b
+        .http
+        .get(b.url("/api/events?after=0-0"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(std::time::Instant::now() < deadline, "b never took the key");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut on_b = Stream::open(&b, &key, None).await;
+    let item = create_ticket(&a.http, &base(&a), API_KEY, "g1").await;
+    let streamed = on_b.take(2).await;
+    assert!(streamed.iter().all(|(_, _, v)| v["item"]["id"] == item));
+    let events = receiver
+        .wait_for(WITHIN, |e| e.iter().any(|e| e["event"] == "item.queued"))
+        .await;
+    let mut ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    ids.dedup();
+    let streamed_ids: Vec<&str> = streamed.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(ids, streamed_ids, "the same ids on every path");
+}
