@@ -79,3 +79,35 @@ pub(super) async fn wait_written(written: &mut Written, at: &str, bound: Duratio
     let reached = written.wait_for(|w| EventId::end_of_entry(w) >= want);
     matches!(tokio::time::timeout(bound, reached).await, Ok(Ok(_)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::any_journal::AnyJournal;
+    use crate::store::memory::MemoryLog;
+
+    /// The position a node reports moves only once the batch's events are
+    /// in the journal, and a snapshot waiting for a later position gives up
+    /// at its bound (paused time: no real waiting).
+    #[tokio::test(start_paused = true)]
+    async fn written_follows_the_journal_and_bounds_snapshots() {
+        let feed = EventFeed::new(AnyJournal::Memory(MemoryLog::default()));
+        let mut live = feed.live.subscribe();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (written_tx, mut written) = watch::channel::<LogId>("0-0".into());
+        tokio::spawn(write_events(feed.clone(), rx, 100, written_tx));
+        assert!(!wait_written(&mut written, "2-0", Duration::from_secs(5)).await);
+        tx.send(EventBatch {
+            upto: "2-0".into(),
+            entries: vec![("1-0".into(), vec!["a".into(), "b".into()])],
+        })
+        .unwrap();
+        assert!(wait_written(&mut written, "2-0", Duration::from_secs(5)).await);
+        assert!(wait_written(&mut written, "1-0", Duration::ZERO).await);
+        let read = feed.journal.read_events(EventId::ZERO, 10).await.unwrap();
+        assert_eq!(read.events.len(), 2);
+        let published = live.recv().await.unwrap();
+        assert_eq!(*published, read.events);
+        assert!(!wait_written(&mut written, "3-0", Duration::from_secs(5)).await);
+    }
+}
