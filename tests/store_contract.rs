@@ -193,9 +193,12 @@ async fn first_directory_wins(log: impl SharedLog) {
 /// told instead of skipping events.
 async fn event_journal(log: impl EventJournal) {
     let ev = |s: &str| vec![format!("{s}0"), format!("{s}1")];
-    log.append_events("5-0", ev("a"), 1_000).await.unwrap();
-    log.append_events("5-0", ev("a"), 1_000).await.unwrap();
-    log.append_events("7-2", ev("b"), 1_000).await.unwrap();
+    log.append_events(vec![("5-0".to_string(), ev("a"))], 1_000)
+        .await
+        .unwrap();
+    // One call, two entries, the first already held.
+    let both = vec![("5-0".to_string(), ev("a")), ("7-2".to_string(), ev("b"))];
+    log.append_events(both, 1_000).await.unwrap();
     let all = log.read_events(EventId::ZERO, 100).await.unwrap();
     assert_eq!(all.floor, EventId::ZERO);
     let texts: Vec<&str> = all.events.iter().map(|(_, t)| t.as_str()).collect();
@@ -206,7 +209,7 @@ async fn event_journal(log: impl EventJournal) {
     assert_eq!(after.events, vec![(event_id("7-2", 0), "b0".to_string())]);
     assert!(!after.expired(event_id("5-0", 1)));
     for n in 10..400u64 {
-        log.append_events(&format!("{n}-0"), vec![format!("e{n}")], 100)
+        log.append_events(vec![(format!("{n}-0"), vec![format!("e{n}")])], 100)
             .await
             .unwrap();
     }
@@ -223,7 +226,9 @@ async fn event_journal(log: impl EventJournal) {
     assert!(read.floor < read.events[0].0);
     assert!(!read.expired(read.floor));
     // Dropped events are not added back by a late writer.
-    log.append_events("5-0", ev("a"), 100).await.unwrap();
+    log.append_events(vec![("5-0".to_string(), ev("a"))], 100)
+        .await
+        .unwrap();
     let again = log.read_events(EventId::ZERO, 10_000).await.unwrap();
     assert_eq!(again.events[0], read.events[0]);
 }

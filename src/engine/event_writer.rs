@@ -30,13 +30,14 @@ use tokio::sync::{mpsc, watch};
 use super::integration_events::EventBatch;
 use crate::store::LogId;
 use crate::store::any_journal::EventFeed;
-use crate::store::events::{EVENTS_WRITTEN, EventId, EventJournal};
+use crate::store::events::{EVENTS_WRITTEN, EventId, EventJournal, event_id};
 
 /// The last log entry whose events this node wrote (`"0-0"` at start).
 pub type Written = watch::Receiver<LogId>;
 
-/// Writes each batch's events (retrying until the store takes them), then
-/// publishes them live and moves [`Written`] to the batch's last entry.
+/// Writes each batch's events in one call to the store (retrying until it
+/// takes them), then publishes them live and moves [`Written`] to the
+/// batch's last entry.
 pub(super) async fn write_events(
     feed: EventFeed,
     mut batches: mpsc::UnboundedReceiver<EventBatch>,
@@ -44,29 +45,24 @@ pub(super) async fn write_events(
     written: watch::Sender<LogId>,
 ) {
     while let Some(batch) = batches.recv().await {
-        let mut live = Vec::new();
-        for (entry, events) in batch.entries {
+        if !batch.entries.is_empty() {
             let mut delay = Duration::from_millis(50);
-            loop {
-                match feed
-                    .journal
-                    .append_events(&entry, events.clone(), cap)
-                    .await
-                {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, entry = %entry, "cannot write events; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(1));
-                    }
-                }
+            while let Err(e) = feed.journal.append_events(batch.entries.clone(), cap).await {
+                tracing::warn!(error = %e, upto = %batch.upto, "cannot write events; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
             }
-            metrics::counter!(EVENTS_WRITTEN).increment(events.len() as u64);
-            for (i, e) in events.into_iter().enumerate() {
-                live.push((crate::store::events::event_id(&entry, i as u64), e));
-            }
-        }
-        if !live.is_empty() {
+            let live: Vec<(EventId, String)> = batch
+                .entries
+                .into_iter()
+                .flat_map(|(entry, events)| {
+                    events
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(i, e)| (event_id(&entry, i as u64), e))
+                })
+                .collect();
+            metrics::counter!(EVENTS_WRITTEN).increment(live.len() as u64);
             let _ = feed.live.send(Arc::new(live));
         }
         written.send_replace(batch.upto);

@@ -41,11 +41,10 @@ impl EventJournal for AnyJournal {
 
     async fn append_events(
         &self,
-        entry: &str,
-        events: Vec<String>,
+        entries: Vec<(String, Vec<String>)>,
         cap: usize,
     ) -> Result<(), StoreError> {
-        each!(self, j => j.append_events(entry, events, cap).await)
+        each!(self, j => j.append_events(entries, cap).await)
     }
 
     async fn read_events(&self, after: EventId, max: usize) -> Result<EventRead, StoreError> {

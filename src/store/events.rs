@@ -9,8 +9,8 @@
 //! ids grow in log order, so "after id X" is a position.
 //!
 //! # The contract
-//! - `append_events(entry, events, cap)` adds the events (JSON) of one log
-//!   entry under ids derived from it, skipping ids already held, and keeps
+//! - `append_events(entries, cap)` adds the events (JSON) of log entries
+//!   under ids derived from theirs, skipping ids already held, and keeps
 //!   about the newest `cap`; the largest id ever dropped by that cap is the
 //!   journal's *floor*.
 //! - `read_events(after, max)` returns up to `max` events after `after`,
@@ -107,12 +107,11 @@ pub trait EventJournal: Clone + Send + Sync + 'static {
     /// The same journal as [`AnyJournal`](super::any_journal::AnyJournal).
     fn any(&self) -> super::any_journal::AnyJournal;
 
-    /// Adds the events of log entry `entry` not already held, keeping about
-    /// the newest `cap`.
+    /// Adds the events of each log entry of `entries` (in log order) not
+    /// already held, keeping about the newest `cap`.
     fn append_events(
         &self,
-        entry: &str,
-        events: Vec<String>,
+        entries: Vec<(String, Vec<String>)>,
         cap: usize,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -32,15 +32,16 @@ impl EventJournal for MemoryLog {
 
     async fn append_events(
         &self,
-        entry: &str,
-        events: Vec<String>,
+        entries: Vec<(String, Vec<String>)>,
         cap: usize,
     ) -> Result<(), StoreError> {
         let mut j = self.journal();
-        for (i, e) in events.into_iter().enumerate() {
-            let id = event_id(entry, i as u64);
-            if id > j.floor {
-                j.events.entry(id).or_insert(e);
+        for (entry, events) in entries {
+            for (i, e) in events.into_iter().enumerate() {
+                let id = event_id(&entry, i as u64);
+                if id > j.floor {
+                    j.events.entry(id).or_insert(e);
+                }
             }
         }
         while j.events.len() > cap.max(1) {

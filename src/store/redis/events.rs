@@ -71,19 +71,22 @@ impl EventJournal for RedisLog {
 
     async fn append_events(
         &self,
-        entry: &str,
-        events: Vec<String>,
+        entries: Vec<(String, Vec<String>)>,
         cap: usize,
     ) -> Result<(), StoreError> {
-        if events.is_empty() {
+        if entries.iter().all(|(_, events)| events.is_empty()) {
             return Ok(());
         }
         let mut c = self.primary.connection().await?;
         let script = redis::Script::new(APPEND_SCRIPT);
         let mut invocation = script.key(EVENTS);
         invocation.key(FLOOR).arg(cap.max(1));
-        for (i, e) in events.into_iter().enumerate() {
-            invocation.arg(event_id(entry, i as u64).to_string()).arg(e);
+        for (entry, events) in entries {
+            for (i, e) in events.into_iter().enumerate() {
+                invocation
+                    .arg(event_id(&entry, i as u64).to_string())
+                    .arg(e);
+            }
         }
         invocation
             .invoke_async::<i64>(&mut c.conn)

@@ -58,11 +58,9 @@ impl EventJournal for SqliteLog {
 
     async fn append_events(
         &self,
-        entry: &str,
-        events: Vec<String>,
+        entries: Vec<(String, Vec<String>)>,
         cap: usize,
     ) -> Result<(), StoreError> {
-        let entry = entry.to_string();
         let inner = self.inner.clone();
         self.write_relaxed(move |conn| {
             let tx = conn.transaction().map_err(disk)?;
@@ -74,12 +72,14 @@ impl EventJournal for SqliteLog {
                         "INSERT OR IGNORE INTO events (ms, seq, event) VALUES (?1, ?2, ?3)",
                     )
                     .map_err(disk)?;
-                for (i, e) in events.iter().enumerate() {
-                    let id = event_id(&entry, i as u64);
-                    if id > below {
-                        added += insert
-                            .execute(params![id.0 as i64, id.1 as i64, e])
-                            .map_err(disk)?;
+                for (entry, events) in &entries {
+                    for (i, e) in events.iter().enumerate() {
+                        let id = event_id(entry, i as u64);
+                        if id > below {
+                            added += insert
+                                .execute(params![id.0 as i64, id.1 as i64, e])
+                                .map_err(disk)?;
+                        }
                     }
                 }
             }
