@@ -285,3 +285,22 @@ impl Credentials {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhooks_need_http_urls_and_a_secret() {
+        let secret = Some("0123456789abcdef");
+        assert!(check_webhooks(&[], None).is_ok());
+        assert!(check_webhooks(&["https://crm.example/hook".into()], secret).is_ok());
+        assert!(check_webhooks(&["http://127.0.0.1:9/hook".into()], secret).is_ok());
+        assert!(check_webhooks(&["ftp://crm.example".into()], secret).is_err());
+        assert!(check_webhooks(&["https://crm.example/a b".into()], secret).is_err());
+        assert!(check_webhooks(&["https://crm.example".into()], None).is_err());
+        assert!(check_webhooks(&["https://crm.example".into()], Some("short")).is_err());
+        let many: Vec<String> = (0..9).map(|i| format!("https://h{i}.example")).collect();
+        assert!(check_webhooks(&many, secret).is_err());
+    }
+}
