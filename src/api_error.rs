@@ -40,6 +40,9 @@ pub enum ErrorCode {
     /// The id is taken, or the change would strand open work (`details`
     /// names the items).
     Conflict,
+    /// The event stream was asked to resume after an event the journal no
+    /// longer holds (`details.oldest`: the oldest id still held).
+    EventsExpired,
     /// A frame or body over the limit.
     TooLarge,
     /// Too many requests.
@@ -70,6 +73,7 @@ impl ErrorCode {
             | ErrorCode::AtCapacity
             | ErrorCode::Offline
             | ErrorCode::Conflict => 409,
+            ErrorCode::EventsExpired => 410,
             ErrorCode::TooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::Unavailable | ErrorCode::OutcomeUnknown => 503,

@@ -44,12 +44,15 @@ pub struct CredentialTable {
     /// Digest of an API key → its integration and when the key stops
     /// working (a rotated-out key's overlap).
     api_keys: HashMap<[u8; 32], (Arc<Integration>, Option<Millis>)>,
+    /// The integrations that have webhooks.
+    webhooks: Vec<crate::integrations::WebhookTarget>,
 }
 
 impl CredentialTable {
     /// The table of the replicated secrets.
     pub fn from_credentials(c: &crate::replica::credentials::Credentials) -> Self {
         let mut api_keys = HashMap::new();
+        let mut webhooks = Vec::new();
         for (name, rec) in &c.integrations {
             let integration = Arc::new(Integration {
                 name: name.clone(),
@@ -57,6 +60,18 @@ impl CredentialTable {
                 override_capacity: rec.override_capacity,
                 set_presence: rec.set_presence,
             });
+            if let Some(secret) = rec
+                .webhook_secret
+                .as_ref()
+                .filter(|_| !rec.webhook_urls.is_empty())
+            {
+                webhooks.push(crate::integrations::WebhookTarget {
+                    integration: integration.clone(),
+                    urls: rec.webhook_urls.clone(),
+                    secret: secret.clone(),
+                    since: rec.webhooks_since.clone().unwrap_or_else(|| "0-0".into()),
+                });
+            }
             for k in &rec.keys {
                 let mut digest = [0u8; 32];
                 if hex::decode_to_slice(&k.sha256, &mut digest).is_ok() {
@@ -71,7 +86,13 @@ impl CredentialTable {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             api_keys,
+            webhooks,
         }
+    }
+
+    /// The integrations that have webhooks.
+    pub fn webhook_targets(&self) -> &[crate::integrations::WebhookTarget] {
+        &self.webhooks
     }
 }
 

@@ -243,16 +243,33 @@ pub struct ServeArgs {
     /// starting node does not replay from the beginning).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub snapshot_interval: Duration,
-    /// POST every item event (created, queued, assigned, accepted, handed
-    /// off, transferred, taken over, closed) as a signed JSON webhook to this
-    /// `http://` URL; repeatable. Needs --webhook-secret. See
-    /// docs/webhooks.md.
+    /// Legacy, not durable: POST every item event (created, queued,
+    /// assigned, accepted, handed off, transferred, taken over, closed) as a
+    /// signed JSON webhook to this `http://` or `https://` URL; repeatable.
+    /// Needs --webhook-secret. Prefer an integration's own webhooks
+    /// (durable, with presence events). See docs/webhooks.md.
     #[arg(long = "webhook-url", value_name = "URL", requires = "webhook_secret")]
     pub webhook_urls: Vec<String>,
     /// The secret webhooks are signed with (`X-Switchboard-Signature:
     /// sha256=<HMAC-SHA256 of the body>`).
     #[arg(long, env = "SWITCHBOARD_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// A PEM file of CA certificates trusted for `https://` webhook URLs
+    /// besides the system's (a private CA).
+    #[arg(long, value_name = "PEM_FILE")]
+    pub webhook_ca: Option<std::path::PathBuf>,
+    /// Attempts per webhook event before it becomes a dead letter.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_attempts: u32,
+    /// Wait before a webhook's second attempt; doubled before each further
+    /// one.
+    #[arg(long, default_value = "500ms", value_parser = positive_duration)]
+    pub webhook_backoff: Duration,
+    /// Integration events kept in the journal (the event stream resumes and
+    /// webhooks catch up within them). About 1 KB each; see
+    /// docs/webhooks.md, Retention.
+    #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1_000..))]
+    pub event_retention: u64,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -51,6 +51,20 @@ impl Integration {
     }
 }
 
+/// Where an integration's events are POSTed: its URLs and signing secret,
+/// and since which log entry (events of later entries go to them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    /// Whose (its scope filters the events).
+    pub integration: Arc<Integration>,
+    /// The receivers.
+    pub urls: Vec<String>,
+    /// The HMAC-SHA256 key of the signature header.
+    pub secret: String,
+    /// The log entry that set the URLs.
+    pub since: String,
+}
+
 /// An integration with the digest of its key, as the directory file has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationKey {

@@ -15,7 +15,9 @@
 //!   - [`store`]: the log and what goes with it (in memory, embedded SQLite,
 //!     Redis), behind one contract.
 //!   - [`auth`]: passwords, login tokens (in memory or in a store).
-//!   - [`webhooks`]: signed outbound item events.
+//!   - [`webhooks`]: signed outbound events: integrations' durable
+//!     webhooks read from the store's event journal, and the legacy
+//!     server-wide ones.
 //!   - [`metrics`]: the Prometheus exporter and metric names.
 //!   - [`directory_file`]: reading the TOML directory of agents and groups,
 //!     and writing the live one back (export).

@@ -9,10 +9,12 @@ use switchboard::cli::{Cli, Command, LogFormat, ServeArgs};
 use switchboard::directory_file;
 use switchboard::domain::CoreConfig;
 use switchboard::integrations::{new_key, toml_entry};
+use switchboard::server::EventsConfig;
 use switchboard::server::{self, ServerConfig, Storage};
 use switchboard::store::redis_config::RedisConfig;
 use switchboard::transport::TransportConfig;
 use switchboard::webhooks::WebhookConfig;
+use switchboard::webhooks::delivery::DeliveryConfig;
 use tracing_subscriber::EnvFilter;
 
 fn init_logs(format: LogFormat) {
@@ -50,7 +52,8 @@ fn static_dir(arg: Option<PathBuf>) -> PathBuf {
     })
 }
 
-/// The webhook flags, checked: `http://` URLs and a non-empty secret.
+/// The legacy webhook flags, checked: `http://` or `https://` URLs and a
+/// non-empty secret.
 fn webhook_config(
     urls: Vec<String>,
     secret: Option<String>,
@@ -63,14 +66,12 @@ fn webhook_config(
         .ok_or("--webhook-url needs --webhook-secret (or SWITCHBOARD_WEBHOOK_SECRET)")?;
     for url in &urls {
         match reqwest::Url::parse(url) {
-            Ok(u) if u.scheme() == "http" && u.host().is_some() => {}
-            Ok(u) if u.scheme() == "https" => {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => {
                 return Err(format!(
-                    "--webhook-url {url}: https is not supported by this build; \
-                     send to an http:// relay (e.g. a local TLS-terminating proxy)"
+                    "--webhook-url {url}: not an http:// or https:// URL"
                 ));
             }
-            _ => return Err(format!("--webhook-url {url}: not an http:// URL")),
         }
     }
     Ok(Some(WebhookConfig::new(urls, secret)))
@@ -94,7 +95,25 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             k
         }
     };
-    let webhooks = webhook_config(args.webhook_urls, args.webhook_secret)?;
+    let ca_pem = match &args.webhook_ca {
+        Some(path) => {
+            Some(std::fs::read(path).map_err(|e| format!("--webhook-ca {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let mut webhooks = webhook_config(args.webhook_urls, args.webhook_secret)?;
+    if let Some(w) = &mut webhooks {
+        w.ca_pem = ca_pem.clone();
+    }
+    let events = EventsConfig {
+        capacity: args.event_retention as usize,
+        delivery: DeliveryConfig {
+            max_attempts: args.webhook_attempts,
+            first_backoff: args.webhook_backoff,
+            ca_pem,
+            ..DeliveryConfig::default()
+        },
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -145,6 +164,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         auto_away: args.auto_away,
         demo: args.demo,
         webhooks,
+        events,
     };
     server::run(listener, config, shutdown_signal())
         .await

@@ -158,6 +158,7 @@ pub fn code_label(code: ErrorCode) -> &'static str {
         ErrorCode::AtCapacity => "at_capacity",
         ErrorCode::Offline => "offline",
         ErrorCode::Conflict => "conflict",
+        ErrorCode::EventsExpired => "events_expired",
         ErrorCode::TooLarge => "too_large",
         ErrorCode::RateLimited => "rate_limited",
         ErrorCode::Unavailable => "unavailable",

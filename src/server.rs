@@ -17,6 +17,8 @@ use crate::engine::replication::{self, replay};
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::replica::credentials::Credentials;
 use crate::store::SharedLog;
+use crate::store::any_journal::EventFeed;
+use crate::store::events::EventJournal;
 use crate::store::memory::MemoryLog;
 use crate::store::redis::{RedisLog, RedisTokens};
 use crate::store::redis_config::RedisConfig;
@@ -25,6 +27,7 @@ use crate::store::tokens::StoredTokens;
 use crate::transport::limits::{Limits, default_origins};
 use crate::transport::{AppState, TransportConfig, router};
 use crate::webhooks::WebhookSender;
+use crate::webhooks::delivery::{DeliveryConfig, Webhooks};
 use std::sync::atomic::AtomicBool;
 
 /// Everything a node needs to start.
@@ -52,11 +55,33 @@ pub struct ServerConfig {
     pub snapshot_interval: Duration,
     /// Outbound webhooks of item events (docs/webhooks.md); `None` sends none.
     pub webhooks: Option<crate::webhooks::WebhookConfig>,
+    /// Integration events: the journal's size and how webhooks of
+    /// integrations are delivered.
+    pub events: EventsConfig,
     /// Switch agents unavailable after this long without console activity
     /// (off by default).
     pub auto_away: Option<Duration>,
     /// Simulated integrations, visitors and agents (`serve --demo`).
     pub demo: bool,
+}
+
+/// The journal of integration events and their delivery.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// Events kept in the journal (`--event-retention`).
+    pub capacity: usize,
+    /// Attempts, backoff, the private CA.
+    pub delivery: DeliveryConfig,
+}
+
+impl Default for EventsConfig {
+    /// 500,000 events (see docs/webhooks.md, Retention).
+    fn default() -> Self {
+        EventsConfig {
+            capacity: 500_000,
+            delivery: DeliveryConfig::default(),
+        }
+    }
 }
 
 /// Where a node keeps its state.
@@ -98,6 +123,9 @@ pub enum StartError {
     /// The directory stored in the store is not valid.
     #[error("the stored directory: {0}")]
     Directory(#[from] crate::directory_file::DirectoryFileError),
+    /// The webhooks' HTTP client (its CA file) is not usable.
+    #[error("{0}")]
+    Webhooks(#[from] crate::webhooks::delivery::ClientError),
 }
 
 /// The started engine, the directory it runs with and where login tokens
@@ -107,6 +135,7 @@ type Started = (
     LoadedDirectory,
     Option<StoredTokens>,
     tokio::sync::watch::Receiver<Arc<crate::auth::CredentialTable>>,
+    EventFeed,
 );
 
 /// Starts the engine as a replica of the log in the configured storage.
@@ -121,14 +150,16 @@ async fn start_engine(
             let log = SqliteLog::open(dir)?;
             tracing::info!(database = %log.path().display(), "keeping state in the data directory");
             let tokens = StoredTokens::Embedded(log.tokens());
-            let (engine, directory, _, table) = start_replica(log, config, ready, true).await?;
-            Ok((engine, directory, Some(tokens), table))
+            let (engine, directory, _, table, feed) =
+                start_replica(log, config, ready, true).await?;
+            Ok((engine, directory, Some(tokens), table, feed))
         }
         Storage::Redis(redis) => {
             let log = RedisLog::open(redis).await?;
             let tokens = StoredTokens::Redis(RedisTokens::new(&log));
-            let (engine, directory, _, table) = start_replica(log, config, ready, false).await?;
-            Ok((engine, directory, Some(tokens), table))
+            let (engine, directory, _, table, feed) =
+                start_replica(log, config, ready, false).await?;
+            Ok((engine, directory, Some(tokens), table, feed))
         }
     }
 }
@@ -137,7 +168,7 @@ async fn start_engine(
 /// first node's), replays the snapshot and the log after it (so the node
 /// serves with the full state), then starts the replication tasks. `alone`
 /// says the node is the log's only one (memory, embedded).
-async fn start_replica<L: SharedLog>(
+async fn start_replica<L: SharedLog + EventJournal>(
     log: L,
     config: &ServerConfig,
     ready: Arc<AtomicBool>,
@@ -189,6 +220,7 @@ async fn start_replica<L: SharedLog>(
     }
     let last = replay(&log, &engine, audit_capacity).await?;
     tracing::info!(node, after = %last, "started with the full state");
+    let feed = EventFeed::new(log.any());
     replication::start(
         log,
         engine.clone(),
@@ -199,10 +231,12 @@ async fn start_replica<L: SharedLog>(
             audit_capacity,
             heartbeat_ttl: config.heartbeat_ttl,
             snapshot_every: config.snapshot_interval,
+            event_capacity: config.events.capacity,
         },
         ready,
+        feed.clone(),
     );
-    Ok((engine, directory, None, table))
+    Ok((engine, directory, None, table, feed))
 }
 
 /// Serves on `listener` until `shutdown` completes. On shutdown every console
@@ -217,7 +251,16 @@ pub async fn run(
     // Before the engine: what it records while replaying counts too, and
     // its busy clock registers its histogram once at start.
     crate::metrics::install();
-    let (engine, directory, shared_tokens, table) = start_engine(&config, ready.clone()).await?;
+    let (engine, directory, shared_tokens, table, feed) =
+        start_engine(&config, ready.clone()).await?;
+    let webhooks = Webhooks {
+        feed,
+        client: crate::webhooks::delivery::client(&config.events.delivery)?,
+        config: Arc::new(config.events.delivery.clone()),
+        table: table.clone(),
+    };
+    // A random id for the delivery lease: node ids change on a rejoin.
+    webhooks.clone().start(rand::random());
     if config.demo {
         crate::demo::spawn(engine.clone(), &directory.directory, Duration::from_secs(4));
     }
@@ -239,6 +282,7 @@ pub async fn run(
         limits: Arc::new(Limits::new(&transport)),
         ready,
         config: transport.clone(),
+        webhooks,
     };
     let app = router(state);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,5 +1,9 @@
-//! Outbound webhooks: every item event of the engine POSTed, signed, to the
-//! integration's URL(s) (docs/webhooks.md).
+//! Outbound webhooks (docs/webhooks.md).
+//!
+//! Integrations' own webhooks, durable and at least once, are
+//! [`delivery`] (from the store's event journal) and [`dead_letters`].
+//! This file is the legacy server-wide `--webhook-url`: every item event of
+//! the engine POSTed, signed, from memory, as described below; not durable.
 //!
 //! # Never blocking the engine
 //! The engine calls [`WebhookSender::send`] while it publishes; that call only
@@ -14,6 +18,9 @@
 //! exponential backoff up to [`WebhookConfig::max_attempts`] attempts. Every
 //! attempt of a delivery carries the same body and the same
 //! `X-Switchboard-Delivery` id, so a receiver de-duplicates by that id.
+
+pub mod dead_letters;
+pub mod delivery;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +65,8 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// Deliveries in flight per URL at once.
     pub concurrency: usize,
+    /// Extra CA certificates (PEM) for `https://` URLs (`--webhook-ca`).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl WebhookConfig {
@@ -72,6 +81,7 @@ impl WebhookConfig {
             first_backoff: Duration::from_millis(500),
             timeout: Duration::from_secs(5),
             concurrency: 32,
+            ca_pem: None,
         }
     }
 }
@@ -123,15 +133,15 @@ impl WebhookSender {
         if config.urls.is_empty() {
             return WebhookSender::disabled();
         }
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("switchboard-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "webhook HTTP client: using the default one");
-                reqwest::Client::new()
-            });
+        let client = delivery::client(&delivery::DeliveryConfig {
+            timeout: config.timeout,
+            ca_pem: config.ca_pem.clone(),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "webhook HTTP client: using the default one");
+            reqwest::Client::new()
+        });
         let config = Arc::new(config);
         let mut queues = Vec::new();
         for url in &config.urls {

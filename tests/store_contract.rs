@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::TestRedis;
 use switchboard::domain::{LogEntry, LogOp};
+use switchboard::store::events::{DeadLetter, EventId, EventJournal, event_id};
 use switchboard::store::memory::MemoryLog;
 use switchboard::store::redis::RedisLog;
 use switchboard::store::sqlite::SqliteLog;
@@ -186,6 +187,96 @@ async fn first_directory_wins(log: impl SharedLog) {
     assert_eq!(log.directory("two").await.unwrap(), "one");
 }
 
+/// The event journal: ids from the entry's, a batch written twice (two
+/// nodes, or a replay after a crash) added once, reads after a position in
+/// order, and a cap that records what it dropped, so a reader behind it is
+/// told instead of skipping events.
+async fn event_journal(log: impl EventJournal) {
+    let ev = |s: &str| vec![format!("{s}0"), format!("{s}1")];
+    log.append_events(vec![("5-0".to_string(), ev("a"))], 1_000)
+        .await
+        .unwrap();
+    // One call, two entries, the first already held.
+    let both = vec![("5-0".to_string(), ev("a")), ("7-2".to_string(), ev("b"))];
+    log.append_events(both, 1_000).await.unwrap();
+    let all = log.read_events(EventId::ZERO, 100).await.unwrap();
+    assert_eq!(all.floor, EventId::ZERO);
+    let texts: Vec<&str> = all.events.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, vec!["a0", "a1", "b0", "b1"]);
+    assert_eq!(all.events[0].0, event_id("5-0", 0));
+    assert_eq!(all.events[3].0, event_id("7-2", 1));
+    let after = log.read_events(event_id("5-0", 1), 1).await.unwrap();
+    assert_eq!(after.events, vec![(event_id("7-2", 0), "b0".to_string())]);
+    assert!(!after.expired(event_id("5-0", 1)));
+    for n in 10..400u64 {
+        log.append_events(vec![(format!("{n}-0"), vec![format!("e{n}")])], 100)
+            .await
+            .unwrap();
+    }
+    let read = log.read_events(EventId::ZERO, 10_000).await.unwrap();
+    assert!(
+        (100..=250).contains(&read.events.len()),
+        "about the cap is kept: {}",
+        read.events.len()
+    );
+    assert!(
+        read.expired(EventId::ZERO),
+        "a reader from the start missed events"
+    );
+    assert!(read.floor < read.events[0].0);
+    assert!(!read.expired(read.floor));
+    // Dropped events are not added back by a late writer.
+    log.append_events(vec![("5-0".to_string(), ev("a"))], 100)
+        .await
+        .unwrap();
+    let again = log.read_events(EventId::ZERO, 10_000).await.unwrap();
+    assert_eq!(again.events[0], read.events[0]);
+}
+
+/// Cursors move forward only; dead letters are kept per integration up to
+/// a cap, listed by event id, and forgotten once redelivered.
+async fn delivery_state(log: impl EventJournal) {
+    assert_eq!(log.cursor("k").await.unwrap(), None);
+    log.set_cursor("k", EventId(5, 1)).await.unwrap();
+    log.set_cursor("k", EventId(4, 9)).await.unwrap();
+    assert_eq!(log.cursor("k").await.unwrap(), Some(EventId(5, 1)));
+    let letter = |id: u64, url: &str| DeadLetter {
+        url: url.into(),
+        id: EventId(id, 0),
+        record: format!("{{\"id\":{id}}}"),
+    };
+    assert!(log.add_dead("crm", letter(9, "http://a"), 3).await.unwrap());
+    assert!(log.add_dead("crm", letter(7, "http://a"), 3).await.unwrap());
+    assert!(log.add_dead("crm", letter(7, "http://b"), 3).await.unwrap());
+    assert!(!log.add_dead("crm", letter(8, "http://a"), 3).await.unwrap());
+    assert!(
+        log.add_dead("other", letter(1, "http://a"), 3)
+            .await
+            .unwrap()
+    );
+    let held = log.dead_letters("crm", 10).await.unwrap();
+    let keys: Vec<(u64, &str)> = held.iter().map(|l| (l.id.0, l.url.as_str())).collect();
+    assert_eq!(
+        keys,
+        vec![(7, "http://a"), (7, "http://b"), (9, "http://a")]
+    );
+    log.remove_dead("crm", vec![("http://a".into(), EventId(7, 0))])
+        .await
+        .unwrap();
+    assert_eq!(log.dead_letters("crm", 10).await.unwrap().len(), 2);
+    assert_eq!(log.dead_letters("other", 10).await.unwrap().len(), 1);
+    assert!(
+        log.claim_lease("webhooks", 1, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        log.claim_lease("webhooks", 1, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+}
+
 #[tokio::test]
 async fn memory_log_keeps_the_contract() {
     reads_in_append_order(MemoryLog::default()).await;
@@ -195,6 +286,19 @@ async fn memory_log_keeps_the_contract() {
     trims_without_silent_gaps(MemoryLog::default()).await;
     first_directory_wins(MemoryLog::default()).await;
     audit_stream(MemoryLog::default()).await;
+    event_journal(MemoryLog::default()).await;
+    delivery_state(MemoryLog::default()).await;
+    let log = MemoryLog::default();
+    assert!(
+        log.claim_lease("webhooks", 1, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !log.claim_lease("webhooks", 2, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -216,11 +320,24 @@ async fn redis_log_keeps_the_contract() {
     trims_without_silent_gaps(fresh().await).await;
     first_directory_wins(fresh().await).await;
     audit_stream(fresh().await).await;
+    event_journal(fresh().await).await;
+    delivery_state(fresh().await).await;
+    let log = fresh().await;
+    assert!(
+        log.claim_lease("webhooks", 1, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !log.claim_lease("webhooks", 2, Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
 async fn embedded_log_keeps_the_contract() {
-    let dirs: Vec<tempfile::TempDir> = (0..7).map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<tempfile::TempDir> = (0..9).map(|_| tempfile::tempdir().unwrap()).collect();
     let open = |i: usize| SqliteLog::open(dirs[i].path()).unwrap();
     reads_in_append_order(open(0)).await;
     blocking_read_wakes_on_append(open(1)).await;
@@ -229,6 +346,8 @@ async fn embedded_log_keeps_the_contract() {
     trims_without_silent_gaps(open(4)).await;
     first_directory_wins(open(5)).await;
     audit_stream(open(6)).await;
+    event_journal(open(7)).await;
+    delivery_state(open(8)).await;
 }
 
 /// What the embedded store acknowledged is there after it is closed and

@@ -53,6 +53,12 @@ pub enum CredentialChange {
         /// It may set the presence of the agents of its groups.
         #[serde(default)]
         set_presence: bool,
+        /// Where its events are POSTed (none: no webhooks).
+        #[serde(default)]
+        webhook_urls: Vec<String>,
+        /// The secret its webhooks are signed with.
+        #[serde(default)]
+        webhook_secret: Option<String>,
     },
     /// A new key for an integration; the previous ones keep working for
     /// `overlap_ms` more.
@@ -77,6 +83,12 @@ pub enum CredentialChange {
         /// Whether it may set the presence of the agents of its groups.
         #[serde(default)]
         set_presence: Option<bool>,
+        /// Where its events are POSTed from now on (empty: nowhere).
+        #[serde(default)]
+        webhook_urls: Option<Vec<String>>,
+        /// A new secret for its webhooks.
+        #[serde(default)]
+        webhook_secret: Option<String>,
     },
     /// The integration and every key of it stop working at once.
     RevokeIntegration {

@@ -117,6 +117,8 @@ pub enum AdminOp {
         override_capacity: bool,
         /// It may set the presence of its groups' agents.
         set_presence: bool,
+        /// Its webhooks.
+        webhooks: WebhookPatch,
     },
     /// A new key; older keys keep working for the overlap.
     RotateKey {
@@ -166,8 +168,9 @@ pub enum AdminView {
     Group(String),
     /// The membership.
     Member(String, String),
-    /// The integration, with its new key (shown once).
-    Integration(String, Option<String>),
+    /// The integration, with its new key and its new webhook secret (each
+    /// shown once).
+    Integration(String, Option<String>, Option<String>),
     /// The settings.
     Settings,
     /// `{}` (a deletion).
@@ -386,18 +389,22 @@ impl Engine {
                 key,
                 override_capacity,
                 set_presence,
+                webhooks,
             } => {
+                let (webhook_urls, webhook_secret, shown) = webhooks.resolve(None);
                 let change = CredentialChange::CreateIntegration {
                     name: name.clone(),
                     scope,
                     key_sha256: crate::integrations::key_digest_hex(&key),
                     override_capacity,
                     set_presence,
+                    webhook_urls: webhook_urls.unwrap_or_default(),
+                    webhook_secret,
                 };
                 Ok(credential_step(
                     by,
                     change,
-                    AdminView::Integration(name, Some(key)),
+                    AdminView::Integration(name, Some(key), shown),
                 ))
             }
             AdminOp::RotateKey {
@@ -413,20 +420,29 @@ impl Engine {
                 Ok(credential_step(
                     by,
                     change,
-                    AdminView::Integration(name, Some(key)),
+                    AdminView::Integration(name, Some(key), None),
                 ))
             }
-            AdminOp::SetScope(name, scope) => {
+            AdminOp::SetScope(name, change) => {
+                let held = self
+                    .state
+                    .credentials()
+                    .integrations
+                    .get(&name)
+                    .and_then(|r| r.webhook_secret.as_deref());
+                let (webhook_urls, webhook_secret, shown) = change.webhooks.resolve(held);
                 let change = CredentialChange::SetScope {
                     name: name.clone(),
-                    scope: scope.groups,
-                    override_capacity: scope.override_capacity,
-                    set_presence: scope.set_presence,
+                    scope: change.groups,
+                    override_capacity: change.override_capacity,
+                    set_presence: change.set_presence,
+                    webhook_urls,
+                    webhook_secret,
                 };
                 Ok(credential_step(
                     by,
                     change,
-                    AdminView::Integration(name, None),
+                    AdminView::Integration(name, None, shown),
                 ))
             }
             AdminOp::RevokeIntegration(name) => Ok(credential_step(
@@ -482,13 +498,16 @@ impl Engine {
                     record_json(dir, &AdminRecord::Member(dir.membership(m).clone()))
                 })
             }
-            AdminView::Integration(name, key) => {
+            AdminView::Integration(name, key, webhook_secret) => {
                 let rec = self.state.credentials().integrations.get(&name);
                 let mut v = json!({
                     "integration": rec.map_or(Value::Null, |r| integration_view(&name, r)),
                 });
                 if let Some(key) = key {
                     v["key"] = json!(key);
+                }
+                if let Some(secret) = webhook_secret {
+                    v["webhook_secret"] = json!(secret);
                 }
                 v
             }
@@ -542,6 +561,35 @@ impl Engine {
     }
 }
 
+/// An integration's webhooks as an admin sets them: the URLs (`None`:
+/// unchanged), a secret the admin chose, and one drawn for it in case it
+/// needs one.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookPatch {
+    /// The URLs (`None`: unchanged; empty: none).
+    pub urls: Option<Vec<String>>,
+    /// The secret the admin gave.
+    pub secret: Option<String>,
+    /// A random secret, used when URLs are set and no secret is given or
+    /// held.
+    pub drawn: String,
+}
+
+impl WebhookPatch {
+    /// The URLs and secret to store, and the secret to show the admin once
+    /// (the drawn one, when it is used). `held`: the integration's secret.
+    fn resolve(self, held: Option<&str>) -> (Option<Vec<String>>, Option<String>, Option<String>) {
+        let wants_secret = self.urls.as_ref().is_some_and(|u| !u.is_empty());
+        match self.secret {
+            Some(s) => (self.urls, Some(s), None),
+            None if wants_secret && held.is_none() => {
+                (self.urls, Some(self.drawn.clone()), Some(self.drawn))
+            }
+            None => (self.urls, None, None),
+        }
+    }
+}
+
 fn credential_step(by: Actor, change: CredentialChange, view: AdminView) -> Step {
     Step::Op(LogOp::Credential { actor: by, change }, After::Admin(view))
 }
@@ -561,11 +609,14 @@ fn integration_view(name: &str, rec: &IntegrationRecord) -> Value {
         )
         .collect();
     json!({ "name": name, "groups": groups, "keys": keys,
-        "override_capacity": rec.override_capacity, "set_presence": rec.set_presence })
+        "override_capacity": rec.override_capacity,
+        "set_presence": rec.set_presence,
+        "webhook_urls": rec.webhook_urls,
+        "webhook_secret_set": rec.webhook_secret.is_some() })
 }
 
 /// What `PATCH /api/admin/integrations/{name}` changes; `None` keeps.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct IntegrationChange {
     /// The groups it may act in.
     pub groups: Option<GroupScope>,
@@ -573,6 +624,8 @@ pub struct IntegrationChange {
     pub override_capacity: Option<bool>,
     /// Whether it may set the presence of its groups' agents.
     pub set_presence: Option<bool>,
+    /// Its webhooks.
+    pub webhooks: WebhookPatch,
 }
 
 /// Role names back into roles.

@@ -85,8 +85,12 @@ impl Engine {
                 self.run_step(step, answer);
             }
             Request::Replicated { entries } => {
+                let upto = entries.last().map(|(id, _)| id.clone());
                 for (id, entry) in entries {
                     self.apply_logged(id, entry);
+                }
+                if let Some(upto) = upto {
+                    self.send_events(upto);
                 }
             }
             Request::Snapshot { answer } => {
@@ -97,8 +101,11 @@ impl Engine {
                 audit,
                 answer,
             } => {
+                let at = snapshot.after.clone();
                 let restored = self.restore_snapshot(*snapshot);
                 if restored.is_ok() {
+                    // Whoever stored the snapshot wrote the events up to it.
+                    self.send_events(at);
                     self.state.replace_audit(audit);
                     let dir = self.state.core().directory();
                     self.local.grow(dir.agents().len(), dir.groups().len());

@@ -37,7 +37,9 @@ mod busy;
 mod credentials;
 mod directory_io;
 mod directory_push;
+mod event_writer;
 mod handlers;
+pub mod integration_events;
 mod items_api;
 mod local;
 mod outbox;
@@ -62,7 +64,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::clock::now_ms;
 pub use crate::replica::audit::{AuditBatch, AuditLog, AuditQuery, AuditRecord};
 pub use crate::replica::{ReplicaSnapshot, SNAPSHOT_FORMAT};
-pub use admin_api::{AdminOp, IntegrationChange, MAX_PAGE, Page, roles_from};
+pub use admin_api::{AdminOp, IntegrationChange, MAX_PAGE, Page, WebhookPatch, roles_from};
 pub use board::{BoardCursor, BoardPiece, WatchAnswer};
 pub use busy::ENGINE_BUSY;
 pub use outbox::{CloseReason, Frame, OutboxReceiver, OutboxSender, outbox};
@@ -125,6 +127,10 @@ pub struct EngineOutput {
     pub proposals: mpsc::UnboundedReceiver<LogEntry>,
     /// Audit records of applied entries, for the store's audit stream.
     pub audit: mpsc::UnboundedReceiver<AuditBatch>,
+    /// Integration events of applied entries, for the store's journal:
+    /// one batch per slice of entries, even one without events (see
+    /// [`integration_events`]).
+    pub events: mpsc::UnboundedReceiver<integration_events::EventBatch>,
     /// Set by the engine when the log says a peer dropped this node while
     /// it ran on (see `Engine::dropped_by_peer`); the heartbeat clears it
     /// and rejoins under a new node id.
@@ -167,6 +173,10 @@ pub struct Engine {
     audit_out: mpsc::UnboundedSender<AuditBatch>,
     /// See [`EngineConfig::audit_every_entry`].
     audit_every_entry: bool,
+    /// Where the integration events of applied entries go, to be written.
+    events_out: mpsc::UnboundedSender<integration_events::EventBatch>,
+    /// The events of the entries of the slice being applied.
+    pending_events: Vec<(String, Vec<String>)>,
     /// See [`EngineConfig::credentials_out`].
     credentials_out:
         Option<tokio::sync::watch::Sender<std::sync::Arc<crate::auth::CredentialTable>>>,
@@ -272,6 +282,7 @@ impl Engine {
         let (tx, rx) = mpsc::channel(4096);
         let (log, proposals) = mpsc::unbounded_channel();
         let (audit_out, audit) = mpsc::unbounded_channel();
+        let (events_out, events) = mpsc::unbounded_channel();
         let agents = core.directory().agents().len();
         let groups = core.directory().groups().len();
         let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -290,6 +301,8 @@ impl Engine {
             auto_away_ms: config.auto_away_ms,
             audit_out,
             audit_every_entry: config.audit_every_entry,
+            events_out,
+            pending_events: Vec::new(),
         };
         engine.publish_credentials();
         tokio::spawn(engine.run(rx));
@@ -298,6 +311,7 @@ impl Engine {
             EngineOutput {
                 proposals,
                 audit,
+                events,
                 dropped,
             },
         )

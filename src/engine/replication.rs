@@ -17,8 +17,11 @@
 //! - the **tailer** reads the log after the last id it applied and feeds each
 //!   entry to the engine; after a lost connection it resumes from that id, so
 //!   no entry is skipped or applied twice;
+//! - the **event writer** writes the integration events of every applied
+//!   entry to the store's journal (`event_writer`, which says why no event
+//!   is lost even to `kill -9`);
 //! - the **heartbeat** keeps this node alive in the store (with how far it
-//!   applied the log) and reports nodes whose heartbeat expired by appending
+//!   applied the log and wrote the events) and reports nodes whose heartbeat expired by appending
 //!   `DropNode`, which closes their sessions on every replica (their agents
 //!   then get the reconnect grace);
 //! - the **snapshotter**: once per interval one node (whoever claims it)
@@ -49,11 +52,14 @@
 //! timer fires when a `Tick` entry is applied; several nodes appending ticks
 //! changes nothing, because a timer fires once, at the first tick past it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+
+use super::event_writer::{Written, wait_written};
+use crate::store::any_journal::EventFeed;
 
 use super::EngineOutput;
 
@@ -175,10 +181,14 @@ pub struct NodeSettings {
     pub heartbeat_ttl: Duration,
     /// How often one node snapshots and trims the log.
     pub snapshot_every: Duration,
+    /// Integration events kept in the journal.
+    pub event_capacity: usize,
 }
 
-/// Starts the proposer, tailer, audit writer, heartbeat and snapshotter
-/// tasks of a node.
+/// Starts the proposer, tailer, audit writer, event writer, heartbeat and
+/// snapshotter tasks of a node. Events go to `events`' journal (the
+/// store's) and live tail.
+#[allow(clippy::too_many_arguments)]
 pub fn start<L: SharedLog>(
     log: L,
     engine: EngineHandle,
@@ -187,8 +197,17 @@ pub fn start<L: SharedLog>(
     after: LogId,
     settings: NodeSettings,
     ready: Arc<AtomicBool>,
+    events: EventFeed,
 ) {
-    let applied = Arc::new(Mutex::new(after.clone()));
+    // What this node reports as applied: the last entry whose events it
+    // wrote (see `event_writer`).
+    let (written_tx, written) = watch::channel::<LogId>("0-0".into());
+    tokio::spawn(super::event_writer::write_events(
+        events,
+        output.events,
+        settings.event_capacity,
+        written_tx,
+    ));
     // This node's id in the log: a new one after it was cut off for longer
     // than its heartbeat lives (see `heartbeat`).
     let node = Arc::new(AtomicU32::new(node));
@@ -202,7 +221,6 @@ pub fn start<L: SharedLog>(
         log.clone(),
         engine.clone(),
         after,
-        applied.clone(),
         settings.audit_capacity,
         ready.clone(),
     ));
@@ -216,7 +234,7 @@ pub fn start<L: SharedLog>(
         engine.clone(),
         node.clone(),
         settings.heartbeat_ttl,
-        applied,
+        written.clone(),
         ready.clone(),
         output.dropped,
     ));
@@ -226,6 +244,7 @@ pub fn start<L: SharedLog>(
         node,
         settings.snapshot_every,
         ready,
+        written,
     ));
 }
 
@@ -303,7 +322,6 @@ async fn tail<L: SharedLog>(
     log: L,
     engine: EngineHandle,
     mut last: LogId,
-    applied: Arc<Mutex<LogId>>,
     audit_capacity: usize,
     ready: Arc<AtomicBool>,
 ) {
@@ -319,7 +337,6 @@ async fn tail<L: SharedLog>(
                     last = id.clone();
                     feed(&engine, batch).await;
                 }
-                *applied.lock().expect("applied lock") = last.clone();
             }
             Err(e @ (StoreError::Trimmed(_) | StoreError::Diverged(_))) => {
                 tracing::warn!(error = %e, "resynchronising from the snapshot");
@@ -369,7 +386,7 @@ async fn heartbeat<L: SharedLog>(
     engine: EngineHandle,
     node: Arc<AtomicU32>,
     ttl: Duration,
-    applied: Arc<Mutex<LogId>>,
+    written: Written,
     ready: Arc<AtomicBool>,
     dropped: Arc<AtomicBool>,
 ) {
@@ -378,7 +395,7 @@ async fn heartbeat<L: SharedLog>(
     let mut cut_off = false;
     loop {
         let me = node.load(Ordering::Relaxed);
-        let at = applied.lock().expect("applied lock").clone();
+        let at = written.borrow().clone();
         let beat = log.beat(me, ttl, &at).await;
         if dropped.swap(false, Ordering::Relaxed) {
             cut_off = true;
@@ -464,6 +481,7 @@ async fn snapshotter<L: SharedLog>(
     node: Arc<AtomicU32>,
     every: Duration,
     ready: Arc<AtomicBool>,
+    mut written: Written,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -477,7 +495,7 @@ async fn snapshotter<L: SharedLog>(
         if !matches!(log.claim_snapshot(me, every).await, Ok(true)) {
             continue;
         }
-        match snapshot_and_trim(&log, &engine).await {
+        match snapshot_and_trim(&log, &engine, &mut written, every).await {
             Ok(Some((at, (bytes, json_bytes), before))) => {
                 metrics::counter!("switchboard_snapshots_total").increment(1);
                 metrics::gauge!("switchboard_snapshot_bytes").set(bytes as f64);
@@ -495,12 +513,20 @@ async fn snapshotter<L: SharedLog>(
 async fn snapshot_and_trim<L: SharedLog>(
     log: &L,
     engine: &EngineHandle,
+    written: &mut Written,
+    bound: Duration,
 ) -> Result<Option<(LogId, (usize, usize), LogId)>, StoreError> {
     let Some(snapshot) = engine.snapshot().await else {
         return Ok(None);
     };
     let at = snapshot.after.clone();
     if at == "0-0" {
+        return Ok(None);
+    }
+    // No snapshot (and so no trim) past an entry whose events are not in
+    // the journal yet: they would never be derived again.
+    if !wait_written(written, &at, bound).await {
+        tracing::warn!(after = %at, "events not written yet: no snapshot this time");
         return Ok(None);
     }
     let (data, json_bytes) = tokio::task::spawn_blocking(move || {

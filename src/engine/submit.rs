@@ -130,7 +130,13 @@ impl Engine {
         };
         let tick = matches!(entry.op, LogOp::Tick);
         let dropped_me = !mine && matches!(entry.op, LogOp::DropNode(n) if n == self.node);
+        let now = entry.now;
         let applied = self.state.apply(&id, entry);
+        let events =
+            super::integration_events::derive(self.state.core(), &id, now, &applied.effects);
+        if !events.is_empty() {
+            self.pending_events.push((id.clone(), events));
+        }
         // The core forgets a closed item as it closes it: its last state
         // comes only with the event, and is what a close is answered with.
         let closed: Vec<Item> = if mine {

@@ -97,6 +97,10 @@ const COUNTERS: &[(&str, &[Values])] = &[
     (webhooks::SENT, &[]),
     (webhooks::FAILED, &[]),
     (webhooks::DROPPED, &[]),
+    (webhooks::delivery::DELIVERED, &[]),
+    (webhooks::delivery::DEAD, &[]),
+    (webhooks::delivery::EXPIRED, &[]),
+    (crate::store::events::EVENTS_WRITTEN, &[]),
 ];
 
 /// Gauges (no labels) whose zero is their true value at start.

@@ -34,6 +34,17 @@ pub struct IntegrationRecord {
     /// (`PUT /api/agents/{id}/status`, `…/availability`, `…/cells`).
     #[serde(default)]
     pub set_presence: bool,
+    /// Where its events are POSTed (docs/webhooks.md); empty: nowhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_urls: Vec<String>,
+    /// The secret its webhooks are signed with. Kept in the log and
+    /// snapshots in the clear: the server must sign with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    /// The log entry that last set the URLs: events of later entries are
+    /// delivered to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks_since: Option<String>,
 }
 
 /// The replicated secrets.
@@ -63,7 +74,47 @@ fn check_digest(hex: &str) -> Result<(), DomainError> {
     }
 }
 
+/// Webhook URLs per integration at most.
+const MAX_WEBHOOK_URLS: usize = 8;
+
+/// Webhook URLs: `http://` or `https://`, not too many or too long, and a
+/// secret of 16 to 256 characters when there is any.
+fn check_webhooks(urls: &[String], secret: Option<&str>) -> Result<(), DomainError> {
+    if urls.len() > MAX_WEBHOOK_URLS {
+        return Err(invalid("webhook_urls", "at most 8 URLs"));
+    }
+    for url in urls {
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        if !scheme_ok || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "webhook_urls",
+                "each must be an http:// or https:// URL of at most 2048 characters",
+            ));
+        }
+    }
+    match secret {
+        None if !urls.is_empty() => Err(invalid(
+            "webhook_secret",
+            "webhooks need a secret to be signed with",
+        )),
+        Some(s) if s.len() < 16 || s.len() > 256 || s.chars().any(char::is_control) => {
+            Err(invalid(
+                "webhook_secret",
+                "must be 16 to 256 characters, no control characters",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Credentials {
+    /// Records that log entry `entry` set the webhook URLs of `name`.
+    pub fn webhooks_set_at(&mut self, name: &str, entry: &str) {
+        if let Some(rec) = self.integrations.get_mut(name) {
+            rec.webhooks_since = Some(entry.to_string());
+        }
+    }
+
     /// The secrets of a directory file: its password hashes and its
     /// integrations' keys (the log's starting point).
     pub fn from_directory(
@@ -79,6 +130,9 @@ impl Credentials {
                     keys: Vec::new(),
                     override_capacity: k.integration.override_capacity,
                     set_presence: k.integration.set_presence,
+                    webhook_urls: Vec::new(),
+                    webhook_secret: None,
+                    webhooks_since: None,
                 })
                 .keys
                 .push(KeyRecord {
@@ -129,6 +183,8 @@ impl Credentials {
                 key_sha256,
                 override_capacity,
                 set_presence,
+                webhook_urls,
+                webhook_secret,
             } => {
                 if !is_admin {
                     return Err(DomainError::Forbidden(
@@ -148,6 +204,7 @@ impl Credentials {
                     return Err(DomainError::Exists(format!("integration {name:?}")));
                 }
                 check_digest(&key_sha256)?;
+                check_webhooks(&webhook_urls, webhook_secret.as_deref())?;
                 self.integrations.insert(
                     name,
                     IntegrationRecord {
@@ -158,6 +215,9 @@ impl Credentials {
                         }],
                         override_capacity,
                         set_presence,
+                        webhook_urls,
+                        webhook_secret,
+                        webhooks_since: None,
                     },
                 );
             }
@@ -191,6 +251,8 @@ impl Credentials {
                 scope,
                 override_capacity,
                 set_presence,
+                webhook_urls,
+                webhook_secret,
             } => {
                 if !is_admin {
                     return Err(DomainError::Forbidden(
@@ -204,11 +266,20 @@ impl Credentials {
                 if let Some(scope) = scope {
                     rec.scope = scope;
                 }
+                let urls = webhook_urls.as_ref().unwrap_or(&rec.webhook_urls);
+                let secret = webhook_secret.as_deref().or(rec.webhook_secret.as_deref());
+                check_webhooks(urls, secret)?;
                 if let Some(allowed) = override_capacity {
                     rec.override_capacity = allowed;
                 }
                 if let Some(allowed) = set_presence {
                     rec.set_presence = allowed;
+                }
+                if let Some(urls) = webhook_urls {
+                    rec.webhook_urls = urls;
+                }
+                if webhook_secret.is_some() {
+                    rec.webhook_secret = webhook_secret;
                 }
             }
             CredentialChange::RevokeIntegration { name } => {
@@ -223,5 +294,24 @@ impl Credentials {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhooks_need_http_urls_and_a_secret() {
+        let secret = Some("0123456789abcdef");
+        assert!(check_webhooks(&[], None).is_ok());
+        assert!(check_webhooks(&["https://crm.example/hook".into()], secret).is_ok());
+        assert!(check_webhooks(&["http://127.0.0.1:9/hook".into()], secret).is_ok());
+        assert!(check_webhooks(&["ftp://crm.example".into()], secret).is_err());
+        assert!(check_webhooks(&["https://crm.example/a b".into()], secret).is_err());
+        assert!(check_webhooks(&["https://crm.example".into()], None).is_err());
+        assert!(check_webhooks(&["https://crm.example".into()], Some("short")).is_err());
+        let many: Vec<String> = (0..9).map(|i| format!("https://h{i}.example")).collect();
+        assert!(check_webhooks(&many, secret).is_err());
     }
 }

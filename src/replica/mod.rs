@@ -262,10 +262,24 @@ impl StateMachine {
                     } => Some(agent.clone()),
                     _ => None,
                 };
+                let hooks_of = match &change {
+                    CredentialChange::CreateIntegration {
+                        name, webhook_urls, ..
+                    } if !webhook_urls.is_empty() => Some(name.clone()),
+                    CredentialChange::SetScope {
+                        name,
+                        webhook_urls: Some(_),
+                        ..
+                    } => Some(name.clone()),
+                    _ => None,
+                };
                 let result = self
                     .credentials
                     .apply(self.core.directory(), actor, change, now);
                 if result.is_ok() {
+                    if let Some(name) = hooks_of {
+                        self.credentials.webhooks_set_at(&name, id);
+                    }
                     effects.push(Effect::Credentials { reset });
                 }
                 Outcome::Command(result.map(|()| Reply::Done))

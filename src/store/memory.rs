@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+mod events;
+
 use super::{LogId, SharedLog, StoreError};
 use crate::domain::LogEntry;
 
@@ -34,6 +36,7 @@ struct State {
 pub struct MemoryLog {
     state: Arc<Mutex<State>>,
     appended: Arc<Notify>,
+    events: Arc<Mutex<events::Journal>>,
 }
 
 fn position(id: &str) -> usize {

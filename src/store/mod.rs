@@ -29,6 +29,10 @@
 //! - `directory(proposed)` stores the directory once (the first node's) and
 //!   returns the one every node must use.
 //!
+//! Integration events have a contract of their own beside it
+//! ([`events::EventJournal`]: the journal, webhook cursors, dead letters, a
+//! lease), kept by the same three stores.
+//!
 //! [`memory::MemoryLog`] (in-process, not durable), [`sqlite::SqliteLog`]
 //! (embedded, durable: one node's data directory) and [`redis::RedisLog`]
 //! (shared by several nodes) implement it and pass the same contract tests
@@ -36,6 +40,8 @@
 //! (`engine::replication`) run a node's engine as a replica over any of
 //! them: every mode applies commands the same way, from the log.
 
+pub mod any_journal;
+pub mod events;
 pub mod memory;
 pub mod redis;
 pub mod redis_config;

@@ -40,6 +40,8 @@ use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamRangeReply, StreamReadReply};
 use tokio::sync::Mutex;
 
+mod events;
+
 use super::redis_config::{RedisConfig, RedisTarget};
 use super::redis_primary::Primary;
 use super::{LogId, SharedLog, StoreError};

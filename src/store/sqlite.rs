@@ -51,6 +51,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Notify;
 
+mod events;
+
 use super::{AUDIT_PER_ENTRY, LogId, SharedLog, StoreError, audit_id, log_id_key};
 use crate::domain::LogEntry;
 
@@ -116,6 +118,8 @@ struct Inner {
     trim_mark: AtomicU64,
     /// Audit rows, about: the oldest are deleted once this passes the cap.
     audit_rows: AtomicUsize,
+    /// Event journal rows, about (see [`events`]).
+    event_rows: AtomicUsize,
     snapshot_claimed_until: Mutex<Option<tokio::time::Instant>>,
     path: PathBuf,
     /// Held open for its lock; released when the store is dropped.
@@ -187,12 +191,16 @@ impl SqliteLog {
             )));
         }
         writer.execute_batch(SCHEMA).map_err(disk)?;
+        writer.execute_batch(events::SCHEMA).map_err(disk)?;
         writer
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(disk)?;
         let trim_mark = get_meta_u64(&writer, "trim_mark")?;
         let audit_rows: i64 = writer
             .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+            .map_err(disk)?;
+        let event_rows: i64 = writer
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
             .map_err(disk)?;
         writer
             .pragma_update(None, "wal_autocheckpoint", 0)
@@ -211,6 +219,7 @@ impl SqliteLog {
                 recent: Mutex::new(std::collections::VecDeque::new()),
                 trim_mark: AtomicU64::new(trim_mark),
                 audit_rows: AtomicUsize::new(audit_rows as usize),
+                event_rows: AtomicUsize::new(event_rows as usize),
                 snapshot_claimed_until: Mutex::new(None),
                 path,
                 _lock: lock,

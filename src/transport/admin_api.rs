@@ -18,7 +18,9 @@ use crate::domain::{
     AgentDef, AgentPatch, Channel, ChannelConfig, ChannelPatch, Distribution, GroupDef, GroupPatch,
     GroupScope, GroupSettings, Handling, MemberPatch,
 };
-use crate::engine::{AdminOp, Caller, HttpOp, IntegrationChange, Page, Request, roles_from};
+use crate::engine::{
+    AdminOp, Caller, HttpOp, IntegrationChange, Page, Request, WebhookPatch, roles_from,
+};
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -39,7 +41,11 @@ fn field_error(field: &str, message: impl Into<String>) -> ApiError {
     }
 }
 
-async fn ask(state: &AppState, headers: &HeaderMap, op: AdminOp) -> Result<Value, ApiError> {
+pub(super) async fn ask(
+    state: &AppState,
+    headers: &HeaderMap,
+    op: AdminOp,
+) -> Result<Value, ApiError> {
     let caller = Caller::Agent(agent_caller(state, headers).await?);
     let key = idempotency_key(headers)?;
     ask_keyed(state, caller, HttpOp::Admin(op), key).await
@@ -648,6 +654,18 @@ pub(super) struct IntegrationBody {
     override_capacity: bool,
     #[serde(default)]
     set_presence: bool,
+    #[serde(default)]
+    webhook_urls: Option<Vec<String>>,
+    #[serde(default)]
+    webhook_secret: Option<String>,
+}
+
+fn webhook_patch(urls: Option<Vec<String>>, secret: Option<String>) -> WebhookPatch {
+    WebhookPatch {
+        urls,
+        secret,
+        drawn: crate::auth::random_secret(),
+    }
 }
 
 /// `POST /api/admin/integrations`: the answer holds the new key, the only
@@ -664,6 +682,7 @@ pub(super) async fn create_integration(
         key: crate::integrations::new_key(),
         override_capacity: b.override_capacity,
         set_presence: b.set_presence,
+        webhooks: webhook_patch(b.webhook_urls, b.webhook_secret),
     };
     created(&state, &headers, op).await
 }
@@ -704,6 +723,10 @@ pub(super) struct ScopeBody {
     groups: Option<Vec<String>>,
     override_capacity: Option<bool>,
     set_presence: Option<bool>,
+    #[serde(default)]
+    webhook_urls: Option<Vec<String>>,
+    #[serde(default)]
+    webhook_secret: Option<String>,
 }
 
 /// `PATCH /api/admin/integrations/{name}`: a new scope, permissions
@@ -719,6 +742,7 @@ pub(super) async fn set_scope(
         groups: b.groups.map(scope_of).transpose()?,
         override_capacity: b.override_capacity,
         set_presence: b.set_presence,
+        webhooks: webhook_patch(b.webhook_urls, b.webhook_secret),
     };
     answer(&state, &headers, AdminOp::SetScope(name, change)).await
 }

@@ -8,6 +8,8 @@
 mod admin_api;
 pub mod bodies;
 pub mod connections;
+mod dead_letters_api;
+mod events_api;
 pub mod frames;
 mod http;
 mod items_api;
@@ -114,6 +116,9 @@ pub struct AppState {
     /// False while the shared store (Redis) is unreachable: `/readyz`
     /// answers 503 so the load balancer sends traffic elsewhere.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// The event journal and the integrations' webhooks (the event stream,
+    /// dead letters).
+    pub webhooks: crate::webhooks::delivery::Webhooks,
 }
 
 /// The whole HTTP surface.
@@ -202,6 +207,15 @@ pub fn router(state: AppState) -> Router {
             "/api/admin/integrations/{name}/rotate",
             post(admin_api::rotate_key),
         )
+        .route(
+            "/api/admin/integrations/{name}/dead-letters",
+            get(dead_letters_api::list),
+        )
+        .route(
+            "/api/admin/integrations/{name}/dead-letters/redeliver",
+            post(dead_letters_api::redeliver),
+        )
+        .route("/api/events", get(events_api::stream))
         .route(
             "/api/admin/settings",
             get(admin_api::get_settings).patch(admin_api::set_settings),

@@ -908,8 +908,12 @@ group = "g"
             },
         );
         let ready = Arc::new(AtomicBool::new(true));
+        let log = MemoryLog::default();
+        let feed = crate::store::any_journal::EventFeed::new(
+            crate::store::any_journal::AnyJournal::Memory(log.clone()),
+        );
         replication::start(
-            MemoryLog::default(),
+            log,
             engine.clone(),
             output,
             1,
@@ -918,13 +922,21 @@ group = "g"
                 audit_capacity: 1_000,
                 heartbeat_ttl: Duration::from_secs(15),
                 snapshot_every: Duration::from_secs(60),
+                event_capacity: 1_000,
             },
             ready.clone(),
+            feed.clone(),
         );
         let config = TransportConfig::default();
         AppState {
             engine,
-            auth: Arc::new(Auth::new(table, "key", 3_600_000)),
+            auth: Arc::new(Auth::new(table.clone(), "key", 3_600_000)),
+            webhooks: crate::webhooks::delivery::Webhooks {
+                feed,
+                client: reqwest::Client::new(),
+                config: Default::default(),
+                table,
+            },
             limits: Arc::new(Limits::new(&config)),
             ready,
             config: Arc::new(config),

@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod binary;
+pub mod receiver;
 
 pub const API_KEY: &str = "test-api-key-0123456789";
 pub const PASSWORD: &str = "pw";
@@ -602,6 +603,7 @@ pub fn base_config(directory: &str, grace: Duration) -> ServerConfig {
         snapshot_interval: Duration::from_secs(60),
         auto_away: None,
         webhooks: None,
+        events: Default::default(),
         demo: false,
     }
 }
