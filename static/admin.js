@@ -960,6 +960,7 @@ function integrationsTableSpec() {
       { label: 'Name', cell: (i) => el('strong', { text: i.name }) },
       { label: 'May create work in', cell: (i) => ((i.groups || []).includes('*') ? 'All groups' : (i.groups || []).map(groupName).join(', ') || 'No group') },
       { label: 'May also', cell: (i) => permissionsText(i) },
+      { label: 'Webhooks', cell: (i) => ((i.webhook_urls || []).length ? el('ul', { class: 'key-list' }, i.webhook_urls.map((u) => el('li', {}, el('code', { text: u })))) : '—') },
       {
         label: 'Keys (digest, expiry)',
         cell: (i) => el('ul', { class: 'key-list' }, (i.keys || []).map((k) =>
@@ -972,6 +973,7 @@ function integrationsTableSpec() {
         cell: (i) => actions(
           actionBtn('Scope', `Change where ${i.name} may act and what it may do`, 'scope', (b) => integrationDialog(b, i)),
           actionBtn('Rotate key', `Rotate the key of ${i.name}`, 'rotate', (b) => rotateDialog(i, b)),
+          actionBtn('Dead letters', `Webhook deliveries to ${i.name} that failed`, 'dead-letters', (b) => deadLettersDialog(i, b)),
           actionBtn('Revoke', `Revoke ${i.name}`, 'revoke', (b) => revokeDialog(i, b), 'danger'),
         ),
       },
@@ -1016,8 +1018,16 @@ function integrationDialog(opener, existing = null) {
   const permissions = el('fieldset', { class: 'scope' }, el('legend', { text: 'It may also' }),
     checkField({ label: 'Assign work to an agent at its cap', name: 'override_capacity', checked: existing?.override_capacity }),
     checkField({ label: 'Set the status and active groups of its groups’ agents (a workforce-management tool)', name: 'set_presence', checked: existing?.set_presence }));
-  const fields = existing ? [scope, permissions]
-    : [textField({ label: 'Name', name: 'name', required: true, autocomplete: 'off', hint: 'e.g. the system that sends the work: crm, phone-system.' }), scope, permissions];
+  const urlsId = nextId('f-webhook-urls');
+  const webhooks = el('fieldset', { class: 'scope' }, el('legend', { text: 'Webhooks' }),
+    el('div', { class: 'field' },
+      el('label', { for: urlsId, text: 'URLs its events are sent to (one per line, up to 8)' }),
+      el('textarea', { id: urlsId, name: 'webhook_urls', rows: 3, spellcheck: 'false', 'data-field': 'webhook_urls', 'aria-describedby': `${urlsId}-hint` },
+        (existing?.webhook_urls || []).join('\n')),
+      el('span', { class: 'hint', id: `${urlsId}-hint`, text: 'https:// (or http:// on a private network). Empty: no webhooks; the event stream still works.' })),
+    textField({ label: existing?.webhook_secret_set ? 'New signing secret (empty: keep the current one)' : 'Signing secret (empty: the server draws one and shows it once)', name: 'webhook_secret', type: 'password', autocomplete: 'new-password', hint: '16 to 256 characters.' }));
+  const fields = existing ? [scope, permissions, webhooks]
+    : [textField({ label: 'Name', name: 'name', required: true, autocomplete: 'off', hint: 'e.g. the system that sends the work: crm, phone-system.' }), scope, permissions, webhooks];
   formDialog({
     title: existing ? `Where ${existing.name} may act` : 'New integration',
     description: existing ? 'Its keys stay as they are; the new scope applies to the next request.' : 'Its key is shown once, when it is made. Store it where the integration runs.',
@@ -1030,15 +1040,20 @@ function integrationDialog(opener, existing = null) {
       const groups = all.checked ? ['*'] : v.groups;
       if (!groups.length) throw new ProtocolError('invalid_field', 'Choose at least one group, or All groups.', { field: 'groups' }, 400);
       const allowed = { override_capacity: v.override_capacity, set_presence: v.set_presence };
+      const urls = v.webhook_urls.split('\n').map((u) => u.trim()).filter(Boolean);
+      const hooks = {};
+      const urlsChanged = JSON.stringify(urls) !== JSON.stringify(existing?.webhook_urls || []);
+      if (urlsChanged) hooks.webhook_urls = urls;
+      if (v.webhook_secret) hooks.webhook_secret = v.webhook_secret;
       if (existing) {
-        await call(`/api/admin/integrations/${enc(existing.name)}`, { method: 'PATCH', body: { groups, ...allowed } });
-        announce('Scope saved');
+        const data = await call(`/api/admin/integrations/${enc(existing.name)}`, { method: 'PATCH', body: { groups, ...allowed, ...hooks } });
+        announce('Integration saved');
         state.tables.integrations.reload();
-        return undefined;
+        return data?.webhook_secret ? () => secretDialog(existing.name, data.webhook_secret, opener) : undefined;
       }
-      const data = await call('/api/admin/integrations', { method: 'POST', body: { name: v.name, groups, ...allowed } });
+      const data = await call('/api/admin/integrations', { method: 'POST', body: { name: v.name, groups, ...allowed, ...hooks } });
       state.tables.integrations.reload();
-      return () => keyDialog({ name: data?.integration?.name || v.name, key: data.key, rotated: false }, opener);
+      return () => keyDialog({ name: data?.integration?.name || v.name, key: data.key, rotated: false, secret: data.webhook_secret }, opener);
     },
   });
 }
@@ -1077,7 +1092,60 @@ function revokeDialog(i, opener) {
 }
 
 /** The key, once: a read-only field, a copy button and the warning. */
-function keyDialog({ name, key, rotated }, opener) {
+/** A drawn webhook secret, shown once. */
+function secretDialog(name, secret, opener) {
+  const id = nextId('new-secret');
+  formDialog({
+    title: `Webhook secret of ${name}`,
+    description: null,
+    fields: [
+      el('p', { class: 'key-warning' }, el('strong', { text: 'This secret will not be shown again. ' }),
+        'The receiver checks each webhook’s X-Switchboard-Signature with it.'),
+      el('div', { class: 'field' }, el('label', { for: id, text: 'Webhook signing secret' }),
+        el('input', { id, class: 'key-value', readonly: true, value: secret, spellcheck: 'false', 'data-role': 'new-secret' })),
+    ],
+    submitLabel: 'I have stored it',
+    cancel: false,
+    opener,
+    role: 'secret',
+    async onSubmit() {},
+  });
+}
+
+/** The webhook deliveries of an integration given up after their last attempt, and a way to try them again. */
+async function deadLettersDialog(i, opener) {
+  let data;
+  try {
+    data = await call(`/api/admin/integrations/${enc(i.name)}/dead-letters`);
+  } catch (e) {
+    showNotice(`The dead letters of ${i.name} could not be loaded. ${describeError(e)}`);
+    return;
+  }
+  const letters = data?.dead_letters || [];
+  const list = letters.length
+    ? el('table', { class: 'dead-letters' },
+      el('thead', {}, el('tr', {}, ['Event', 'URL', 'Attempts', 'Last error', 'Failed at'].map((h) => el('th', { scope: 'col', text: h })))),
+      el('tbody', {}, letters.map((d) => el('tr', { 'data-key': d.id },
+        el('td', {}, el('code', { text: `${d.event} ${d.id}` })), el('td', {}, el('code', { text: d.url })),
+        el('td', { text: String(d.attempts) }), el('td', { text: d.error || '' }),
+        el('td', { text: d.failed_at ? new Date(d.failed_at).toLocaleString() : '' })))))
+    : el('p', { text: 'No failed deliveries.' });
+  formDialog({
+    title: `Dead letters of ${i.name}`,
+    description: letters.length ? `${letters.length} webhook deliveries were given up after their last attempt.` : null,
+    fields: [list],
+    submitLabel: letters.length ? 'Deliver them again now' : 'Close',
+    opener,
+    role: 'dead-letters',
+    async onSubmit() {
+      if (!letters.length) return;
+      const r = await call(`/api/admin/integrations/${enc(i.name)}/dead-letters/redeliver`, { method: 'POST' });
+      announce(`${r.redelivered} delivered, ${r.failed} failed again`);
+    },
+  });
+}
+
+function keyDialog({ name, key, rotated, secret = null }, opener) {
   const inputId = nextId('new-key');
   const input = el('input', { id: inputId, class: 'key-value', readonly: true, value: key || '', spellcheck: 'false', 'data-role': 'new-key' });
   const copied = el('span', { class: 'saved-note', role: 'status', 'data-role': 'copied' });
@@ -1105,6 +1173,8 @@ function keyDialog({ name, key, rotated }, opener) {
       el('div', { class: 'field' }, el('label', { for: inputId, text: 'API key (header X-Api-Key)' }),
         el('div', { class: 'key-row' }, input, copy)),
       copied,
+      secret ? el('div', { class: 'field' }, el('label', { for: `${inputId}-secret`, text: 'Webhook signing secret (also shown only now)' }),
+        el('input', { id: `${inputId}-secret`, class: 'key-value', readonly: true, value: secret, spellcheck: 'false', 'data-role': 'new-secret' })) : null,
     ],
     submitLabel: 'I have stored it',
     cancel: false,

@@ -29,8 +29,8 @@ after(async () => {
   await browser?.close();
 });
 
-async function withServer(t, fn) {
-  const server = await startServer({ grace: '2s' });
+async function withServer(t, fn, extraArgs = []) {
+  const server = await startServer({ grace: '2s', extraArgs });
   const pages = [];
   const open = async (file, opts) => {
     const page = await newPage(browser, opts);
@@ -253,4 +253,41 @@ test('an admin makes an integration that may set presence; its key sets an agent
     const wfm = saved.integrations.find((i) => i.name === 'wfm');
     assert.deepEqual([wfm.groups, wfm.set_presence, wfm.override_capacity], [['billing-l1'], true, false]);
   });
+});
+
+test('an integration\'s webhooks set on the Admin page; a failed delivery shows as a dead letter and is tried again', { skip: skipReason || false }, async (t) => {
+  await withServer(t, async (server, open) => {
+    const page = await adminPage(open, ADMIN);
+    await page.locator('#tab-integrations').click();
+    await page.locator('[data-action=new-integration]').click();
+    const dlg = page.locator('dialog[data-role=new-integration][open]');
+    await dlg.waitFor(WAIT);
+    await dlg.locator('input[name=name]').fill('crm');
+    await dlg.locator('label', { hasText: 'All groups' }).click();
+    // Nothing listens on port 9 of loopback: every delivery fails.
+    await dlg.locator('textarea[name=webhook_urls]').fill('http://127.0.0.1:9/hook');
+    await dlg.locator('button[type=submit]').click();
+    const secret = page.locator('dialog[open] [data-role=new-secret]');
+    await secret.waitFor(WAIT);
+    assert.ok((await secret.inputValue()).length >= 16, 'the drawn secret is shown once');
+    await page.keyboard.press('Escape');
+    await page.locator('[data-table=integrations] tr[data-key=crm]', { hasText: 'http://127.0.0.1:9/hook' }).waitFor(WAIT);
+
+    // Work in its groups makes events; the one attempt fails; a dead letter.
+    await server.createWork({ group: 'billing-l1', title: 'refund' });
+    const { token } = await server.login(ADMIN.username, ADMIN.password);
+    const deadline = Date.now() + WAIT.timeout;
+    while ((await server.http('GET', '/api/admin/integrations/crm/dead-letters', { token })).dead_letters.length === 0) {
+      assert.ok(Date.now() < deadline, 'a dead letter within the wait');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.locator('[data-table=integrations] tr[data-key=crm] [data-action=dead-letters]').click();
+    const letters = page.locator('dialog[data-role=dead-letters][open]');
+    await letters.waitFor(WAIT);
+    await letters.locator('td', { hasText: 'http://127.0.0.1:9/hook' }).first().waitFor(WAIT);
+    await letters.locator('button[type=submit]').click();
+    await dialogClosed(page);
+    const after = await server.http('GET', '/api/admin/integrations/crm/dead-letters', { token });
+    assert.ok(after.dead_letters.length > 0, 'still failing, still listed');
+  }, ['--webhook-attempts', '1']);
 });
