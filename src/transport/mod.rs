@@ -12,6 +12,8 @@ pub mod frames;
 mod http;
 mod items_api;
 pub mod limits;
+pub mod openapi;
+mod route_table;
 mod routing_api;
 mod visitor;
 mod ws;
@@ -29,6 +31,7 @@ use tower_http::services::ServeDir;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 
 use self::limits::Limits;
+use self::route_table::RouteTable;
 use crate::auth::Auth;
 use crate::engine::EngineHandle;
 
@@ -121,14 +124,47 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     // A directory file of thousands of agents is larger than any other
     // body: its one route gets its own limit.
-    let imports = Router::new()
-        .route(
-            "/api/admin/directory/import",
-            post(admin_api::import_directory),
-        )
+    let imports = import_routes()
+        .into_router()
         .layer(RequestBodyLimitLayer::new(admin_api::MAX_DIRECTORY_BYTES));
     let body_deadline = state.config.body_read_timeout;
-    let api = Router::new()
+    let api = api_routes()
+        .into_router()
+        .fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn(http::no_impossible_files))
+                .service(static_files),
+        )
+        .layer(RequestBodyLimitLayer::new(body_limit));
+    imports
+        .merge(api)
+        .layer(RequestBodyDeadlineLayer::new(body_deadline))
+        .layer(middleware::map_response(http::json_errors))
+        .layer(middleware::from_fn(crate::metrics::track_http))
+        .with_state(state)
+}
+
+/// Every path [`router`] routes (axum's syntax, `{id}` for a parameter):
+/// `tests/openapi.rs` checks each, with its methods, against
+/// docs/openapi.json. The console files under it are not routes.
+pub fn routed_paths() -> Vec<&'static str> {
+    let mut paths = import_routes().paths().to_vec();
+    paths.extend_from_slice(api_routes().paths());
+    paths
+}
+
+/// The routes under the directory file's own, larger, body limit.
+fn import_routes() -> RouteTable {
+    RouteTable::new().route(
+        "/api/admin/directory/import",
+        post(admin_api::import_directory),
+    )
+}
+
+/// Every other route. Add each to docs/openapi.json too (`tests/openapi.rs`
+/// fails naming a route that is not there).
+fn api_routes() -> RouteTable {
+    RouteTable::new()
         .route("/api/login", post(http::login))
         .route("/api/logout", post(http::logout))
         .route("/api/work", post(http::create_work))
@@ -207,16 +243,5 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(http::metrics))
         .route("/api/admin/directory", get(admin_api::export_directory))
-        .fallback_service(
-            tower::ServiceBuilder::new()
-                .layer(middleware::from_fn(http::no_impossible_files))
-                .service(static_files),
-        )
-        .layer(RequestBodyLimitLayer::new(body_limit));
-    imports
-        .merge(api)
-        .layer(RequestBodyDeadlineLayer::new(body_deadline))
-        .layer(middleware::map_response(http::json_errors))
-        .layer(middleware::from_fn(crate::metrics::track_http))
-        .with_state(state)
+        .route("/api/openapi.json", get(openapi::document))
 }
