@@ -145,7 +145,10 @@ impl Session {
             return self.buffered.remove(i);
         }
         loop {
-            let f = self.read(schemas).await.unwrap_or_else(|| panic!("a {kind}"));
+            let f = self
+                .read(schemas)
+                .await
+                .unwrap_or_else(|| panic!("a {kind}"));
             if f["type"] == kind {
                 return f;
             }
@@ -186,10 +189,16 @@ async fn a_realistic_flow_matches_the_frames_schema() {
 
     // A manager watches g1, whole and in pieces.
     let mut mgr = console(&server, &mut schemas, &server.login("mgr").await).await;
-    let whole = mgr.request(&mut schemas, "watch", json!({"group": "g1"})).await;
+    let whole = mgr
+        .request(&mut schemas, "watch", json!({"group": "g1"}))
+        .await;
     assert_eq!(whole["type"], "ok", "{whole}");
     let pieces = mgr
-        .request(&mut schemas, "watch", json!({"group": "g1", "pieces": true}))
+        .request(
+            &mut schemas,
+            "watch",
+            json!({"group": "g1", "pieces": true}),
+        )
         .await;
     assert_eq!(pieces["type"], "ok", "{pieces}");
 
@@ -197,7 +206,10 @@ async fn a_realistic_flow_matches_the_frames_schema() {
     let alice_token = server.login("alice").await;
     let mut alice = console(&server, &mut schemas, &alice_token).await;
     let cells = json!({"cells": [{"group": "g1", "channel": "chat", "active": true}]});
-    assert_eq!(alice.request(&mut schemas, "set_active", cells).await["type"], "ok");
+    assert_eq!(
+        alice.request(&mut schemas, "set_active", cells).await["type"],
+        "ok"
+    );
     let started = post(
         &server,
         "/api/visitor/chats",
@@ -205,15 +217,22 @@ async fn a_realistic_flow_matches_the_frames_schema() {
     )
     .await;
     let token = started["visitor_token"].as_str().unwrap();
-    let mut visitor = Session::open(format!("ws://{}/visitor?token={token}", server.addr), true).await;
+    let mut visitor =
+        Session::open(format!("ws://{}/visitor?token={token}", server.addr), true).await;
     visitor.push(&mut schemas, "chat").await;
     let offer = alice.push(&mut schemas, "item").await;
     let item = offer["item"]["id"].as_u64().unwrap();
-    let accepted = alice.request(&mut schemas, "accept", json!({"item": item})).await;
+    let accepted = alice
+        .request(&mut schemas, "accept", json!({"item": item}))
+        .await;
     assert_eq!(accepted["type"], "ok", "{accepted}");
     visitor.push(&mut schemas, "agent_joined").await;
     let said = alice
-        .request(&mut schemas, "message", json!({"item": item, "text": "Hi Ann"}))
+        .request(
+            &mut schemas,
+            "message",
+            json!({"item": item, "text": "Hi Ann"}),
+        )
         .await;
     assert_eq!(said["type"], "ok", "{said}");
     visitor.push(&mut schemas, "message").await;
@@ -221,7 +240,9 @@ async fn a_realistic_flow_matches_the_frames_schema() {
     schemas.check("visitor_request_message", &line);
     visitor.send_raw(&line.to_string()).await;
     alice.push(&mut schemas, "message").await;
-    let explained = mgr.request(&mut schemas, "explain", json!({"item": item})).await;
+    let explained = mgr
+        .request(&mut schemas, "explain", json!({"item": item}))
+        .await;
     assert_eq!(explained["type"], "ok", "{explained}");
 
     // Statuses, availability, ready, ping.
@@ -231,28 +252,46 @@ async fn a_realistic_flow_matches_the_frames_schema() {
         ("ready", json!({})),
         ("ping", json!({})),
         ("set_active_row", json!({"group": "g2", "active": false})),
-        ("set_active_column", json!({"channel": "ticket", "active": false})),
+        (
+            "set_active_column",
+            json!({"channel": "ticket", "active": false}),
+        ),
     ] {
         let answer = alice.request(&mut schemas, kind, fields).await;
         assert_eq!(answer["type"], "ok", "{kind}: {answer}");
     }
 
     // Errors: a refused request, a frame that is not JSON, an unknown type.
-    let refused = alice.request(&mut schemas, "take", json!({"item": 999_999})).await;
+    let refused = alice
+        .request(&mut schemas, "take", json!({"item": 999_999}))
+        .await;
     assert_eq!(refused["type"], "error");
     alice.send_raw("{\"type\":\"take\"").await;
-    assert_eq!(alice.push(&mut schemas, "error").await["code"], "bad_request");
+    assert_eq!(
+        alice.push(&mut schemas, "error").await["code"],
+        "bad_request"
+    );
     alice.send_raw("{\"id\":\"x\",\"type\":\"fly\"}").await;
-    assert_eq!(alice.push(&mut schemas, "error").await["code"], "unknown_type");
+    assert_eq!(
+        alice.push(&mut schemas, "error").await["code"],
+        "unknown_type"
+    );
 
     // The chat closes: the visitor is told.
-    let closed = alice.request(&mut schemas, "close", json!({"item": item})).await;
+    let closed = alice
+        .request(&mut schemas, "close", json!({"item": item}))
+        .await;
     assert_eq!(closed["type"], "ok", "{closed}");
     visitor.push(&mut schemas, "closed").await;
 
     // Queue updates: a ticket in a pull group, taken by a member.
     let mut t01 = console(&server, &mut schemas, &server.login("t01").await).await;
-    let ticket = post(&server, "/api/work", json!({"group": "pullg", "channel": "ticket"})).await;
+    let ticket = post(
+        &server,
+        "/api/work",
+        json!({"group": "pullg", "channel": "ticket"}),
+    )
+    .await;
     let id = ticket["item"]["id"].as_u64().unwrap();
     t01.push(&mut schemas, "queue").await;
     let taken = t01.request(&mut schemas, "take", json!({"item": id})).await;
@@ -301,7 +340,10 @@ async fn a_realistic_flow_matches_the_frames_schema() {
         "agent_joined",
         "closed",
     ] {
-        assert!(seen.iter().any(|s| s == kind), "the flow saw no {kind}: {seen:?}");
+        assert!(
+            seen.iter().any(|s| s == kind),
+            "the flow saw no {kind}: {seen:?}"
+        );
     }
     server.stop().await;
 }

@@ -138,14 +138,22 @@ fn the_document_holds_together() {
     refs(&doc, String::new(), &mut found);
     for (at, r) in found {
         let pointer = r.strip_prefix('#').expect("a local $ref");
-        assert!(doc.pointer(pointer).is_some(), "{at}: $ref {r} names nothing");
+        assert!(
+            doc.pointer(pointer).is_some(),
+            "{at}: $ref {r} names nothing"
+        );
     }
     let mut ids = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
             assert!(ids.insert(id), "{method} {path}: operationId {id} is taken");
-            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}: no responses");
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path}: no responses"
+            );
         }
     }
 }

@@ -4,7 +4,6 @@
 //! [`AdminOp`]. The resources and their rules are in docs/protocol.md.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::http::{agent_caller, ask_keyed, body, idempotency_key};
+use super::json_body::JsonBody;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
     AgentDef, AgentPatch, Channel, ChannelConfig, ChannelPatch, Distribution, GroupDef, GroupPatch,
@@ -142,7 +142,7 @@ pub(super) struct NewAgent {
 pub(super) async fn create_agent(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<NewAgent>, JsonRejection>,
+    payload: JsonBody<NewAgent>,
 ) -> Result<Response, ApiError> {
     let b = body(payload)?;
     let roles = roles_from(&b.roles.unwrap_or_else(|| vec!["agent".into()]))?;
@@ -191,7 +191,7 @@ pub(super) async fn update_agent(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    payload: Result<Json<AgentChanges>, JsonRejection>,
+    payload: JsonBody<AgentChanges>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     let patch = AgentPatch {
@@ -234,7 +234,7 @@ pub(super) async fn reset_password(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    payload: Result<Json<NewPassword>, JsonRejection>,
+    payload: JsonBody<NewPassword>,
 ) -> Result<StatusCode, ApiError> {
     let b = body(payload)?;
     let caller = agent_caller(&state, &headers).await?;
@@ -267,7 +267,7 @@ pub(super) struct PasswordChange {
 pub(super) async fn change_own_password(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<PasswordChange>, JsonRejection>,
+    payload: JsonBody<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     let b = body(payload)?;
     let me = agent_caller(&state, &headers).await?;
@@ -395,7 +395,7 @@ impl GroupBody {
 pub(super) async fn create_group(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<GroupBody>, JsonRejection>,
+    payload: JsonBody<GroupBody>,
 ) -> Result<Response, ApiError> {
     let b = body(payload)?;
     let id =
@@ -454,7 +454,7 @@ pub(super) async fn update_group(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    payload: Result<Json<GroupBody>, JsonRejection>,
+    payload: JsonBody<GroupBody>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     if b.id.as_ref().is_some_and(|new| *new != id) {
@@ -534,7 +534,7 @@ where
 pub(super) async fn add_member(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<MemberBody>, JsonRejection>,
+    payload: JsonBody<MemberBody>,
 ) -> Result<Response, ApiError> {
     let b = body(payload)?;
     let agent = b
@@ -560,7 +560,7 @@ pub(super) async fn update_member(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((group, agent)): Path<(String, String)>,
-    payload: Result<Json<MemberBody>, JsonRejection>,
+    payload: JsonBody<MemberBody>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     if b.agent.is_some() || b.group.is_some() {
@@ -653,7 +653,7 @@ pub(super) struct IntegrationBody {
 pub(super) async fn create_integration(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<IntegrationBody>, JsonRejection>,
+    payload: JsonBody<IntegrationBody>,
 ) -> Result<Response, ApiError> {
     let b = body(payload)?;
     let op = AdminOp::CreateIntegration {
@@ -677,7 +677,7 @@ pub(super) async fn rotate_key(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    payload: Result<Json<RotateBody>, JsonRejection>,
+    payload: JsonBody<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     let overlap = b.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
@@ -708,7 +708,7 @@ pub(super) async fn set_scope(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    payload: Result<Json<ScopeBody>, JsonRejection>,
+    payload: JsonBody<ScopeBody>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     let scope = b.groups.map(scope_of).transpose()?;
@@ -755,7 +755,7 @@ pub(super) struct SettingsBody {
 pub(super) async fn set_settings(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<SettingsBody>, JsonRejection>,
+    payload: JsonBody<SettingsBody>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     answer(

@@ -4,7 +4,7 @@
 //! takes an `Idempotency-Key`.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::AppState;
 use super::bodies::{AssignBody, ItemPatchBody, MoveBody};
 use super::http::{any_caller, ask_keyed, body, idempotency_key};
+use super::json_body::JsonBody;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{Channel, ItemState};
 use crate::engine::{HttpOp, ItemChangeRequest, ItemFilter, ItemsOp, Request};
@@ -133,7 +134,7 @@ pub(super) async fn update_item(
     State(state): State<AppState>,
     headers: HeaderMap,
     item: Result<Path<u64>, PathRejection>,
-    payload: Result<Json<ItemPatchBody>, JsonRejection>,
+    payload: JsonBody<ItemPatchBody>,
 ) -> Result<Json<Value>, ApiError> {
     let item = item_id(item)?;
     let b = body(payload)?;
@@ -170,7 +171,7 @@ pub(super) async fn move_item(
     State(state): State<AppState>,
     headers: HeaderMap,
     item: Result<Path<u64>, PathRejection>,
-    payload: Result<Json<MoveBody>, JsonRejection>,
+    payload: JsonBody<MoveBody>,
 ) -> Result<Json<Value>, ApiError> {
     let item = item_id(item)?;
     let b = body(payload)?;
@@ -187,7 +188,7 @@ pub(super) async fn assign_item(
     State(state): State<AppState>,
     headers: HeaderMap,
     item: Result<Path<u64>, PathRejection>,
-    payload: Result<Json<AssignBody>, JsonRejection>,
+    payload: JsonBody<AssignBody>,
 ) -> Result<Json<Value>, ApiError> {
     let item = item_id(item)?;
     let b = body(payload)?;

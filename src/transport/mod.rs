@@ -11,6 +11,7 @@ pub mod connections;
 pub mod frames;
 mod http;
 mod items_api;
+mod json_body;
 pub mod limits;
 pub mod openapi;
 mod route_table;
@@ -122,14 +123,17 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let static_files = ServeDir::new(&state.config.static_dir);
     let body_limit = state.config.max_body_bytes;
+    let token_first = middleware::from_fn_with_state(state.clone(), http::console_token_first);
     // A directory file of thousands of agents is larger than any other
     // body: its one route gets its own limit.
     let imports = import_routes()
         .into_router()
+        .route_layer(token_first.clone())
         .layer(RequestBodyLimitLayer::new(admin_api::MAX_DIRECTORY_BYTES));
     let body_deadline = state.config.body_read_timeout;
     let api = api_routes()
         .into_router()
+        .merge(console_routes().into_router().route_layer(token_first))
         .fallback_service(
             tower::ServiceBuilder::new()
                 .layer(middleware::from_fn(http::no_impossible_files))
@@ -150,10 +154,12 @@ pub fn router(state: AppState) -> Router {
 pub fn routed_paths() -> Vec<&'static str> {
     let mut paths = import_routes().paths().to_vec();
     paths.extend_from_slice(api_routes().paths());
+    paths.extend_from_slice(console_routes().paths());
     paths
 }
 
-/// The routes under the directory file's own, larger, body limit.
+/// The routes under the directory file's own, larger, body limit (for a
+/// console token, as [`console_routes`]).
 fn import_routes() -> RouteTable {
     RouteTable::new().route(
         "/api/admin/directory/import",
@@ -161,8 +167,10 @@ fn import_routes() -> RouteTable {
     )
 }
 
-/// Every other route. Add each to docs/openapi.json too (`tests/openapi.rs`
-/// fails naming a route that is not there).
+/// The routes of the integrations, the consoles' reads, the visitors, the
+/// WebSockets and operations. A route added here or in the other tables
+/// needs its operation in docs/openapi.json too (`tests/openapi.rs` fails
+/// naming a route that is not there).
 fn api_routes() -> RouteTable {
     RouteTable::new()
         .route("/api/login", post(http::login))
@@ -186,6 +194,21 @@ fn api_routes() -> RouteTable {
         .route("/api/items/{id}/move", post(items_api::move_item))
         .route("/api/items/{id}/assign", post(items_api::assign_item))
         .route("/api/audit", get(http::audit))
+        .route("/api/visitor/chats", post(visitor::start_chat))
+        .route("/api/visitor/tickets", post(visitor::leave_ticket))
+        .route("/visitor", get(visitor::upgrade))
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .route("/ws", get(ws::upgrade))
+        .route("/metrics", get(http::metrics))
+        .route("/api/openapi.json", get(openapi::document))
+}
+
+/// The routes of the administration API and one's own password: a console
+/// token only. A request without a live one is refused `401` before its
+/// handler reads the body or the query (who asks comes first).
+fn console_routes() -> RouteTable {
+    RouteTable::new()
         .route("/api/password", post(admin_api::change_own_password))
         .route(
             "/api/admin/agents",
@@ -235,13 +258,5 @@ fn api_routes() -> RouteTable {
             "/api/admin/settings",
             get(admin_api::get_settings).patch(admin_api::set_settings),
         )
-        .route("/api/visitor/chats", post(visitor::start_chat))
-        .route("/api/visitor/tickets", post(visitor::leave_ticket))
-        .route("/visitor", get(visitor::upgrade))
-        .route("/healthz", get(http::healthz))
-        .route("/readyz", get(http::readyz))
-        .route("/ws", get(ws::upgrade))
-        .route("/metrics", get(http::metrics))
         .route("/api/admin/directory", get(admin_api::export_directory))
-        .route("/api/openapi.json", get(openapi::document))
 }
