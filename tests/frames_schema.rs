@@ -36,6 +36,12 @@ impl Schemas {
 
     /// Fails the test, saying why, unless `v` is valid under `$defs/name`.
     fn check(&mut self, name: &str, v: &Value) {
+        let errors = self.errors(name, v);
+        assert!(errors.is_empty(), "{name} {v}:\n{}", errors.join("\n"));
+    }
+
+    /// Why `v` is not valid under `$defs/name` (nothing: it is).
+    fn errors(&mut self, name: &str, v: &Value) -> Vec<String> {
         assert!(
             self.doc["$defs"].get(name).is_some(),
             "docs/frames.schema.json has no definition {name} for {v}"
@@ -49,11 +55,10 @@ impl Schemas {
             });
             jsonschema::validator_for(&schema).expect("the schema compiles")
         });
-        let errors: Vec<String> = validator
+        validator
             .iter_errors(v)
             .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
-        assert!(errors.is_empty(), "{name} {v}:\n{}", errors.join("\n"));
+            .collect()
     }
 }
 
@@ -346,4 +351,45 @@ async fn a_realistic_flow_matches_the_frames_schema() {
         );
     }
     server.stop().await;
+}
+
+#[test]
+fn the_schema_refuses_frames_the_protocol_does_not_describe() {
+    let mut schemas = Schemas::new();
+    let item = json!({"id": 9, "group": "g1", "channel": "chat", "priority": 0, "title": "",
+        "state": "queued", "assignee": null, "assignee_name": null, "created_at": 1,
+        "assigned_at": null, "history": []});
+    schemas.check(
+        "item",
+        &json!({"type": "item", "seq": 3, "item": item, "reason": "routed"}),
+    );
+    for (name, frame) in [
+        (
+            "item",
+            json!({"type": "item", "item": item, "reason": "routed"}),
+        ),
+        (
+            "item",
+            json!({"type": "item", "seq": 3, "item": item, "reason": "teleported"}),
+        ),
+        (
+            "queue",
+            json!({"type": "queue", "seq": 3, "op": "added", "item": {"id": 9}}),
+        ),
+        ("request_take", json!({"id": 1, "type": "take"})),
+        (
+            "request_take",
+            json!({"id": 1, "type": "take", "item": 9, "extra": true}),
+        ),
+        (
+            "error",
+            json!({"type": "error", "id": 1, "code": "oops", "message": "m"}),
+        ),
+        ("answer_ping", json!({})),
+    ] {
+        assert!(
+            !schemas.errors(name, &frame).is_empty(),
+            "{name} accepted {frame}"
+        );
+    }
 }
