@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, patch, post};
+use axum::routing::{MethodRouter, get, patch, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::RequestBodyDeadlineLayer;
@@ -124,16 +124,16 @@ pub fn router(state: AppState) -> Router {
     let static_files = ServeDir::new(&state.config.static_dir);
     let body_limit = state.config.max_body_bytes;
     let token_first = middleware::from_fn_with_state(state.clone(), http::console_token_first);
+    let guard = |methods: MethodRouter<AppState>| methods.route_layer(token_first.clone());
     // A directory file of thousands of agents is larger than any other
     // body: its one route gets its own limit.
-    let imports = import_routes()
+    let imports = import_routes(&guard)
         .into_router()
-        .route_layer(token_first.clone())
         .layer(RequestBodyLimitLayer::new(admin_api::MAX_DIRECTORY_BYTES));
     let body_deadline = state.config.body_read_timeout;
     let api = api_routes()
         .into_router()
-        .merge(console_routes().into_router().route_layer(token_first))
+        .merge(console_routes(&guard).into_router())
         .fallback_service(
             tower::ServiceBuilder::new()
                 .layer(middleware::from_fn(http::no_impossible_files))
@@ -152,18 +152,24 @@ pub fn router(state: AppState) -> Router {
 /// `tests/openapi.rs` checks each, with its methods, against
 /// docs/openapi.json. The console files under it are not routes.
 pub fn routed_paths() -> Vec<&'static str> {
-    let mut paths = import_routes().paths().to_vec();
+    let mut paths = import_routes(&|m| m).paths().to_vec();
     paths.extend_from_slice(api_routes().paths());
-    paths.extend_from_slice(console_routes().paths());
+    paths.extend_from_slice(console_routes(&|m| m).paths());
     paths
 }
 
+/// What [`console_routes`] wraps each route's methods in: the check of the
+/// token (none in [`routed_paths`], which only lists them). Not a layer of
+/// the whole router, which would answer a method the path does not take
+/// `401` rather than `405`.
+type Guard<'a> = &'a dyn Fn(MethodRouter<AppState>) -> MethodRouter<AppState>;
+
 /// The routes under the directory file's own, larger, body limit (for a
 /// console token, as [`console_routes`]).
-fn import_routes() -> RouteTable {
+fn import_routes(guard: Guard<'_>) -> RouteTable {
     RouteTable::new().route(
         "/api/admin/directory/import",
-        post(admin_api::import_directory),
+        guard(post(admin_api::import_directory)),
     )
 }
 
@@ -207,56 +213,63 @@ fn api_routes() -> RouteTable {
 /// The routes of the administration API and one's own password: a console
 /// token only. A request without a live one is refused `401` before its
 /// handler reads the body or the query (who asks comes first).
-fn console_routes() -> RouteTable {
+fn console_routes(guard: Guard<'_>) -> RouteTable {
     RouteTable::new()
-        .route("/api/password", post(admin_api::change_own_password))
+        .route("/api/password", guard(post(admin_api::change_own_password)))
         .route(
             "/api/admin/agents",
-            get(admin_api::list_agents).post(admin_api::create_agent),
+            guard(get(admin_api::list_agents).post(admin_api::create_agent)),
         )
         .route(
             "/api/admin/agents/{id}",
-            get(admin_api::get_agent)
-                .patch(admin_api::update_agent)
-                .delete(admin_api::delete_agent),
+            guard(
+                get(admin_api::get_agent)
+                    .patch(admin_api::update_agent)
+                    .delete(admin_api::delete_agent),
+            ),
         )
         .route(
             "/api/admin/agents/{id}/password",
-            post(admin_api::reset_password),
+            guard(post(admin_api::reset_password)),
         )
         .route(
             "/api/admin/groups",
-            get(admin_api::list_groups).post(admin_api::create_group),
+            guard(get(admin_api::list_groups).post(admin_api::create_group)),
         )
         .route(
             "/api/admin/groups/{id}",
-            get(admin_api::get_group)
-                .patch(admin_api::update_group)
-                .delete(admin_api::delete_group),
+            guard(
+                get(admin_api::get_group)
+                    .patch(admin_api::update_group)
+                    .delete(admin_api::delete_group),
+            ),
         )
         .route(
             "/api/admin/memberships",
-            get(admin_api::list_members).post(admin_api::add_member),
+            guard(get(admin_api::list_members).post(admin_api::add_member)),
         )
         .route(
             "/api/admin/memberships/{group}/{agent}",
-            patch(admin_api::update_member).delete(admin_api::remove_member),
+            guard(patch(admin_api::update_member).delete(admin_api::remove_member)),
         )
         .route(
             "/api/admin/integrations",
-            get(admin_api::list_integrations).post(admin_api::create_integration),
+            guard(get(admin_api::list_integrations).post(admin_api::create_integration)),
         )
         .route(
             "/api/admin/integrations/{name}",
-            patch(admin_api::set_scope).delete(admin_api::revoke_integration),
+            guard(patch(admin_api::set_scope).delete(admin_api::revoke_integration)),
         )
         .route(
             "/api/admin/integrations/{name}/rotate",
-            post(admin_api::rotate_key),
+            guard(post(admin_api::rotate_key)),
         )
         .route(
             "/api/admin/settings",
-            get(admin_api::get_settings).patch(admin_api::set_settings),
+            guard(get(admin_api::get_settings).patch(admin_api::set_settings)),
         )
-        .route("/api/admin/directory", get(admin_api::export_directory))
+        .route(
+            "/api/admin/directory",
+            guard(get(admin_api::export_directory)),
+        )
 }
