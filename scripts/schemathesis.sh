@@ -4,12 +4,13 @@
 # (docs/openapi.json): no 5xx, no status code, content type or body the
 # document does not allow. Installs schemathesis in a venv under the cargo
 # target directory when it is missing. Needs the debug binary (cargo build).
-# Usage: ./scripts/schemathesis.sh [examples per operation, default 25]
+# Usage: ./scripts/schemathesis.sh [examples per operation, default 50: about
+# 5,000 requests, 75 s on a 2-core box]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
-examples=${1:-25}
+examples=${1:-50}
 target=${CARGO_TARGET_DIR:-target}
 mkdir -p "$target"
 target=$(cd "$target" && pwd)
@@ -55,7 +56,7 @@ status=0
 # From the temporary directory: schemathesis and hypothesis keep their
 # caches in the working directory.
 root=$(pwd)
-(cd "$work" && "$venv/bin/schemathesis" --config-file "$root/scripts/schemathesis.toml" run "$base/api/openapi.json" \
+(cd "$work" && PYTHONPATH="$root/scripts" SCHEMATHESIS_HOOKS=schemathesis_hooks "$venv/bin/schemathesis" --config-file "$root/scripts/schemathesis.toml" run "$base/api/openapi.json" \
   --checks all --exclude-checks positive_data_acceptance \
   --max-examples "$examples" --seed 1 --no-shrink --workers 2 --generation-database none \
   --exclude-path /api/logout \
