@@ -393,3 +393,34 @@ fn the_schema_refuses_frames_the_protocol_does_not_describe() {
         );
     }
 }
+
+/// The shapes both documents describe (an item, an agent's status) name the
+/// same fields and require the same ones in each.
+#[test]
+fn the_shapes_shared_with_the_openapi_document_agree() {
+    let frames: Value = serde_json::from_str(SCHEMA).unwrap();
+    let openapi: Value =
+        serde_json::from_str(switchboard::transport::openapi::OPENAPI_JSON).unwrap();
+    let fields = |schema: &Value| {
+        let mut names: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        names.sort();
+        let mut required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        required.sort();
+        (
+            names.into_iter().cloned().collect::<Vec<_>>(),
+            required.join(","),
+        )
+    };
+    for shape in ["Item", "AgentStatus"] {
+        assert_eq!(
+            fields(&frames["$defs"][shape]),
+            fields(&openapi["components"]["schemas"][shape]),
+            "{shape} differs between docs/frames.schema.json and docs/openapi.json"
+        );
+    }
+}
