@@ -279,6 +279,16 @@ async fn what_axum_refuses_before_a_handler_is_answered_in_the_error_shape_too()
         );
         assert!(!r["error"]["message"].as_str().unwrap().is_empty(), "{r}");
     }
+    for path in ["/api/items/0", "/api/items/x"] {
+        let r = s
+            .http
+            .get(s.url(path))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}: not a positive integer");
+    }
     let r = s.http.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(
         r.text().await.unwrap(),

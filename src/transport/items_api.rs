@@ -21,15 +21,17 @@ use crate::engine::{HttpOp, ItemChangeRequest, ItemFilter, ItemsOp, Request};
 /// Items in one page unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 50;
 
-/// The item id of the path: a path with another segment there is
-/// `bad_request` in our error shape (axum answers its own text).
+/// The item id of the path: a path with another segment there, or 0 (no
+/// item has it), is `bad_request` in our error shape, as docs/protocol.md
+/// §1.3 says.
 fn item_id(path: Result<Path<u64>, PathRejection>) -> Result<u64, ApiError> {
-    path.map(|Path(id)| id).map_err(|_| {
-        ApiError::new(
+    match path {
+        Ok(Path(id)) if id > 0 => Ok(id),
+        _ => Err(ApiError::new(
             ErrorCode::BadRequest,
             "the item id in the path is not a positive integer",
-        )
-    })
+        )),
+    }
 }
 
 /// `GET /api/items/{id}`: the open item.
