@@ -266,7 +266,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "500ms", value_parser = positive_duration)]
     pub webhook_backoff: Duration,
     /// Integration events kept in the journal (the event stream resumes and
-    /// webhooks catch up within them). About 1 KB each; see
+    /// webhooks catch up within them). About 1 KB each, in the data
+    /// directory, in Redis, or with --memory in this process's memory; see
     /// docs/webhooks.md, Retention.
     #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1_000..))]
     pub event_retention: u64,

@@ -174,3 +174,126 @@ async fn the_group_status_gives_the_queue_length_of_each_channel() {
     assert_eq!(status["queue_length"], 1, "the chats waiting");
     s.stop().await;
 }
+
+/// `(status, body)` of `method path` with an admin's token (or none) and a
+/// raw JSON body (or none).
+async fn send_raw(
+    s: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let mut r = s.http.request(method.parse().unwrap(), s.url(path));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let json = r.headers()["content-type"] == "application/json";
+    assert!(json, "{method} {path}: not JSON ({status})");
+    (status, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_json_array_is_no_object_body_even_where_every_field_is_optional() {
+    let s = TestServer::start_directory(&test_directory(), GRACE, |_| {}).await;
+    let admin = s.login("admin").await;
+    for body in ["[null, null]", "[]", "[true, false, []]"] {
+        let (status, r) =
+            send_raw(&s, "PATCH", "/api/admin/settings", Some(&admin), Some(body)).await;
+        assert_eq!(
+            (status, &r["error"]["code"]),
+            (400, &json!("bad_request")),
+            "{body}: {r}"
+        );
+    }
+    let (status, r) = send_raw(&s, "PATCH", "/api/admin/settings", Some(&admin), Some("{}")).await;
+    assert_eq!(status, 200, "{r}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_administration_api_refuses_a_stranger_before_reading_its_body() {
+    let s = TestServer::start_directory(&test_directory(), GRACE, |_| {}).await;
+    for (method, path, body) in [
+        ("PATCH", "/api/admin/integrations/x", r#"{"groups": []}"#),
+        (
+            "POST",
+            "/api/admin/integrations",
+            r#"{"name": "x", "groups": []}"#,
+        ),
+        (
+            "PATCH",
+            "/api/admin/memberships/g1/alice",
+            r#"{"agent": ""}"#,
+        ),
+        ("POST", "/api/admin/agents", "not json"),
+        ("POST", "/api/password", "[]"),
+    ] {
+        let (status, r) = send_raw(&s, method, path, None, Some(body)).await;
+        assert_eq!(
+            (status, &r["error"]["code"]),
+            (401, &json!("unauthorized")),
+            "{method} {path}: {r}"
+        );
+    }
+    let (status, _) = send_raw(&s, "GET", "/api/admin/agents?bogus=1", None, None).await;
+    assert_eq!(status, 401);
+    let admin = s.login("admin").await;
+    let (status, r) = send_raw(
+        &s,
+        "POST",
+        "/api/admin/integrations",
+        Some(&admin),
+        Some(r#"{"name": "x", "groups": []}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, &r["error"]["code"]),
+        (400, &json!("invalid_field")),
+        "{r}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn what_axum_refuses_before_a_handler_is_answered_in_the_error_shape_too() {
+    let s = TestServer::start_directory(&test_directory(), GRACE, |_| {}).await;
+    let admin = s.login("admin").await;
+    for (path, token) in [
+        ("/api/items/null,null/explain", Some(admin.as_str())),
+        ("/ws", None),
+        ("/visitor?token=x", None),
+    ] {
+        let (status, r) = send_raw(&s, "GET", path, token, None).await;
+        assert_eq!(
+            (status, &r["error"]["code"]),
+            (400, &json!("bad_request")),
+            "{path}: {r}"
+        );
+        assert!(!r["error"]["message"].as_str().unwrap().is_empty(), "{r}");
+    }
+    for path in ["/api/items/0", "/api/items/x"] {
+        let r = s
+            .http
+            .get(s.url(path))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}: not a positive integer");
+    }
+    let r = s.http.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(
+        r.text().await.unwrap(),
+        "ok",
+        "successes keep their own bodies"
+    );
+    s.stop().await;
+}

@@ -4,7 +4,6 @@
 //! [`AdminOp`]. The resources and their rules are in docs/protocol.md.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::http::{agent_caller, ask_keyed, body, idempotency_key};
+use super::json_body::JsonBody;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{
     AgentDef, AgentPatch, Channel, ChannelConfig, ChannelPatch, Distribution, GroupDef, GroupPatch,
@@ -148,7 +148,7 @@ pub(super) struct NewAgent {
 pub(super) async fn create_agent(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<NewAgent>, JsonRejection>,
+    payload: JsonBody<NewAgent>,
 ) -> Result<Response, ApiError> {
     let b = body(payload)?;
     let roles = roles_from(&b.roles.unwrap_or_else(|| vec!["agent".into()]))?;
@@ -197,7 +197,7 @@ pub(super) async fn update_agent(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    payload: Result<Json<AgentChanges>, JsonRejection>,
+    payload: JsonBody<AgentChanges>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     let patch = AgentPatch {
@@ -240,7 +240,7 @@ pub(super) async fn reset_password(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    payload: Result<Json<NewPassword>, JsonRejection>,
+    payload: JsonBody<NewPassword>,
 ) -> Result<StatusCode, ApiError> {
     let b = body(payload)?;
     let caller = agent_caller(&state, &headers).await?;
@@ -273,7 +273,7 @@ pub(super) struct PasswordChange {
 pub(super) async fn change_own_password(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<PasswordChange>, JsonRejection>,
+    payload: JsonBody<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     let b = body(payload)?;
     let me = agent_caller(&state, &headers).await?;
@@ -401,7 +401,7 @@ impl GroupBody {
 pub(super) async fn create_group(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<GroupBody>, JsonRejection>,
+    payload: JsonBody<GroupBody>,
 ) -> Result<Response, ApiError> {
     let b = body(payload)?;
     let id =
@@ -460,7 +460,7 @@ pub(super) async fn update_group(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    payload: Result<Json<GroupBody>, JsonRejection>,
+    payload: JsonBody<GroupBody>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     if b.id.as_ref().is_some_and(|new| *new != id) {
@@ -540,7 +540,7 @@ where
 pub(super) async fn add_member(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<MemberBody>, JsonRejection>,
+    payload: JsonBody<MemberBody>,
 ) -> Result<Response, ApiError> {
     let b = body(payload)?;
     let agent = b
@@ -566,7 +566,7 @@ pub(super) async fn update_member(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((group, agent)): Path<(String, String)>,
-    payload: Result<Json<MemberBody>, JsonRejection>,
+    payload: JsonBody<MemberBody>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     if b.agent.is_some() || b.group.is_some() {
@@ -673,7 +673,7 @@ fn webhook_patch(urls: Option<Vec<String>>, secret: Option<String>) -> WebhookPa
 pub(super) async fn create_integration(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<IntegrationBody>, JsonRejection>,
+    payload: JsonBody<IntegrationBody>,
 ) -> Result<Response, ApiError> {
     let b = body(payload)?;
     let op = AdminOp::CreateIntegration {
@@ -699,7 +699,7 @@ pub(super) async fn rotate_key(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    payload: Result<Json<RotateBody>, JsonRejection>,
+    payload: JsonBody<RotateBody>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     let overlap = b.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
@@ -735,7 +735,7 @@ pub(super) async fn set_scope(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    payload: Result<Json<ScopeBody>, JsonRejection>,
+    payload: JsonBody<ScopeBody>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     let change = IntegrationChange {
@@ -782,7 +782,7 @@ pub(super) struct SettingsBody {
 pub(super) async fn set_settings(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<SettingsBody>, JsonRejection>,
+    payload: JsonBody<SettingsBody>,
 ) -> Result<Json<Value>, ApiError> {
     let b = body(payload)?;
     answer(

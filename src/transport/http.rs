@@ -4,17 +4,17 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::body::HttpBody;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use serde_path_to_error::Segment;
 
 use super::AppState;
 use super::bodies::{LoginBody, WorkBody};
+use super::json_body::JsonBody;
+pub(super) use super::json_body::body;
 use super::limits::RetryAfter;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::engine::{Caller, HttpOp, Request, now_ms};
@@ -36,12 +36,15 @@ pub(super) fn rate_limited(message: impl Into<String>, after: RetryAfter) -> Res
     r
 }
 
-/// Gives an error that a layer or the router answered before any handler
-/// ran our JSON error shape, as docs/protocol.md promises for every HTTP
-/// error: the body limit's `413` (a text body), the router's `405` and a
-/// static file's `404` (empty bodies). The status and the other headers
-/// (`Allow` of a `405`) stay; answers with a body of their own (our JSON
-/// errors, `/readyz`'s text) pass as they are.
+/// Gives an error that a layer, the router or an extractor answered before
+/// any handler ran our JSON error shape, as docs/protocol.md promises for
+/// every HTTP error: the body limit's `413`, the router's `405` and a static
+/// file's `404` (empty bodies), and axum's own text refusals of a request
+/// it cannot extract (a path segment that is no number, a WebSocket upgrade
+/// without its headers: `400`, their text kept as the message). The status
+/// and the other headers (`Allow` of a `405`) stay; our JSON errors and a
+/// server error with a text of its own (`/readyz`'s `503`) pass as they
+/// are.
 pub(super) async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
@@ -52,11 +55,37 @@ pub(super) async fn json_errors(response: Response) -> Response {
     let empty = response.body().size_hint().exact() == Some(0);
     if !(status.is_client_error() || status.is_server_error())
         || is_json
-        || !(empty || status == StatusCode::PAYLOAD_TOO_LARGE)
+        || !(empty || status.is_client_error())
     {
         return response;
     }
-    let (code, message) = match status {
+    let (mut parts, body) = response.into_parts();
+    let text = if empty || status == StatusCode::PAYLOAD_TOO_LARGE {
+        None
+    } else {
+        axum::body::to_bytes(body, MAX_REFUSAL_BYTES)
+            .await
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .filter(|t| !t.is_empty())
+    };
+    let (code, fixed) = refusal(status);
+    let error = match text {
+        Some(text) => ApiError::new(code, text),
+        None => ApiError::new(code, fixed),
+    };
+    let (json, body) = error.into_response().into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(json.headers);
+    Response::from_parts(parts, body)
+}
+
+/// Longest text refusal of axum's kept as a message (theirs are a line).
+const MAX_REFUSAL_BYTES: usize = 4 * 1024;
+
+/// The code, and a message, of an error answered without one of ours.
+fn refusal(status: StatusCode) -> (ErrorCode, &'static str) {
+    match status {
         StatusCode::PAYLOAD_TOO_LARGE => {
             (ErrorCode::TooLarge, "the request body is over the limit")
         }
@@ -74,12 +103,7 @@ pub(super) async fn json_errors(response: Response) -> Response {
             ErrorCode::Internal,
             "the server could not answer this request",
         ),
-    };
-    let (mut parts, _) = response.into_parts();
-    let (json, body) = ApiError::new(code, message).into_response().into_parts();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.extend(json.headers);
-    Response::from_parts(parts, body)
+    }
 }
 
 /// Longest file name (`NAME_MAX`) and path (`PATH_MAX`) of the filesystems
@@ -102,75 +126,6 @@ fn unauthorized(msg: &str) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, msg)
 }
 
-/// Turns axum's JSON body rejections into our error shape (docs/protocol.md
-/// §3): a body over the limit is `too_large`, one that did not arrive within
-/// the body read timeout `request_timeout`, one that is not JSON or not a
-/// JSON object `bad_request`, and a field missing, of the wrong type or
-/// unknown `invalid_field`, naming the field in `details.field` when it is
-/// one of the object's.
-pub(super) fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    payload.map(|Json(v)| v).map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError::new(ErrorCode::TooLarge, e.body_text());
-        }
-        if timed_out(&e) {
-            metrics::counter!(crate::metrics::HTTP_TIMEOUTS, "phase" => "body").increment(1);
-            return ApiError::new(ErrorCode::RequestTimeout, e.body_text());
-        }
-        let JsonRejection::JsonDataError(data) = &e else {
-            // Not JSON at all, or no JSON content type.
-            return ApiError::new(ErrorCode::BadRequest, e.body_text());
-        };
-        match data_error(data) {
-            // serde reads a struct from an array too, by position.
-            Some(err) if matches!(err.path().iter().next(), Some(Segment::Seq { .. })) => {
-                ApiError::new(ErrorCode::BadRequest, "the body is not a JSON object")
-            }
-            Some(err) if err.path().iter().next().is_none() => {
-                if err.inner().to_string().starts_with("invalid type") {
-                    ApiError::new(ErrorCode::BadRequest, "the body is not a JSON object")
-                } else {
-                    ApiError::new(ErrorCode::InvalidField, err.inner().to_string())
-                }
-            }
-            Some(err) => ApiError {
-                code: ErrorCode::InvalidField,
-                message: format!("{}: {}", err.path(), err.inner()),
-                details: Some(json!({ "field": err.path().to_string() })),
-            },
-            None => ApiError::new(ErrorCode::InvalidField, e.body_text()),
-        }
-    })
-}
-
-/// The serde error behind a JSON data rejection, with the path of the
-/// field it is about (empty: the body itself).
-fn data_error(
-    e: &axum::extract::rejection::JsonDataError,
-) -> Option<&serde_path_to_error::Error<serde_json::Error>> {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(err) = s.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
-            return Some(err);
-        }
-        source = s.source();
-    }
-    None
-}
-
-/// Whether the body failed because its read deadline passed (the error of
-/// tower-http's deadline layer, somewhere in the rejection's sources).
-fn timed_out(e: &JsonRejection) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if s.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
-
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
@@ -190,6 +145,21 @@ pub(super) async fn agent_caller(
         .token_agent(token, now_ms())
         .await
         .ok_or_else(|| unauthorized("invalid, expired or revoked token"))
+}
+
+/// Refuses `401` a request of a route for console tokens only (the
+/// administration API) that carries no live one, before its handler reads
+/// the body or the query: a stranger learns nothing of what the request
+/// would need, and gets the same answer whatever it sent.
+pub(super) async fn console_token_first(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    match agent_caller(&state, req.headers()).await {
+        Ok(_) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// An integration's API key (X-Api-Key or bearer) or a console token. The
@@ -278,7 +248,7 @@ fn loggable<'a>(state: &AppState, username: &'a str) -> &'a str {
 pub(super) async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    payload: Result<Json<LoginBody>, JsonRejection>,
+    payload: JsonBody<LoginBody>,
 ) -> Response {
     match login_inner(state, peer, payload).await {
         Ok(r) => r,
@@ -294,7 +264,7 @@ pub(super) async fn login(
 async fn login_inner(
     state: AppState,
     peer: SocketAddr,
-    payload: Result<Json<LoginBody>, JsonRejection>,
+    payload: JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
     let LoginBody { username, password } = body(payload)?;
     if let Err((limit, after)) = state.limits.check_login(peer.ip(), &username) {
@@ -427,7 +397,7 @@ async fn set_enabled(
 pub(super) async fn create_work(
     State(state): State<AppState>,
     headers: HeaderMap,
-    payload: Result<Json<WorkBody>, JsonRejection>,
+    payload: JsonBody<WorkBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = any_caller(&state, &headers).await?;
     let key = idempotency_key(&headers)?;

@@ -4,7 +4,7 @@
 //! takes an `Idempotency-Key`.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::AppState;
 use super::bodies::{AssignBody, ItemPatchBody, MoveBody};
 use super::http::{any_caller, ask_keyed, body, idempotency_key};
+use super::json_body::JsonBody;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::{Channel, ItemState};
 use crate::engine::{HttpOp, ItemChangeRequest, ItemFilter, ItemsOp, Request};
@@ -20,15 +21,17 @@ use crate::engine::{HttpOp, ItemChangeRequest, ItemFilter, ItemsOp, Request};
 /// Items in one page unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 50;
 
-/// The item id of the path: a path with another segment there is
-/// `bad_request` in our error shape (axum answers its own text).
+/// The item id of the path: a path with another segment there, or 0 (no
+/// item has it), is `bad_request` in our error shape, as docs/protocol.md
+/// §1.3 says.
 fn item_id(path: Result<Path<u64>, PathRejection>) -> Result<u64, ApiError> {
-    path.map(|Path(id)| id).map_err(|_| {
-        ApiError::new(
+    match path {
+        Ok(Path(id)) if id > 0 => Ok(id),
+        _ => Err(ApiError::new(
             ErrorCode::BadRequest,
             "the item id in the path is not a positive integer",
-        )
-    })
+        )),
+    }
 }
 
 /// `GET /api/items/{id}`: the open item.
@@ -133,7 +136,7 @@ pub(super) async fn update_item(
     State(state): State<AppState>,
     headers: HeaderMap,
     item: Result<Path<u64>, PathRejection>,
-    payload: Result<Json<ItemPatchBody>, JsonRejection>,
+    payload: JsonBody<ItemPatchBody>,
 ) -> Result<Json<Value>, ApiError> {
     let item = item_id(item)?;
     let b = body(payload)?;
@@ -170,7 +173,7 @@ pub(super) async fn move_item(
     State(state): State<AppState>,
     headers: HeaderMap,
     item: Result<Path<u64>, PathRejection>,
-    payload: Result<Json<MoveBody>, JsonRejection>,
+    payload: JsonBody<MoveBody>,
 ) -> Result<Json<Value>, ApiError> {
     let item = item_id(item)?;
     let b = body(payload)?;
@@ -187,7 +190,7 @@ pub(super) async fn assign_item(
     State(state): State<AppState>,
     headers: HeaderMap,
     item: Result<Path<u64>, PathRejection>,
-    payload: Result<Json<AssignBody>, JsonRejection>,
+    payload: JsonBody<AssignBody>,
 ) -> Result<Json<Value>, ApiError> {
     let item = item_id(item)?;
     let b = body(payload)?;

@@ -13,8 +13,11 @@ mod events_api;
 pub mod frames;
 mod http;
 mod items_api;
+mod json_body;
 pub mod limits;
+pub mod openapi;
 mod presence_api;
+mod route_table;
 mod routing_api;
 mod visitor;
 mod ws;
@@ -26,12 +29,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, patch, post, put};
+use axum::routing::{MethodRouter, get, patch, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 
 use self::limits::Limits;
+use self::route_table::RouteTable;
 use crate::auth::Auth;
 use crate::engine::EngineHandle;
 
@@ -125,16 +129,62 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let static_files = ServeDir::new(&state.config.static_dir);
     let body_limit = state.config.max_body_bytes;
+    let token_first = middleware::from_fn_with_state(state.clone(), http::console_token_first);
+    let guard = |methods: MethodRouter<AppState>| methods.route_layer(token_first.clone());
     // A directory file of thousands of agents is larger than any other
     // body: its one route gets its own limit.
-    let imports = Router::new()
-        .route(
-            "/api/admin/directory/import",
-            post(admin_api::import_directory),
-        )
+    let imports = import_routes(&guard)
+        .into_router()
         .layer(RequestBodyLimitLayer::new(admin_api::MAX_DIRECTORY_BYTES));
     let body_deadline = state.config.body_read_timeout;
-    let api = Router::new()
+    let api = api_routes()
+        .into_router()
+        .merge(console_routes(&guard).into_router())
+        .fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn(http::no_impossible_files))
+                .service(static_files),
+        )
+        .layer(RequestBodyLimitLayer::new(body_limit));
+    imports
+        .merge(api)
+        .layer(RequestBodyDeadlineLayer::new(body_deadline))
+        .layer(middleware::map_response(http::json_errors))
+        .layer(middleware::from_fn(crate::metrics::track_http))
+        .with_state(state)
+}
+
+/// Every path [`router`] routes (axum's syntax, `{id}` for a parameter):
+/// `tests/openapi.rs` checks each, with its methods, against
+/// docs/openapi.json. The console files under it are not routes.
+pub fn routed_paths() -> Vec<&'static str> {
+    let mut paths = import_routes(&|m| m).paths().to_vec();
+    paths.extend_from_slice(api_routes().paths());
+    paths.extend_from_slice(console_routes(&|m| m).paths());
+    paths
+}
+
+/// What [`console_routes`] wraps each route's methods in: the check of the
+/// token (none in [`routed_paths`], which only lists them). Not a layer of
+/// the whole router, which would answer a method the path does not take
+/// `401` rather than `405`.
+type Guard<'a> = &'a dyn Fn(MethodRouter<AppState>) -> MethodRouter<AppState>;
+
+/// The routes under the directory file's own, larger, body limit (for a
+/// console token, as [`console_routes`]).
+fn import_routes(guard: Guard<'_>) -> RouteTable {
+    RouteTable::new().route(
+        "/api/admin/directory/import",
+        guard(post(admin_api::import_directory)),
+    )
+}
+
+/// The routes of the integrations, the consoles' reads, the visitors, the
+/// WebSockets and operations. A route added here or in the other tables
+/// needs its operation in docs/openapi.json too (`tests/openapi.rs` fails
+/// naming a route that is not there).
+fn api_routes() -> RouteTable {
+    RouteTable::new()
         .route("/api/login", post(http::login))
         .route("/api/logout", post(http::logout))
         .route("/api/work", post(http::create_work))
@@ -162,64 +212,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/items/{id}/move", post(items_api::move_item))
         .route("/api/items/{id}/assign", post(items_api::assign_item))
         .route("/api/audit", get(http::audit))
-        .route("/api/password", post(admin_api::change_own_password))
-        .route(
-            "/api/admin/agents",
-            get(admin_api::list_agents).post(admin_api::create_agent),
-        )
-        .route(
-            "/api/admin/agents/{id}",
-            get(admin_api::get_agent)
-                .patch(admin_api::update_agent)
-                .delete(admin_api::delete_agent),
-        )
-        .route(
-            "/api/admin/agents/{id}/password",
-            post(admin_api::reset_password),
-        )
-        .route(
-            "/api/admin/groups",
-            get(admin_api::list_groups).post(admin_api::create_group),
-        )
-        .route(
-            "/api/admin/groups/{id}",
-            get(admin_api::get_group)
-                .patch(admin_api::update_group)
-                .delete(admin_api::delete_group),
-        )
-        .route(
-            "/api/admin/memberships",
-            get(admin_api::list_members).post(admin_api::add_member),
-        )
-        .route(
-            "/api/admin/memberships/{group}/{agent}",
-            patch(admin_api::update_member).delete(admin_api::remove_member),
-        )
-        .route(
-            "/api/admin/integrations",
-            get(admin_api::list_integrations).post(admin_api::create_integration),
-        )
-        .route(
-            "/api/admin/integrations/{name}",
-            patch(admin_api::set_scope).delete(admin_api::revoke_integration),
-        )
-        .route(
-            "/api/admin/integrations/{name}/rotate",
-            post(admin_api::rotate_key),
-        )
-        .route(
-            "/api/admin/integrations/{name}/dead-letters",
-            get(dead_letters_api::list),
-        )
-        .route(
-            "/api/admin/integrations/{name}/dead-letters/redeliver",
-            post(dead_letters_api::redeliver),
-        )
         .route("/api/events", get(events_api::stream))
-        .route(
-            "/api/admin/settings",
-            get(admin_api::get_settings).patch(admin_api::set_settings),
-        )
         .route("/api/visitor/chats", post(visitor::start_chat))
         .route("/api/visitor/tickets", post(visitor::leave_ticket))
         .route("/visitor", get(visitor::upgrade))
@@ -227,17 +220,77 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(http::readyz))
         .route("/ws", get(ws::upgrade))
         .route("/metrics", get(http::metrics))
-        .route("/api/admin/directory", get(admin_api::export_directory))
-        .fallback_service(
-            tower::ServiceBuilder::new()
-                .layer(middleware::from_fn(http::no_impossible_files))
-                .service(static_files),
+        .route("/api/openapi.json", get(openapi::document))
+}
+
+/// The routes of the administration API and one's own password: a console
+/// token only. A request without a live one is refused `401` before its
+/// handler reads the body or the query (who asks comes first).
+fn console_routes(guard: Guard<'_>) -> RouteTable {
+    RouteTable::new()
+        .route("/api/password", guard(post(admin_api::change_own_password)))
+        .route(
+            "/api/admin/agents",
+            guard(get(admin_api::list_agents).post(admin_api::create_agent)),
         )
-        .layer(RequestBodyLimitLayer::new(body_limit));
-    imports
-        .merge(api)
-        .layer(RequestBodyDeadlineLayer::new(body_deadline))
-        .layer(middleware::map_response(http::json_errors))
-        .layer(middleware::from_fn(crate::metrics::track_http))
-        .with_state(state)
+        .route(
+            "/api/admin/agents/{id}",
+            guard(
+                get(admin_api::get_agent)
+                    .patch(admin_api::update_agent)
+                    .delete(admin_api::delete_agent),
+            ),
+        )
+        .route(
+            "/api/admin/agents/{id}/password",
+            guard(post(admin_api::reset_password)),
+        )
+        .route(
+            "/api/admin/groups",
+            guard(get(admin_api::list_groups).post(admin_api::create_group)),
+        )
+        .route(
+            "/api/admin/groups/{id}",
+            guard(
+                get(admin_api::get_group)
+                    .patch(admin_api::update_group)
+                    .delete(admin_api::delete_group),
+            ),
+        )
+        .route(
+            "/api/admin/memberships",
+            guard(get(admin_api::list_members).post(admin_api::add_member)),
+        )
+        .route(
+            "/api/admin/memberships/{group}/{agent}",
+            guard(patch(admin_api::update_member).delete(admin_api::remove_member)),
+        )
+        .route(
+            "/api/admin/integrations",
+            guard(get(admin_api::list_integrations).post(admin_api::create_integration)),
+        )
+        .route(
+            "/api/admin/integrations/{name}",
+            guard(patch(admin_api::set_scope).delete(admin_api::revoke_integration)),
+        )
+        .route(
+            "/api/admin/integrations/{name}/rotate",
+            guard(post(admin_api::rotate_key)),
+        )
+        .route(
+            "/api/admin/integrations/{name}/dead-letters",
+            guard(get(dead_letters_api::list)),
+        )
+        .route(
+            "/api/admin/integrations/{name}/dead-letters/redeliver",
+            guard(post(dead_letters_api::redeliver)),
+        )
+        .route(
+            "/api/admin/settings",
+            guard(get(admin_api::get_settings).patch(admin_api::set_settings)),
+        )
+        .route(
+            "/api/admin/directory",
+            guard(get(admin_api::export_directory)),
+        )
 }

@@ -5,7 +5,7 @@
 //! answered with the agent's status once applied.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::http::{any_caller, ask_keyed, body, idempotency_key};
+use super::json_body::JsonBody;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::Channel;
 use crate::engine::{HttpOp, PresenceChange};
@@ -55,7 +56,7 @@ pub(super) async fn set_status(
     State(state): State<AppState>,
     headers: HeaderMap,
     agent: Result<Path<String>, PathRejection>,
-    payload: Result<Json<StatusBody>, JsonRejection>,
+    payload: JsonBody<StatusBody>,
 ) -> Result<Json<Value>, ApiError> {
     let agent = agent_id(agent)?;
     let b = body(payload)?;
@@ -73,7 +74,7 @@ pub(super) async fn set_availability(
     State(state): State<AppState>,
     headers: HeaderMap,
     agent: Result<Path<String>, PathRejection>,
-    payload: Result<Json<AvailabilityBody>, JsonRejection>,
+    payload: JsonBody<AvailabilityBody>,
 ) -> Result<Json<Value>, ApiError> {
     let agent = agent_id(agent)?;
     let b = body(payload)?;
@@ -106,7 +107,7 @@ pub(super) async fn set_cells(
     State(state): State<AppState>,
     headers: HeaderMap,
     agent: Result<Path<String>, PathRejection>,
-    payload: Result<Json<CellsBody>, JsonRejection>,
+    payload: JsonBody<CellsBody>,
 ) -> Result<Json<Value>, ApiError> {
     let agent = agent_id(agent)?;
     let b = body(payload)?;

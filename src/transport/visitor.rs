@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
@@ -21,6 +20,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::bodies::StartBody;
 use super::frames::{VisitorFrame, parse_visitor_frame};
+use super::json_body::JsonBody;
 use super::ws_close::ReadEnd;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::domain::Channel;
@@ -43,7 +43,7 @@ fn rate_limited(state: &AppState, addr: SocketAddr) -> Result<(), ApiError> {
 async fn create(
     state: &AppState,
     addr: SocketAddr,
-    payload: Result<Json<StartBody>, JsonRejection>,
+    payload: JsonBody<StartBody>,
     channel: Channel,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = super::http::body(payload)?;
@@ -69,7 +69,7 @@ async fn create(
 pub(super) async fn start_chat(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    payload: Result<Json<StartBody>, JsonRejection>,
+    payload: JsonBody<StartBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     create(&state, addr, payload, Channel::Chat).await
 }
@@ -78,7 +78,7 @@ pub(super) async fn start_chat(
 pub(super) async fn leave_ticket(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    payload: Result<Json<StartBody>, JsonRejection>,
+    payload: JsonBody<StartBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (status, Json(mut v)) = create(&state, addr, payload, Channel::Ticket).await?;
     if let Some(o) = v.as_object_mut() {
