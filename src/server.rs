@@ -276,6 +276,7 @@ pub async fn run(
         transport.allowed_origins = default_origins(listener.local_addr()?);
     }
     let transport = Arc::new(transport);
+    let sessions = crate::transport::open_sessions::OpenSessions::default();
     let state = AppState {
         engine: engine.clone(),
         auth,
@@ -283,6 +284,7 @@ pub async fn run(
         ready,
         config: transport.clone(),
         webhooks,
+        sessions: sessions.clone(),
     };
     let app = router(state);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -297,9 +299,16 @@ pub async fn run(
         tokio::time::sleep(bound).await;
         let _ = force_tx.send(());
     });
-    let serve = crate::transport::connections::serve(listener, app, &transport, async {
-        let _ = stop_rx.await;
-    });
+    let serve = async {
+        crate::transport::connections::serve(listener, app, &transport, async {
+            let _ = stop_rx.await;
+        })
+        .await?;
+        // Upgraded sockets outlive their HTTP connections: each session
+        // writes its `closing` frame and closes before the process exits.
+        sessions.all_closed().await;
+        Ok::<(), std::io::Error>(())
+    };
     tokio::select! {
         result = serve => Ok(result?),
         _ = force_rx => {

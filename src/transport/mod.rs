@@ -15,6 +15,7 @@ mod http;
 mod items_api;
 mod json_body;
 pub mod limits;
+pub mod open_sessions;
 pub mod openapi;
 mod presence_api;
 mod route_table;
@@ -123,6 +124,9 @@ pub struct AppState {
     /// The event journal and the integrations' webhooks (the event stream,
     /// dead letters).
     pub webhooks: crate::webhooks::delivery::Webhooks,
+    /// The console sessions open here: a shutdown waits for them to say
+    /// goodbye.
+    pub sessions: open_sessions::OpenSessions,
 }
 
 /// The whole HTTP surface.

@@ -525,6 +525,7 @@ pub(crate) async fn serve_session(
     login: String,
 ) {
     tracing::debug!("session opened");
+    let _open = state.sessions.enter();
     let _guard = SessionGuard::new(session, state.engine.clone());
     let write_timeout = state.config.write_timeout;
     let answers = Answers::new();
@@ -940,6 +941,7 @@ group = "g"
             limits: Arc::new(Limits::new(&config)),
             ready,
             config: Arc::new(config),
+            sessions: Default::default(),
         }
     }
 
