@@ -17,3 +17,7 @@ for i in ${ROUNDS:-1}; do
   stamp after-memory-$i;    $LT $C --switchboard-bin $AFTER --work-dir $W/am-$i --server-arg=--memory > $R/events-after-memory-$i.txt 2>&1
 done
 stamp done
+# Run by hand after it (00:14 UTC), to tell the disk from the code: round 6's
+# build of BENCHMARKS.md §10 (sb-s5ck), embedded, same command:
+#   $LT $C --switchboard-bin /tmp/bench/sb-s5ck --work-dir $W/s5ck-embedded > $R/events-s5ck-embedded.txt
+# and a bare fsync probe (200 fsyncs of 4 KiB, appended to events-steps.txt).
