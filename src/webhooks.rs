@@ -34,6 +34,27 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::domain::{Item, ItemReason, Millis};
 
+/// The webhook and event-stream name of an item change (an item routed at
+/// creation is `item.assigned`; the global webhooks also send
+/// `item.created` for it).
+pub fn item_event_name(reason: ItemReason) -> &'static str {
+    match reason {
+        ItemReason::Routed | ItemReason::Taken | ItemReason::Drained | ItemReason::Assigned => {
+            "item.assigned"
+        }
+        ItemReason::Accepted => "item.accepted",
+        ItemReason::Closed => "item.closed",
+        ItemReason::HandedOff => "item.handed_off",
+        ItemReason::Transferred => "item.transferred",
+        ItemReason::TakenOver => "item.taken_over",
+        ItemReason::Abandoned => "item.abandoned",
+        ItemReason::VisitorLeft => "item.visitor_left",
+        ItemReason::VisitorBack => "item.visitor_back",
+        ItemReason::Cancelled => "item.cancelled",
+        ItemReason::Updated => "item.updated",
+    }
+}
+
 /// Counter: deliveries a receiver answered with a 2xx.
 pub const SENT: &str = "switchboard_webhook_sent_total";
 /// Counter: deliveries dropped because their URL's queue was full.
@@ -229,24 +250,10 @@ impl WebhookSender {
             return;
         }
         let v = json();
-        let event = match reason {
-            ItemReason::Routed => {
-                self.send("item.created", v.clone());
-                "item.assigned"
-            }
-            ItemReason::Taken | ItemReason::Drained | ItemReason::Assigned => "item.assigned",
-            ItemReason::Accepted => "item.accepted",
-            ItemReason::Closed => "item.closed",
-            ItemReason::HandedOff => "item.handed_off",
-            ItemReason::Transferred => "item.transferred",
-            ItemReason::TakenOver => "item.taken_over",
-            ItemReason::Abandoned => "item.abandoned",
-            ItemReason::VisitorLeft => "item.visitor_left",
-            ItemReason::VisitorBack => "item.visitor_back",
-            ItemReason::Cancelled => "item.cancelled",
-            ItemReason::Updated => "item.updated",
-        };
-        self.send(event, v);
+        if reason == ItemReason::Routed {
+            self.send("item.created", v.clone());
+        }
+        self.send(item_event_name(reason), v);
     }
 }
 

@@ -18,6 +18,7 @@ use crate::replica::Effect;
 use crate::replica::audit::actor_name;
 use crate::store::LogId;
 use crate::store::events::{EVENTS_PER_ENTRY, event_id};
+use crate::webhooks::item_event_name;
 
 /// The events of a slice of applied entries, for the journal.
 #[derive(Debug, Default)]
@@ -35,25 +36,6 @@ impl super::Engine {
     pub(super) fn send_events(&mut self, upto: LogId) {
         let entries = std::mem::take(&mut self.pending_events);
         let _ = self.events_out.send(EventBatch { upto, entries });
-    }
-}
-
-/// The webhook and stream name of an item change.
-pub fn item_event_name(reason: ItemReason) -> &'static str {
-    match reason {
-        ItemReason::Routed | ItemReason::Taken | ItemReason::Drained | ItemReason::Assigned => {
-            "item.assigned"
-        }
-        ItemReason::Accepted => "item.accepted",
-        ItemReason::Closed => "item.closed",
-        ItemReason::HandedOff => "item.handed_off",
-        ItemReason::Transferred => "item.transferred",
-        ItemReason::TakenOver => "item.taken_over",
-        ItemReason::Abandoned => "item.abandoned",
-        ItemReason::VisitorLeft => "item.visitor_left",
-        ItemReason::VisitorBack => "item.visitor_back",
-        ItemReason::Cancelled => "item.cancelled",
-        ItemReason::Updated => "item.updated",
     }
 }
 
