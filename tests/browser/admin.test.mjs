@@ -59,6 +59,15 @@ async function adminPage(open, who, opts) {
   return page;
 }
 
+/** Opens the Integrations tab's "New integration" dialog. */
+async function newIntegrationDialog(page) {
+  await page.locator('#tab-integrations').click();
+  await page.locator('[data-action=new-integration]').click();
+  const dlg = page.locator('dialog[data-role=new-integration][open]');
+  await dlg.waitFor(WAIT);
+  return dlg;
+}
+
 /** Waits for the open dialog to close, or fails with the error it shows. */
 async function dialogClosed(page) {
   const deadline = Date.now() + WAIT.timeout;
@@ -229,10 +238,7 @@ test('the Admin page at a phone width: no sideways scrolling, labelled rows, key
 test('an admin makes an integration that may set presence; its key sets an agent\'s status', { skip: skipReason || false }, async (t) => {
   await withServer(t, async (server, open) => {
     const page = await adminPage(open, ADMIN);
-    await page.locator('#tab-integrations').click();
-    await page.locator('[data-action=new-integration]').click();
-    const dlg = page.locator('dialog[data-role=new-integration][open]');
-    await dlg.waitFor(WAIT);
+    const dlg = await newIntegrationDialog(page);
     await dlg.locator('input[name=name]').fill('wfm');
     await dlg.locator('label', { hasText: 'Only these groups:' }).click();
     await dlg.locator('.group-checks label', { hasText: 'Billing L1' }).click();
@@ -258,10 +264,7 @@ test('an admin makes an integration that may set presence; its key sets an agent
 test('an integration\'s webhooks set on the Admin page; a failed delivery shows as a dead letter and is tried again', { skip: skipReason || false }, async (t) => {
   await withServer(t, async (server, open) => {
     const page = await adminPage(open, ADMIN);
-    await page.locator('#tab-integrations').click();
-    await page.locator('[data-action=new-integration]').click();
-    const dlg = page.locator('dialog[data-role=new-integration][open]');
-    await dlg.waitFor(WAIT);
+    const dlg = await newIntegrationDialog(page);
     await dlg.locator('input[name=name]').fill('crm');
     await dlg.locator('label', { hasText: 'All groups' }).click();
     // Nothing listens on port 9 of loopback: every delivery fails.
