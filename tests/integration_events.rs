@@ -84,16 +84,7 @@ async fn webhooks_of_an_integration_go_over_https_signed_and_scoped() {
         );
     }
     // The integration shows its URL, never its secret.
-    let list: Value = s
-        .http
-        .get(s.url("/api/admin/integrations"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, list) = s.get("/api/admin/integrations", &admin).await;
     let crm = &list["integrations"][0];
     assert_eq!(crm["webhook_urls"], json!([url]));
     assert_eq!(crm["webhook_secret_set"], true);
@@ -148,19 +139,10 @@ async fn failed_deliveries_become_dead_letters_an_admin_redelivers() {
     let admin = s.login("admin").await;
     create_integration(&s.http, &base(&s), &admin, "crm", &["g1"], &[&url]).await;
     let item = create_ticket(&s.http, &base(&s), API_KEY, "g1").await;
-    let path = s.url("/api/admin/integrations/crm/dead-letters");
+    let path = "/api/admin/integrations/crm/dead-letters";
     let deadline = std::time::Instant::now() + WITHIN;
     let letters = loop {
-        let v: Value = s
-            .http
-            .get(&path)
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, v) = s.get(path, &admin).await;
         let letters = v["dead_letters"].as_array().cloned().unwrap_or_default();
         if letters.len() == 2 {
             break letters;
@@ -181,7 +163,13 @@ async fn failed_deliveries_become_dead_letters_an_admin_redelivers() {
     }
     // Not for agents, and not for an integration that does not exist.
     let alice = s.login("alice").await;
-    let r = s.http.get(&path).bearer_auth(&alice).send().await.unwrap();
+    let r = s
+        .http
+        .get(s.url(path))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     let r = s
         .http
@@ -205,16 +193,7 @@ async fn failed_deliveries_become_dead_letters_an_admin_redelivers() {
         .unwrap();
     assert_eq!(r, json!({ "redelivered": 2, "failed": 0 }));
     assert_eq!(names(&receiver.events()), ["item.created", "item.queued"]);
-    let v: Value = s
-        .http
-        .get(&path)
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = s.get(path, &admin).await;
     assert_eq!(v["dead_letters"], json!([]));
 }
 

@@ -129,8 +129,8 @@ pub enum AdminOp {
         /// How long older keys keep working.
         overlap_ms: Millis,
     },
-    /// A new scope or permissions of an integration.
-    SetScope(String, IntegrationChange),
+    /// An integration's new scope, permissions or webhooks.
+    UpdateIntegration(String, IntegrationChange),
     /// Revoke an integration and its keys.
     RevokeIntegration(String),
     /// Directory-wide settings.
@@ -423,7 +423,7 @@ impl Engine {
                     AdminView::Integration(name, Some(key), None),
                 ))
             }
-            AdminOp::SetScope(name, change) => {
+            AdminOp::UpdateIntegration(name, change) => {
                 let held = self
                     .state
                     .credentials()

@@ -731,7 +731,7 @@ pub(super) struct ScopeBody {
 
 /// `PATCH /api/admin/integrations/{name}`: a new scope, permissions
 /// (override capacity, set presence), or several, in one change.
-pub(super) async fn set_scope(
+pub(super) async fn update_integration(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
@@ -744,7 +744,7 @@ pub(super) async fn set_scope(
         set_presence: b.set_presence,
         webhooks: webhook_patch(b.webhook_urls, b.webhook_secret),
     };
-    answer(&state, &headers, AdminOp::SetScope(name, change)).await
+    answer(&state, &headers, AdminOp::UpdateIntegration(name, change)).await
 }
 
 /// `DELETE /api/admin/integrations/{name}`: every key of it stops working.

@@ -275,7 +275,7 @@ fn console_routes(guard: Guard<'_>) -> RouteTable {
         )
         .route(
             "/api/admin/integrations/{name}",
-            guard(patch(admin_api::set_scope).delete(admin_api::revoke_integration)),
+            guard(patch(admin_api::update_integration).delete(admin_api::revoke_integration)),
         )
         .route(
             "/api/admin/integrations/{name}/rotate",
